@@ -1,0 +1,554 @@
+#!/usr/bin/env bash
+# Start/stop the local engines credit-mesh needs, without Docker.
+#
+#   bash scripts/engines.sh up     [engine...]   start (installing/initialising when needed)
+#   bash scripts/engines.sh down   [engine...]   stop
+#   bash scripts/engines.sh status               one line per engine
+#   bash scripts/engines.sh env    [dev|test]    export lines: eval "$(bash scripts/engines.sh env)"
+#
+# Engines: see ENGINES below (no argument = all). Everything lives under
+# $CREDIT_MESH_DATA (default: <repo>/.data): data, logs, pid files, dev secrets.
+# Servers listen on 127.0.0.1 only. Ports: PGPORT (5432), NATS_PORT (4222),
+# NATS_HTTP_PORT (8222).
+#
+# Adding an engine: append its name to ENGINES and define
+# <engine>_install, <engine>_up, <engine>_down and <engine>_status.
+set -euo pipefail
+
+ENGINES="postgres nats"
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+DATA=${CREDIT_MESH_DATA:-$ROOT/.data}
+case $DATA in /*) ;; *) DATA=$PWD/$DATA ;; esac
+LOG=$DATA/log
+SECRETS=$DATA/secrets
+
+PGPORT=${PGPORT:-5432}
+NATS_PORT=${NATS_PORT:-4222}
+NATS_HTTP_PORT=${NATS_HTTP_PORT:-8222}
+
+WAIT_SECS=30
+IS_ROOT=0
+[[ $(id -u) -eq 0 ]] && IS_ROOT=1
+
+# ----------------------------------------------------------------- helpers
+
+say() { printf '%s\n' "$*"; }
+warn() { printf '%s\n' "$*" >&2; }
+die() { printf 'engines.sh: %s\n' "$*" >&2; exit 1; }
+
+# Print the last lines of a log file to stderr (for failed starts).
+log_tail() {
+  [[ -f $1 ]] || return 0
+  warn "---- last lines of $1 ----"
+  tail -n "${2:-30}" "$1" >&2 || true
+  warn "----"
+}
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+port_open() {
+  # shellcheck disable=SC2016 # $1 expands in the child shell
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
+}
+
+# True when pid $1 is alive and its command name is $2.
+pid_is() {
+  local pid=$1 name=$2 comm
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  if [[ -r /proc/$pid/comm ]]; then comm=$(cat "/proc/$pid/comm" 2>/dev/null || true)
+  else comm=$(ps -o comm= -p "$pid" 2>/dev/null || true); comm=${comm##*/}
+  fi
+  [[ $comm == "$name"* ]]
+}
+
+APT_UPDATED=0
+# As root: apt-get install the packages. Otherwise: say what to install, exit 1.
+need_packages() {
+  local what=$1; shift
+  if (( ! IS_ROOT )); then
+    die "$what is not installed. Install it first, e.g.: sudo apt-get install -y $*"
+  fi
+  command -v apt-get >/dev/null || die "$what is not installed and apt-get is not available; install: $*"
+  say "installing $* (apt-get) ..."
+  export DEBIAN_FRONTEND=noninteractive
+  if (( ! APT_UPDATED )); then apt-get update -qq; APT_UPDATED=1; fi
+  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# Base directories. As root, make sure the postgres OS user can reach $DATA.
+ensure_dirs() {
+  local old_umask
+  old_umask=$(umask); umask 022
+  mkdir -p "$DATA" "$LOG"
+  umask "$old_umask"
+  chmod 755 "$DATA" "$LOG"
+  if (( IS_ROOT )) && id postgres >/dev/null 2>&1 \
+     && ! runuser -u postgres -- test -x "$DATA" 2>/dev/null; then
+    local d=$DATA
+    while [[ $d != / ]]; do
+      d=$(dirname "$d")
+      if [[ $(stat -c %A "$d") != *x ]] && [[ $(stat -c %A "$d") != *t ]]; then
+        chmod o+x "$d"
+        say "note: made $d traversable (o+x) so the postgres user can reach $DATA"
+      fi
+    done
+  fi
+}
+
+# Serialise up/down runs (tests may call them concurrently).
+take_lock() {
+  command -v flock >/dev/null || return 0
+  exec 9>>"$DATA/.engines.lock"
+  flock -w 120 9 || die "timed out waiting for another engines.sh run ($DATA/.engines.lock)"
+}
+
+# ----------------------------------------------------------------- secrets
+
+rand_hex() { head -c "$1" /dev/urandom | od -An -v -tx1 | tr -d ' \n'; }
+rand_b64() { head -c "$1" /dev/urandom | base64 | tr -d '\n'; }
+rand_b64url() { rand_b64 "$1" | tr '+/' '-_' | tr -d '='; }
+
+# Write $2 to secret file $1 (0600, no trailing newline) if the content changed.
+write_secret() {
+  local file=$SECRETS/$1 value=$2
+  if [[ -f $file ]] && [[ $(cat "$file") == "$value" ]]; then return 0; fi
+  ( umask 077; printf '%s' "$value" >"$file.tmp" && mv -f "$file.tmp" "$file" )
+}
+
+# Read a secret; passwords must be URL-safe because they go into URLs.
+secret() { cat "$SECRETS/$1"; }
+password() {
+  local v; v=$(secret "$1")
+  [[ $v =~ ^[A-Za-z0-9._~-]+$ ]] || die "$SECRETS/$1 must contain only URL-safe characters [A-Za-z0-9._~-]"
+  printf '%s' "$v"
+}
+
+ensure_secrets() {
+  local generated=0 name value
+  ( umask 077; mkdir -p "$SECRETS" )
+  chmod 700 "$SECRETS"
+  for name in postgres_owner_password postgres_app_password nats_password \
+              admin_api_key pii_keys blind_index_key pseudonym_key; do
+    [[ -s $SECRETS/$name ]] && continue
+    case $name in
+      *_password)      value=$(rand_hex 24) ;;
+      admin_api_key)   value=cm_$(rand_b64url 32) ;;
+      pii_keys)        value=dev1:$(rand_b64 32) ;;
+      *)               value=$(rand_b64 32) ;;
+    esac
+    write_secret "$name" "$value"
+    generated=1
+  done
+  chmod 600 "$SECRETS"/* 2>/dev/null || true
+  if (( generated )); then
+    say "Development secrets were generated in $SECRETS (for local development only, never for production)."
+  fi
+}
+
+# URLs derived from the passwords and the ports actually in use.
+write_derived_secrets() {
+  local owner app nats pgp np
+  owner=$(password postgres_owner_password)
+  app=$(password postgres_app_password)
+  nats=$(password nats_password)
+  pgp=$(postgres_port); np=$(nats_port)
+  write_secret postgres_url            "postgres://credit_app:$app@127.0.0.1:$pgp/credit"
+  write_secret postgres_owner_url      "postgres://credit_owner:$owner@127.0.0.1:$pgp/credit"
+  write_secret postgres_test_url       "postgres://credit_app:$app@127.0.0.1:$pgp/credit_test"
+  write_secret postgres_test_owner_url "postgres://credit_owner:$owner@127.0.0.1:$pgp/credit_test"
+  write_secret transporter             "nats://mesh:$nats@127.0.0.1:$np"
+}
+
+# ----------------------------------------------------------------- postgres
+
+PG_DIR=$DATA/pg
+PG_RUN=$DATA/pg-run
+PG_LOG=$LOG/postgres.log
+PG_BIN=
+
+# Locate the PostgreSQL server binaries (the cluster's own major version first).
+pg_find_bin() {
+  local d ver
+  if [[ -n ${PG_BINDIR:-} ]]; then
+    [[ -x $PG_BINDIR/pg_ctl ]] || die "PG_BINDIR=$PG_BINDIR has no pg_ctl"
+    PG_BIN=$PG_BINDIR; return 0
+  fi
+  if [[ -r $PG_DIR/PG_VERSION ]]; then
+    ver=$(cat "$PG_DIR/PG_VERSION")
+    if [[ -x /usr/lib/postgresql/$ver/bin/pg_ctl ]]; then PG_BIN=/usr/lib/postgresql/$ver/bin; return 0; fi
+  fi
+  # shellcheck disable=SC2012
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  if [[ -n $d && -x $d/initdb && -x $d/pg_ctl && -x $d/postgres ]]; then PG_BIN=$d; return 0; fi
+  if d=$(command -v pg_ctl 2>/dev/null); then
+    d=$(dirname "$(readlink -f "$d")")
+    if [[ -x $d/initdb && -x $d/postgres ]]; then PG_BIN=$d; return 0; fi
+  fi
+  if command -v pg_config >/dev/null && d=$(pg_config --bindir 2>/dev/null) && [[ -x $d/initdb ]]; then
+    PG_BIN=$d; return 0
+  fi
+  return 1
+}
+
+# Run a command as the cluster's OS user (postgres when we are root).
+as_pg() {
+  if (( IS_ROOT )); then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
+}
+
+pg_superuser() { if (( IS_ROOT )); then echo postgres; else id -un; fi; }
+
+pg_running() {
+  [[ -n $PG_BIN && -f $PG_DIR/PG_VERSION ]] || return 1
+  as_pg "$PG_BIN/pg_ctl" status -D "$PG_DIR" >/dev/null 2>&1
+}
+
+# Port of the running cluster (from postmaster.pid), else $PGPORT.
+postgres_port() {
+  local p=
+  if [[ -r $PG_DIR/postmaster.pid ]] && pg_find_bin && pg_running; then
+    p=$(sed -n 4p "$PG_DIR/postmaster.pid" 2>/dev/null || true)
+  fi
+  [[ $p =~ ^[0-9]+$ ]] && echo "$p" || echo "$PGPORT"
+}
+
+postgres_install() {
+  if ! pg_find_bin; then
+    if (( IS_ROOT )); then
+      # Do not let the Debian package create/start its own "main" cluster.
+      mkdir -p /etc/postgresql-common/createcluster.d
+      echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.d/credit-mesh.conf
+    fi
+    need_packages "PostgreSQL" postgresql
+    pg_find_bin || die "PostgreSQL installed but initdb/pg_ctl not found"
+  fi
+  if (( IS_ROOT )); then
+    command -v runuser >/dev/null || die "runuser (util-linux) is required when running as root"
+    id postgres >/dev/null 2>&1 || die "OS user 'postgres' does not exist (PostgreSQL refuses to run as root)"
+  fi
+}
+
+pg_init() {
+  [[ -f $PG_DIR/PG_VERSION ]] && return 0
+  local locale=C su
+  locale -a 2>/dev/null | grep -qiE '^c\.utf-?8$' && locale=C.UTF-8
+  su=$(pg_superuser)
+  say "postgres: initialising cluster in $PG_DIR (superuser $su, locale $locale)"
+  mkdir -p "$PG_DIR"
+  chmod 700 "$PG_DIR"
+  (( IS_ROOT )) && chown postgres: "$PG_DIR"
+  if ! as_pg "$PG_BIN/initdb" -D "$PG_DIR" -U "$su" --auth-local=peer --auth-host=scram-sha-256 \
+        --encoding=UTF8 --locale="$locale" >"$LOG/initdb.log" 2>&1; then
+    log_tail "$LOG/initdb.log"
+    rm -rf "${PG_DIR:?}"
+    die "postgres: initdb failed"
+  fi
+  printf "\n# Project settings (rewritten by scripts/engines.sh on every start)\ninclude_if_exists = 'credit-mesh.conf'\n" \
+    | as_pg tee -a "$PG_DIR/postgresql.conf" >/dev/null
+}
+
+postgres_up() {
+  ensure_dirs
+  pg_init
+  if pg_running; then
+    local p; p=$(postgres_port)
+    say "postgres: already running on 127.0.0.1:$p"
+    [[ $p == "$PGPORT" ]] || warn "postgres: note: PGPORT=$PGPORT requested; run 'down postgres' then 'up postgres' to move it"
+    pg_provision
+    return 0
+  fi
+  if port_open "$PGPORT"; then
+    die "postgres: port 127.0.0.1:$PGPORT is already in use by another process (not the cluster in $PG_DIR). Stop it or use another port: PGPORT=5433 bash scripts/engines.sh up"
+  fi
+  local sock=$PG_RUN/.s.PGSQL.$PGPORT
+  (( ${#sock} <= 100 )) || die "postgres: socket path $sock is too long for a unix socket; use a shorter CREDIT_MESH_DATA"
+  mkdir -p "$PG_RUN"; chmod 700 "$PG_RUN"
+  touch "$PG_LOG"
+  if (( IS_ROOT )); then chown postgres: "$PG_RUN" "$PG_LOG"; fi
+  local esc_run=${PG_RUN//\'/\'\'}
+  printf "# Generated by scripts/engines.sh; do not edit.\nlisten_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\n" \
+    "$PGPORT" "$esc_run" | as_pg tee "$PG_DIR/credit-mesh.conf" >/dev/null
+  if ! as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR" -l "$PG_LOG" -w -t "$WAIT_SECS" start >"$LOG/pg_ctl.out" 2>&1 9>&-; then
+    cat "$LOG/pg_ctl.out" >&2
+    log_tail "$PG_LOG"
+    die "postgres: failed to start (log: $PG_LOG)"
+  fi
+  pg_provision
+  say "postgres: started on 127.0.0.1:$PGPORT (data $PG_DIR, log $PG_LOG)"
+}
+
+pg_psql() {
+  as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_RUN" -p "$(postgres_port)" -U "$(pg_superuser)" "$@"
+}
+
+# Roles and databases; idempotent (passwords follow the secret files).
+pg_provision() {
+  local owner app db sql
+  owner=$(password postgres_owner_password)
+  app=$(password postgres_app_password)
+  sql="
+SELECT 'CREATE ROLE credit_owner' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'credit_owner') \\gexec
+SELECT 'CREATE ROLE credit_app' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'credit_app') \\gexec
+ALTER ROLE credit_owner WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '$owner';
+ALTER ROLE credit_app WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '$app';
+"
+  for db in credit credit_test; do
+    sql+="
+SELECT 'CREATE DATABASE $db OWNER credit_owner' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$db') \\gexec
+ALTER DATABASE $db OWNER TO credit_owner;
+REVOKE ALL ON DATABASE $db FROM PUBLIC;
+GRANT CONNECT, TEMPORARY ON DATABASE $db TO credit_app;
+\\connect $db
+ALTER SCHEMA public OWNER TO credit_owner;
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO credit_app;
+\\connect postgres
+"
+  done
+  local out
+  if ! out=$(printf '%s' "$sql" | pg_psql -d postgres 2>&1); then
+    warn "$(sed -E "s/PASSWORD '[^']*'/PASSWORD '<redacted>'/g" <<<"$out")"
+    die "postgres: creating roles/databases failed"
+  fi
+}
+
+postgres_down() {
+  if ! pg_find_bin || ! pg_running; then say "postgres: not running"; return 0; fi
+  if ! as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR" -m fast -w -t "$WAIT_SECS" stop >"$LOG/pg_ctl.out" 2>&1; then
+    cat "$LOG/pg_ctl.out" >&2
+    log_tail "$PG_LOG"
+    die "postgres: failed to stop within ${WAIT_SECS}s"
+  fi
+  say "postgres: stopped"
+}
+
+postgres_status() {
+  if ! pg_find_bin; then say "postgres  not installed"; return 0; fi
+  if pg_running; then
+    local pid; pid=$(head -n 1 "$PG_DIR/postmaster.pid" 2>/dev/null || echo '?')
+    say "postgres  running  127.0.0.1:$(postgres_port)  (pid $pid, data $PG_DIR)"
+  else
+    say "postgres  stopped  127.0.0.1:$PGPORT"
+  fi
+}
+
+# ----------------------------------------------------------------- nats
+
+NATS_DIR=$DATA/nats
+NATS_CONF=$NATS_DIR/nats.conf
+NATS_PID=$NATS_DIR/nats.pid
+NATS_LOG=$LOG/nats.log
+NATS_BIN=
+
+nats_find_bin() {
+  local p
+  if p=$(command -v nats-server 2>/dev/null); then NATS_BIN=$p; return 0; fi
+  for p in /usr/sbin/nats-server /usr/local/sbin/nats-server /usr/local/bin/nats-server; do
+    if [[ -x $p ]]; then NATS_BIN=$p; return 0; fi
+  done
+  return 1
+}
+
+nats_pid() { [[ -r $NATS_PID ]] && tr -dc '0-9' <"$NATS_PID"; }
+nats_running() { local pid; pid=$(nats_pid || true); [[ -n $pid ]] && pid_is "$pid" nats-server; }
+
+# Ports of the running server (from its config), else the requested ones.
+nats_conf_port() {
+  local key=$1 p=
+  if nats_running && [[ -r $NATS_CONF ]]; then
+    p=$(sed -nE "s/^${key}: *\"?127\.0\.0\.1:([0-9]+)\"?.*/\1/p" "$NATS_CONF" | head -n 1)
+  fi
+  echo "$p"
+}
+nats_port() { local p; p=$(nats_conf_port listen); echo "${p:-$NATS_PORT}"; }
+nats_http_port() { local p; p=$(nats_conf_port http); echo "${p:-$NATS_HTTP_PORT}"; }
+
+nats_healthy() {
+  if command -v curl >/dev/null; then
+    curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$1/healthz"
+  else
+    port_open "$1"
+  fi
+}
+
+nats_install() {
+  nats_find_bin && return 0
+  need_packages "nats-server" nats-server
+  nats_find_bin || die "nats-server installed but not found"
+}
+
+# Write $NATS_CONF for the given client and monitoring ports.
+nats_write_conf() {
+  local pw; pw=$(password nats_password)
+  ( umask 077; mkdir -p "$NATS_DIR/js" )
+  chmod 700 "$NATS_DIR"
+  ( umask 077
+    cat >"$NATS_CONF.tmp" <<EOF
+# Generated by scripts/engines.sh; do not edit (rewritten on every start).
+server_name: credit_mesh_dev
+listen: "127.0.0.1:$1"
+http: "127.0.0.1:$2"
+pid_file: "$NATS_PID"
+max_payload: 8MB
+jetstream {
+  store_dir: "$NATS_DIR/js"
+}
+authorization {
+  user: mesh
+  password: "$pw"
+}
+EOF
+  )
+  local out
+  if ! out=$("$NATS_BIN" -c "$NATS_CONF.tmp" -t 2>&1); then
+    warn "$out"
+    die "nats: invalid configuration $NATS_CONF.tmp"
+  fi
+  mv -f "$NATS_CONF.tmp" "$NATS_CONF"
+}
+
+nats_up() {
+  ensure_dirs
+  if nats_running; then
+    local port http
+    port=$(nats_port); http=$(nats_http_port)
+    say "nats: already running on 127.0.0.1:$port"
+    [[ $port == "$NATS_PORT" ]] || warn "nats: note: NATS_PORT=$NATS_PORT requested; run 'down nats' then 'up nats' to move it"
+    # The password secret was regenerated: reload the running server.
+    if ! grep -qF "password: \"$(password nats_password)\"" "$NATS_CONF"; then
+      nats_write_conf "$port" "$http"
+      kill -HUP "$(nats_pid)"
+      say "nats: password changed; configuration reloaded"
+    fi
+    return 0
+  fi
+  local port
+  for port in "$NATS_PORT" "$NATS_HTTP_PORT"; do
+    if port_open "$port"; then
+      die "nats: port 127.0.0.1:$port is already in use by another process. Stop it or set NATS_PORT / NATS_HTTP_PORT."
+    fi
+  done
+  rm -f "$NATS_PID"
+  nats_write_conf "$NATS_PORT" "$NATS_HTTP_PORT"
+  # setsid: detach from the caller's process group so the server outlives it.
+  nohup setsid "$NATS_BIN" -c "$NATS_CONF" >>"$NATS_LOG" 2>&1 </dev/null 9>&- &
+  local launcher=$! i
+  for (( i = 0; i < WAIT_SECS * 5; i++ )); do
+    if nats_running && nats_healthy "$NATS_HTTP_PORT"; then
+      say "nats: started on nats://127.0.0.1:$NATS_PORT (monitor http://127.0.0.1:$NATS_HTTP_PORT, log $NATS_LOG)"
+      return 0
+    fi
+    if ! kill -0 "$launcher" 2>/dev/null && ! nats_running; then
+      sleep 0.2
+      nats_running || { log_tail "$NATS_LOG"; die "nats: server exited during startup"; }
+    fi
+    sleep 0.2
+  done
+  log_tail "$NATS_LOG"
+  die "nats: not healthy within ${WAIT_SECS}s (log: $NATS_LOG)"
+}
+
+nats_down() {
+  if ! nats_running; then rm -f "$NATS_PID"; say "nats: not running"; return 0; fi
+  local pid i; pid=$(nats_pid)
+  kill -TERM "$pid" 2>/dev/null || true
+  for (( i = 0; i < WAIT_SECS * 10; i++ )); do
+    pid_is "$pid" nats-server || { rm -f "$NATS_PID"; say "nats: stopped"; return 0; }
+    sleep 0.1
+  done
+  warn "nats: still running after ${WAIT_SECS}s; sending SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$NATS_PID"
+  say "nats: killed"
+}
+
+nats_status() {
+  if ! nats_find_bin; then say "nats      not installed"; return 0; fi
+  if nats_running; then
+    say "nats      running  nats://127.0.0.1:$(nats_port)  (monitor http://127.0.0.1:$(nats_http_port), pid $(nats_pid))"
+  else
+    say "nats      stopped  nats://127.0.0.1:$NATS_PORT"
+  fi
+}
+
+# ----------------------------------------------------------------- commands
+
+# Validate engine names; no argument = all engines.
+select_engines() {
+  local e
+  if (( $# == 0 )); then echo "$ENGINES"; return 0; fi
+  for e in "$@"; do
+    [[ " $ENGINES " == *" $e "* ]] || die "unknown engine '$e' (known: $ENGINES)"
+  done
+  echo "$*"
+}
+
+cmd_up() {
+  local engines e
+  engines=$(select_engines "$@")
+  ensure_dirs
+  take_lock
+  for e in $engines; do "${e}_install"; done
+  ensure_secrets
+  for e in $engines; do "${e}_up"; done
+  write_derived_secrets
+}
+
+cmd_down() {
+  local engines e
+  engines=$(select_engines "$@")
+  [[ -d $DATA ]] || { for e in $engines; do say "$e: not running"; done; return 0; }
+  take_lock
+  for e in $engines; do "${e}_down"; done
+}
+
+cmd_status() {
+  local e
+  for e in $ENGINES; do "${e}_status"; done
+}
+
+cmd_env() {
+  local mode=${1:-dev} pg=postgres_url pg_owner=postgres_owner_url
+  case $mode in
+    dev) ;;
+    test) pg=postgres_test_url; pg_owner=postgres_test_owner_url ;;
+    *) die "usage: engines.sh env [dev|test]" ;;
+  esac
+  [[ -f $SECRETS/transporter ]] || warn "engines.sh: no secrets in $SECRETS yet; run: bash scripts/engines.sh up"
+  printf 'export %s=%q\n' \
+    TRANSPORTER_FILE "$SECRETS/transporter" \
+    POSTGRES_URL_FILE "$SECRETS/$pg" \
+    POSTGRES_OWNER_URL_FILE "$SECRETS/$pg_owner" \
+    ADMIN_API_KEY_FILE "$SECRETS/admin_api_key" \
+    PII_KEYS_FILE "$SECRETS/pii_keys" \
+    BLIND_INDEX_KEY_FILE "$SECRETS/blind_index_key" \
+    PSEUDONYM_KEY_FILE "$SECRETS/pseudonym_key" \
+    CREDIT_MESH_DATA "$DATA"
+}
+
+usage() {
+  cat >&2 <<EOF
+usage: bash scripts/engines.sh up [engine...]
+       bash scripts/engines.sh down [engine...]
+       bash scripts/engines.sh status
+       bash scripts/engines.sh env [dev|test]
+engines: $ENGINES (default: all)
+data dir: $DATA
+EOF
+  exit 2
+}
+
+main() {
+  local cmd=${1:-}
+  (( $# )) && shift
+  case $cmd in
+    up) cmd_up "$@" ;;
+    down) cmd_down "$@" ;;
+    status) cmd_status ;;
+    env) cmd_env "$@" ;;
+    -h|--help|help|'') usage ;;
+    *) warn "engines.sh: unknown command '$cmd'"; usage ;;
+  esac
+}
+
+main "$@"
