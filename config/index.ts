@@ -1,0 +1,124 @@
+import { readFileSync } from "node:fs";
+import Validator from "fastest-validator";
+import { type DataKey, parseDataKeys } from "../lib/pii";
+
+/** A bad or missing setting; the message names the environment variable. */
+export class ConfigError extends Error {
+	override name = "ConfigError";
+}
+
+// Each setting NAME may come from the file NAME_FILE instead (a Docker Swarm secret); NAME wins if both are set.
+const schema = {
+	$$strict: false,
+	NODE_ENV: { type: "enum", values: ["development", "test", "production"], default: "development" },
+	NAMESPACE: { type: "string", pattern: /^[a-z0-9-]{1,40}$/, default: "credit-mesh" },
+	NODE_ID: { type: "string", pattern: /^[A-Za-z0-9._-]{1,64}$/, optional: true },
+	TRANSPORTER: { type: "string", pattern: /^nats:\/\//, optional: true },
+	POSTGRES_URL: { type: "string", pattern: /^postgres(ql)?:\/\//, optional: true },
+	POSTGRES_OWNER_URL: { type: "string", pattern: /^postgres(ql)?:\/\//, optional: true },
+	MONGO_URL: { type: "string", pattern: /^mongodb(\+srv)?:\/\//, optional: true },
+	ELASTICSEARCH_URL: { type: "string", pattern: /^https?:\/\//, optional: true },
+	ADMIN_API_KEY: { type: "string", min: 32, max: 256, optional: true },
+	PII_KEYS: { type: "string", min: 10, optional: true },
+	BLIND_INDEX_KEY: { type: "string", pattern: /^[A-Za-z0-9+/]{43}=$/, optional: true },
+	PSEUDONYM_KEY: { type: "string", pattern: /^[A-Za-z0-9+/]{43}=$/, optional: true },
+	PORT: { type: "number", integer: true, min: 0, max: 65535, convert: true, default: 3000 },
+	HOST: { type: "string", default: "127.0.0.1" },
+	LOG_LEVEL: { type: "enum", values: ["fatal", "error", "warn", "info", "debug", "trace"], default: "info" },
+	LOG_FORMAT: { type: "enum", values: ["json", "short", "full"], default: "json" },
+	RATE_LIMIT_PER_MINUTE: { type: "number", integer: true, min: 1, convert: true, default: 600 },
+	BODY_LIMIT: { type: "string", pattern: /^\d+(kb|mb)$/, default: "256kb" },
+	AUTH_CACHE_SECONDS: { type: "number", integer: true, min: 0, max: 3600, convert: true, default: 30 },
+	REQUEST_TIMEOUT_MS: { type: "number", integer: true, min: 100, convert: true, default: 10_000 }
+} as const;
+
+export interface Config {
+	env: "development" | "test" | "production";
+	namespace: string;
+	nodeId?: string;
+	transporter?: string;
+	postgresUrl?: string;
+	postgresOwnerUrl?: string;
+	mongoUrl?: string;
+	elasticsearchUrl?: string;
+	adminApiKey?: string;
+	piiKeys?: DataKey[];
+	blindIndexKey?: Buffer;
+	pseudonymKey?: Buffer;
+	port: number;
+	host: string;
+	logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace";
+	logFormat: "json" | "short" | "full";
+	rateLimitPerMinute: number;
+	bodyLimit: string;
+	authCacheSeconds: number;
+	requestTimeoutMs: number;
+}
+
+const ENV_NAMES: Record<keyof Config, string> = {
+	env: "NODE_ENV", namespace: "NAMESPACE", nodeId: "NODE_ID", transporter: "TRANSPORTER",
+	postgresUrl: "POSTGRES_URL", postgresOwnerUrl: "POSTGRES_OWNER_URL", mongoUrl: "MONGO_URL",
+	elasticsearchUrl: "ELASTICSEARCH_URL", adminApiKey: "ADMIN_API_KEY", piiKeys: "PII_KEYS",
+	blindIndexKey: "BLIND_INDEX_KEY", pseudonymKey: "PSEUDONYM_KEY", port: "PORT", host: "HOST",
+	logLevel: "LOG_LEVEL", logFormat: "LOG_FORMAT", rateLimitPerMinute: "RATE_LIMIT_PER_MINUTE",
+	bodyLimit: "BODY_LIMIT", authCacheSeconds: "AUTH_CACHE_SECONDS", requestTimeoutMs: "REQUEST_TIMEOUT_MS"
+};
+
+function readSetting(env: NodeJS.ProcessEnv, name: string): string | undefined {
+	// A value given directly wins, so a developer can override one setting of the dev secrets.
+	const value = env[name];
+	if (value !== undefined && value !== "") return value;
+	const file = env[`${name}_FILE`];
+	if (!file) return undefined;
+	try {
+		return readFileSync(file, "utf8").trim();
+	} catch (err) {
+		throw new ConfigError(`${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code})`);
+	}
+}
+
+const check = new Validator({ haltOnFirstError: false }).compile(schema as any);
+
+/** Reads and validates the settings; throws ConfigError naming every bad variable (never its value). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+	const raw: Record<string, unknown> = {};
+	for (const name of Object.keys(schema)) if (!name.startsWith("$$")) raw[name] = readSetting(env, name);
+	const result = check(raw);
+	if (result !== true) {
+		const names = [...new Set((result as { field: string }[]).map(e => e.field))];
+		throw new ConfigError(`Invalid configuration: ${names.map(n => `${n} (or ${n}_FILE)`).join(", ")} — see README "Configuration"`);
+	}
+	const s = raw as Record<string, any>;
+	const cfg: Config = {
+		env: s.NODE_ENV, namespace: s.NAMESPACE, nodeId: s.NODE_ID, transporter: s.TRANSPORTER,
+		postgresUrl: s.POSTGRES_URL, postgresOwnerUrl: s.POSTGRES_OWNER_URL, mongoUrl: s.MONGO_URL,
+		elasticsearchUrl: s.ELASTICSEARCH_URL, adminApiKey: s.ADMIN_API_KEY,
+		blindIndexKey: s.BLIND_INDEX_KEY && Buffer.from(s.BLIND_INDEX_KEY, "base64"),
+		pseudonymKey: s.PSEUDONYM_KEY && Buffer.from(s.PSEUDONYM_KEY, "base64"),
+		port: s.PORT, host: s.HOST, logLevel: s.LOG_LEVEL, logFormat: s.LOG_FORMAT,
+		rateLimitPerMinute: s.RATE_LIMIT_PER_MINUTE, bodyLimit: s.BODY_LIMIT,
+		authCacheSeconds: s.AUTH_CACHE_SECONDS, requestTimeoutMs: s.REQUEST_TIMEOUT_MS
+	};
+	if (s.PII_KEYS) {
+		try {
+			cfg.piiKeys = parseDataKeys(s.PII_KEYS);
+		} catch (err) {
+			throw new ConfigError(`Invalid configuration: PII_KEYS (or PII_KEYS_FILE): ${(err as Error).message}`);
+		}
+	}
+	if (cfg.env === "production" && !cfg.transporter) throw new ConfigError("Missing configuration: TRANSPORTER (or TRANSPORTER_FILE) is required in production");
+	return cfg;
+}
+
+/** The value of a setting this process cannot run without; the error names the variable. */
+export function need<K extends keyof Config>(cfg: Config, key: K): NonNullable<Config[K]> {
+	const value = cfg[key];
+	if (value === undefined || value === null) {
+		const name = ENV_NAMES[key];
+		throw new ConfigError(`Missing configuration: ${name} (or ${name}_FILE) is required by the services this process runs`);
+	}
+	return value as NonNullable<Config[K]>;
+}
+
+/** Read once per process. */
+export const config: Config = loadConfig();

@@ -1,0 +1,49 @@
+import { Errors } from "moleculer";
+
+const { MoleculerError, MoleculerClientError } = Errors;
+
+/** Seconds a client should wait before retrying when a base is down. */
+export const RETRY_AFTER_SECONDS = 5;
+
+/** A base (database) cannot be reached: 503 with Retry-After. Not retried inside the mesh: the client retries. */
+export class BaseUnavailableError extends MoleculerError {
+	constructor(base: string) {
+		super(`Base ${base} is unavailable; try again later`, 503, "BASE_UNAVAILABLE", { base, retryAfter: RETRY_AFTER_SECONDS });
+		this.retryable = false;
+	}
+}
+
+export class NotFoundError extends MoleculerClientError {
+	constructor(what: string) {
+		super(`${what} not found`, 404, "NOT_FOUND");
+	}
+}
+
+export class ConflictError extends MoleculerClientError {
+	constructor(message: string, type = "CONFLICT") {
+		super(message, 409, type);
+	}
+}
+
+/** 422 with the offending fields, the same shape as the validator's errors. */
+export class InvalidFieldError extends MoleculerClientError {
+	constructor(field: string, message: string, type = "invalid") {
+		super("Parameters validation error!", 422, "VALIDATION_ERROR", [{ type, field, message }]);
+	}
+}
+
+const CONNECTION_CODES = new Set([
+	"ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH",
+	"57P01", "57P02", "57P03", // admin_shutdown, crash_shutdown, cannot_connect_now
+	"08000", "08001", "08003", "08004", "08006" // connection_exception family
+]);
+
+/** True for errors that mean "the database is not there", whatever driver layer raised them. */
+export function isConnectionError(err: unknown): boolean {
+	for (let e = err as any, depth = 0; e && depth < 4; e = e.original ?? e.parent ?? e.cause, depth++) {
+		if (CONNECTION_CODES.has(e.code)) return true;
+		if (/^Sequelize(Connection|HostNotReachable|ConnectionRefused|ConnectionTimedOut|ConnectionAcquireTimeout)/.test(e.name ?? "")) return true;
+		if (/Connection terminated|connection timeout|Client has encountered a connection error/i.test(e.message ?? "")) return true;
+	}
+	return false;
+}

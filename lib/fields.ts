@@ -1,0 +1,27 @@
+// Parameter rules shared by the actions' schemas (fastest-validator). Patterns are allow-lists:
+// a name or an address has no use for `;`, `=`, `<` or quotes other than the apostrophe.
+
+export const cpf = { type: "cpf" } as const;
+
+export const nome = {
+	type: "string", trim: true, min: 2, max: 120,
+	pattern: /^\p{L}[\p{L}\p{M} '.-]*$/u,
+	messages: { stringPattern: "The 'nome' field may hold only letters, spaces, apostrophes, dots and hyphens." }
+} as const;
+
+export const endereco = {
+	type: "string", trim: true, min: 3, max: 200,
+	pattern: /^[\p{L}\p{N}\p{M} ,.'ºª°#/()-]+$/u,
+	messages: { stringPattern: "The 'endereco' field may hold only letters, digits, spaces and , . ' º ª ° # / ( ) -" }
+} as const;
+
+export const empresa = {
+	type: "string", trim: true, min: 1, max: 120,
+	pattern: /^[\p{L}\p{N}\p{M} &.,'/-]+$/u,
+	messages: { stringPattern: "The 'empresa' field may hold only letters, digits, spaces and & . , ' / -" }
+} as const;
+
+export const money = { type: "money" } as const;
+export const date = { type: "date" } as const;
+export const optionalDate = { type: "date", optional: true } as const;
+export const uuid = { type: "uuid" } as const;

@@ -1,0 +1,60 @@
+import { scrubValue } from "../scrub";
+import { RETRY_AFTER_SECONDS } from "../errors";
+
+export interface HttpError {
+	status: number;
+	body: { name: string; message: string; code: number; type?: string; data?: unknown };
+	retryAfter?: number;
+}
+
+// Errors that mean "no healthy node can serve this now": the client should come back shortly.
+const UNAVAILABLE = new Set([
+	"ServiceNotFoundError", "ServiceNotAvailableError", "RequestTimeoutError", "QueueIsFullError",
+	"BrokerDisconnectedError", "RequestRejectedError", "RequestSkippedError"
+]);
+
+// body-parser's error types, which arrive before any action runs.
+const BODY_ERRORS: Record<string, [number, string, string]> = {
+	"entity.too.large": [413, "PayloadTooLarge", "The request body is too large"],
+	"entity.parse.failed": [400, "InvalidRequestBody", "The request body is not valid JSON"],
+	"entity.verify.failed": [400, "InvalidRequestBody", "The request body could not be read"],
+	"request.aborted": [400, "InvalidRequestBody", "The request body was not received in full"],
+	"request.size.invalid": [400, "InvalidRequestBody", "The request body does not match its Content-Length"],
+	"encoding.unsupported": [415, "UnsupportedMediaType", "The request body's encoding is not supported"],
+	"charset.unsupported": [415, "UnsupportedMediaType", "The request body's charset is not supported"]
+};
+
+/** Validation details without the offending values: they may be a CPF or a name. */
+function safeData(data: unknown): unknown {
+	if (Array.isArray(data)) {
+		return data.map(d => (d && typeof d === "object" ? { type: d.type, field: d.field, message: d.message } : d));
+	}
+	return data === undefined ? undefined : scrubValue(data);
+}
+
+/**
+ * Any error → the status and JSON body sent to the client (moleculer-web's shape). Client errors keep
+ * their message; anything unexpected becomes a bare 500 so no stack, SQL or data leaks.
+ */
+export function toHttpError(err: any): HttpError {
+	const bodyError = typeof err?.type === "string" && BODY_ERRORS[err.type];
+	if (bodyError) {
+		const [status, name, message] = bodyError;
+		return { status, body: { name, message, code: status, type: err.type.toUpperCase().replace(/\W/g, "_") } };
+	}
+	if (UNAVAILABLE.has(err?.name)) {
+		return {
+			status: 503, retryAfter: RETRY_AFTER_SECONDS,
+			body: { name: "ServiceUnavailableError", message: "The service is temporarily unavailable; try again later", code: 503, type: "SERVICE_UNAVAILABLE" }
+		};
+	}
+	const code = Number(err?.code);
+	if (code >= 400 && code < 500) {
+		const retryAfter = code === 429 ? Number(err.data?.retryAfter) || 1 : undefined;
+		return { status: code, retryAfter, body: { name: err.name, message: err.message, code, type: err.type, data: safeData(err.data) } };
+	}
+	if (code === 503) {
+		return { status: 503, retryAfter: Number(err.data?.retryAfter) || RETRY_AFTER_SECONDS, body: { name: err.name, message: err.message, code, type: err.type, data: safeData(err.data) } };
+	}
+	return { status: 500, body: { name: "InternalServerError", message: "Unexpected error; quote the X-Request-Id when reporting it", code: 500, type: "INTERNAL_ERROR" } };
+}

@@ -1,0 +1,91 @@
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from "node:crypto";
+
+export interface DataKey {
+	id: string;
+	key: Buffer;
+}
+
+const VERSION = "v1";
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
+function subkey(master: Buffer, purpose: string): Buffer {
+	// One secret serves several purposes; HKDF keeps the derived keys independent.
+	return Buffer.from(hkdfSync("sha256", master, Buffer.alloc(0), `credit-mesh/${purpose}`, 32));
+}
+
+/**
+ * Field encryption (AES-256-GCM) and keyed indexes for personal data.
+ * Ciphertext: `v1.<keyId>.<base64url(iv | tag | ciphertext)>`; the key id lets old rows be read
+ * after a rotation while new rows are written with the current (first) key.
+ * The AAD binds a value to its field and its owner, so a ciphertext moved to another
+ * column or row fails to decrypt instead of showing someone else's data.
+ */
+export class PiiCipher {
+	private readonly keys: Map<string, Buffer>;
+	private readonly current: DataKey;
+	private readonly blindKey: Buffer;
+
+	constructor(dataKeys: DataKey[], blindIndexKey: Buffer) {
+		if (dataKeys.length === 0) throw new Error("PiiCipher needs at least one data key");
+		this.current = dataKeys[0];
+		this.keys = new Map(dataKeys.map(k => [k.id, k.key]));
+		this.blindKey = subkey(blindIndexKey, "cpf-blind-index");
+	}
+
+	get currentKeyId(): string {
+		return this.current.id;
+	}
+
+	encrypt(plain: string, aad: string): string {
+		const iv = randomBytes(IV_BYTES);
+		const cipher = createCipheriv("aes-256-gcm", this.current.key, iv);
+		cipher.setAAD(Buffer.from(aad));
+		const body = Buffer.concat([cipher.update(plain, "utf8"), cipher.final()]);
+		const packed = Buffer.concat([iv, cipher.getAuthTag(), body]).toString("base64url");
+		return `${VERSION}.${this.current.id}.${packed}`;
+	}
+
+	decrypt(token: string, aad: string): string {
+		const [version, keyId, packed] = token.split(".");
+		const key = this.keys.get(keyId);
+		if (version !== VERSION || !key || !packed) throw new Error(`Cannot decrypt: unknown key id or format (${keyId})`);
+		const raw = Buffer.from(packed, "base64url");
+		const decipher = createDecipheriv("aes-256-gcm", key, raw.subarray(0, IV_BYTES));
+		decipher.setAAD(Buffer.from(aad));
+		decipher.setAuthTag(raw.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
+		return Buffer.concat([decipher.update(raw.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]).toString("utf8");
+	}
+
+	/** True when the value was written with an older key and should be re-encrypted. */
+	isStale(token: string): boolean {
+		return token.split(".")[1] !== this.current.id;
+	}
+
+	/** Deterministic keyed index of a CPF (its 11 digits): equality lookups without storing the CPF. */
+	blindIndex(cpf: string): string {
+		return createHmac("sha256", this.blindKey).update(cpf).digest("hex");
+	}
+}
+
+/** A keyed pseudonym of a CPF for one purpose (Base C documents, ML exports); unlinkable across purposes. */
+export function pseudonymizer(pseudonymKey: Buffer, purpose: string): (cpf: string) => string {
+	const key = subkey(pseudonymKey, `pseudonym/${purpose}`);
+	return cpf => createHmac("sha256", key).update(cpf).digest("base64url");
+}
+
+/** Parses `PII_KEYS`: `id:base64key[,id:base64key…]`, the first being the current key. */
+export function parseDataKeys(spec: string): DataKey[] {
+	return spec
+		.split(",")
+		.map(s => s.trim())
+		.filter(Boolean)
+		.map(entry => {
+			const sep = entry.indexOf(":");
+			const id = entry.slice(0, sep);
+			const key = Buffer.from(entry.slice(sep + 1), "base64");
+			if (sep < 1 || !/^[A-Za-z0-9_-]{1,32}$/.test(id)) throw new Error("each key needs an id of letters, digits, _ or - before ':'");
+			if (key.length !== 32) throw new Error(`key '${id}' must be 32 bytes, base64-encoded`);
+			return { id, key };
+		});
+}

@@ -1,0 +1,41 @@
+import { Validators } from "moleculer";
+import { normalizeCpf } from "./cpf";
+import { parseDate } from "./dates";
+import { toCents } from "./money";
+
+type Parse = (value: unknown) => unknown;
+
+/**
+ * A fastest-validator rule from a parse function: the parsed value replaces the input
+ * (`529.982.247-25` → `52998224725`, `15/03/2024` → `2024-03-15`), null means invalid.
+ */
+function parsedRule(type: string, parse: Parse) {
+	return function (this: any, { schema, messages, index }: any, path: string, context: any) {
+		const check = (value: unknown, errors: any[]) => {
+			const parsed = parse(value);
+			if (parsed === null) errors.push({ type });
+			return parsed ?? value;
+		};
+		const source = this.makeCustomValidator({ fnName: "check", path, schema: { ...schema, check }, messages, context, ruleIndex: index });
+		return { sanitized: true, source: `${source}\nreturn value;` };
+	};
+}
+
+export const customRules = {
+	cpf: parsedRule("cpf", normalizeCpf),
+	date: parsedRule("date", parseDate),
+	money: parsedRule("money", v => (toCents(v) === null ? null : v))
+};
+
+// Messages never echo the offending value: it may be a CPF or a name.
+export const messages = {
+	cpf: "The '{field}' field must be a valid CPF: 11 digits or 000.000.000-00 with correct check digits.",
+	date: "The '{field}' field must be a real date as DD/MM/YYYY or YYYY-MM-DD.",
+	money: "The '{field}' field must be a non-negative amount with at most two decimals.",
+	arrayUnique: "The '{field}' field must not contain duplicate values.",
+	arrayEnum: "The '{field}' field contains a value outside '{expected}'."
+};
+
+export function createValidator() {
+	return new Validators.Fastest({ useNewCustomCheckerFunction: true, haltOnFirstError: false, customRules, messages } as any);
+}

@@ -1,0 +1,36 @@
+import { Sequelize } from "sequelize";
+import { SequelizeStorage, Umzug } from "umzug";
+import { baseA } from "./001-base-a";
+
+export type RunSql = (sql: string) => Promise<unknown>;
+export interface Migration {
+	name: string;
+	up(params: { context: RunSql }): Promise<void>;
+	down(params: { context: RunSql }): Promise<void>;
+}
+
+/** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
+export const migrations: Migration[] = [baseA];
+
+/**
+ * Brings Base A's schema up to date with the owner role's URL (the application's role may not
+ * change the schema). An advisory lock lets several processes start at once.
+ */
+export async function migrate(ownerUrl: string, log: (msg: string) => void = () => {}): Promise<string[]> {
+	const sequelize = new Sequelize(ownerUrl, { logging: false });
+	try {
+		const run: RunSql = sql => sequelize.query(sql);
+		await sequelize.query("SELECT pg_advisory_lock(hashtext('credit-mesh-migrations'))");
+		const umzug = new Umzug({
+			migrations,
+			context: () => run, // umzug calls a function context to build it
+			storage: new SequelizeStorage({ sequelize, tableName: "schema_migrations" }),
+			logger: undefined
+		});
+		const done = await umzug.up();
+		for (const m of done) log(`migrated ${m.name}`);
+		return done.map(m => m.name);
+	} finally {
+		await sequelize.close();
+	}
+}

@@ -1,0 +1,63 @@
+import type { BrokerOptions } from "moleculer";
+import { config } from "./config";
+import { createValidator } from "./lib/validator";
+import { scrubText, scrubValue } from "./lib/scrub";
+import { InProcessPrometheusReporter } from "./lib/metrics";
+import { IdempotencyMiddleware } from "./lib/idempotency.middleware";
+
+/**
+ * The single broker configuration, used by moleculer-runner (`SERVICES` picks the services of a
+ * process), by `npm start` and by the tests.
+ */
+const brokerConfig: BrokerOptions = {
+	namespace: config.namespace,
+	nodeID: config.nodeId,
+	transporter: (config.transporter ?? null) as BrokerOptions["transporter"],
+	serializer: "JSON",
+
+	logger: {
+		type: "Console",
+		options: {
+			level: config.logLevel,
+			colors: config.logFormat !== "json",
+			moduleColors: false,
+			// Every line is scrubbed of anything shaped like a CPF, and personal fields are redacted.
+			formatter(this: any, type: string, args: unknown[], bindings: Record<string, string>, { printArgs }: any) {
+				const msg = scrubText(printArgs(args.map(a => scrubValue(a))).join(" "));
+				if (config.logFormat === "json") {
+					return [JSON.stringify({ ts: new Date().toISOString(), level: type, msg, nodeID: bindings.nodeID, mod: bindings.mod })];
+				}
+				return [`[${new Date().toISOString()}] ${type.toUpperCase().padEnd(5)} ${bindings.nodeID}/${bindings.mod?.toUpperCase()}: ${msg}`];
+			}
+		}
+	},
+
+	requestTimeout: config.requestTimeoutMs,
+	// Only errors flagged retryable (a node gone, a timeout) are retried; a base being down is answered at once with 503.
+	retryPolicy: { enabled: true, retries: 3, delay: 100, maxDelay: 1000, factor: 2, check: (err: any) => !!err?.retryable },
+	maxCallLevel: 20,
+	heartbeatInterval: 5,
+	heartbeatTimeout: 15,
+	contextParamsCloning: false,
+	tracking: { enabled: true, shutdownTimeout: 5000 },
+	registry: { strategy: "RoundRobin", preferLocal: true },
+	circuitBreaker: {
+		enabled: true,
+		threshold: 0.5,
+		minRequestCount: 20,
+		windowTime: 30,
+		halfOpenTime: 5_000,
+		// Client errors (4xx) say nothing about a node's health.
+		check: (err: any) => err && (!err.code || err.code >= 500)
+	},
+	bulkhead: { enabled: true, concurrency: 64, maxQueueSize: 1000 },
+	validator: createValidator() as any,
+	errorHandler: null as any,
+
+	metrics: { enabled: true, reporter: [new InProcessPrometheusReporter() as any] },
+	tracing: { enabled: true, exporter: process.env.TRACING_EXPORTER === "console" ? ["Console"] : [] },
+
+	middlewares: [IdempotencyMiddleware]
+};
+
+export = brokerConfig;

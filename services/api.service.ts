@@ -1,0 +1,217 @@
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Context, ServiceSchema } from "moleculer";
+import ApiGateway from "moleculer-web";
+import { getAbsoluteFSPath } from "swagger-ui-dist";
+import { config } from "../config";
+import { API_PREFIX, ROUTES, type GatewayRoute } from "../lib/gateway/routes";
+import { toHttpError } from "../lib/gateway/errors";
+import { RateLimiter } from "../lib/gateway/rate-limit";
+import { buildOpenApi } from "../lib/openapi";
+import { swaggerUiHtml } from "../lib/swagger-ui";
+import { scrubText } from "../lib/scrub";
+import { InProcessPrometheusReporter } from "../lib/metrics";
+
+const { UnAuthorizedError, ForbiddenError, RateLimitExceeded, ERR_NO_TOKEN, ERR_INVALID_TOKEN } = ApiGateway.Errors as any;
+
+type Req = IncomingMessage & { $alias?: any; $ctx?: Context<any, any>; $params?: any; body?: unknown };
+
+/** Which action answers for each base in /health/ready. */
+const READINESS: { base: string; action: string }[] = [{ base: "A", action: "audit.health" }];
+
+const routeByKey = new Map(ROUTES.map(r => [`${r.method} ${r.action}`, r]));
+const BEARER = /^Bearer ([A-Za-z0-9_-]{16,256})$/;
+const CLIENT_REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
+
+function send(res: ServerResponse, status: number, body: unknown, type = "application/json; charset=utf-8"): void {
+	res.statusCode = status;
+	res.setHeader("Content-Type", type);
+	res.end(typeof body === "string" ? body : JSON.stringify(body));
+}
+
+/** The only HTTP edge: REST for API clients, health and metrics for operators, docs for everyone. */
+const ApiService: ServiceSchema<any> = {
+	name: "api",
+	mixins: [ApiGateway as any],
+
+	settings: {
+		port: config.port,
+		ip: config.host,
+		// A client's X-Request-Id is kept only if it is harmless; otherwise a new one is made.
+		rootCallOptions(options: any, req: Req) {
+			const given = req.headers["x-request-id"];
+			options.requestID = typeof given === "string" && CLIENT_REQUEST_ID.test(given) ? given : randomUUID();
+		},
+		log4XXResponses: false,
+		logRequest: "debug",
+		logResponse: "debug",
+		logRequestParams: null,
+		logResponseData: null,
+		routes: [
+			{
+				name: "rest",
+				path: API_PREFIX,
+				whitelist: ROUTES.map(r => r.action),
+				aliases: Object.fromEntries(ROUTES.map(r => [`${r.method} ${r.path}`, r.action])),
+				mappingPolicy: "restrict",
+				authentication: true,
+				authorization: true,
+				bodyParsers: { json: { strict: true, limit: config.bodyLimit }, urlencoded: false },
+				callOptions: { timeout: config.requestTimeoutMs },
+				onBeforeCall(this: any, ctx: Context<any, any>, _route: unknown, req: Req) {
+					this.checkBody(req);
+					const key = req.headers["idempotency-key"];
+					const route = this.routeOf(req);
+					if (typeof key === "string" && route?.idempotent) ctx.meta.idempotency = { key: this.checkIdempotencyKey(key), action: route.action };
+				}
+			},
+			{
+				name: "docs",
+				path: "/docs",
+				mappingPolicy: "restrict",
+				use: [ApiGateway.serveStatic(getAbsoluteFSPath(), { index: false, redirect: false, fallthrough: true })],
+				aliases: {
+					"GET /"(this: any, _req: Req, res: ServerResponse) {
+						send(res, 200, swaggerUiHtml({ specUrl: "/openapi.json", assetsPath: "/docs", title: "credit-mesh API" }), "text/html; charset=utf-8");
+					}
+				}
+			},
+			{
+				name: "operations",
+				path: "/",
+				mappingPolicy: "restrict",
+				aliases: {
+					"GET /health/live"(this: any, _req: Req, res: ServerResponse) {
+						send(res, 200, { status: "up", nodeID: this.broker.nodeID });
+					},
+					async "GET /health/ready"(this: any, _req: Req, res: ServerResponse) {
+						const report = await this.readiness();
+						send(res, report.status === "up" ? 200 : 503, report);
+					},
+					"GET /metrics"(this: any, _req: Req, res: ServerResponse) {
+						send(res, 200, this.prometheus()?.render() ?? "", "text/plain; version=0.0.4; charset=utf-8");
+					},
+					"GET /openapi.json"(this: any, _req: Req, res: ServerResponse) {
+						send(res, 200, this.openApi());
+					}
+				}
+			}
+		],
+		onError(this: any, req: Req, res: ServerResponse, err: any) {
+			const { status, body, retryAfter } = toHttpError(err);
+			if (status >= 500) this.logger.error("Request failed:", req.method, scrubText(req.url ?? ""), err?.name, scrubText(String(err?.message)), "requestID:", req.$ctx?.requestID);
+			if (retryAfter) res.setHeader("Retry-After", String(retryAfter));
+			if (!res.getHeader("X-Request-ID") && req.$ctx?.requestID) res.setHeader("X-Request-ID", req.$ctx.requestID);
+			send(res, status, body);
+		}
+	},
+
+	created() {
+		this.consumerCache = new Map<string, { consumer: any; until: number }>();
+		this.rateLimiter = new RateLimiter();
+	},
+
+	events: {
+		// A revoked key stops working at once on every gateway, not when the cache expires.
+		"consumers.revoked"(this: any) {
+			this.consumerCache.clear();
+		}
+	},
+
+	methods: {
+		async authenticate(ctx: Context<any, any>, _route: unknown, req: Req) {
+			const header = req.headers.authorization;
+			if (!header) throw new UnAuthorizedError(ERR_NO_TOKEN);
+			const match = BEARER.exec(header);
+			if (!match) throw new UnAuthorizedError(ERR_INVALID_TOKEN);
+			const consumer = await this.consumerFor(ctx, match[1]);
+			if (!consumer) throw new UnAuthorizedError(ERR_INVALID_TOKEN);
+			ctx.meta.consumer = { id: consumer.id, name: consumer.name };
+			return consumer;
+		},
+
+		authorize(ctx: Context<any, any>, _route: unknown, req: Req) {
+			const route = this.routeOf(req);
+			const consumer = ctx.meta.user;
+			// Fail closed: a route without a scope in the table is reachable by nobody.
+			if (!route || !consumer.scopes.includes(route.scope)) {
+				throw new ForbiddenError("ERR_MISSING_SCOPE", { required: route?.scope ?? null });
+			}
+			const wait = this.rateLimiter.take(consumer.id, consumer.rateLimit);
+			if (wait > 0) throw new RateLimitExceeded({ retryAfter: wait });
+		},
+
+		routeOf(req: Req): GatewayRoute | undefined {
+			return routeByKey.get(`${req.$alias?.method} ${req.$alias?.action}`);
+		},
+
+		/** Consumers by key, cached briefly so a request does not cost a Base A round trip. */
+		async consumerFor(ctx: Context, key: string) {
+			const now = Date.now();
+			const hit = this.consumerCache.get(key);
+			if (hit && hit.until > now) return hit.consumer;
+			const consumer = await ctx.call("consumers.authenticate", { key });
+			if (this.consumerCache.size > 10_000) this.consumerCache.clear();
+			this.consumerCache.set(key, { consumer, until: now + config.authCacheSeconds * 1000 });
+			return consumer;
+		},
+
+		/** Writes take JSON only; other media types are refused before they reach a service. */
+		checkBody(req: Req) {
+			if (!["POST", "PUT", "PATCH"].includes(req.method ?? "")) return;
+			const type = (req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase();
+			if (type !== "application/json") {
+				throw Object.assign(new Error("Send the body as application/json"), { code: 415, name: "UnsupportedMediaType", type: "UNSUPPORTED_MEDIA_TYPE" });
+			}
+		},
+
+		checkIdempotencyKey(key: string): string {
+			if (!/^[A-Za-z0-9._:-]{1,128}$/.test(key)) {
+				throw Object.assign(new Error("Idempotency-Key must be 1–128 characters of letters, digits and . _ : -"), { code: 400, name: "BadRequestError", type: "INVALID_IDEMPOTENCY_KEY" });
+			}
+			return key;
+		},
+
+		async readiness() {
+			const bases: Record<string, { status: string; reason?: string }> = {};
+			await Promise.all(READINESS.map(async ({ base, action }) => {
+				try {
+					await this.broker.call(action, {}, { timeout: 2000, retries: 0 });
+					bases[base] = { status: "up" };
+				} catch (err: any) {
+					bases[base] = { status: "down", reason: err?.type ?? err?.name ?? "unknown" };
+				}
+			}));
+			const transporter = this.broker.transit ? (this.broker.transit.connected ? "up" : "down") : "local";
+			const up = Object.values(bases).every(b => b.status === "up") && transporter !== "down";
+			return { status: up ? "up" : "down", nodeID: this.broker.nodeID, transporter, bases };
+		},
+
+		prometheus(): InProcessPrometheusReporter | undefined {
+			return this.broker.metrics?.reporter?.find((r: unknown) => r instanceof InProcessPrometheusReporter) as any;
+		},
+
+		/** Generated from the route table and the live actions' parameter schemas. */
+		openApi() {
+			const actionParams: Record<string, any> = {};
+			for (const item of this.broker.registry.getActionList({ onlyAvailable: false, skipInternal: true, withEndpoints: false })) {
+				actionParams[item.name] = item.action?.params;
+			}
+			return buildOpenApi({
+				title: "credit-mesh API",
+				version: "1.0.0",
+				description: "Brazilian credit data behind one gateway. Authenticate with `Authorization: Bearer <api key>`; each route names its scope.",
+				prefix: API_PREFIX,
+				routes: ROUTES,
+				actionParams,
+				extraPaths: {
+					"/health/live": { get: { summary: "Liveness", tags: ["Operations"], security: [], responses: { 200: { description: "The gateway runs" } } } },
+					"/health/ready": { get: { summary: "Readiness, per base", tags: ["Operations"], security: [], responses: { 200: { description: "Every base is up" }, 503: { description: "A base or the transporter is down" } } } },
+					"/metrics": { get: { summary: "Prometheus metrics", tags: ["Operations"], security: [], responses: { 200: { description: "Prometheus text format", content: { "text/plain": { schema: { type: "string" } } } } } } }
+				}
+			});
+		}
+	}
+};
+
+export default ApiService;

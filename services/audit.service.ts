@@ -1,0 +1,94 @@
+import type { Context, ServiceSchema } from "moleculer";
+import { BaseAMixin } from "../mixins/base-a.mixin";
+import { PiiMixin } from "../mixins/pii.mixin";
+import { defineAuditRow } from "../lib/base-a/models";
+
+// Recomputes every row's hash with the same SQL function the insert trigger used, and checks
+// each row links to the one before it with no gap in the sequence.
+const VERIFY_SQL = `
+	WITH checked AS (
+		SELECT seq, hash,
+		       hash = audit_row_hash(a) AS hash_ok,
+		       prev_hash = COALESCE(lag(hash) OVER w, repeat('0', 64)) AS link_ok,
+		       seq = COALESCE(lag(seq) OVER w, 0) + 1 AS seq_ok
+		  FROM audit_log a
+		WINDOW w AS (ORDER BY seq)
+	)
+	SELECT (SELECT count(*) FROM checked)::int AS rows,
+	       (SELECT max(seq) FROM checked)::text AS head,
+	       COALESCE((SELECT json_agg(b) FROM (
+	           SELECT seq::text, CASE WHEN NOT hash_ok THEN 'row changed'
+	                                  WHEN NOT seq_ok THEN 'row missing before it'
+	                                  ELSE 'chain link broken' END AS reason
+	             FROM checked WHERE NOT (hash_ok AND link_ok AND seq_ok) ORDER BY seq LIMIT 20) b), '[]') AS broken`;
+
+interface AppendParams { consumer: string; action: string; cpfBidx?: string | null; requestId?: string; outcome: string }
+
+/** Base A: the insert-only, hash-chained audit log. */
+const AuditService: ServiceSchema = {
+	name: "audit",
+	mixins: [BaseAMixin(defineAuditRow), PiiMixin],
+
+	actions: {
+		append: {
+			visibility: "public",
+			params: {
+				consumer: { type: "string", max: 100 },
+				action: { type: "string", max: 100 },
+				cpfBidx: { type: "string", length: 64, optional: true, nullable: true },
+				requestId: { type: "string", max: 100, optional: true },
+				outcome: { type: "string", max: 40 }
+			},
+			async handler(ctx: Context<AppendParams>) {
+				const p = ctx.params;
+				// seq, at and the hashes are filled in by the trigger.
+				const [row] = await this.query(
+					`INSERT INTO audit_log (seq, at, consumer, action, cpf_bidx, request_id, outcome, prev_hash, hash)
+					 VALUES (0, now(), $1, $2, $3, $4, $5, '', '') RETURNING seq::text`,
+					[p.consumer, p.action, p.cpfBidx ?? null, p.requestId ?? null, p.outcome]
+				);
+				return { seq: Number(row.seq) };
+			}
+		},
+
+		list: {
+			params: {
+				$$strict: true,
+				cpf: { type: "cpf", optional: true },
+				from: { type: "date", optional: true },
+				to: { type: "date", optional: true },
+				after: { type: "number", integer: true, min: 0, convert: true, optional: true },
+				limit: { type: "number", integer: true, min: 1, max: 500, convert: true, default: 100 }
+			},
+			async handler(ctx: Context<{ cpf?: string; from?: string; to?: string; after?: number; limit: number }>) {
+				const { cpf, from, to, after, limit } = ctx.params;
+				const rows = await this.query(
+					`SELECT seq::text, at, consumer, action, request_id, outcome
+					   FROM audit_log
+					  WHERE ($1::char(64) IS NULL OR cpf_bidx = $1)
+					    AND ($2::date IS NULL OR at >= $2::date)
+					    AND ($3::date IS NULL OR at < $3::date + 1)
+					    AND seq > $4
+					  ORDER BY seq LIMIT $5`,
+					[cpf ? this.blindIndex(cpf) : null, from ?? null, to ?? null, after ?? 0, limit]
+				);
+				const entries = rows.map((r: any) => ({
+					seq: Number(r.seq), at: new Date(r.at).toISOString(), consumer: r.consumer,
+					action: r.action, requestId: r.request_id, outcome: r.outcome
+				}));
+				return { entries, next: entries.length === limit ? entries[entries.length - 1].seq : null };
+			}
+		},
+
+		verify: {
+			params: { $$strict: true },
+			async handler() {
+				const [result] = await this.query(VERIFY_SQL);
+				const broken = result.broken.map((b: any) => ({ seq: Number(b.seq), reason: b.reason }));
+				return { ok: broken.length === 0, rows: result.rows, head: result.head ? Number(result.head) : 0, broken };
+			}
+		}
+	}
+};
+
+export default AuditService;

@@ -1,0 +1,83 @@
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import type { Context, ServiceSchema } from "moleculer";
+import { BaseAMixin } from "../mixins/base-a.mixin";
+import { AuditedMixin } from "../mixins/audited.mixin";
+import { defineConsumer } from "../lib/base-a/models";
+import { NotFoundError } from "../lib/errors";
+import { BOOTSTRAP_ADMIN_ID, SCOPES } from "../lib/scopes";
+import { config } from "../config";
+
+/** Keys are 256 random bits, so a plain SHA-256 is enough to store them: nothing to brute-force. */
+export function hashApiKey(key: string): string {
+	return createHash("sha256").update(key).digest("hex");
+}
+
+function consumerView(row: Record<string, any>) {
+	return { id: row.id, name: row.name, scopes: row.scopes, rateLimit: row.rate_limit, createdAt: new Date(row.created_at).toISOString() };
+}
+
+/** Base A: API clients, their hashed keys, scopes and rate limits. */
+const ConsumersService: ServiceSchema = {
+	name: "consumers",
+	mixins: [BaseAMixin(defineConsumer), AuditedMixin],
+
+	actions: {
+		/** Called by the gateway for each key it has not cached: the consumer, or null. */
+		authenticate: {
+			visibility: "public",
+			params: { key: { type: "string", min: 1, max: 256 } },
+			async handler(ctx: Context<{ key: string }>) {
+				const row = await this.adapter.model.findOne({ where: { key_hash: hashApiKey(ctx.params.key), revoked_at: null } });
+				return row ? consumerView(row.get()) : null;
+			}
+		},
+
+		create: {
+			params: {
+				$$strict: true,
+				name: { type: "string", trim: true, min: 1, max: 80, pattern: /^[\p{L}\p{N} ._-]+$/u },
+				scopes: { type: "array", min: 1, unique: true, items: { type: "enum", values: [...SCOPES] } },
+				rateLimit: { type: "number", integer: true, min: 1, max: 1_000_000, optional: true }
+			},
+			async handler(ctx: Context<{ name: string; scopes: string[]; rateLimit?: number }, any>) {
+				const key = `cm_${randomBytes(32).toString("base64url")}`;
+				const consumer = await this.audited(ctx, "consumers.create", null, async () => {
+					const row = await this.adapter.model.create({
+						id: randomUUID(), name: ctx.params.name, key_hash: hashApiKey(key),
+						scopes: ctx.params.scopes, rate_limit: ctx.params.rateLimit ?? config.rateLimitPerMinute
+					});
+					return consumerView(row.get());
+				});
+				ctx.meta.$statusCode = 201;
+				ctx.meta.$location = `/api/v1/consumers/${consumer.id}`;
+				// The key is shown this once; only its hash is kept.
+				return { ...consumer, key };
+			}
+		},
+
+		revoke: {
+			params: { $$strict: true, id: { type: "uuid" } },
+			async handler(ctx: Context<{ id: string }, any>) {
+				await this.audited(ctx, "consumers.revoke", null, async () => {
+					const [count] = await this.adapter.model.update({ revoked_at: new Date() }, { where: { id: ctx.params.id, revoked_at: null } });
+					if (count === 0) throw new NotFoundError("Consumer");
+				});
+				this.broker.broadcast("consumers.revoked", { id: ctx.params.id });
+				ctx.meta.$statusCode = 204;
+				return null;
+			}
+		}
+	},
+
+	async started() {
+		if (!config.adminApiKey) return;
+		// Every start re-asserts the bootstrap key, so a rotated ADMIN_API_KEY replaces the old one.
+		await this.adapter.model.upsert({
+			id: BOOTSTRAP_ADMIN_ID, name: "bootstrap-admin", key_hash: hashApiKey(config.adminApiKey),
+			scopes: [...SCOPES], rate_limit: 100_000, revoked_at: null
+		});
+		this.logger.info("Bootstrap admin key is in place (from ADMIN_API_KEY).");
+	}
+};
+
+export default ConsumersService;

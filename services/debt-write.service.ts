@@ -1,0 +1,94 @@
+import type { Context, ServiceSchema } from "moleculer";
+import { BaseAMixin } from "../mixins/base-a.mixin";
+import { PiiMixin } from "../mixins/pii.mixin";
+import { AuditedMixin } from "../mixins/audited.mixin";
+import { defineDebt } from "../lib/base-a/models";
+import { debtView } from "../lib/base-a/debts";
+import { todayIso } from "../lib/dates";
+import { toCents } from "../lib/money";
+import { InvalidFieldError, NotFoundError } from "../lib/errors";
+import * as f from "../lib/fields";
+
+interface DebtParams {
+	cpf: string;
+	id?: string;
+	valor: number;
+	empresa: string;
+	dataVencimento: string;
+	datePagamento?: string;
+	dataPagamento?: string;
+}
+
+/** The seed spells it `datePagamento`; `dataPagamento` is accepted too, and both must agree. */
+function paymentDate(params: DebtParams): string | undefined {
+	const { datePagamento, dataPagamento } = params;
+	if (datePagamento && dataPagamento && datePagamento !== dataPagamento) {
+		throw new InvalidFieldError("datePagamento", "'datePagamento' and 'dataPagamento' disagree; send one of them.", "conflict");
+	}
+	const paid = datePagamento ?? dataPagamento;
+	if (paid && paid > todayIso()) throw new InvalidFieldError("datePagamento", "A payment date cannot be in the future.", "dateMax");
+	return paid;
+}
+
+/** Base A: records debts and their settlement. */
+const DebtWriteService: ServiceSchema = {
+	name: "debt-write",
+	mixins: [BaseAMixin(defineDebt), PiiMixin, AuditedMixin],
+
+	actions: {
+		create: {
+			params: {
+				$$strict: true,
+				cpf: f.cpf, valor: f.money, empresa: f.empresa, dataVencimento: f.date,
+				datePagamento: f.optionalDate, dataPagamento: f.optionalDate
+			},
+			async handler(ctx: Context<DebtParams, any>) {
+				const paid = paymentDate(ctx.params);
+				const bidx = this.blindIndex(ctx.params.cpf);
+				return this.inTransaction((transaction: unknown) =>
+					this.audited(ctx, "debts.create", bidx, async () => {
+						const personId = await this.personId(bidx, transaction);
+						const row = await this.adapter.model.create({
+							person_id: personId,
+							valor_cents: toCents(ctx.params.valor),
+							empresa: ctx.params.empresa,
+							data_vencimento: ctx.params.dataVencimento,
+							data_pagamento: paid ?? null
+						}, { transaction });
+						ctx.meta.$statusCode = 201;
+						ctx.meta.$location = `/api/v1/persons/${ctx.params.cpf}/dividas/${row.get("id")}`;
+						return debtView(row.get());
+					})
+				);
+			}
+		},
+
+		settle: {
+			params: { $$strict: true, cpf: f.cpf, id: f.uuid, datePagamento: f.optionalDate, dataPagamento: f.optionalDate },
+			async handler(ctx: Context<DebtParams, any>) {
+				const paid = paymentDate(ctx.params);
+				if (!paid) throw new InvalidFieldError("datePagamento", "The 'datePagamento' field is required.", "required");
+				const bidx = this.blindIndex(ctx.params.cpf);
+				return this.inTransaction((transaction: unknown) =>
+					this.audited(ctx, "debts.settle", bidx, async () => {
+						const personId = await this.personId(bidx, transaction);
+						const row = await this.adapter.model.findOne({ where: { id: ctx.params.id, person_id: personId }, transaction, lock: true });
+						if (!row) throw new NotFoundError("Debt");
+						await row.update({ data_pagamento: paid }, { transaction });
+						return debtView(row.get());
+					})
+				);
+			}
+		}
+	},
+
+	methods: {
+		async personId(bidx: string, transaction: unknown): Promise<string> {
+			const [person] = await this.query("SELECT id FROM persons WHERE cpf_bidx = $1 FOR SHARE", [bidx], transaction);
+			if (!person) throw new NotFoundError("Person");
+			return person.id;
+		}
+	}
+};
+
+export default DebtWriteService;
