@@ -2,7 +2,7 @@ import type { BrokerOptions } from "moleculer";
 import { config } from "./config";
 import { createValidator } from "./lib/validator";
 import { scrubText, scrubValue } from "./lib/scrub";
-import { InProcessPrometheusReporter } from "./lib/metrics";
+import "./lib/metrics"; // registers the InProcessPrometheus reporter
 import { IdempotencyMiddleware } from "./lib/idempotency.middleware";
 
 /**
@@ -54,8 +54,13 @@ const brokerConfig: BrokerOptions = {
 	validator: createValidator() as any,
 	errorHandler: null as any,
 
-	metrics: { enabled: true, reporter: [new InProcessPrometheusReporter() as any] },
-	tracing: { enabled: true, exporter: process.env.TRACING_EXPORTER === "console" ? ["Console"] : [] },
+	metrics: { enabled: true, reporter: [{ type: "InProcessPrometheus" as "Prometheus" }] },
+	// Spans never carry params, meta or responses: they hold personal data.
+	tracing: {
+		enabled: true,
+		exporter: process.env.TRACING_EXPORTER === "console" ? ["Console"] : [],
+		tags: { action: { params: false, meta: false, response: false }, event: { params: false, meta: false } }
+	},
 
 	middlewares: [IdempotencyMiddleware]
 };

@@ -18,3 +18,6 @@ export class InProcessPrometheusReporter extends (MetricReporters.Prometheus as 
 		return this.generatePrometheusResponse();
 	}
 }
+
+// Registered by name so each broker gets its own instance (tests run several brokers in one process).
+(MetricReporters as any).register("InProcessPrometheus", InProcessPrometheusReporter);

@@ -1,0 +1,48 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig, need } from "../../config";
+
+const key = Buffer.alloc(32, 7).toString("base64");
+
+describe("config", () => {
+	it("has working defaults", () => {
+		const cfg = loadConfig({});
+		expect(cfg.port).toBe(3000);
+		expect(cfg.host).toBe("127.0.0.1");
+		expect(cfg.env).toBe("development");
+	});
+
+	it("reads NAME_FILE (a Swarm secret), and NAME wins over it", () => {
+		const dir = mkdtempSync(join(tmpdir(), "cfg-"));
+		writeFileSync(join(dir, "pg"), "postgres://a:b@db/credit\n");
+		expect(loadConfig({ POSTGRES_URL_FILE: join(dir, "pg") }).postgresUrl).toBe("postgres://a:b@db/credit");
+		expect(loadConfig({ POSTGRES_URL_FILE: join(dir, "pg"), POSTGRES_URL: "postgres://x@y/z" }).postgresUrl).toBe("postgres://x@y/z");
+		expect(() => loadConfig({ PII_KEYS_FILE: join(dir, "missing") })).toThrow(/PII_KEYS_FILE: cannot read/);
+	});
+
+	it("names every bad variable and never echoes its value", () => {
+		try {
+			loadConfig({ PORT: "http", POSTGRES_URL: "mysql://secret-password@x", BLIND_INDEX_KEY: "short" });
+			expect.unreachable();
+		} catch (err) {
+			expect(err).toBeInstanceOf(ConfigError);
+			const msg = (err as Error).message;
+			expect(msg).toContain("PORT");
+			expect(msg).toContain("POSTGRES_URL");
+			expect(msg).toContain("BLIND_INDEX_KEY");
+			expect(msg).not.toContain("secret-password");
+		}
+	});
+
+	it("validates PII_KEYS", () => {
+		expect(loadConfig({ PII_KEYS: `k1:${key}` }).piiKeys?.[0].id).toBe("k1");
+		expect(() => loadConfig({ PII_KEYS: `k1:${Buffer.alloc(16).toString("base64")}` })).toThrow(/PII_KEYS.*32 bytes/);
+	});
+
+	it("requires TRANSPORTER in production, and need() names what is missing", () => {
+		expect(() => loadConfig({ NODE_ENV: "production" })).toThrow(/TRANSPORTER/);
+		expect(() => need(loadConfig({}), "postgresUrl")).toThrow(/POSTGRES_URL \(or POSTGRES_URL_FILE\)/);
+	});
+});

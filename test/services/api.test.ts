@@ -1,0 +1,132 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomCpf } from "../../lib/cpf";
+import { ROUTES } from "../../lib/gateway/routes";
+import { SCOPES } from "../../lib/scopes";
+import { api, startMesh, type Mesh } from "../support/mesh";
+
+let mesh: Mesh;
+let cpf: string;
+beforeAll(async () => {
+	mesh = await startMesh();
+	cpf = randomCpf();
+	await api(mesh, "POST", "/api/v1/persons", { body: { cpf, nome: "Cliente Teste", endereco: "Rua E, 5" } });
+});
+afterAll(async () => {
+	await mesh?.stop();
+});
+
+async function keyWith(scopes: string[], rateLimit?: number): Promise<string> {
+	const res = await api(mesh, "POST", "/api/v1/consumers", { body: { name: `test key ${scopes.length}`, scopes, rateLimit } });
+	expect(res.status).toBe(201);
+	return res.body.key;
+}
+
+const concretePath = (path: string, c: string) =>
+	`/api/v1${path.replace(":cpf", c).replace(":id", "6f1c1f8e-4a53-4c1e-9a4e-0d1b2a3c4d5e")}`;
+
+describe("authentication and scopes on every route", () => {
+	it.each(ROUTES.map(r => [`${r.method} ${r.path}`, r] as const))("%s", async (_label, route) => {
+		const path = concretePath(route.path, cpf);
+		const body = ["POST", "PUT", "PATCH"].includes(route.method) ? {} : undefined;
+
+		const none = await api(mesh, route.method, path, { key: null, body });
+		expect(none.status).toBe(401);
+		expect(none.body).toMatchObject({ name: "UnAuthorizedError", code: 401, type: "NO_TOKEN" });
+
+		const wrong = await api(mesh, route.method, path, { key: "cm_this-key-was-never-issued-by-anyone", body });
+		expect(wrong.status).toBe(401);
+		expect((await api(mesh, route.method, path, { body, headers: { authorization: "Basic YWRtaW46YWRtaW4=" }, key: null })).status).toBe(401);
+
+		const otherScopes = SCOPES.filter(s => s !== route.scope);
+		const unscoped = await api(mesh, route.method, path, { key: await keyWith(otherScopes), body });
+		expect(unscoped.status).toBe(403);
+		expect(unscoped.body.data).toEqual({ required: route.scope });
+
+		const scoped = await api(mesh, route.method, path, { key: await keyWith([route.scope]), body });
+		expect([401, 403]).not.toContain(scoped.status);
+	});
+});
+
+describe("consumers", () => {
+	it("issues a key shown once, stores only its hash, and revokes it at once", async () => {
+		const created = await api(mesh, "POST", "/api/v1/consumers", { body: { name: "parceiro", scopes: ["persons:read"] } });
+		expect(created.status).toBe(201);
+		expect(created.body.key).toMatch(/^cm_[A-Za-z0-9_-]{43}$/);
+		expect((await api(mesh, "GET", `/api/v1/persons/${cpf}`, { key: created.body.key })).status).toBe(200);
+
+		expect((await api(mesh, "DELETE", `/api/v1/consumers/${created.body.id}`)).status).toBe(204);
+		expect((await api(mesh, "GET", `/api/v1/persons/${cpf}`, { key: created.body.key })).status).toBe(401);
+		expect((await api(mesh, "DELETE", `/api/v1/consumers/${created.body.id}`)).status).toBe(404);
+	});
+
+	it("refuses unknown scopes", async () => {
+		const res = await api(mesh, "POST", "/api/v1/consumers", { body: { name: "x", scopes: ["root"] } });
+		expect(res.status).toBe(422);
+	});
+});
+
+describe("gateway behaviour", () => {
+	it("rate-limits per key with 429 and Retry-After", async () => {
+		const key = await keyWith(["persons:read"], 3);
+		const statuses: number[] = [];
+		let limited;
+		for (let i = 0; i < 5; i++) {
+			const res = await api(mesh, "GET", `/api/v1/persons/${cpf}`, { key });
+			statuses.push(res.status);
+			if (res.status === 429) limited = res;
+		}
+		expect(statuses.slice(0, 3)).toEqual([200, 200, 200]);
+		expect(statuses[3]).toBe(429);
+		expect(Number(limited!.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+		expect(limited!.body).toMatchObject({ code: 429 });
+		// Another key is not affected.
+		expect((await api(mesh, "GET", `/api/v1/persons/${cpf}`)).status).toBe(200);
+	});
+
+	it("puts a request id on every response, keeping a well-formed one from the client", async () => {
+		const ok = await api(mesh, "GET", `/api/v1/persons/${cpf}`);
+		expect(ok.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+		const err = await api(mesh, "GET", "/api/v1/persons/123");
+		expect(err.headers.get("x-request-id")).toBeTruthy();
+		const mine = await api(mesh, "GET", `/api/v1/persons/${cpf}`, { headers: { "x-request-id": "client-req-0001" } });
+		expect(mine.headers.get("x-request-id")).toBe("client-req-0001");
+		const hostile = await api(mesh, "GET", `/api/v1/persons/${cpf}`, { headers: { "x-request-id": "x".repeat(500) } });
+		expect(hostile.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+	});
+
+	it("answers 404 in the error shape for unknown routes and never exposes internal actions", async () => {
+		for (const path of ["/api/v1/nothing", "/api/v1/audit/append", "/api/v1/consumers/authenticate", "/api/v1/idempotency/begin", "/audit.append"]) {
+			const res = await api(mesh, "POST", path, { body: {} });
+			expect(res.status, path).toBe(404);
+			expect(res.body).toMatchObject({ code: 404 });
+		}
+	});
+
+	it("serves health, readiness, metrics, the OpenAPI document and Swagger UI", async () => {
+		expect((await api(mesh, "GET", "/health/live", { key: null })).status).toBe(200);
+		const ready = await api(mesh, "GET", "/health/ready", { key: null });
+		expect(ready.status).toBe(200);
+		expect(ready.body.bases.A.status).toBe("up");
+
+		const metrics = await api(mesh, "GET", "/metrics", { key: null });
+		expect(metrics.status).toBe(200);
+		expect(metrics.body).toContain("moleculer_request_total");
+
+		const doc = await api(mesh, "GET", "/openapi.json", { key: null });
+		expect(doc.body.openapi).toBe("3.1.0");
+		for (const r of ROUTES) {
+			const op = doc.body.paths[`/api/v1${r.path.replace(/:(\w+)/g, "{$1}")}`]?.[r.method.toLowerCase()];
+			expect(op, `${r.method} ${r.path}`).toBeDefined();
+			expect(op["x-scope"]).toBe(r.scope);
+		}
+		// Parameter schemas come from the live actions, not from a second copy.
+		const create = doc.body.paths["/api/v1/persons"].post.requestBody.content["application/json"].schema;
+		expect(create.required).toEqual(expect.arrayContaining(["cpf", "nome", "endereco"]));
+		expect(create.additionalProperties).toBe(false);
+
+		const page = await api(mesh, "GET", "/docs", { key: null });
+		expect(page.status).toBe(200);
+		expect(page.body).toContain("swagger-ui-bundle.js");
+		expect((await api(mesh, "GET", "/docs/swagger-ui-bundle.js", { key: null })).status).toBe(200);
+	});
+});

@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomCpf } from "../../lib/cpf";
+import { api, startMesh, type Mesh } from "../support/mesh";
+import { appQuery, ownerQuery } from "../support/db";
+
+let mesh: Mesh;
+let cpf: string;
+beforeAll(async () => {
+	mesh = await startMesh();
+	cpf = randomCpf();
+	await api(mesh, "POST", "/api/v1/persons", { body: { cpf, nome: "Auditada Silva", endereco: "Rua F, 6" } });
+	await api(mesh, "GET", `/api/v1/persons/${cpf}`);
+	await api(mesh, "GET", `/api/v1/persons/${cpf}`);
+});
+afterAll(async () => {
+	await mesh?.stop();
+});
+
+/** Runs statements as the owner with the audit triggers off, as an intruder with owner rights would. */
+async function tamper(sql: string) {
+	await ownerQuery(`BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER; ${sql}; ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT;`);
+}
+
+describe("audit trail", () => {
+	it("records every read and write of a CPF with consumer, request id and outcome", async () => {
+		const res = await api(mesh, "GET", `/api/v1/audit?cpf=${cpf}`);
+		expect(res.status).toBe(200);
+		expect(res.body.entries.map((e: any) => [e.action, e.outcome])).toEqual([
+			["persons.create", "ok"], ["persons.read", "ok"], ["persons.read", "ok"]
+		]);
+		for (const e of res.body.entries) {
+			expect(e.consumer).toBeTruthy();
+			expect(e.requestId).toBeTruthy();
+		}
+		const missing = randomCpf();
+		await api(mesh, "GET", `/api/v1/persons/${missing}`);
+		const miss = await api(mesh, "GET", `/api/v1/audit?cpf=${missing}`);
+		expect(miss.body.entries.map((e: any) => e.outcome)).toEqual(["not_found"]);
+	});
+
+	it("is insert-only for the application's role", async () => {
+		await expect(appQuery("UPDATE audit_log SET outcome = 'x' WHERE seq = 1")).rejects.toThrow(/permission denied|insert-only/);
+		await expect(appQuery("DELETE FROM audit_log WHERE seq = 1")).rejects.toThrow(/permission denied|insert-only/);
+		await expect(appQuery("TRUNCATE audit_log")).rejects.toThrow(/permission denied|insert-only/);
+		// Even the owner is stopped by the triggers.
+		await expect(ownerQuery("UPDATE audit_log SET outcome = 'x' WHERE seq = 1")).rejects.toThrow(/insert-only/);
+	});
+
+	it("verify passes on an intact chain, and finds a changed row and a deleted row", async () => {
+		const intact = await api(mesh, "GET", "/api/v1/audit/verify");
+		expect(intact.status).toBe(200);
+		expect(intact.body).toMatchObject({ ok: true, broken: [] });
+		expect(intact.body.rows).toBeGreaterThanOrEqual(3);
+
+		const [victim] = await ownerQuery("SELECT seq::int, outcome FROM audit_log WHERE seq = 2");
+		await tamper("UPDATE audit_log SET outcome = 'ok-edited' WHERE seq = 2");
+		const changed = await api(mesh, "GET", "/api/v1/audit/verify");
+		expect(changed.body.ok).toBe(false);
+		expect(changed.body.broken).toContainEqual({ seq: 2, reason: "row changed" });
+		await tamper(`UPDATE audit_log SET outcome = '${victim.outcome}' WHERE seq = 2`);
+		expect((await api(mesh, "GET", "/api/v1/audit/verify")).body.ok).toBe(true);
+
+		await tamper("DROP TABLE IF EXISTS audit_saved; CREATE TABLE audit_saved AS SELECT * FROM audit_log WHERE seq = 2; DELETE FROM audit_log WHERE seq = 2");
+		const deleted = await api(mesh, "GET", "/api/v1/audit/verify");
+		expect(deleted.body.ok).toBe(false);
+		expect(deleted.body.broken).toContainEqual({ seq: 3, reason: "row missing before it" });
+		await tamper("INSERT INTO audit_log SELECT * FROM audit_saved; DROP TABLE audit_saved");
+		expect((await api(mesh, "GET", "/api/v1/audit/verify")).body.ok).toBe(true);
+	});
+});

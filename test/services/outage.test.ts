@@ -1,0 +1,46 @@
+import { execFileSync } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomCpf } from "../../lib/cpf";
+import { api, eventually, startMesh, type Mesh } from "../support/mesh";
+
+const engines = (...args: string[]) => execFileSync("bash", ["scripts/engines.sh", ...args], { stdio: "pipe" });
+
+let mesh: Mesh;
+let cpf: string;
+beforeAll(async () => {
+	mesh = await startMesh();
+	cpf = randomCpf();
+	await api(mesh, "POST", "/api/v1/persons", { body: { cpf, nome: "Resiliente Souza", endereco: "Rua G, 7" } });
+});
+afterAll(async () => {
+	engines("up", "postgres");
+	await mesh?.stop();
+});
+
+describe("Base A going down and coming back", () => {
+	it("answers 503 with Retry-After while PostgreSQL is down, then recovers without a restart", async () => {
+		expect((await api(mesh, "GET", `/api/v1/persons/${cpf}`)).status).toBe(200);
+
+		engines("down", "postgres");
+		const read = await api(mesh, "GET", `/api/v1/persons/${cpf}`);
+		expect(read.status).toBe(503);
+		expect(Number(read.headers.get("retry-after"))).toBeGreaterThan(0);
+		expect(JSON.stringify(read.body)).not.toMatch(/ECONNREFUSED|127\.0\.0\.1|5432|SELECT|stack/i);
+
+		const write = await api(mesh, "POST", "/api/v1/persons", { body: { cpf: randomCpf(), nome: "Durante Queda", endereco: "Rua H, 8" } });
+		expect(write.status).toBe(503);
+		const ready = await api(mesh, "GET", "/health/ready", { key: null });
+		expect(ready.status).toBe(503);
+		expect(ready.body.bases.A.status).toBe("down");
+
+		engines("up", "postgres");
+		const back = await eventually(() => api(mesh, "GET", `/api/v1/persons/${cpf}`), r => r.status === 200, 30_000, 500);
+		expect(back.status).toBe(200);
+		expect(back.body.nome).toBe("Resiliente Souza");
+		const created = await eventually(
+			() => api(mesh, "POST", "/api/v1/persons", { body: { cpf: randomCpf(), nome: "Depois Volta", endereco: "Rua I, 9" } }),
+			r => r.status === 201, 15_000, 500);
+		expect(created.status).toBe(201);
+		expect((await api(mesh, "GET", "/health/ready", { key: null })).status).toBe(200);
+	});
+});
