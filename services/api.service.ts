@@ -41,6 +41,8 @@ const ApiService: ServiceSchema<any> = {
 		rootCallOptions(options: any, req: Req) {
 			const given = req.headers["x-request-id"];
 			options.requestID = typeof given === "string" && CLIENT_REQUEST_ID.test(given) ? given : randomUUID();
+			// Never re-run the HTTP handler itself: the calls it makes are retried instead.
+			options.retries = 0;
 		},
 		log4XXResponses: false,
 		logRequest: "debug",
@@ -99,7 +101,7 @@ const ApiService: ServiceSchema<any> = {
 		],
 		onError(this: any, req: Req, res: ServerResponse, err: any) {
 			const { status, body, retryAfter } = toHttpError(err);
-			if (status >= 500) this.logger.error("Request failed:", req.method, scrubText(req.url ?? ""), err?.name, scrubText(String(err?.message)), "requestID:", req.$ctx?.requestID);
+			if (status >= 500) this.logger[status === 503 ? "warn" : "error"]("Request failed:", req.method, scrubText(req.url ?? ""), err?.name, scrubText(String(err?.message)), "requestID:", req.$ctx?.requestID);
 			if (retryAfter) res.setHeader("Retry-After", String(retryAfter));
 			if (!res.getHeader("X-Request-ID") && req.$ctx?.requestID) res.setHeader("X-Request-ID", req.$ctx.requestID);
 			send(res, status, body);

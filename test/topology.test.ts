@@ -1,0 +1,77 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createServer } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomCpf } from "../lib/cpf";
+import { config } from "../config";
+
+// The production path: compiled JavaScript, moleculer-runner, one process per service group, over NATS.
+const namespace = `test-topo-${randomBytes(3).toString("hex")}`;
+const children: ChildProcess[] = [];
+let base = "";
+
+function freePort(): Promise<number> {
+	return new Promise(resolve => {
+		const srv = createServer().listen(0, "127.0.0.1", () => {
+			const { port } = srv.address() as { port: number };
+			srv.close(() => resolve(port));
+		});
+	});
+}
+
+function runner(services: string, port = 0): ChildProcess {
+	const child = spawn(process.execPath, ["node_modules/moleculer/bin/moleculer-runner.js", "--config", "dist/moleculer.config.js"], {
+		env: { ...process.env, NODE_ENV: "production", SERVICEDIR: "dist/services", SERVICES: services, NAMESPACE: namespace, PORT: String(port), LOG_LEVEL: "warn" },
+		stdio: ["ignore", "ignore", "inherit"]
+	});
+	children.push(child);
+	return child;
+}
+
+async function get(path: string, init: RequestInit = {}): Promise<Response | null> {
+	return fetch(base + path, { ...init, headers: { authorization: `Bearer ${config.adminApiKey}`, "content-type": "application/json", ...init.headers } }).catch(() => null);
+}
+
+async function until(path: string, status: number, ms = 30_000): Promise<Response | null> {
+	const end = Date.now() + ms;
+	let res = await get(path);
+	while (res?.status !== status && Date.now() < end) {
+		await new Promise(r => setTimeout(r, 300));
+		res = await get(path);
+	}
+	return res;
+}
+
+const BASE_A = "persons,cpf-lookup,debt-write,audit,consumers,idempotency";
+
+beforeAll(async () => {
+	execFileSync("npm", ["run", "--silent", "build"], { stdio: "inherit" });
+	const port = await freePort();
+	base = `http://127.0.0.1:${port}`;
+	runner("api", port);
+	runner(BASE_A);
+}, 120_000);
+
+afterAll(() => {
+	for (const c of children) c.kill("SIGKILL");
+});
+
+describe("services as separate processes (moleculer-runner + SERVICES)", () => {
+	it("serve the API together over NATS, and the gateway recovers when a service process comes back", async () => {
+		expect((await until("/health/ready", 200))?.status).toBe(200);
+		const cpf = randomCpf();
+		const created = await get("/api/v1/persons", { method: "POST", body: JSON.stringify({ cpf, nome: "Processo Separado", endereco: "Rua J, 10" }) });
+		expect(created?.status).toBe(201);
+		expect((await get(`/api/v1/persons/${cpf}`))?.status).toBe(200);
+
+		children[1].kill("SIGKILL");
+		const gone = await until(`/api/v1/persons/${cpf}`, 503);
+		expect(gone?.status).toBe(503);
+		expect(gone?.headers.get("retry-after")).toBeTruthy();
+
+		runner(BASE_A);
+		const back = await until(`/api/v1/persons/${cpf}`, 200);
+		expect(back?.status).toBe(200);
+		expect(((await back!.json()) as any).nome).toBe("Processo Separado");
+	}, 90_000);
+});
