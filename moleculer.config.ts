@@ -1,5 +1,5 @@
 import type { BrokerOptions } from "moleculer";
-import { config } from "./config";
+import { config, need } from "./config";
 import { createValidator } from "./lib/validator";
 import { scrubText, scrubValue } from "./lib/scrub";
 import "./lib/metrics"; // registers the InProcessPrometheus reporter
@@ -12,7 +12,8 @@ import { IdempotencyMiddleware } from "./lib/idempotency.middleware";
 const brokerConfig: BrokerOptions = {
 	namespace: config.namespace,
 	nodeID: config.nodeId,
-	transporter: (config.transporter ?? null) as BrokerOptions["transporter"],
+	// A production broker must be part of a mesh; a local one (development) may run alone.
+	transporter: (config.env === "production" ? need(config, "transporter") : (config.transporter ?? null)) as BrokerOptions["transporter"],
 	serializer: "JSON",
 
 	logger: {

@@ -106,7 +106,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 			throw new ConfigError(`Invalid configuration: PII_KEYS (or PII_KEYS_FILE): ${(err as Error).message}`);
 		}
 	}
-	if (cfg.env === "production" && !cfg.transporter) throw new ConfigError("Missing configuration: TRANSPORTER (or TRANSPORTER_FILE) is required in production");
 	return cfg;
 }
 

@@ -41,8 +41,8 @@ describe("config", () => {
 		expect(() => loadConfig({ PII_KEYS: `k1:${Buffer.alloc(16).toString("base64")}` })).toThrow(/PII_KEYS.*32 bytes/);
 	});
 
-	it("requires TRANSPORTER in production, and need() names what is missing", () => {
-		expect(() => loadConfig({ NODE_ENV: "production" })).toThrow(/TRANSPORTER/);
+	it("need() names what is missing", () => {
+		expect(() => need(loadConfig({ NODE_ENV: "production" }), "transporter")).toThrow(/TRANSPORTER/);
 		expect(() => need(loadConfig({}), "postgresUrl")).toThrow(/POSTGRES_URL \(or POSTGRES_URL_FILE\)/);
 	});
 });
