@@ -9,13 +9,17 @@
 # Engines: see ENGINES below (no argument = all). Everything lives under
 # $CREDIT_MESH_DATA (default: <repo>/.data): data, logs, pid files, dev secrets.
 # Servers listen on 127.0.0.1 only. Ports: PGPORT (5432), NATS_PORT (4222),
-# NATS_HTTP_PORT (8222).
+# NATS_HTTP_PORT (8222), MONGO_PORT (27017).
+#
+# mongo = FerretDB v1.24.2 (MongoDB wire protocol, Base B) storing into the
+# PostgreSQL cluster, built with Go (>= the go line of engines/ferretdb/go.mod;
+# /usr/local/go/bin is used when present) into $DATA/bin/ferretdb.
 #
 # Adding an engine: append its name to ENGINES and define
 # <engine>_install, <engine>_up, <engine>_down and <engine>_status.
 set -euo pipefail
 
-ENGINES="postgres nats"
+ENGINES="postgres mongo nats"
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 DATA=${CREDIT_MESH_DATA:-$ROOT/.data}
@@ -26,6 +30,7 @@ SECRETS=$DATA/secrets
 PGPORT=${PGPORT:-5432}
 NATS_PORT=${NATS_PORT:-4222}
 NATS_HTTP_PORT=${NATS_HTTP_PORT:-8222}
+MONGO_PORT=${MONGO_PORT:-27017}
 
 WAIT_SECS=30
 IS_ROOT=0
@@ -128,7 +133,7 @@ ensure_secrets() {
   local generated=0 name value
   ( umask 077; mkdir -p "$SECRETS" )
   chmod 700 "$SECRETS"
-  for name in postgres_owner_password postgres_app_password nats_password \
+  for name in postgres_owner_password postgres_app_password nats_password mongo_app_password \
               admin_api_key pii_keys blind_index_key pseudonym_key; do
     [[ -s $SECRETS/$name ]] && continue
     case $name in
@@ -148,16 +153,19 @@ ensure_secrets() {
 
 # URLs derived from the passwords and the ports actually in use.
 write_derived_secrets() {
-  local owner app nats pgp np
+  local owner app nats ml pgp np mp
   owner=$(password postgres_owner_password)
   app=$(password postgres_app_password)
   nats=$(password nats_password)
-  pgp=$(postgres_port); np=$(nats_port)
+  ml=$(password mongo_app_password)
+  pgp=$(postgres_port); np=$(nats_port); mp=$(mongo_port)
   write_secret postgres_url            "postgres://credit_app:$app@127.0.0.1:$pgp/credit"
   write_secret postgres_owner_url      "postgres://credit_owner:$owner@127.0.0.1:$pgp/credit"
   write_secret postgres_test_url       "postgres://credit_app:$app@127.0.0.1:$pgp/credit_test"
   write_secret postgres_test_owner_url "postgres://credit_owner:$owner@127.0.0.1:$pgp/credit_test"
   write_secret transporter             "nats://mesh:$nats@127.0.0.1:$np"
+  write_secret mongo_url               "mongodb://credit_ml:$ml@127.0.0.1:$mp/credit_b?authMechanism=PLAIN"
+  write_secret mongo_test_url          "mongodb://credit_ml:$ml@127.0.0.1:$mp/credit_b_test?authMechanism=PLAIN"
 }
 
 # ----------------------------------------------------------------- postgres
@@ -332,6 +340,178 @@ postgres_status() {
   fi
 }
 
+# ----------------------------------------------------------------- mongo (FerretDB)
+#
+# FerretDB v1.24.2, built from engines/ferretdb (see main.go there), with its
+# postgresql handler on the cluster above. Layout in PostgreSQL:
+#   database credit_ferret   owned by credit_ferret (NOLOGIN); PUBLIC has no rights on it
+#   role credit_ml           LOGIN, password secrets/mongo_app_password; CONNECT, CREATE,
+#                            TEMPORARY on credit_ferret: FerretDB creates the schemas and
+#                            tables as credit_ml, which owns them
+#   role credit_ferret_anon  NOLOGIN, no rights: the role in FerretDB's handler URL (no password)
+# A Mongo database is a PostgreSQL schema of credit_ferret (a collection is a table in it):
+# dev uses Mongo database credit_b, tests credit_b_test (separate schemas).
+#
+# Authentication: clients use authMechanism=PLAIN (FerretDB 1.x embedded has no SCRAM).
+# FerretDB opens a PostgreSQL pool with the client's user and password, so PostgreSQL
+# checks the password, on the first command that reads or writes (not at connect time).
+# A client without credentials gets the handler URL's role, credit_ferret_anon, which
+# cannot log in: all its reads and writes fail. FerretDB runs with an empty environment
+# so that pgx finds no PGPASSWORD/PGPASSFILE/~/.pgpass for that password-less URL.
+
+FERRET_SRC=$ROOT/engines/ferretdb
+FERRET_DIR=$DATA/ferretdb
+FERRET_BIN=$DATA/bin/ferretdb
+FERRET_PID=$FERRET_DIR/ferretdb.pid
+FERRET_STATE=$FERRET_DIR/state   # "<mongo port> <postgres port> <build hash>" of the running server
+FERRET_LOG=$LOG/ferretdb.log
+FERRET_PGDB=credit_ferret
+
+# Hash of the sources the binary is built from (stored in $FERRET_BIN.hash).
+mongo_src_hash() {
+  cat "$FERRET_SRC/main.go" "$FERRET_SRC/go.mod" "$FERRET_SRC/go.sum" | sha256sum | cut -c1-64
+}
+
+# Put Go on PATH (/usr/local/go/bin when present); die unless it is new enough for go.mod.
+mongo_find_go() {
+  if [[ -x /usr/local/go/bin/go && :$PATH: != *:/usr/local/go/bin:* ]]; then
+    PATH=/usr/local/go/bin:$PATH
+  fi
+  local want have
+  want=$(sed -nE 's/^go ([0-9]+(\.[0-9]+)*).*/\1/p' "$FERRET_SRC/go.mod")
+  [[ -n $want ]] || die "mongo: no go directive in $FERRET_SRC/go.mod"
+  command -v go >/dev/null \
+    || die "mongo: Go >= $want is needed to build FerretDB (engines/ferretdb) and was not found on PATH or in /usr/local/go/bin. Install it from https://go.dev/dl/ into /usr/local/go (Debian 12's golang package is 1.19: too old)."
+  have=$(go env GOVERSION 2>/dev/null || true); have=${have#go}
+  if [[ ! $have =~ ^[0-9] ]] || [[ $(printf '%s\n' "$want" "$have" | sort -V | head -n 1) != "$want" ]]; then
+    die "mongo: Go >= $want is needed to build FerretDB, found $(command -v go) (${have:-unknown version}). Install a newer Go from https://go.dev/dl/ into /usr/local/go."
+  fi
+}
+
+# Build $FERRET_BIN unless it was already built from the same sources.
+mongo_install() {
+  local hash start
+  hash=$(mongo_src_hash)
+  if [[ -x $FERRET_BIN && -r $FERRET_BIN.hash && $(cat "$FERRET_BIN.hash") == "$hash" ]]; then return 0; fi
+  mongo_find_go
+  mkdir -p "$DATA/bin"
+  say "mongo: building FerretDB from engines/ferretdb with $(go env GOVERSION) (about 1-2 min the first time) ..."
+  start=$SECONDS
+  rm -f "$FERRET_BIN.hash"
+  if ! (cd "$FERRET_SRC" && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go build -trimpath -o "$FERRET_BIN.tmp" .) \
+       >"$LOG/ferretdb-build.log" 2>&1; then
+    log_tail "$LOG/ferretdb-build.log"
+    rm -f "$FERRET_BIN.tmp"
+    die "mongo: building FerretDB failed (log: $LOG/ferretdb-build.log)"
+  fi
+  mv -f "$FERRET_BIN.tmp" "$FERRET_BIN"
+  printf '%s\n' "$hash" >"$FERRET_BIN.hash"
+  say "mongo: built $FERRET_BIN in $(( SECONDS - start )) s"
+}
+
+mongo_pid() { [[ -r $FERRET_PID ]] && tr -dc '0-9' <"$FERRET_PID"; }
+mongo_running() { local pid; pid=$(mongo_pid || true); [[ -n $pid ]] && pid_is "$pid" ferretdb; }
+
+# Field $1 (1 mongo port, 2 postgres port, 3 build hash) of the running server's state.
+mongo_state() {
+  local f=
+  if mongo_running && [[ -r $FERRET_STATE ]]; then f=$(cut -d' ' -f"$1" "$FERRET_STATE"); fi
+  echo "$f"
+}
+mongo_port() { local p; p=$(mongo_state 1); [[ $p =~ ^[0-9]+$ ]] && echo "$p" || echo "$MONGO_PORT"; }
+
+# Roles and the PostgreSQL database FerretDB stores into; idempotent.
+mongo_provision() {
+  local ml db=$FERRET_PGDB sql out
+  ml=$(password mongo_app_password)
+  sql="
+SELECT 'CREATE ROLE credit_ferret' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'credit_ferret') \\gexec
+SELECT 'CREATE ROLE credit_ferret_anon' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'credit_ferret_anon') \\gexec
+SELECT 'CREATE ROLE credit_ml' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'credit_ml') \\gexec
+ALTER ROLE credit_ferret WITH NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD NULL;
+ALTER ROLE credit_ferret_anon WITH NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD NULL;
+ALTER ROLE credit_ml WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '$ml';
+SELECT 'CREATE DATABASE $db OWNER credit_ferret' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$db') \\gexec
+ALTER DATABASE $db OWNER TO credit_ferret;
+REVOKE ALL ON DATABASE $db FROM PUBLIC;
+GRANT CONNECT, CREATE, TEMPORARY ON DATABASE $db TO credit_ml;
+\\connect $db
+ALTER SCHEMA public OWNER TO credit_ferret;
+REVOKE ALL ON SCHEMA public FROM PUBLIC;
+"
+  if ! out=$(printf '%s' "$sql" | pg_psql -d postgres 2>&1); then
+    warn "$(sed -E "s/PASSWORD '[^']*'/PASSWORD '<redacted>'/g" <<<"$out")"
+    die "mongo: creating the PostgreSQL roles/database for FerretDB failed"
+  fi
+}
+
+mongo_up() {
+  ensure_dirs
+  if ! pg_find_bin || ! pg_running; then
+    die "mongo: PostgreSQL must be running first (FerretDB stores its data there): bash scripts/engines.sh up postgres mongo"
+  fi
+  mongo_provision
+  local pgp; pgp=$(postgres_port)
+  if mongo_running; then
+    local port; port=$(mongo_port)
+    say "mongo: already running on 127.0.0.1:$port"
+    [[ $port == "$MONGO_PORT" ]] || warn "mongo: note: MONGO_PORT=$MONGO_PORT requested; run 'down mongo' then 'up mongo' to move it"
+    [[ $(mongo_state 2) == "$pgp" ]] || warn "mongo: note: FerretDB uses PostgreSQL port $(mongo_state 2) but the cluster listens on $pgp; run 'down mongo' then 'up mongo'"
+    [[ $(mongo_state 3) == "$(cat "$FERRET_BIN.hash")" ]] || warn "mongo: note: FerretDB was rebuilt since it started; run 'down mongo' then 'up mongo' to use the new build"
+    return 0
+  fi
+  if port_open "$MONGO_PORT"; then
+    die "mongo: port 127.0.0.1:$MONGO_PORT is already in use by another process. Stop it or use another port: MONGO_PORT=27018 bash scripts/engines.sh up"
+  fi
+  ( umask 077; mkdir -p "$FERRET_DIR" )
+  chmod 700 "$FERRET_DIR"
+  rm -f "$FERRET_PID"
+  printf '%s %s %s\n' "$MONGO_PORT" "$pgp" "$(cat "$FERRET_BIN.hash")" >"$FERRET_STATE"
+  # No password in the URL (see above); env -i: no PG* variables, no ~/.pgpass.
+  local url="postgres://credit_ferret_anon@127.0.0.1:$pgp/$FERRET_PGDB?sslmode=disable&pool_max_conns=20"
+  # setsid: detach from the caller's process group so the server outlives it.
+  nohup setsid env -i PATH=/usr/bin:/bin HOME="$FERRET_DIR" PGPASSFILE=/dev/null \
+    "$FERRET_BIN" -listen "127.0.0.1:$MONGO_PORT" -pid-file "$FERRET_PID" -postgresql-url "$url" \
+    >>"$FERRET_LOG" 2>&1 </dev/null 9>&- &
+  local launcher=$! i
+  for (( i = 0; i < WAIT_SECS * 5; i++ )); do
+    if mongo_running && port_open "$MONGO_PORT"; then
+      say "mongo: started FerretDB on mongodb://127.0.0.1:$MONGO_PORT (PostgreSQL database $FERRET_PGDB, log $FERRET_LOG)"
+      return 0
+    fi
+    if ! kill -0 "$launcher" 2>/dev/null && ! mongo_running; then
+      sleep 0.2
+      mongo_running || { log_tail "$FERRET_LOG"; die "mongo: FerretDB exited during startup"; }
+    fi
+    sleep 0.2
+  done
+  log_tail "$FERRET_LOG"
+  die "mongo: FerretDB not listening on 127.0.0.1:$MONGO_PORT within ${WAIT_SECS}s (log: $FERRET_LOG)"
+}
+
+mongo_down() {
+  if ! mongo_running; then rm -f "$FERRET_PID"; say "mongo: not running"; return 0; fi
+  local pid i; pid=$(mongo_pid)
+  kill -TERM "$pid" 2>/dev/null || true
+  for (( i = 0; i < WAIT_SECS * 10; i++ )); do
+    pid_is "$pid" ferretdb || { rm -f "$FERRET_PID"; say "mongo: stopped"; return 0; }
+    sleep 0.1
+  done
+  warn "mongo: still running after ${WAIT_SECS}s; sending SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$FERRET_PID"
+  say "mongo: killed"
+}
+
+mongo_status() {
+  if [[ ! -x $FERRET_BIN ]]; then say "mongo     not built (FerretDB: $FERRET_BIN)"; return 0; fi
+  if mongo_running; then
+    say "mongo     running  mongodb://127.0.0.1:$(mongo_port)  (FerretDB pid $(mongo_pid), PostgreSQL database $FERRET_PGDB)"
+  else
+    say "mongo     stopped  mongodb://127.0.0.1:$MONGO_PORT"
+  fi
+}
+
 # ----------------------------------------------------------------- nats
 
 NATS_DIR=$DATA/nats
@@ -495,11 +675,13 @@ cmd_up() {
 }
 
 cmd_down() {
-  local engines e
+  local engines e reversed=
   engines=$(select_engines "$@")
   [[ -d $DATA ]] || { for e in $engines; do say "$e: not running"; done; return 0; }
   take_lock
-  for e in $engines; do "${e}_down"; done
+  # Reverse order: mongo (FerretDB) before the postgres it stores into.
+  for e in $engines; do reversed="$e $reversed"; done
+  for e in $reversed; do "${e}_down"; done
 }
 
 cmd_status() {
@@ -508,10 +690,10 @@ cmd_status() {
 }
 
 cmd_env() {
-  local mode=${1:-dev} pg=postgres_url pg_owner=postgres_owner_url
+  local mode=${1:-dev} pg=postgres_url pg_owner=postgres_owner_url mongo=mongo_url
   case $mode in
     dev) ;;
-    test) pg=postgres_test_url; pg_owner=postgres_test_owner_url ;;
+    test) pg=postgres_test_url; pg_owner=postgres_test_owner_url; mongo=mongo_test_url ;;
     *) die "usage: engines.sh env [dev|test]" ;;
   esac
   [[ -f $SECRETS/transporter ]] || warn "engines.sh: no secrets in $SECRETS yet; run: bash scripts/engines.sh up"
@@ -519,6 +701,7 @@ cmd_env() {
     TRANSPORTER_FILE "$SECRETS/transporter" \
     POSTGRES_URL_FILE "$SECRETS/$pg" \
     POSTGRES_OWNER_URL_FILE "$SECRETS/$pg_owner" \
+    MONGO_URL_FILE "$SECRETS/$mongo" \
     ADMIN_API_KEY_FILE "$SECRETS/admin_api_key" \
     PII_KEYS_FILE "$SECRETS/pii_keys" \
     BLIND_INDEX_KEY_FILE "$SECRETS/blind_index_key" \
