@@ -55,8 +55,10 @@ const AUDIT_SQL = `INSERT INTO audit_log (seq, at, consumer, action, cpf_bidx, r
 const ROOT = path.resolve(__dirname, "..");
 const RESULTS_DIR = path.join(ROOT, "bench", "results");
 const WARMUP_SECONDS = 3;
-const GATEWAY_LABEL = "gateway → NATS → cpf-lookup → audit (HTTP)";
+
 const RAW_LABEL = "raw pg (select + audit insert)";
+/** What our side crosses: with --split every call goes over NATS; in one process preferLocal keeps them local. */
+const gatewayLabel = (split: boolean) => (split ? "HTTP → gateway → NATS → cpf-lookup → NATS → audit" : "HTTP → gateway → cpf-lookup → audit (one process)");
 /** The gateway and Base A: everything GET /persons/:cpf and the seeding touch. */
 const SERVICES = ["api", "persons", "cpf-lookup", "debt-write", "audit", "consumers", "idempotency"];
 
@@ -511,7 +513,7 @@ async function main(): Promise<void> {
 		throw new Error(`the raw side does not reproduce the gateway's answer:\n gateway ${JSON.stringify(sample)}\n raw     ${JSON.stringify(rawSample)}`);
 	}
 
-	console.log(`\n[1/2] ${GATEWAY_LABEL}: ${WARMUP_SECONDS} s warm-up, then ${opts.duration} s…`);
+	console.log(`\n[1/2] ${gatewayLabel(opts.split)}: ${WARMUP_SECONDS} s warm-up, then ${opts.duration} s…`);
 	const gateway = await measureGateway(base, consumer.key, cpfs, meshProcs, need(cfg, "postgresUrl"));
 	console.log(`  cpu: ${cpuText(gateway.cpu)}`);
 	console.log(`  db sessions (average): ${dbText(gateway.db)}`);
@@ -535,7 +537,7 @@ async function main(): Promise<void> {
 	console.log(`\nmachine: ${machine.cpus} CPUs (${machine.cpuModel}), node ${machine.node}; N = ${cpfs.length} persons × 3 debts; concurrency ${opts.concurrency}; duration ${opts.duration} s per side after ${WARMUP_SECONDS} s warm-up\n`);
 	console.log(table([
 		["path", "req/s", "p50 ms", "p99 ms", "errors"],
-		[GATEWAY_LABEL, fmt(gateway.reqPerSec, 0), fmt(gateway.p50), fmt(gateway.p99), String(gateway.errors)],
+		[gatewayLabel(opts.split), fmt(gateway.reqPerSec, 0), fmt(gateway.p50), fmt(gateway.p99), String(gateway.errors)],
 		[RAW_LABEL, fmt(raw.reqPerSec, 0), fmt(raw.p50), fmt(raw.p99), String(raw.errors)]
 	]));
 	console.log(`\nratio ours/raw: req/s ${fmt(ratio.reqPerSec, 3)} (${fmt(ratio.reqPerSec * 100, 1)} %), p50 latency ${fmt(ratio.p50)}×, p99 latency ${fmt(ratio.p99)}×`);
@@ -552,7 +554,7 @@ async function main(): Promise<void> {
 		at: new Date().toISOString(),
 		machine,
 		params: { persons: cpfs.length, debtsPerPerson: 3, concurrency: opts.concurrency, rawPool: opts.rawPool, durationSeconds: opts.duration, warmupSeconds: WARMUP_SECONDS, meshProcesses: state.children.length, seedSeconds },
-		results: [{ path: GATEWAY_LABEL, ...gateway }, { path: RAW_LABEL, ...raw }],
+		results: [{ path: gatewayLabel(opts.split), ...gateway }, { path: RAW_LABEL, ...raw }],
 		ratio,
 		meshWarnings: meshWarnings.slice(0, 20)
 	}, null, 2) + "\n");

@@ -30,3 +30,11 @@ export function formatDate(value: string | Date | null | undefined): string | nu
 export function todayIso(now: Date = new Date()): string {
 	return now.toISOString().slice(0, 10);
 }
+
+/** Whole years from `fromIso` to `toIso` (both `YYYY-MM-DD`); 0 when `fromIso` is later. */
+export function yearsBetween(fromIso: string, toIso: string): number {
+	const [fy, fm, fd] = fromIso.split("-").map(Number);
+	const [ty, tm, td] = toIso.split("-").map(Number);
+	const years = ty - fy - (tm < fm || (tm === fm && td < fd) ? 1 : 0);
+	return Math.max(0, years);
+}

@@ -43,7 +43,14 @@ export function isConnectionError(err: unknown): boolean {
 	for (let e = err as any, depth = 0; e && depth < 4; e = e.original ?? e.parent ?? e.cause, depth++) {
 		if (CONNECTION_CODES.has(e.code)) return true;
 		if (/^Sequelize(Connection|HostNotReachable|ConnectionRefused|ConnectionTimedOut|ConnectionAcquireTimeout)/.test(e.name ?? "")) return true;
-		if (/Connection terminated|connection timeout|Client has encountered a connection error/i.test(e.message ?? "")) return true;
+		if (/^Mongo(Network|ServerSelection|Timeout|NotConnected|TopologyClosed|PoolClosed)/.test(e.name ?? "")) return true;
+		if (/Connection terminated|connection timeout|Client has encountered a connection error|Topology (is )?closed|connection manager was closed/i.test(e.message ?? "")) return true;
 	}
 	return false;
+}
+
+/** A unique-key violation, from PostgreSQL (Sequelize) or MongoDB (code 11000). */
+export function isDuplicateKeyError(err: unknown): boolean {
+	const e = err as any;
+	return e?.name === "SequelizeUniqueConstraintError" || e?.code === 11000 || e?.code === "23505";
 }

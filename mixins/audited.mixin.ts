@@ -36,6 +36,14 @@ export const AuditedMixin: Partial<ServiceSchema> = {
 			}
 			await this.audit(ctx, action, cpfBidx, "ok");
 			return result;
+		},
+		/**
+		 * For a base without transactions: a `started` row goes in before the write, so no write can
+		 * exist without an audit row, then the outcome as for any call.
+		 */
+		async auditedWrite<T>(ctx: Context<any, any>, action: string, cpfBidx: string | null, work: () => Promise<T>): Promise<T> {
+			await this.audit(ctx, action, cpfBidx, "started");
+			return this.audited(ctx, action, cpfBidx, work);
 		}
 	}
 };

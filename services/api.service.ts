@@ -11,13 +11,18 @@ import { buildOpenApi } from "../lib/openapi";
 import { swaggerUiHtml } from "../lib/swagger-ui";
 import { scrubText } from "../lib/scrub";
 import { InProcessPrometheusReporter } from "../lib/metrics";
+import { normalizeCpf } from "../lib/cpf";
+import { InvalidFieldError } from "../lib/errors";
 
 const { UnAuthorizedError, ForbiddenError, RateLimitExceeded, ERR_NO_TOKEN, ERR_INVALID_TOKEN } = ApiGateway.Errors as any;
 
 type Req = IncomingMessage & { $alias?: any; $ctx?: Context<any, any>; $params?: any; body?: unknown };
 
 /** Which action answers for each base in /health/ready. */
-const READINESS: { base: string; action: string }[] = [{ base: "A", action: "audit.health" }];
+const READINESS: { base: string; action: string }[] = [
+	{ base: "A", action: "audit.health" },
+	{ base: "B", action: "profiles.health" }
+];
 
 const routeByKey = new Map(ROUTES.map(r => [`${r.method} ${r.action}`, r]));
 const BEARER = /^Bearer ([A-Za-z0-9_-]{16,256})$/;
@@ -62,6 +67,7 @@ const ApiService: ServiceSchema<any> = {
 				callOptions: { timeout: config.requestTimeoutMs },
 				onBeforeCall(this: any, ctx: Context<any, any>, _route: unknown, req: Req) {
 					this.checkBody(req);
+					this.checkPathParamsInBody(req);
 					const key = req.headers["idempotency-key"];
 					const route = this.routeOf(req);
 					if (typeof key === "string" && route?.idempotent) ctx.meta.idempotency = { key: this.checkIdempotencyKey(key), action: route.action };
@@ -121,6 +127,11 @@ const ApiService: ServiceSchema<any> = {
 	},
 
 	methods: {
+		/** moleculer-web logs every 5xx with its stack here; settings.onError logs once, scrubbed. */
+		errorHandler(req: Req, res: ServerResponse, err: unknown) {
+			this.sendError(req, res, err);
+		},
+
 		async authenticate(ctx: Context<any, any>, _route: unknown, req: Req) {
 			const header = req.headers.authorization;
 			if (!header) throw new UnAuthorizedError(ERR_NO_TOKEN);
@@ -164,6 +175,18 @@ const ApiService: ServiceSchema<any> = {
 			const type = (req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase();
 			if (type !== "application/json") {
 				throw Object.assign(new Error("Send the body as application/json"), { code: 415, name: "UnsupportedMediaType", type: "UNSUPPORTED_MEDIA_TYPE" });
+			}
+		},
+
+		/** A body may repeat a path parameter (payload B carries its cpf) but must not contradict it. */
+		checkPathParamsInBody(req: Req) {
+			const body = req.body as Record<string, unknown> | undefined;
+			if (!body || typeof body !== "object") return;
+			for (const { name } of req.$alias?.keys ?? []) {
+				if (!(name in body)) continue;
+				const inPath = req.$params?.[name];
+				const same = name === "cpf" ? normalizeCpf(body[name]) !== null && normalizeCpf(body[name]) === normalizeCpf(inPath) : body[name] === inPath;
+				if (!same) throw new InvalidFieldError(name, `'${name}' in the body must match the path.`, "pathMismatch");
 			}
 		},
 

@@ -50,6 +50,7 @@ beforeAll(async () => {
 	base = `http://127.0.0.1:${port}`;
 	runner("api", port);
 	runner(BASE_A);
+	runner("profiles,asset-score,ml-export");
 }, 120_000);
 
 afterAll(() => {

@@ -30,6 +30,22 @@ const auditVerify: JsonSchema = {
 	properties: { ok: { type: "boolean" }, rows: { type: "integer" }, head: { type: "integer" }, broken: { type: "array", items: { type: "object", properties: { seq: { type: "integer" }, reason: str } } } }
 };
 
+const payloadB: JsonSchema = {
+	type: "object", required: ["cpf", "dataNascimento", "idade", "endereco", "fonteDeRenda", "bens"],
+	properties: {
+		cpf: { type: "string", pattern: "^\\d{11}$" }, dataNascimento: date, idade: { type: "integer" }, endereco: str,
+		fonteDeRenda: str,
+		bens: { type: "array", items: { type: "object", required: ["tipo", "inicioPosse", "quitado"], properties: { tipo: str, inicioPosse: date, quitado: { type: "boolean" } } } }
+	}
+};
+const score: JsonSchema = {
+	type: "object", required: ["cpf", "score", "band", "reasons"],
+	properties: {
+		cpf: { type: "string", pattern: "^\\d{11}$" }, score: { type: "integer", minimum: 0, maximum: 1000 }, band: str,
+		reasons: { type: "array", items: { type: "object", required: ["code", "points", "message"], properties: { code: str, points: { type: "integer" }, message: str } } }
+	}
+};
+
 export interface GatewayRoute extends RouteSpec {
 	scope: Scope;
 }
@@ -41,6 +57,10 @@ export const ROUTES: GatewayRoute[] = [
 	{ method: "GET", path: "/persons/:cpf", action: "cpf-lookup.get", scope: "persons:read", status: 200, tag: "Base A", summary: "Payload A: identity and debts (counts as a consultation)", response: payloadA },
 	{ method: "POST", path: "/persons/:cpf/dividas", action: "debt-write.create", scope: "debts:write", status: 201, tag: "Base A", summary: "Record a debt", response: divida, idempotent: true },
 	{ method: "PATCH", path: "/persons/:cpf/dividas/:id", action: "debt-write.settle", scope: "debts:write", status: 200, tag: "Base A", summary: "Settle a debt (set datePagamento)", response: divida, idempotent: true },
+	{ method: "PUT", path: "/profiles/:cpf", action: "profiles.put", scope: "profiles:write", status: 200, tag: "Base B", summary: "Create (201) or replace (200) a financial profile; idade is derived", response: payloadB, idempotent: true },
+	{ method: "GET", path: "/profiles/:cpf", action: "profiles.get", scope: "profiles:read", status: 200, tag: "Base B", summary: "Payload B (counts as a consultation)", response: payloadB },
+	{ method: "GET", path: "/profiles/:cpf/score", action: "asset-score.get", scope: "score:read", status: 200, tag: "Base B", summary: "Explainable asset score 0–1000 (counts as a consultation)", response: score },
+	{ method: "GET", path: "/ml/features", action: "ml-export.features", scope: "ml:export", status: 200, tag: "Base B", summary: "NDJSON stream of pseudonymised feature rows, one per profile", responseContentType: "application/x-ndjson" },
 	{ method: "GET", path: "/audit", action: "audit.list", scope: "audit:read", status: 200, tag: "Audit", summary: "Audit trail, optionally of one CPF and a date range", response: auditPage },
 	{ method: "GET", path: "/audit/verify", action: "audit.verify", scope: "audit:read", status: 200, tag: "Audit", summary: "Verify the audit hash chain", response: auditVerify },
 	{ method: "POST", path: "/consumers", action: "consumers.create", scope: "consumers:admin", status: 201, tag: "Consumers", summary: "Issue an API key (shown once)", response: consumer, idempotent: true },

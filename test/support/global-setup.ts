@@ -1,11 +1,20 @@
+import { readFileSync } from "node:fs";
+import { MongoClient } from "mongodb";
 import { Sequelize } from "sequelize";
 import { migrate } from "../../migrations";
 
-/** A clean test database at every run: drop everything the owner has, then migrate. */
+const setting = (name: string) => process.env[name] ?? readFileSync(process.env[`${name}_FILE`]!, "utf8").trim();
+
+/** Clean test bases at every run: Base A dropped and migrated, Base B's test database dropped. */
 export default async function setup(): Promise<void> {
-	const ownerUrl = process.env.POSTGRES_OWNER_URL ?? (await import("node:fs")).readFileSync(process.env.POSTGRES_OWNER_URL_FILE!, "utf8").trim();
+	const ownerUrl = setting("POSTGRES_OWNER_URL");
 	const sequelize = new Sequelize(ownerUrl, { logging: false });
 	await sequelize.query("DROP SCHEMA public CASCADE; CREATE SCHEMA public;");
 	await sequelize.close();
 	await migrate(ownerUrl);
+
+	const mongo = new MongoClient(setting("MONGO_URL"), { useUnifiedTopology: true, serverSelectionTimeoutMS: 5000 } as any);
+	await mongo.connect();
+	await mongo.db().dropDatabase();
+	await mongo.close();
 }

@@ -10,11 +10,18 @@ import DebtWriteService from "../../services/debt-write.service";
 import AuditService from "../../services/audit.service";
 import ConsumersService from "../../services/consumers.service";
 import IdempotencyService from "../../services/idempotency.service";
+import ProfilesService from "../../services/profiles.service";
+import AssetScoreService from "../../services/asset-score.service";
+import MlExportService from "../../services/ml-export.service";
 
 /** Every service of Base A plus the gateway. */
 export const BASE_A_MESH: ServiceSchema[] = [
 	ApiService, PersonsService, CpfLookupService, DebtWriteService, AuditService, ConsumersService, IdempotencyService
 ];
+/** Base B's services. */
+export const BASE_B_SERVICES: ServiceSchema[] = [ProfilesService, AssetScoreService, MlExportService];
+/** The whole mesh as it stands. */
+export const FULL_MESH: ServiceSchema[] = [...BASE_A_MESH, ...BASE_B_SERVICES];
 
 export interface Mesh {
 	namespace: string;
@@ -30,7 +37,7 @@ export interface Mesh {
  * Each service on a broker of its own, all meeting over the real NATS server in a namespace of
  * this mesh alone; the gateway listens on a free port.
  */
-export async function startMesh(services: ServiceSchema[] = BASE_A_MESH, opts: { logLevel?: string } = {}): Promise<Mesh> {
+export async function startMesh(services: ServiceSchema[] = FULL_MESH, opts: { logLevel?: string } = {}): Promise<Mesh> {
 	const namespace = `test-${randomBytes(4).toString("hex")}`;
 	const logger: any = brokerConfig.logger;
 	const brokers = services.map(schema => {
@@ -84,7 +91,7 @@ export async function api(
 	const res = await fetch(mesh.url + path, { method, headers, body });
 	const text = await res.text();
 	let parsed: unknown = text;
-	if ((res.headers.get("content-type") ?? "").includes("json") && text) parsed = JSON.parse(text);
+	if ((res.headers.get("content-type") ?? "").startsWith("application/json") && text) parsed = JSON.parse(text);
 	return { status: res.status, headers: res.headers, body: parsed };
 }
 

@@ -1,0 +1,46 @@
+import { Readable } from "node:stream";
+import type { Context, ServiceSchema } from "moleculer";
+import { BaseBMixin } from "../mixins/base-b.mixin";
+import { PiiMixin } from "../mixins/pii.mixin";
+import { AuditedMixin } from "../mixins/audited.mixin";
+import { config, need } from "../config";
+import { pseudonymizer } from "../lib/pii";
+import type { ProfileDoc } from "../lib/base-b/profile";
+import { featureRow } from "../lib/base-b/features";
+import { todayIso } from "../lib/dates";
+
+/**
+ * Base B: streams one NDJSON feature row per profile for model training, keyed by the ML
+ * pseudonym. A cursor feeds a stream with back-pressure, so memory stays flat whatever the size.
+ */
+const MlExportService: ServiceSchema = {
+	name: "ml-export",
+	mixins: [BaseBMixin(), PiiMixin, AuditedMixin],
+
+	created() {
+		// Keyed on the blind index, with its own key: unlinkable to it or to Base C's pseudonym.
+		this.subjectOf = pseudonymizer(need(config, "pseudonymKey"), "ml");
+	},
+
+	actions: {
+		features: {
+			params: { $$strict: true },
+			async handler(ctx: Context<Record<string, never>, any>) {
+				// One audit row for the act of exporting: it reads every profile, never one person's data.
+				await this.audit(ctx, "ml.export", null, "started");
+				const cursor = this.adapter.collection.find({}, { projection: { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 }, batchSize: 500 });
+				const today = todayIso();
+				const rows = async function* (this: any) {
+					for await (const doc of cursor as AsyncIterable<ProfileDoc>) {
+						const { dataNascimento } = this.openFields("profiles", doc._id, doc, ["dataNascimento"]);
+						yield `${JSON.stringify(featureRow(this.subjectOf(doc._id), dataNascimento, doc.fonteDeRenda, doc.bens, today))}\n`;
+					}
+				};
+				ctx.meta.$responseType = "application/x-ndjson";
+				return Readable.from(rows.call(this), { objectMode: false, highWaterMark: 64 * 1024 });
+			}
+		}
+	}
+};
+
+export default MlExportService;

@@ -1,0 +1,102 @@
+import type { Context, ServiceSchema } from "moleculer";
+import { BaseBMixin } from "../mixins/base-b.mixin";
+import { PiiMixin } from "../mixins/pii.mixin";
+import { AuditedMixin } from "../mixins/audited.mixin";
+import { ConsultationMixin } from "../mixins/consultation.mixin";
+import { ASSET_TYPES, INCOME_SOURCES } from "../lib/base-b/catalog";
+import { type Asset, type ProfileDoc, profileView } from "../lib/base-b/profile";
+import { todayIso, yearsBetween } from "../lib/dates";
+import { InvalidFieldError, NotFoundError } from "../lib/errors";
+import * as f from "../lib/fields";
+
+interface ProfileParams {
+	cpf: string;
+	dataNascimento: string;
+	idade?: number;
+	endereco: string;
+	fonteDeRenda: string;
+	bens: Asset[];
+}
+
+const SEALED = ["cpf", "endereco", "dataNascimento"];
+
+/** Dates a client could not mean: a birth in the future, an asset owned before birth or from the future. */
+function checkDates(p: ProfileParams, today: string): void {
+	if (p.dataNascimento > today) throw new InvalidFieldError("dataNascimento", "A birth date cannot be in the future.", "dateMax");
+	if (yearsBetween(p.dataNascimento, today) > 130) throw new InvalidFieldError("dataNascimento", "A birth date more than 130 years ago is not plausible.", "dateMin");
+	if (p.idade !== undefined && p.idade !== yearsBetween(p.dataNascimento, today)) {
+		throw new InvalidFieldError("idade", "'idade' is derived from 'dataNascimento' and does not match it; leave it out.", "derived");
+	}
+	p.bens.forEach((b, i) => {
+		if (b.inicioPosse > today) throw new InvalidFieldError(`bens[${i}].inicioPosse`, "A possession cannot start in the future.", "dateMax");
+		if (b.inicioPosse < p.dataNascimento) throw new InvalidFieldError(`bens[${i}].inicioPosse`, "A possession cannot start before the birth date.", "dateMin");
+	});
+}
+
+/** Base B: financial profiles (payload B), one per CPF, keyed by its blind index. */
+const ProfilesService: ServiceSchema & { afterConnected(): Promise<void> } = {
+	name: "profiles",
+	mixins: [BaseBMixin(), PiiMixin, AuditedMixin, ConsultationMixin],
+
+	actions: {
+		put: {
+			params: {
+				$$strict: true,
+				cpf: f.cpf,
+				dataNascimento: f.date,
+				idade: { type: "number", integer: true, min: 0, max: 130, optional: true },
+				endereco: f.endereco,
+				fonteDeRenda: { type: "enum", values: [...INCOME_SOURCES] },
+				bens: {
+					type: "array", max: 100,
+					items: { type: "object", strict: true, props: { tipo: { type: "enum", values: ASSET_TYPES }, inicioPosse: f.date, quitado: "boolean" } }
+				}
+			},
+			async handler(ctx: Context<ProfileParams, any>) {
+				const p = ctx.params;
+				const today = todayIso();
+				checkDates(p, today);
+				const bidx = this.blindIndex(p.cpf);
+				const sealed = this.sealFields("profiles", bidx, { cpf: p.cpf, endereco: p.endereco, dataNascimento: p.dataNascimento });
+				const bens = p.bens.map(b => ({ tipo: b.tipo, inicioPosse: b.inicioPosse, quitado: b.quitado }));
+				const now = new Date();
+				const result = await this.auditedWrite(ctx, "profiles.write", bidx, () =>
+					this.adapter.collection.updateOne(
+						{ _id: bidx },
+						{ $set: { ...sealed, fonteDeRenda: p.fonteDeRenda, bens, updatedAt: now }, $setOnInsert: { createdAt: now } },
+						{ upsert: true }
+					)
+				);
+				if (result.upsertedCount === 1) {
+					ctx.meta.$statusCode = 201;
+					ctx.meta.$location = `/api/v1/profiles/${p.cpf}`;
+				}
+				return profileView({ fonteDeRenda: p.fonteDeRenda, bens } as ProfileDoc, p, today);
+			}
+		},
+
+		get: {
+			params: { $$strict: true, cpf: f.cpf },
+			async handler(ctx: Context<{ cpf: string }, any>) {
+				const { cpf } = ctx.params;
+				const bidx = this.blindIndex(cpf);
+				const profile = await this.audited(ctx, "profiles.read", bidx, async () => {
+					const doc: ProfileDoc | null = await this.adapter.collection.findOne({ _id: bidx });
+					if (!doc) throw new NotFoundError("Profile");
+					const opened = this.openFields("profiles", bidx, doc, SEALED);
+					return profileView(doc, opened, todayIso());
+				});
+				this.consulted(ctx, cpf);
+				return profile;
+			}
+		}
+	},
+
+	/** Indexes the ML jobs and the export read by; `_id` (the blind index) makes a profile unique per CPF. */
+	async afterConnected(this: any) {
+		await this.adapter.collection.createIndex({ updatedAt: 1 });
+		await this.adapter.collection.createIndex({ fonteDeRenda: 1 });
+	}
+};
+
+export default ProfilesService;
