@@ -1,0 +1,226 @@
+// `npm run bench:score [-- --profiles N --concurrency C --duration S --raw-pool P --split --keep-data]`
+//
+// GET /api/v1/profiles/:cpf/score through the whole mesh (HTTP → gateway → asset-score → audit),
+// against the raw `mongodb` driver doing the same work (the projected findOne by blind index, the
+// birth date's decryption, scoreProfile, and the audit insert every score read appends) at the same
+// concurrency, in one run. See bench/README.md.
+import { randomUUID } from "node:crypto";
+import { rmSync } from "node:fs";
+import path from "node:path";
+import type { Collection } from "mongodb";
+import pg from "pg";
+import { need } from "../config";
+import { randomCpf } from "../lib/cpf";
+import { todayIso } from "../lib/dates";
+import { PiiCipher } from "../lib/pii";
+import type { ProfileDoc } from "../lib/base-b/profile";
+import { scoreProfile } from "../lib/base-b/score";
+import {
+	AUDIT_SQL, basesAandBUp, type BenchState, call, capPoolSize, checkInSync, createConsumer, deleteProfiles,
+	expect, ferretStorageUrl, flagArg, fmt, gitState, gitText, launchMesh, machineInfo, measureHttp, measureLoop, meshWarnings,
+	noiseWarning, numberArg, prepare, printObservation, profilesCollection, randomProfile, revokeConsumer, runMain, shuffled,
+	type SideResult, stopEverything, stopMesh, table, type Watch, writeResults
+} from "./lib";
+
+const ROOT = path.resolve(__dirname, "..");
+const WARMUP_SECONDS = 3;
+
+/** The read asset-score.get makes (services/asset-score.service.ts); checkInSync() warns if it changes. */
+const PROJECTION = { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 } as const;
+
+const RAW_LABEL = "raw mongodb findOne + decrypt + score + audit insert";
+const gatewayLabel = (split: boolean) => (split ? "HTTP → gateway → NATS → asset-score → NATS → audit" : "HTTP → gateway → asset-score → audit (one process)");
+/** Everything the seeding (PUT /profiles) and the load (GET /profiles/:cpf/score) touch. */
+const SERVICES = ["api", "consumers", "audit", "idempotency", "profiles", "asset-score"];
+
+const argv = process.argv.slice(2);
+const opts = {
+	profiles: numberArg(argv, "profiles", 2000),
+	concurrency: numberArg(argv, "concurrency", 32),
+	duration: numberArg(argv, "duration", 15),
+	seedParallelism: numberArg(argv, "seed-parallelism", 8),
+	/** Connections of the raw side's pools (MongoDB and PostgreSQL); by default as many as the concurrency. */
+	rawPool: 0,
+	/** Each service in its own process, so every hop really crosses NATS. */
+	split: flagArg(argv, "split"),
+	/** Leave the seeded profiles in the dev database (they are deleted by default). */
+	keepData: flagArg(argv, "keep-data")
+};
+opts.rawPool = numberArg(argv, "raw-pool", opts.concurrency);
+
+// ------------------------------------------------------------------ state that cleanup() undoes
+
+const state: BenchState & {
+	mongo?: Awaited<ReturnType<typeof profilesCollection>>;
+	pool?: pg.Pool;
+	/** `_id`s (blind indexes) of the profiles seeded so far, deleted at the end unless --keep-data. */
+	seeded: string[];
+	cleaning?: Promise<void>;
+} = { children: [], seeded: [] };
+
+/** Deletes the seeded profiles by `_id`. Their audit rows stay: the log is insert-only. */
+async function removeSeeded(): Promise<void> {
+	if (opts.keepData || !state.mongo || state.seeded.length === 0) return;
+	const ids = state.seeded.splice(0);
+	const started = Date.now();
+	const deleted = await deleteProfiles(state.mongo.profiles, ids);
+	console.log(`removed the ${deleted} seeded profiles in ${((Date.now() - started) / 1000).toFixed(1)} s (--keep-data keeps them)`);
+}
+
+async function cleanup(): Promise<void> {
+	state.cleaning ??= (async () => {
+		await stopEverything(state);
+		await removeSeeded().catch(err => console.error(`could not remove the seeded profiles: ${err.message}`));
+		await state.mongo?.client.close().catch(() => undefined);
+		await state.pool?.end().catch(() => undefined);
+	})();
+	return state.cleaning;
+}
+
+// ------------------------------------------------------------------ seeding, through the API
+
+async function seed(base: string, adminKey: string, cipher: PiiCipher, profiles: Collection): Promise<string[]> {
+	const cpfs: string[] = [];
+	const drawn = new Set<string>();
+	let next = 0;
+	let done = 0;
+	const started = Date.now();
+	const one = async (): Promise<void> => {
+		for (;;) {
+			const cpf = randomCpf();
+			if (drawn.has(cpf)) continue;
+			drawn.add(cpf);
+			const bidx = cipher.blindIndex(cpf);
+			// PUT is an upsert: never overwrite (and later delete) a profile this run did not create.
+			if (await profiles.findOne({ _id: bidx }, { projection: { _id: 1 } })) continue;
+			state.seeded.push(bidx);
+			expect(await call(base, "PUT", `/api/v1/profiles/${cpf}`, adminKey, randomProfile(cpf)), 201, "PUT /api/v1/profiles/:cpf");
+			cpfs.push(cpf);
+			return;
+		}
+	};
+	await Promise.all(Array.from({ length: opts.seedParallelism }, async () => {
+		while (next < opts.profiles) {
+			next++;
+			await one();
+			if (++done % 500 === 0) process.stdout.write(`  ${done}/${opts.profiles} profiles (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
+		}
+	}));
+	return cpfs;
+}
+
+// ------------------------------------------------------------------ the raw side
+
+/**
+ * One score as asset-score.get computes it: blind index, the projected findOne by `_id`, the birth
+ * date opened with the same AAD (`profiles.dataNascimento:<bidx>`), scoreProfile, then the audit row
+ * (`score.read`, outcome `ok`) the service appends through audit.append before it answers.
+ */
+async function rawScore(profiles: Collection, pool: pg.Pool, cipher: PiiCipher, cpf: string, consumer: string) {
+	const bidx = cipher.blindIndex(cpf);
+	const doc = (await profiles.findOne({ _id: bidx }, { projection: PROJECTION })) as ProfileDoc | null;
+	if (!doc) throw new Error("profile not found");
+	const dataNascimento = cipher.decrypt(doc.dataNascimento_enc, `profiles.dataNascimento:${bidx}`);
+	const result = scoreProfile({ dataNascimento, fonteDeRenda: doc.fonteDeRenda, bens: doc.bens }, todayIso());
+	await pool.query(AUDIT_SQL, [consumer, "score.read", bidx, randomUUID(), "ok"]);
+	return { cpf, ...result };
+}
+
+// ------------------------------------------------------------------ main
+
+async function main(): Promise<void> {
+	const machine = machineInfo();
+	console.log(`profile-score benchmark: ${opts.profiles} profiles, concurrency ${opts.concurrency}, ${opts.duration} s per side (+${WARMUP_SECONDS} s warm-up), mesh ${opts.split ? "one process per service" : "in one process"}`);
+	console.log(`machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memGiB} GiB, node ${machine.node}`);
+	checkInSync(ROOT, [
+		["services/asset-score.service.ts", "findOne( { _id: bidx }, { projection: { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 } } )"],
+		["services/asset-score.service.ts", `this.audited(ctx, "score.read", bidx,`],
+		["services/audit.service.ts", AUDIT_SQL]
+	]);
+
+	const code = gitState(ROOT);
+	const { env, cfg } = prepare(ROOT);
+	const cipher = new PiiCipher(need(cfg, "piiKeys"), need(cfg, "blindIndexKey"));
+	const adminKey = need(cfg, "adminApiKey");
+	const dbUrl = need(cfg, "postgresUrl");
+	const mongoUrl = need(cfg, "mongoUrl");
+
+	const mesh = await launchMesh(state, ROOT, env, cfg, { split: opts.split, services: SERVICES, waitFor: SERVICES, acceptPartial: basesAandBUp });
+	const { base, namespace, logFile } = mesh;
+
+	// The raw side's clients: the driver and options the services use (pool of P), the application's
+	// PostgreSQL role for the audit insert (pool of P).
+	opts.rawPool = await capPoolSize(dbUrl, opts.rawPool);
+	state.mongo = await profilesCollection(mongoUrl, opts.rawPool);
+	const { profiles } = state.mongo;
+	const pool = (state.pool = new pg.Pool({ connectionString: dbUrl, max: opts.rawPool, connectionTimeoutMillis: 2000, statement_timeout: 10_000 }));
+
+	const consumer = await createConsumer(state, base, adminKey, `bench ${namespace}`, ["score:read"]);
+	console.log(`seeding ${opts.profiles} profiles through the API (PUT /api/v1/profiles/:cpf, ${opts.seedParallelism} in parallel)…`);
+	const seedStart = Date.now();
+	const cpfs = await seed(base, adminKey, cipher, profiles);
+	const seedSeconds = (Date.now() - seedStart) / 1000;
+	console.log(`  seeded in ${seedSeconds.toFixed(1)} s (${fmt(cpfs.length / seedSeconds, 0)} profiles/s)`);
+
+	// Both sides must produce the same answer for the same CPF (one with assets, if there is one).
+	const sampleCpf = (await Promise.all(cpfs.slice(0, 20).map(async cpf => ({ cpf, doc: await profiles.findOne({ _id: cipher.blindIndex(cpf) }) }))))
+		.find(x => (x.doc?.bens?.length ?? 0) > 0)?.cpf ?? cpfs[0];
+	const sample = expect(await call(base, "GET", `/api/v1/profiles/${sampleCpf}/score`, consumer.key), 200, "GET /api/v1/profiles/:cpf/score");
+	const rawSample = await rawScore(profiles, pool, cipher, sampleCpf, consumer.id);
+	if (JSON.stringify(sample) !== JSON.stringify(rawSample)) {
+		throw new Error(`the raw side does not reproduce the gateway's answer:\n gateway ${JSON.stringify(sample)}\n raw     ${JSON.stringify(rawSample)}`);
+	}
+
+	const sessions: Record<string, string> = { "audit (credit)": dbUrl, "ferretdb storage (credit_ferret)": ferretStorageUrl(mongoUrl, dbUrl) };
+	const watch = (meshProcs: Watch["meshProcs"]): Watch => ({ meshProcs, dataDir: env.CREDIT_MESH_DATA, sessions });
+
+	console.log(`\n[1/2] ${gatewayLabel(opts.split)}: ${WARMUP_SECONDS} s warm-up, then ${opts.duration} s…`);
+	const gateway = await measureHttp(state, {
+		base, key: consumer.key, paths: shuffled(cpfs).map(cpf => `/api/v1/profiles/${cpf}/score`),
+		connections: opts.concurrency, seconds: opts.duration, warmupSeconds: WARMUP_SECONDS
+	}, watch(mesh.procs));
+	printObservation(gateway);
+
+	// Tidy the mesh side up, then stop it so it does not compete with the raw run.
+	await revokeConsumer(state);
+	await stopMesh(state);
+	const warnings = meshWarnings(logFile);
+
+	console.log(`\n[2/2] ${RAW_LABEL}: pools of ${opts.rawPool}, ${WARMUP_SECONDS} s warm-up, then ${opts.duration} s…`);
+	const order = shuffled(cpfs);
+	const raw = await measureLoop({ concurrency: opts.concurrency, seconds: opts.duration, warmupSeconds: WARMUP_SECONDS },
+		i => rawScore(profiles, pool, cipher, order[i % order.length], consumer.id), watch([]));
+	printObservation(raw);
+
+	console.log("");
+	await removeSeeded();
+
+	const ratio = { reqPerSec: gateway.reqPerSec / raw.reqPerSec, p50: gateway.p50 / raw.p50, p99: gateway.p99 / raw.p99 };
+	console.log(`\nmachine: ${machine.cpus} CPUs (${machine.cpuModel}), node ${machine.node}; N = ${cpfs.length} profiles; concurrency ${opts.concurrency}; duration ${opts.duration} s per side after ${WARMUP_SECONDS} s warm-up\n`);
+	const row = (label: string, s: SideResult) => [label, fmt(s.reqPerSec, 0), fmt(s.p50), fmt(s.p99), String(s.errors)];
+	console.log(table([["path", "req/s", "p50 ms", "p99 ms", "errors"], row(gatewayLabel(opts.split), gateway), row(RAW_LABEL, raw)]));
+	console.log(`\nratio ours/raw: req/s ${fmt(ratio.reqPerSec, 3)} (${fmt(ratio.reqPerSec * 100, 1)} %), p50 latency ${fmt(ratio.p50)}×, p99 latency ${fmt(ratio.p99)}×`);
+	console.log("\nnote: the raw side appends the same audit row per read (INSERT INTO audit_log … 'score.read'), because asset-score.get audits every score read through audit.append: without it the two sides would not do the same work.");
+	if (!opts.split) console.log("note: with the mesh in one process, moleculer's preferLocal routes the calls in-process, so no request crosses NATS; --split runs one process per service.");
+	if (opts.rawPool !== opts.concurrency) console.log(`note: the raw pools had ${opts.rawPool} connections (--raw-pool), not ${opts.concurrency}.`);
+	const noise = noiseWarning([["gateway", gateway], ["raw", raw]]);
+	if (noise) console.log(noise);
+	if (warnings.length) console.log(`\nthe mesh logged ${warnings.length} warning/error line(s); first: ${warnings[0].slice(0, 300)}`);
+
+	const out = writeResults(ROOT, "profile-score", {
+		benchmark: "profile-score",
+		at: new Date().toISOString(),
+		machine,
+		code,
+		params: { profiles: cpfs.length, concurrency: opts.concurrency, rawPool: opts.rawPool, durationSeconds: opts.duration, warmupSeconds: WARMUP_SECONDS, meshProcesses: state.children.length, seedSeconds },
+		results: [{ path: gatewayLabel(opts.split), ...gateway }, { path: RAW_LABEL, ...raw }],
+		ratio,
+		meshWarnings: warnings.slice(0, 20)
+	});
+	console.log(gitText(code));
+	console.log(`results: ${out}`);
+	rmSync(logFile, { force: true }); // kept only when the run fails
+}
+
+// Whatever happens, nothing outlives the benchmark for long.
+runMain(state, { budgetMs: 900_000 + opts.profiles * 100 + 2 * (opts.duration + WARMUP_SECONDS) * 1000, main, cleanup });
