@@ -4,22 +4,27 @@
 #   bash scripts/engines.sh up     [engine...]   start (installing/initialising when needed)
 #   bash scripts/engines.sh down   [engine...]   stop
 #   bash scripts/engines.sh status               one line per engine
+#   bash scripts/engines.sh pid    <engine>      pid of the running server (exit 1 if not running)
 #   bash scripts/engines.sh env    [dev|test]    export lines: eval "$(bash scripts/engines.sh env)"
 #
 # Engines: see ENGINES below (no argument = all). Everything lives under
 # $CREDIT_MESH_DATA (default: <repo>/.data): data, logs, pid files, dev secrets.
 # Servers listen on 127.0.0.1 only. Ports: PGPORT (5432), NATS_PORT (4222),
-# NATS_HTTP_PORT (8222), MONGO_PORT (27017).
+# NATS_HTTP_PORT (8222), MONGO_PORT (27017), ES_PORT (9200), ES_TRANSPORT_PORT (9300).
 #
 # mongo = FerretDB v1.24.2 (MongoDB wire protocol, Base B) storing into the
 # PostgreSQL cluster, built with Go (>= the go line of engines/ferretdb/go.mod;
 # /usr/local/go/bin is used when present) into $DATA/bin/ferretdb.
 #
+# elasticsearch (or es) = Elasticsearch 8.19.21 (Base C) from Maven Central (mvn) on the
+# system JDK 17, run as the system user credit-es when we are root; security off,
+# 127.0.0.1 only (see its section below). Heap: ES_HEAP (1g).
+#
 # Adding an engine: append its name to ENGINES and define
 # <engine>_install, <engine>_up, <engine>_down and <engine>_status.
 set -euo pipefail
 
-ENGINES="postgres mongo nats"
+ENGINES="postgres mongo nats elasticsearch"
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 DATA=${CREDIT_MESH_DATA:-$ROOT/.data}
@@ -31,6 +36,10 @@ PGPORT=${PGPORT:-5432}
 NATS_PORT=${NATS_PORT:-4222}
 NATS_HTTP_PORT=${NATS_HTTP_PORT:-8222}
 MONGO_PORT=${MONGO_PORT:-27017}
+ES_PORT=${ES_PORT:-9200}
+ES_TRANSPORT_PORT=${ES_TRANSPORT_PORT:-9300}
+ES_HEAP=${ES_HEAP:-1g}
+[[ $ES_HEAP =~ ^[0-9]+[kKmMgG]$ ]] || { printf 'engines.sh: ES_HEAP=%s: expected e.g. 512m or 1g\n' "$ES_HEAP" >&2; exit 1; }
 
 WAIT_SECS=30
 IS_ROOT=0
@@ -81,6 +90,20 @@ need_packages() {
   apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
+# As root: make the directories above $2 traversable (o+x) for OS user $1.
+ensure_traversable() {
+  local user=$1 d=$2
+  (( IS_ROOT )) && id "$user" >/dev/null 2>&1 || return 0
+  runuser -u "$user" -- test -x "$d" 2>/dev/null && return 0
+  while [[ $d != / ]]; do
+    d=$(dirname "$d")
+    if [[ $(stat -c %A "$d") != *x ]] && [[ $(stat -c %A "$d") != *t ]]; then
+      chmod o+x "$d"
+      say "note: made $d traversable (o+x) so the $user user can reach $2"
+    fi
+  done
+}
+
 # Base directories. As root, make sure the postgres OS user can reach $DATA.
 ensure_dirs() {
   local old_umask
@@ -88,17 +111,7 @@ ensure_dirs() {
   mkdir -p "$DATA" "$LOG"
   umask "$old_umask"
   chmod 755 "$DATA" "$LOG"
-  if (( IS_ROOT )) && id postgres >/dev/null 2>&1 \
-     && ! runuser -u postgres -- test -x "$DATA" 2>/dev/null; then
-    local d=$DATA
-    while [[ $d != / ]]; do
-      d=$(dirname "$d")
-      if [[ $(stat -c %A "$d") != *x ]] && [[ $(stat -c %A "$d") != *t ]]; then
-        chmod o+x "$d"
-        say "note: made $d traversable (o+x) so the postgres user can reach $DATA"
-      fi
-    done
-  fi
+  ensure_traversable postgres "$DATA"
 }
 
 # Serialise up/down runs (tests may call them concurrently).
@@ -166,6 +179,8 @@ write_derived_secrets() {
   write_secret transporter             "nats://mesh:$nats@127.0.0.1:$np"
   write_secret mongo_url               "mongodb://credit_ml:$ml@127.0.0.1:$mp/credit_b?authMechanism=PLAIN"
   write_secret mongo_test_url          "mongodb://credit_ml:$ml@127.0.0.1:$mp/credit_b_test?authMechanism=PLAIN"
+  # No credential: security is off on the loopback-only Elasticsearch (Base C).
+  write_secret elasticsearch_url       "http://127.0.0.1:$(elasticsearch_port)"
 }
 
 # ----------------------------------------------------------------- postgres
@@ -651,16 +666,261 @@ nats_status() {
   fi
 }
 
+# ----------------------------------------------------------------- elasticsearch
+#
+# A real Elasticsearch 8.19.21 from Maven Central's integ-test-zip distribution
+# (org.elasticsearch.distribution.integ-test-zip:elasticsearch; ../shared/ENGINES.md):
+# fetched with `mvn dependency:get` into ~/.m2, unzipped once into
+# $DATA/elasticsearch-<version> (read-only for the server), run on the system JDK
+# (no bundled JDK in this distribution). Short name: es.
+#   $DATA/es/config   copy of the distribution's config (ES writes its keystore there)
+#   $DATA/es/data     path.data          $DATA/es/logs   path.logs (credit-mesh.log, gc.log)
+#   $DATA/es/run      pid file           $DATA/es/tmp    temp files of the launcher and server
+# ES 8.19 attaches an agent to itself at boot through the JVM attach socket, which HotSpot
+# always creates in /tmp (java.io.tmpdir does not move it). Where /tmp is not writable for
+# the server's user (some images have /tmp 0755), the server runs in a private mount
+# namespace where $DATA/es/tmp is bind-mounted on /tmp (root only; the system /tmp is
+# left alone).
+# ES refuses to run as root: as root it runs as the system user credit-es, which owns
+# those directories. Security is OFF (xpack.security.enabled=false): Base C is the
+# "low security" base and the server listens on 127.0.0.1 only, so there is no password;
+# the secret file elasticsearch_url only holds the URL, for symmetry with the others.
+# Dev and tests share the server: the application separates them by index prefix
+# (ES_INDEX_PREFIX, printed by `env`). Heap: ES_HEAP (default 1g, sized for a 2-core
+# 24 GiB machine). Note: GET / answers 405 on this distribution; use _cluster/health.
+
+ES_VERSION=8.19.21
+ES_ARTIFACT=org.elasticsearch.distribution.integ-test-zip:elasticsearch:$ES_VERSION:zip
+ES_ZIP=${M2_REPO:-$HOME/.m2/repository}/org/elasticsearch/distribution/integ-test-zip/elasticsearch/$ES_VERSION/elasticsearch-$ES_VERSION.zip
+ES_HOME=$DATA/elasticsearch-$ES_VERSION
+ES_DIR=$DATA/es
+ES_PID=$ES_DIR/run/elasticsearch.pid
+ES_STATE=$ES_DIR/state   # "<http port> <transport port> <heap>" of the running server
+ES_LOG=$LOG/elasticsearch.log   # launcher output; the server logs into $ES_DIR/logs
+ES_SERVER_LOG=$ES_DIR/logs/credit-mesh.log
+ES_USER=credit-es
+ES_WAIT_SECS=90
+ES_JAVA=
+
+# A JDK the server supports (17 or 21+): ES_JAVA_HOME, the Debian 17, any 17, Temurin.
+es_find_java() {
+  local d v
+  if [[ -n ${ES_JAVA_HOME:-} ]]; then
+    [[ -x $ES_JAVA_HOME/bin/java ]] || die "elasticsearch: ES_JAVA_HOME=$ES_JAVA_HOME has no bin/java"
+    ES_JAVA=$ES_JAVA_HOME; return 0
+  fi
+  for d in /usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/*17* /usr/lib/jvm/temurin-* /usr/lib/jvm/*; do
+    [[ -x $d/bin/java && -r $d/release ]] || continue
+    v=$(sed -nE 's/^JAVA_VERSION="([0-9]+).*/\1/p' "$d/release")
+    [[ $v =~ ^[0-9]+$ ]] || continue
+    (( v == 17 || v >= 21 )) || continue
+    ES_JAVA=$(cd "$d" && pwd -P); return 0
+  done
+  return 1
+}
+
+es_pid() { [[ -r $ES_PID ]] && tr -dc '0-9' <"$ES_PID"; }
+elasticsearch_running() { local pid; pid=$(es_pid || true); [[ -n $pid ]] && pid_is "$pid" java; }
+# True when the process is stopped by a signal (SIGSTOP/SIGTSTP).
+es_frozen() { [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) == T ]]; }
+
+es_state() {
+  local f=
+  if elasticsearch_running && [[ -r $ES_STATE ]]; then f=$(cut -d' ' -f"$1" "$ES_STATE"); fi
+  echo "$f"
+}
+elasticsearch_port() { local p; p=$(es_state 1); [[ $p =~ ^[0-9]+$ ]] && echo "$p" || echo "$ES_PORT"; }
+
+# Cluster health of the server on port $1 (empty when it does not answer in time).
+es_health() {
+  curl -sf --max-time "${2:-3}" "http://127.0.0.1:$1/_cluster/health?wait_for_status=yellow&timeout=1s" 2>/dev/null \
+    | sed -nE 's/.*"status":"([a-z]+)".*/\1/p'
+}
+
+elasticsearch_install() {
+  command -v curl >/dev/null || need_packages "curl" curl
+  if ! es_find_java; then
+    need_packages "a Java 17 runtime (for Elasticsearch)" openjdk-17-jre-headless
+    es_find_java || die "elasticsearch: no Java 17 or 21+ found in /usr/lib/jvm (set ES_JAVA_HOME)"
+  fi
+  if (( IS_ROOT )); then
+    command -v runuser >/dev/null || die "runuser (util-linux) is required when running as root"
+    if ! id "$ES_USER" >/dev/null 2>&1; then
+      useradd --system --user-group --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin --comment "credit-mesh local Elasticsearch" "$ES_USER"
+      say "elasticsearch: created system user $ES_USER (Elasticsearch refuses to run as root)"
+    fi
+  fi
+  [[ -x $ES_HOME/bin/elasticsearch ]] && return 0
+  local start=$SECONDS tmp
+  if [[ ! -s $ES_ZIP ]]; then
+    command -v mvn >/dev/null || need_packages "Maven (mvn, to fetch Elasticsearch from Maven Central)" maven
+    say "elasticsearch: fetching $ES_ARTIFACT from Maven Central (about 107 MB) ..."
+    if ! JAVA_HOME=${JAVA_HOME:-$ES_JAVA} mvn -B -q dependency:get -Dartifact="$ES_ARTIFACT" -Dtransitive=false \
+         ${M2_REPO:+"-Dmaven.repo.local=$M2_REPO"} >"$LOG/elasticsearch-mvn.log" 2>&1 9>&- || [[ ! -s $ES_ZIP ]]; then
+      log_tail "$LOG/elasticsearch-mvn.log"
+      die "elasticsearch: mvn dependency:get failed (log: $LOG/elasticsearch-mvn.log)"
+    fi
+    say "elasticsearch: downloaded in $(( SECONDS - start )) s"
+  fi
+  command -v unzip >/dev/null || need_packages "unzip" unzip
+  tmp=$DATA/.elasticsearch-unzip.tmp
+  rm -rf "$tmp"
+  ( umask 022; mkdir -p "$tmp" && unzip -q "$ES_ZIP" -d "$tmp" ) \
+    || { rm -rf "$tmp"; die "elasticsearch: unzip $ES_ZIP failed (a corrupt download? delete it and retry)"; }
+  [[ -x $tmp/elasticsearch-$ES_VERSION/bin/elasticsearch ]] \
+    || { rm -rf "$tmp"; die "elasticsearch: $ES_ZIP has no elasticsearch-$ES_VERSION/bin/elasticsearch"; }
+  chmod -R a+rX "$tmp/elasticsearch-$ES_VERSION"
+  mv "$tmp/elasticsearch-$ES_VERSION" "$ES_HOME"
+  rm -rf "$tmp"
+  say "elasticsearch: installed $ES_HOME in $(( SECONDS - start )) s"
+}
+
+# Directories owned by the server's user; the config is copied once from the distribution.
+es_dirs() {
+  local d
+  mkdir -p "$ES_DIR"; chmod 755 "$ES_DIR"
+  if [[ ! -f $ES_DIR/config/elasticsearch.yml ]]; then
+    rm -rf "$ES_DIR/config.tmp"
+    cp -R "$ES_HOME/config" "$ES_DIR/config.tmp"
+    mv "$ES_DIR/config.tmp" "$ES_DIR/config"
+  fi
+  for d in config data logs run tmp; do
+    mkdir -p "$ES_DIR/$d"; chmod 750 "$ES_DIR/$d"
+  done
+  if (( IS_ROOT )); then
+    chown -R "$ES_USER:" "$ES_DIR/config" "$ES_DIR/data" "$ES_DIR/logs" "$ES_DIR/run" "$ES_DIR/tmp"
+    ensure_traversable "$ES_USER" "$ES_HOME/bin"
+    runuser -u "$ES_USER" -- test -r "$ES_HOME/lib" -a -x "$ES_HOME/bin/elasticsearch" -a -w "$ES_DIR/data" \
+      || die "elasticsearch: user $ES_USER cannot read $ES_HOME or write $ES_DIR"
+  fi
+}
+
+# Wait (bounded) for health yellow or green; $1 = launcher pid or empty.
+es_wait() {
+  local launcher=$1 port=$2 deadline=$(( SECONDS + ES_WAIT_SECS )) h
+  while (( SECONDS < deadline )); do
+    h=$(es_health "$port")
+    if [[ -n $h ]] && elasticsearch_running; then echo "$h"; return 0; fi
+    if [[ -n $launcher ]] && ! kill -0 "$launcher" 2>/dev/null && ! elasticsearch_running; then
+      sleep 0.5
+      elasticsearch_running || { log_tail "$ES_LOG"; log_tail "$ES_SERVER_LOG" 40; die "elasticsearch: exited during startup (logs: $ES_LOG, $ES_SERVER_LOG)"; }
+    fi
+    sleep 0.5
+  done
+  log_tail "$ES_LOG"; log_tail "$ES_SERVER_LOG" 40
+  die "elasticsearch: not healthy (yellow) on 127.0.0.1:$port within ${ES_WAIT_SECS}s (logs: $ES_LOG, $ES_SERVER_LOG)"
+}
+
+elasticsearch_up() {
+  ensure_dirs
+  local h pid
+  if elasticsearch_running; then
+    local port; port=$(elasticsearch_port); pid=$(es_pid)
+    if es_frozen "$pid"; then
+      die "elasticsearch: pid $pid is stopped by a signal (SIGSTOP); resume it: kill -CONT $pid"
+    fi
+    # A server still starting (or a previous up that timed out): wait for it, bounded.
+    h=$(es_wait "" "$port")
+    say "elasticsearch: already running on http://127.0.0.1:$port ($h)"
+    [[ $port == "$ES_PORT" ]] || warn "elasticsearch: note: ES_PORT=$ES_PORT requested; run 'down elasticsearch' then 'up elasticsearch' to move it"
+    return 0
+  fi
+  local port
+  for port in "$ES_PORT" "$ES_TRANSPORT_PORT"; do
+    if port_open "$port"; then
+      die "elasticsearch: port 127.0.0.1:$port is already in use by another process. Stop it or set ES_PORT / ES_TRANSPORT_PORT."
+    fi
+  done
+  es_find_java || die "elasticsearch: no Java 17 or 21+ found (set ES_JAVA_HOME)"
+  es_dirs
+  rm -f "$ES_PID"
+  printf '%s %s %s\n' "$ES_PORT" "$ES_TRANSPORT_PORT" "$ES_HEAP" >"$ES_STATE"
+  local -a run=() argv=(
+    env -i PATH=/usr/bin:/bin HOME="$ES_DIR" LANG=C.UTF-8
+    ES_JAVA_HOME="$ES_JAVA" ES_PATH_CONF="$ES_DIR/config"
+    ES_TMPDIR="$ES_DIR/tmp" TMPDIR="$ES_DIR/tmp" CLI_JAVA_OPTS="-Djava.io.tmpdir=$ES_DIR/tmp"
+    ES_JAVA_OPTS="-Xms$ES_HEAP -Xmx$ES_HEAP"
+    "$ES_HOME/bin/elasticsearch" -d -p "$ES_PID"
+    -Ediscovery.type=single-node
+    -Expack.security.enabled=false
+    -Ecluster.routing.allocation.disk.threshold_enabled=false
+    -Enetwork.host=127.0.0.1
+    -Ehttp.port="$ES_PORT"
+    -Etransport.port="$ES_TRANSPORT_PORT"
+    -Epath.data="$ES_DIR/data"
+    -Epath.logs="$ES_DIR/logs"
+    -Ecluster.name=credit-mesh
+    -Enode.name=local
+    -Eaction.destructive_requires_name=false
+    -Ebootstrap.memory_lock=false
+  )
+  if (( IS_ROOT )); then
+    run=(runuser -u "$ES_USER" --)
+    if ! runuser -u "$ES_USER" -- test -w /tmp -a -x /tmp; then
+      command -v unshare >/dev/null || die "elasticsearch: /tmp is not writable for $ES_USER and unshare (util-linux) is missing"
+      # shellcheck disable=SC2016 # $1 and $@ expand in the child shell
+      run=(unshare --mount --propagation private -- sh -c 'mount --bind "$1" /tmp && shift && exec "$@"' sh
+           "$ES_DIR/tmp" "${run[@]}")
+      say "elasticsearch: note: /tmp is not writable for $ES_USER; the server gets a private /tmp ($ES_DIR/tmp)"
+    fi
+  elif [[ ! -w /tmp || ! -x /tmp ]]; then
+    die "elasticsearch: /tmp must be writable (the JVM attach socket Elasticsearch uses at boot goes there)"
+  fi
+  local start=$SECONDS
+  printf '\n==== %s: starting Elasticsearch %s (http %s, transport %s, heap %s)\n' \
+    "$(date -u +%FT%TZ)" "$ES_VERSION" "$ES_PORT" "$ES_TRANSPORT_PORT" "$ES_HEAP" >>"$ES_LOG"
+  # -d: the launcher exits once the node has started; the server (pid in $ES_PID) stays.
+  # setsid: detach from the caller's process group so the server outlives it.
+  (cd "$ES_DIR" && exec setsid "${run[@]}" "${argv[@]}") >>"$ES_LOG" 2>&1 </dev/null 9>&- &
+  local launcher=$!
+  h=$(es_wait "$launcher" "$ES_PORT")
+  say "elasticsearch: started $ES_VERSION on http://127.0.0.1:$ES_PORT in $(( SECONDS - start )) s ($h, pid $(es_pid), logs $ES_DIR/logs)"
+}
+
+elasticsearch_down() {
+  if ! elasticsearch_running; then rm -f "$ES_PID"; say "elasticsearch: not running"; return 0; fi
+  local pid i; pid=$(es_pid)
+  kill -TERM "$pid" 2>/dev/null || true
+  kill -CONT "$pid" 2>/dev/null || true   # a frozen (SIGSTOP) server must run to handle TERM
+  for (( i = 0; i < ES_WAIT_SECS * 5; i++ )); do
+    pid_is "$pid" java || { rm -f "$ES_PID"; say "elasticsearch: stopped"; return 0; }
+    sleep 0.2
+  done
+  warn "elasticsearch: still running after ${ES_WAIT_SECS}s; sending SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+  for (( i = 0; i < 50; i++ )); do pid_is "$pid" java || break; sleep 0.1; done
+  rm -f "$ES_PID"
+  say "elasticsearch: killed"
+}
+
+elasticsearch_status() {
+  if [[ ! -x $ES_HOME/bin/elasticsearch ]]; then say "elasticsearch  not installed ($ES_HOME)"; return 0; fi
+  if elasticsearch_running; then
+    local pid port h; pid=$(es_pid); port=$(elasticsearch_port)
+    if es_frozen "$pid"; then h="frozen (SIGSTOP)"; else h=$(es_health "$port" 2); h=${h:-not answering}; fi
+    say "elasticsearch  running  http://127.0.0.1:$port  ($h, pid $pid, heap $(es_state 3), data $ES_DIR/data)"
+  else
+    say "elasticsearch  stopped  http://127.0.0.1:$ES_PORT"
+  fi
+}
+
 # ----------------------------------------------------------------- commands
+
+# Full engine name (es = elasticsearch); dies on an unknown one.
+engine_name() {
+  local e=$1
+  [[ $e == es ]] && e=elasticsearch
+  [[ " $ENGINES " == *" $e "* ]] || die "unknown engine '$1' (known: $ENGINES; es = elasticsearch)"
+  echo "$e"
+}
 
 # Validate engine names; no argument = all engines.
 select_engines() {
-  local e
+  local e out=
   if (( $# == 0 )); then echo "$ENGINES"; return 0; fi
-  for e in "$@"; do
-    [[ " $ENGINES " == *" $e "* ]] || die "unknown engine '$e' (known: $ENGINES)"
-  done
-  echo "$*"
+  for e in "$@"; do out+="$(engine_name "$e") "; done
+  echo "${out% }"
 }
 
 cmd_up() {
@@ -689,11 +949,25 @@ cmd_status() {
   for e in $ENGINES; do "${e}_status"; done
 }
 
+# Pid of a running engine's server process (for tests that SIGSTOP/SIGCONT it).
+cmd_pid() {
+  (( $# == 1 )) || die "usage: engines.sh pid <engine>"
+  local e pid=; e=$(engine_name "$1")
+  case $e in
+    postgres) if pg_find_bin && pg_running; then pid=$(head -n 1 "$PG_DIR/postmaster.pid"); fi ;;
+    mongo) mongo_running && pid=$(mongo_pid) ;;
+    nats) nats_running && pid=$(nats_pid) ;;
+    elasticsearch) elasticsearch_running && pid=$(es_pid) ;;
+  esac
+  [[ $pid =~ ^[0-9]+$ ]] || { warn "engines.sh: $e is not running"; return 1; }
+  echo "$pid"
+}
+
 cmd_env() {
-  local mode=${1:-dev} pg=postgres_url pg_owner=postgres_owner_url mongo=mongo_url
+  local mode=${1:-dev} pg=postgres_url pg_owner=postgres_owner_url mongo=mongo_url es_prefix=credit-dev
   case $mode in
     dev) ;;
-    test) pg=postgres_test_url; pg_owner=postgres_test_owner_url; mongo=mongo_test_url ;;
+    test) pg=postgres_test_url; pg_owner=postgres_test_owner_url; mongo=mongo_test_url; es_prefix=credit-test ;;
     *) die "usage: engines.sh env [dev|test]" ;;
   esac
   [[ -f $SECRETS/transporter ]] || warn "engines.sh: no secrets in $SECRETS yet; run: bash scripts/engines.sh up"
@@ -702,6 +976,8 @@ cmd_env() {
     POSTGRES_URL_FILE "$SECRETS/$pg" \
     POSTGRES_OWNER_URL_FILE "$SECRETS/$pg_owner" \
     MONGO_URL_FILE "$SECRETS/$mongo" \
+    ELASTICSEARCH_URL_FILE "$SECRETS/elasticsearch_url" \
+    ES_INDEX_PREFIX "$es_prefix" \
     ADMIN_API_KEY_FILE "$SECRETS/admin_api_key" \
     PII_KEYS_FILE "$SECRETS/pii_keys" \
     BLIND_INDEX_KEY_FILE "$SECRETS/blind_index_key" \
@@ -714,8 +990,9 @@ usage() {
 usage: bash scripts/engines.sh up [engine...]
        bash scripts/engines.sh down [engine...]
        bash scripts/engines.sh status
+       bash scripts/engines.sh pid <engine>
        bash scripts/engines.sh env [dev|test]
-engines: $ENGINES (default: all)
+engines: $ENGINES (default: all; es = elasticsearch)
 data dir: $DATA
 EOF
   exit 2
@@ -728,6 +1005,7 @@ main() {
     up) cmd_up "$@" ;;
     down) cmd_down "$@" ;;
     status) cmd_status ;;
+    pid) cmd_pid "$@" ;;
     env) cmd_env "$@" ;;
     -h|--help|help|'') usage ;;
     *) warn "engines.sh: unknown command '$cmd'"; usage ;;
