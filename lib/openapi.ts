@@ -19,6 +19,7 @@ export interface RouteSpec {
 	response?: JsonSchema; // success body schema; omit for 204
 	responseContentType?: string; // default application/json
 	idempotent?: boolean; // accepts an Idempotency-Key header
+	requestBody?: JsonSchema; // a verbatim OpenAPI requestBody, for bodies the params cannot describe (NDJSON…)
 }
 
 export interface OpenApiInput {
@@ -233,7 +234,8 @@ function operation(route: RouteSpec, params: Record<string, unknown>, opId: stri
 		"x-scope": route.scope,
 	};
 	if (parameters.length) op.parameters = parameters;
-	if (hasBody && fields.some((k) => !pathNames.includes(k))) {
+	if (route.requestBody) op.requestBody = route.requestBody;
+	else if (hasBody && fields.some((k) => !pathNames.includes(k))) {
 		op.requestBody = { required: true, content: { "application/json": { schema: objectSchema(rest, false) } } };
 	}
 	op.responses = responses;

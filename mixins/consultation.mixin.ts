@@ -1,20 +1,19 @@
 import type { Context, ServiceSchema } from "moleculer";
-import { config, need } from "../config";
-import { pseudonymizer } from "../lib/pii";
-
-let activityPseudonym: ((cpf: string) => string) | undefined;
+import { JetStreamMixin } from "./jetstream.mixin";
+import { activitySubject } from "../lib/base-c/subject";
 
 /**
- * A consultation of a CPF (lookup, profile, score, report) is announced as `cpf.consulted`.
- * The event carries Base C's pseudonym of the CPF, never the CPF itself.
+ * A consultation of a CPF (lookup, profile, score, report) is published on the durable channel
+ * `events.cpf.consulted`, where Base C's activity service keeps `ultimaConsulta`. The message carries
+ * Base C's pseudonym of the CPF, never the CPF itself. Publishing does not hold up the answer; a
+ * failure is logged (it means NATS itself is down).
  */
 export const ConsultationMixin: Partial<ServiceSchema> = {
-	created() {
-		activityPseudonym ??= pseudonymizer(need(config, "pseudonymKey"), "activity");
-	},
+	mixins: [JetStreamMixin],
 	methods: {
-		consulted(ctx: Context<any, any>, cpf: string): void {
-			ctx.emit("cpf.consulted", { subject: activityPseudonym!(cpf), at: new Date().toISOString(), source: this.name });
+		consulted(_ctx: Context<any, any>, cpf: string): void {
+			this.publish("consultations", { subject: activitySubject(cpf), at: new Date().toISOString(), source: this.name })
+				.catch((err: Error) => this.logger.warn("Consultation not recorded:", err.name));
 		}
 	}
 };

@@ -21,7 +21,8 @@ type Req = IncomingMessage & { $alias?: any; $ctx?: Context<any, any>; $params?:
 /** Which action answers for each base in /health/ready. */
 const READINESS: { base: string; action: string }[] = [
 	{ base: "A", action: "audit.health" },
-	{ base: "B", action: "profiles.health" }
+	{ base: "B", action: "profiles.health" },
+	{ base: "C", action: "activity.health" }
 ];
 
 const routeByKey = new Map(ROUTES.map(r => [`${r.method} ${r.action}`, r]));
@@ -32,6 +33,28 @@ function send(res: ServerResponse, status: number, body: unknown, type = "applic
 	res.statusCode = status;
 	res.setHeader("Content-Type", type);
 	res.end(typeof body === "string" ? body : JSON.stringify(body));
+}
+
+/** A REST route of the API prefix serving some of the route table, authenticated and scoped. */
+function restRoute(name: string, routes: GatewayRoute[], options: Record<string, unknown>) {
+	return {
+		name,
+		path: API_PREFIX,
+		whitelist: routes.map(r => r.action),
+		aliases: Object.fromEntries(routes.map(r => [`${r.method} ${r.path}`, r.action])),
+		mappingPolicy: "restrict",
+		authentication: true,
+		authorization: true,
+		callOptions: { timeout: config.requestTimeoutMs },
+		onBeforeCall(this: any, ctx: Context<any, any>, _route: unknown, req: Req) {
+			this.checkBody(req);
+			this.checkPathParamsInBody(req);
+			const key = req.headers["idempotency-key"];
+			const route = this.routeOf(req);
+			if (typeof key === "string" && route?.idempotent) ctx.meta.idempotency = { key: this.checkIdempotencyKey(key), action: route.action };
+		},
+		...options
+	};
 }
 
 /** The only HTTP edge: REST for API clients, health and metrics for operators, docs for everyone. */
@@ -55,24 +78,18 @@ const ApiService: ServiceSchema<any> = {
 		logRequestParams: null,
 		logResponseData: null,
 		routes: [
-			{
-				name: "rest",
-				path: API_PREFIX,
-				whitelist: ROUTES.map(r => r.action),
-				aliases: Object.fromEntries(ROUTES.map(r => [`${r.method} ${r.path}`, r.action])),
-				mappingPolicy: "restrict",
-				authentication: true,
-				authorization: true,
-				bodyParsers: { json: { strict: true, limit: config.bodyLimit }, urlencoded: false },
-				callOptions: { timeout: config.requestTimeoutMs },
-				onBeforeCall(this: any, ctx: Context<any, any>, _route: unknown, req: Req) {
-					this.checkBody(req);
-					this.checkPathParamsInBody(req);
-					const key = req.headers["idempotency-key"];
-					const route = this.routeOf(req);
-					if (typeof key === "string" && route?.idempotent) ctx.meta.idempotency = { key: this.checkIdempotencyKey(key), action: route.action };
+			restRoute("rest", ROUTES.filter(r => !r.rawBody), {
+				bodyParsers: { json: { strict: true, limit: config.bodyLimit }, urlencoded: false }
+			}),
+			// Ingest takes big bodies, JSON arrays and NDJSON, passed to the action as sent.
+			restRoute("ingest", ROUTES.filter(r => r.rawBody), {
+				mergeParams: false,
+				bodyParsers: {
+					json: { strict: true, limit: config.ingestBodyLimit },
+					text: { type: "application/x-ndjson", limit: config.ingestBodyLimit },
+					urlencoded: false
 				}
-			},
+			}),
 			{
 				name: "docs",
 				path: "/docs",
@@ -169,12 +186,13 @@ const ApiService: ServiceSchema<any> = {
 			return consumer;
 		},
 
-		/** Writes take JSON only; other media types are refused before they reach a service. */
+		/** Bodies of other media types than the route accepts are refused before they reach a service. */
 		checkBody(req: Req) {
 			if (!["POST", "PUT", "PATCH"].includes(req.method ?? "")) return;
+			const accepts = this.routeOf(req)?.accepts ?? ["application/json"];
 			const type = (req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase();
-			if (type !== "application/json") {
-				throw Object.assign(new Error("Send the body as application/json"), { code: 415, name: "UnsupportedMediaType", type: "UNSUPPORTED_MEDIA_TYPE" });
+			if (!accepts.includes(type)) {
+				throw Object.assign(new Error(`Send the body as ${accepts.join(" or ")}`), { code: 415, name: "UnsupportedMediaType", type: "UNSUPPORTED_MEDIA_TYPE" });
 			}
 		},
 

@@ -31,9 +31,14 @@ const MlExportService: ServiceSchema = {
 				const cursor = this.adapter.collection.find({}, { projection: { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 }, batchSize: 500 });
 				const today = todayIso();
 				const rows = async function* (this: any) {
-					for await (const doc of cursor as AsyncIterable<ProfileDoc>) {
-						const { dataNascimento } = this.openFields("profiles", doc._id, doc, ["dataNascimento"]);
-						yield `${JSON.stringify(featureRow(this.subjectOf(doc._id), dataNascimento, doc.fonteDeRenda, doc.bens, today))}\n`;
+					try {
+						for await (const doc of cursor as AsyncIterable<ProfileDoc>) {
+							const { dataNascimento } = this.openFields("profiles", doc._id, doc, ["dataNascimento"]);
+							yield `${JSON.stringify(featureRow(this.subjectOf(doc._id), dataNascimento, doc.fonteDeRenda, doc.bens, today))}\n`;
+						}
+					} finally {
+						// A client that hangs up ends the stream early; the driver's iterator would leave the cursor open.
+						await cursor.close();
 					}
 				};
 				ctx.meta.$responseType = "application/x-ndjson";

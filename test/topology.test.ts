@@ -51,6 +51,7 @@ beforeAll(async () => {
 	runner("api", port);
 	runner(BASE_A);
 	runner("profiles,asset-score,ml-export");
+	runner("transaction-ingest,activity");
 }, 120_000);
 
 afterAll(() => {

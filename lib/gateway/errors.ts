@@ -27,7 +27,7 @@ const BODY_ERRORS: Record<string, [number, string, string]> = {
 /** Validation details without the offending values: they may be a CPF or a name. */
 function safeData(data: unknown): unknown {
 	if (Array.isArray(data)) {
-		return data.map(d => (d && typeof d === "object" ? { type: d.type, field: d.field, message: d.message } : d));
+		return data.map(d => (d && typeof d === "object" ? { index: d.index, type: d.type, field: d.field, message: d.message } : d));
 	}
 	return data === undefined ? undefined : scrubValue(data);
 }

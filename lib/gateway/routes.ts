@@ -1,5 +1,6 @@
 import type { JsonSchema, RouteSpec } from "../openapi";
 import type { Scope } from "../scopes";
+import { MOVEMENT_TYPES } from "../base-c/movement";
 
 // Response shapes, for the OpenAPI document.
 const str = { type: "string" };
@@ -46,8 +47,42 @@ const score: JsonSchema = {
 	}
 };
 
+const movement: JsonSchema = {
+	type: "object", required: ["cpf", "tipo", "valor", "data"], additionalProperties: false,
+	properties: {
+		cpf: { type: "string", description: "11 digits or 000.000.000-00" },
+		tipo: { type: "string", enum: [...MOVEMENT_TYPES] },
+		valor: { type: "number", minimum: 0, multipleOf: 0.01 },
+		data: { type: "string", description: "DD/MM/YYYY or YYYY-MM-DD" },
+		id: { type: "string", pattern: "^[A-Za-z0-9._:-]{1,64}$", description: "Your id for the movement; resending it never counts it twice" }
+	}
+};
+const movementView: JsonSchema = { type: "object", required: ["tipo", "valor", "data"], properties: { tipo: str, valor: { type: "number" }, data: date } };
+const payloadC: JsonSchema = {
+	type: "object", required: ["cpf", "ultimaConsulta", "ultimaCompraCC", "movimentacaoFinanceira"],
+	properties: {
+		cpf: { type: "string", pattern: "^\\d{11}$" },
+		ultimaConsulta: { ...date, type: ["string", "null"] },
+		ultimaCompraCC: { type: ["object", "null"], required: ["data", "valor"], properties: { data: date, valor: { type: "number" } } },
+		movimentacaoFinanceira: { type: "array", items: movementView }
+	}
+};
+const movementsPage: JsonSchema = {
+	type: "object", required: ["cpf", "total", "totals", "movements", "next"],
+	properties: {
+		cpf: str, total: { type: "integer" },
+		totals: { type: "object", additionalProperties: { type: "object", properties: { count: { type: "integer" }, valor: { type: "number" } } } },
+		movements: { type: "array", items: movementView },
+		next: { type: ["string", "null"], description: "Pass as `after` for the next page" }
+	}
+};
+
 export interface GatewayRoute extends RouteSpec {
 	scope: Scope;
+	/** Media types the body may have (default JSON only). */
+	accepts?: string[];
+	/** The action gets the body as sent (object, array or text) instead of merged params. */
+	rawBody?: boolean;
 }
 
 /** The whole REST surface under /api/v1: each route, its action and the scope it requires. */
@@ -61,6 +96,21 @@ export const ROUTES: GatewayRoute[] = [
 	{ method: "GET", path: "/profiles/:cpf", action: "profiles.get", scope: "profiles:read", status: 200, tag: "Base B", summary: "Payload B (counts as a consultation)", response: payloadB },
 	{ method: "GET", path: "/profiles/:cpf/score", action: "asset-score.get", scope: "score:read", status: 200, tag: "Base B", summary: "Explainable asset score 0–1000 (counts as a consultation)", response: score },
 	{ method: "GET", path: "/ml/features", action: "ml-export.features", scope: "ml:export", status: 200, tag: "Base B", summary: "NDJSON stream of pseudonymised feature rows, one per profile", responseContentType: "application/x-ndjson" },
+	{
+		method: "POST", path: "/transactions", action: "transaction-ingest.ingest", scope: "transactions:write", status: 202, tag: "Base C",
+		summary: "Ingest movements: one, a JSON array, or NDJSON; 202 once durably queued, all or nothing",
+		response: { type: "object", required: ["accepted"], properties: { accepted: { type: "integer" } } },
+		rawBody: true, accepts: ["application/json", "application/x-ndjson"],
+		requestBody: {
+			required: true,
+			content: {
+				"application/json": { schema: { oneOf: [movement, { type: "array", items: movement, minItems: 1 }] } },
+				"application/x-ndjson": { schema: { type: "string", description: "One movement object per line" } }
+			}
+		}
+	},
+	{ method: "GET", path: "/activity/:cpf", action: "activity.get", scope: "activity:read", status: 200, tag: "Base C", summary: "Payload C: last consultation, last card purchase, latest movements", response: payloadC },
+	{ method: "GET", path: "/activity/:cpf/movements", action: "activity.movements", scope: "activity:read", status: 200, tag: "Base C", summary: "Movements filtered by date range and tipo, with per-tipo totals, paged with `after`", response: movementsPage },
 	{ method: "GET", path: "/audit", action: "audit.list", scope: "audit:read", status: 200, tag: "Audit", summary: "Audit trail, optionally of one CPF and a date range", response: auditPage },
 	{ method: "GET", path: "/audit/verify", action: "audit.verify", scope: "audit:read", status: 200, tag: "Audit", summary: "Verify the audit hash chain", response: auditVerify },
 	{ method: "POST", path: "/consumers", action: "consumers.create", scope: "consumers:admin", status: 201, tag: "Consumers", summary: "Issue an API key (shown once)", response: consumer, idempotent: true },

@@ -1,9 +1,7 @@
-import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomCpf } from "../../lib/cpf";
-import { api, eventually, startMesh, type Mesh } from "../support/mesh";
+import { api, engines, eventually, startMesh, type Mesh } from "../support/mesh";
 
-const engines = (...args: string[]) => execFileSync("bash", ["scripts/engines.sh", ...args], { stdio: "pipe" });
 
 let mesh: Mesh;
 let cpf: string;
@@ -13,7 +11,7 @@ beforeAll(async () => {
 	await api(mesh, "POST", "/api/v1/persons", { body: { cpf, nome: "Resiliente Souza", endereco: "Rua G, 7" } });
 });
 afterAll(async () => {
-	engines("up", "postgres");
+	await engines("up", "postgres");
 	await mesh?.stop();
 });
 
@@ -21,7 +19,7 @@ describe("Base A going down and coming back", () => {
 	it("answers 503 with Retry-After while PostgreSQL is down, then recovers without a restart", async () => {
 		expect((await api(mesh, "GET", `/api/v1/persons/${cpf}`)).status).toBe(200);
 
-		engines("down", "postgres");
+		await engines("down", "postgres");
 		const read = await api(mesh, "GET", `/api/v1/persons/${cpf}`);
 		expect(read.status).toBe(503);
 		expect(Number(read.headers.get("retry-after"))).toBeGreaterThan(0);
@@ -33,7 +31,7 @@ describe("Base A going down and coming back", () => {
 		expect(ready.status).toBe(503);
 		expect(ready.body.bases.A.status).toBe("down");
 
-		engines("up", "postgres");
+		await engines("up", "postgres");
 		const back = await eventually(() => api(mesh, "GET", `/api/v1/persons/${cpf}`), r => r.status === 200, 30_000, 500);
 		expect(back.status).toBe(200);
 		expect(back.body.nome).toBe("Resiliente Souza");

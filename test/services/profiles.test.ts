@@ -1,8 +1,7 @@
-import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatCpf, randomCpf } from "../../lib/cpf";
 import { todayIso, yearsBetween } from "../../lib/dates";
-import { api, eventually, startMesh, type Mesh } from "../support/mesh";
+import { api, engines, eventually, startMesh, type Mesh } from "../support/mesh";
 import { profilesDigest, withMongo } from "../support/mongo";
 
 let mesh: Mesh;
@@ -10,7 +9,7 @@ beforeAll(async () => {
 	mesh = await startMesh();
 });
 afterAll(async () => {
-	execFileSync("bash", ["scripts/engines.sh", "up", "mongo"], { stdio: "pipe" });
+	await engines("up", "mongo");
 	await mesh?.stop();
 });
 
@@ -160,7 +159,7 @@ describe("Base B going down and coming back", () => {
 	it("answers 503 with Retry-After while the MongoDB-protocol server is down, then recovers", async () => {
 		const cpf = randomCpf();
 		await api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: seedB });
-		execFileSync("bash", ["scripts/engines.sh", "down", "mongo"], { stdio: "pipe" });
+		await engines("down", "mongo");
 		// FerretDB shuts down gracefully: a connection it already had may finish its last request.
 		const read = await eventually(() => api(mesh, "GET", `/api/v1/profiles/${cpf}`), r => r.status === 503, 10_000, 200);
 		expect(read.status).toBe(503);
@@ -171,7 +170,7 @@ describe("Base B going down and coming back", () => {
 		expect(ready.status).toBe(503);
 		expect(ready.body.bases).toMatchObject({ A: { status: "up" }, B: { status: "down" } });
 
-		execFileSync("bash", ["scripts/engines.sh", "up", "mongo"], { stdio: "pipe" });
+		await engines("up", "mongo");
 		const back = await eventually(() => api(mesh, "GET", `/api/v1/profiles/${cpf}`), r => r.status === 200, 30_000, 500);
 		expect(back.status).toBe(200);
 		expect((await api(mesh, "GET", "/health/ready", { key: null })).status).toBe(200);

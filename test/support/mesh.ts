@@ -1,8 +1,12 @@
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { promisify } from "node:util";
 import type { AddressInfo } from "node:net";
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import brokerConfig from "../../moleculer.config";
-import { config } from "../../config";
+import { connect } from "nats";
+import { config, need } from "../../config";
+import { STREAMS, channel, type StreamKey } from "../../mixins/jetstream.mixin";
 import ApiService from "../../services/api.service";
 import PersonsService from "../../services/persons.service";
 import CpfLookupService from "../../services/cpf-lookup.service";
@@ -13,6 +17,8 @@ import IdempotencyService from "../../services/idempotency.service";
 import ProfilesService from "../../services/profiles.service";
 import AssetScoreService from "../../services/asset-score.service";
 import MlExportService from "../../services/ml-export.service";
+import TransactionIngestService from "../../services/transaction-ingest.service";
+import ActivityService from "../../services/activity.service";
 
 /** Every service of Base A plus the gateway. */
 export const BASE_A_MESH: ServiceSchema[] = [
@@ -20,8 +26,10 @@ export const BASE_A_MESH: ServiceSchema[] = [
 ];
 /** Base B's services. */
 export const BASE_B_SERVICES: ServiceSchema[] = [ProfilesService, AssetScoreService, MlExportService];
+/** Base C's services. */
+export const BASE_C_SERVICES: ServiceSchema[] = [TransactionIngestService, ActivityService];
 /** The whole mesh as it stands. */
-export const FULL_MESH: ServiceSchema[] = [...BASE_A_MESH, ...BASE_B_SERVICES];
+export const FULL_MESH: ServiceSchema[] = [...BASE_A_MESH, ...BASE_B_SERVICES, ...BASE_C_SERVICES];
 
 export interface Mesh {
 	namespace: string;
@@ -62,6 +70,7 @@ export async function startMesh(services: ServiceSchema[] = FULL_MESH, opts: { l
 		broker: name => brokers.find(b => b.getLocalService(name))!,
 		stop: async () => {
 			await Promise.all(brokers.map(b => b.stop()));
+			await deleteStreams(namespace);
 		}
 	};
 }
@@ -104,4 +113,24 @@ export async function eventually<T>(probe: () => Promise<T>, check: (v: T) => bo
 		last = await probe();
 	}
 	return last;
+}
+
+/** Removes a test mesh's JetStream streams, so test runs leave nothing on the NATS server. */
+export async function deleteStreams(namespace: string): Promise<void> {
+	const url = new URL(need(config, "transporter"));
+	const nc = await connect({ servers: `${url.hostname}:${url.port}`, user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) });
+	try {
+		const jsm = await nc.jetstreamManager();
+		for (const key of Object.keys(STREAMS) as StreamKey[]) await jsm.streams.delete(channel(namespace, key).name).catch(() => false);
+	} finally {
+		await nc.close();
+	}
+}
+
+/**
+ * Runs scripts/engines.sh (e.g. `down`, `postgres`) without blocking the event loop: the mesh under
+ * test lives in this process and must keep serving while an engine stops or starts.
+ */
+export async function engines(...args: string[]): Promise<void> {
+	await promisify(execFile)("bash", ["scripts/engines.sh", ...args]);
 }

@@ -1,0 +1,79 @@
+import { Client } from "@elastic/elasticsearch";
+import type { ServiceSchema } from "moleculer";
+import { config, need } from "../config";
+import { BaseUnavailableError } from "../lib/errors";
+import { MAPPINGS, index } from "../lib/base-c/indices";
+
+/** Elasticsearch errors that mean "Base C is not there or not coping": answer 503, try again later. */
+export function isEsUnavailable(err: any): boolean {
+	if (["ConnectionError", "NoLivingConnectionsError", "TimeoutError", "RequestAbortedError"].includes(err?.name)) return true;
+	return err?.name === "ResponseError" && [429, 502, 503, 504].includes(err?.meta?.statusCode);
+}
+
+/**
+ * Base C (Elasticsearch): a client of this service's own, the index templates and indices put in
+ * place idempotently at start, a `health` action and errors mapped to 503.
+ */
+export const BaseCMixin: Partial<ServiceSchema> = {
+	actions: {
+		health: {
+			visibility: "public",
+			async handler(this: any) {
+				await this.es.cluster.health({ timeout: "2s" }).catch((err: unknown) => this.mapEsError(err));
+				return { base: "C", status: "up" };
+			}
+		}
+	},
+
+	hooks: {
+		error: {
+			"*"(this: any, _ctx: unknown, err: unknown) {
+				this.mapEsError(err);
+			}
+		}
+	},
+
+	methods: {
+		mapEsError(err: unknown): never {
+			if (isEsUnavailable(err)) throw new BaseUnavailableError("C");
+			throw err;
+		},
+
+		async ensureIndices() {
+			for (const [name, mappings] of Object.entries(MAPPINGS) as [keyof typeof MAPPINGS, any][]) {
+				const target = index[name]();
+				await this.es.indices.putIndexTemplate({
+					name: target,
+					index_patterns: [target],
+					template: { settings: { number_of_shards: 1, number_of_replicas: 0, refresh_interval: "1s" }, mappings }
+				});
+				const exists = await this.es.indices.exists({ index: target });
+				if (!exists) await this.es.indices.create({ index: target }).catch((err: any) => {
+					if (err?.body?.error?.type !== "resource_already_exists_exception") throw err;
+				});
+			}
+		}
+	},
+
+	created() {
+		this.es = new Client({ node: need(config, "elasticsearchUrl"), requestTimeout: 10_000, maxRetries: 1 });
+	},
+
+	async started() {
+		// Elasticsearch may still be starting: keep trying rather than failing the whole node.
+		for (let attempt = 1; ; attempt++) {
+			try {
+				await this.ensureIndices();
+				return;
+			} catch (err: any) {
+				if (attempt >= 60) throw err;
+				if (attempt === 1) this.logger.warn("Waiting for Elasticsearch:", err?.name);
+				await new Promise(r => setTimeout(r, 1000));
+			}
+		}
+	},
+
+	async stopped() {
+		await this.es.close();
+	}
+};

@@ -1,0 +1,146 @@
+import { AckPolicy, DiscardPolicy, type JetStreamClient, type JetStreamManager, type JsMsg, type NatsConnection, RetentionPolicy, StorageType, connect, nanos } from "nats";
+import type { ServiceSchema } from "moleculer";
+import { config, need } from "../config";
+import { BaseUnavailableError } from "../lib/errors";
+
+/**
+ * The durable channels of the mesh (NATS JetStream), created idempotently by whoever starts first.
+ * Names and subjects are prefixed with the Moleculer namespace, so meshes sharing a NATS server
+ * (dev and test, or two deployments) never consume each other's messages.
+ */
+export const STREAMS: Record<"transactions" | "deadLetters" | "consultations", { name: string; subjects: string[]; retention: RetentionPolicy; max_age: number }> = {
+	/** Movements accepted by POST /transactions, until Elasticsearch has them. */
+	transactions: { name: "TRANSACTIONS", subjects: ["transactions.movement"], retention: RetentionPolicy.Workqueue, max_age: nanos(7 * 24 * 3600_000) },
+	/** Movements Elasticsearch refused for good, with the reason. */
+	deadLetters: { name: "TRANSACTIONS_DLQ", subjects: ["transactions.dead"], retention: RetentionPolicy.Limits, max_age: nanos(30 * 24 * 3600_000) },
+	/** Consultations of a CPF (pseudonymised), for Base C's ultimaConsulta. */
+	consultations: { name: "CONSULTATIONS", subjects: ["events.cpf.consulted"], retention: RetentionPolicy.Workqueue, max_age: nanos(7 * 24 * 3600_000) }
+};
+
+export type StreamKey = keyof typeof STREAMS;
+
+/** One NATS connection per process for JetStream, opened on first use. */
+let shared: Promise<{ nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager }> | undefined;
+const ensured = new Set<string>();
+/** Services of this process using the connection; the last one to stop closes it. */
+let users = 0;
+
+function jetstream() {
+	shared ??= (async () => {
+		const url = new URL(need(config, "transporter"));
+		const nc = await connect({
+			servers: `${url.hostname}:${url.port || 4222}`,
+			user: decodeURIComponent(url.username) || undefined,
+			pass: decodeURIComponent(url.password) || undefined,
+			name: `credit-mesh-jetstream-${process.pid}`,
+			maxReconnectAttempts: -1,
+			reconnectTimeWait: 500
+		});
+		return { nc, js: nc.jetstream({ timeout: 5000 }), jsm: await nc.jetstreamManager({ timeout: 5000 }) };
+	})().catch(err => {
+		shared = undefined;
+		throw err;
+	});
+	return shared;
+}
+
+/** A stream's name and subject within a namespace. */
+export function channel(namespace: string, key: StreamKey): { name: string; subject: string } {
+	const ns = namespace.replace(/[^A-Za-z0-9_-]/g, "_") || "default";
+	return { name: `${ns}_${STREAMS[key].name}`, subject: `${ns}.${STREAMS[key].subjects[0]}` };
+}
+
+async function ensureStream(namespace: string, key: StreamKey): Promise<{ name: string; subject: string }> {
+	const ch = channel(namespace, key);
+	if (ensured.has(ch.name)) return ch;
+	const { jsm } = await jetstream();
+	const cfg = {
+		...STREAMS[key], name: ch.name, subjects: [ch.subject], storage: StorageType.File, discard: DiscardPolicy.New,
+		// A full stream refuses new messages (back-pressure: the API answers 503) rather than dropping old ones.
+		max_bytes: 2 * 1024 ** 3, duplicate_window: nanos(120_000)
+	};
+	try {
+		await jsm.streams.info(cfg.name);
+		await jsm.streams.update(cfg.name, cfg);
+	} catch (err: any) {
+		if (err?.code !== "404" && !/stream not found/i.test(err?.message ?? "")) throw err;
+		await jsm.streams.add(cfg);
+	}
+	ensured.add(ch.name);
+	return ch;
+}
+
+export interface Delivery<T> {
+	data: T;
+	msg: JsMsg;
+}
+
+/**
+ * Publishing to and consuming from JetStream. `publish` resolves only once the server has stored the
+ * message (a PubAck); `consumeBatches` runs a durable pull consumer (a consumer group: every replica
+ * shares it) and hands batches to the service, which acks, naks or terminates each message.
+ */
+export const JetStreamMixin: Partial<ServiceSchema> = {
+	methods: {
+		async publish(stream: StreamKey, payload: unknown, msgID?: string) {
+			try {
+				const { subject } = await ensureStream(this.broker.namespace, stream);
+				const { js } = await jetstream();
+				return await js.publish(subject, JSON.stringify(payload), msgID ? { msgID } : undefined);
+			} catch (err: any) {
+				this.logger.warn(`JetStream refused a message for ${STREAMS[stream].name}:`, err?.code ?? err?.name);
+				throw new BaseUnavailableError("C (ingest channel)");
+			}
+		},
+
+		consumeBatches<T>(stream: StreamKey, durable: string, handle: (batch: Delivery<T>[]) => Promise<void>, batchSize = 1000) {
+			this.consumersRunning ??= [];
+			const loop = (async () => {
+				while (!this.stopping) {
+					try {
+						const { name } = await ensureStream(this.broker.namespace, stream);
+						const { js, jsm } = await jetstream();
+						await jsm.consumers.add(name, {
+							durable_name: durable, ack_policy: AckPolicy.Explicit, ack_wait: nanos(60_000),
+							max_ack_pending: batchSize * 4, max_deliver: -1
+						});
+						const consumer = await js.consumers.get(name, durable);
+						while (!this.stopping) {
+							const batch: Delivery<T>[] = [];
+							for await (const msg of await consumer.fetch({ max_messages: batchSize, expires: 1000 })) {
+								let data: T;
+								try {
+									data = msg.json<T>();
+								} catch {
+									data = undefined as T;
+								}
+								batch.push({ data, msg });
+							}
+							if (batch.length > 0) await handle(batch);
+						}
+					} catch (err: any) {
+						if (this.stopping) break;
+						this.logger.warn(`Consumer ${durable} on ${STREAMS[stream].name} paused:`, err?.code ?? err?.name, err?.message);
+						await new Promise(r => setTimeout(r, 1000));
+					}
+				}
+			})();
+			this.consumersRunning.push(loop);
+		}
+	},
+
+	created() {
+		users++;
+	},
+
+	async stopped() {
+		this.stopping = true;
+		await Promise.allSettled(this.consumersRunning ?? []);
+		if (--users === 0 && shared) {
+			const { nc } = await shared;
+			shared = undefined;
+			ensured.clear();
+			await nc.drain().catch(() => nc.close());
+		}
+	}
+};

@@ -1,0 +1,135 @@
+import { createHash } from "node:crypto";
+import type { Context, ServiceSchema } from "moleculer";
+import { BaseCMixin } from "../mixins/base-c.mixin";
+import { JetStreamMixin, type Delivery } from "../mixins/jetstream.mixin";
+import { index } from "../lib/base-c/indices";
+import { MOVEMENT_TYPES } from "../lib/base-c/movement";
+import { activitySubject } from "../lib/base-c/subject";
+import { formatDate } from "../lib/dates";
+import { fromCents } from "../lib/money";
+import { InvalidFieldError, NotFoundError } from "../lib/errors";
+import * as f from "../lib/fields";
+
+/** How many movements payload C lists, newest first. */
+const RECENT_MOVEMENTS = 20;
+
+interface Consultation {
+	subject: string;
+	at: string;
+	source: string;
+}
+
+const movementView = (m: any) => ({ tipo: m.tipo, valor: fromCents(m.valor_cents), data: formatDate(m.data) });
+
+/** `after` cursors are opaque to clients: the sort values of the last row, base64url JSON. */
+const encodeCursor = (sort: unknown[]) => Buffer.from(JSON.stringify(sort)).toString("base64url");
+function decodeCursor(after: string): unknown[] {
+	try {
+		const sort = JSON.parse(Buffer.from(after, "base64url").toString());
+		if (Array.isArray(sort) && sort.length === 2 && typeof sort[0] === "number" && typeof sort[1] === "string") return sort;
+	} catch {
+		// fall through
+	}
+	throw new InvalidFieldError("after", "The 'after' cursor is not one this API gave out.", "cursor");
+}
+
+/**
+ * Base C: payload C of a CPF (last consultation, last card purchase, latest movements) and the
+ * movements with filters, totals and paging. Keeps `ultimaConsulta` from the durable consultations channel.
+ */
+const ActivityService: ServiceSchema = {
+	name: "activity",
+	mixins: [BaseCMixin, JetStreamMixin],
+
+	actions: {
+		get: {
+			params: { $$strict: true, cpf: f.cpf },
+			async handler(ctx: Context<{ cpf: string }>) {
+				const subject = activitySubject(ctx.params.cpf);
+				const bySubject = { term: { subject } };
+				// One round trip for the three questions payload C asks.
+				const { responses } = await this.es.msearch({
+					searches: [
+						{ index: index.consultations() }, { size: 1, query: bySubject, sort: [{ at: "desc" }], _source: ["at"] },
+						{ index: index.movements() }, { size: 1, query: { bool: { filter: [bySubject, { term: { tipo: "cartao" } }] } }, sort: [{ data: "desc" }, { movement_id: "desc" }], _source: ["data", "valor_cents"] },
+						{ index: index.movements() }, { size: RECENT_MOVEMENTS, query: bySubject, sort: [{ data: "desc" }, { movement_id: "desc" }], _source: ["tipo", "valor_cents", "data"] }
+					]
+				});
+				for (const r of responses as any[]) if (r.error) throw Object.assign(new Error(r.error.type), { name: "ResponseError", meta: { statusCode: r.status } });
+				const [consultation, card, recent] = (responses as any[]).map(r => r.hits.hits.map((h: any) => h._source));
+				if (consultation.length === 0 && recent.length === 0) throw new NotFoundError("Activity for this CPF");
+				return {
+					cpf: ctx.params.cpf,
+					ultimaConsulta: consultation[0] ? formatDate(new Date(consultation[0].at)) : null,
+					ultimaCompraCC: card[0] ? { data: formatDate(card[0].data), valor: fromCents(card[0].valor_cents) } : null,
+					movimentacaoFinanceira: recent.map(movementView)
+				};
+			}
+		},
+
+		movements: {
+			params: {
+				$$strict: true,
+				cpf: f.cpf,
+				from: { type: "date", optional: true },
+				to: { type: "date", optional: true },
+				tipo: { type: "enum", values: [...MOVEMENT_TYPES], optional: true },
+				size: { type: "number", integer: true, min: 1, max: 500, convert: true, default: 50 },
+				after: { type: "string", max: 200, optional: true }
+			},
+			async handler(ctx: Context<{ cpf: string; from?: string; to?: string; tipo?: string; size: number; after?: string }>) {
+				const { cpf, from, to, tipo, size, after } = ctx.params;
+				if (from && to && from > to) throw new InvalidFieldError("from", "'from' is after 'to'.", "range");
+				const filter: object[] = [{ term: { subject: activitySubject(cpf) } }];
+				if (from || to) filter.push({ range: { data: { ...(from && { gte: from }), ...(to && { lte: to }) } } });
+				if (tipo) filter.push({ term: { tipo } });
+				const res: any = await this.es.search({
+					index: index.movements(),
+					size,
+					query: { bool: { filter } },
+					sort: [{ data: "desc" }, { movement_id: "desc" }],
+					search_after: after ? decodeCursor(after) : undefined,
+					_source: ["tipo", "valor_cents", "data"],
+					track_total_hits: true,
+					aggs: { byTipo: { terms: { field: "tipo", size: MOVEMENT_TYPES.length }, aggs: { cents: { sum: { field: "valor_cents" } } } } }
+				});
+				const hits = res.hits.hits;
+				const totals = Object.fromEntries(res.aggregations.byTipo.buckets.map((b: any) => [b.key, { count: b.doc_count, valor: fromCents(Math.round(b.cents.value)) }]));
+				return {
+					cpf,
+					total: res.hits.total.value,
+					totals,
+					movements: hits.map((h: any) => movementView(h._source)),
+					next: hits.length === size ? encodeCursor(hits[hits.length - 1].sort) : null
+				};
+			}
+		}
+	},
+
+	methods: {
+		/** Consultations land as documents with ids derived from their content: a redelivery is counted once. */
+		async recordConsultations(batch: Delivery<Consultation>[]) {
+			const valid = batch.filter(d => d.data && typeof d.data.subject === "string" && !Number.isNaN(Date.parse(d.data.at)));
+			for (const d of batch) if (!valid.includes(d)) d.msg.term();
+			if (valid.length === 0) return;
+			try {
+				const res = await this.es.bulk({
+					operations: valid.flatMap(({ data }) => {
+						const id = createHash("sha256").update(`${data.subject}|${data.at}|${data.source}`).digest("base64url");
+						return [{ create: { _index: index.consultations(), _id: id } }, { consultation_id: id, subject: data.subject, at: data.at, source: String(data.source).slice(0, 64) }];
+					})
+				});
+				res.items.forEach((item: any, i: number) => (!item.create.error || item.create.status === 409 ? valid[i].msg.ack() : valid[i].msg.nak(2000)));
+			} catch (err: any) {
+				this.logger.warn("Elasticsearch not taking consultations; retrying:", err?.name);
+				for (const d of valid) d.msg.nak(2000);
+			}
+		}
+	},
+
+	started() {
+		this.consumeBatches("consultations", "activity", (batch: Delivery<Consultation>[]) => this.recordConsultations(batch), 500);
+	}
+};
+
+export default ActivityService;
