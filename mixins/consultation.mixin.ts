@@ -11,7 +11,11 @@ import { activitySubject } from "../lib/base-c/subject";
 export const ConsultationMixin: Partial<ServiceSchema> = {
 	mixins: [JetStreamMixin],
 	methods: {
-		consulted(_ctx: Context<any, any>, cpf: string): void {
+		consulted(ctx: Context<any, any>, cpf: string): void {
+			// Inside a report the parts are not separate consultations: the report counts once.
+			if (!ctx.meta?.inReport) this.recordConsultation(cpf);
+		},
+		recordConsultation(cpf: string): void {
 			this.publish("consultations", { subject: activitySubject(cpf), at: new Date().toISOString(), source: this.name })
 				.catch((err: Error) => this.logger.warn("Consultation not recorded:", err.name));
 		}

@@ -678,9 +678,7 @@ nats_status() {
 #   $DATA/es/run      pid file           $DATA/es/tmp    temp files of the launcher and server
 # ES 8.19 attaches an agent to itself at boot through the JVM attach socket, which HotSpot
 # always creates in /tmp (java.io.tmpdir does not move it). Where /tmp is not writable for
-# the server's user (some images have /tmp 0755), the server runs in a private mount
-# namespace where $DATA/es/tmp is bind-mounted on /tmp (root only; the system /tmp is
-# left alone).
+# the server's user (some images have /tmp 0755), root sets it to the usual 1777.
 # ES refuses to run as root: as root it runs as the system user credit-es, which owns
 # those directories. Security is OFF (xpack.security.enabled=false): Base C is the
 # "low security" base and the server listens on 127.0.0.1 only, so there is no password;
@@ -858,11 +856,10 @@ elasticsearch_up() {
   if (( IS_ROOT )); then
     run=(runuser -u "$ES_USER" --)
     if ! runuser -u "$ES_USER" -- test -w /tmp -a -x /tmp; then
-      command -v unshare >/dev/null || die "elasticsearch: /tmp is not writable for $ES_USER and unshare (util-linux) is missing"
-      # shellcheck disable=SC2016 # $1 and $@ expand in the child shell
-      run=(unshare --mount --propagation private -- sh -c 'mount --bind "$1" /tmp && shift && exec "$@"' sh
-           "$ES_DIR/tmp" "${run[@]}")
-      say "elasticsearch: note: /tmp is not writable for $ES_USER; the server gets a private /tmp ($ES_DIR/tmp)"
+      # A private /tmp (a mount namespace) would hide $DATA whenever the checkout itself lives under
+      # /tmp, so give /tmp the mode every Linux system expects instead: world-writable, sticky.
+      chmod 1777 /tmp
+      say "elasticsearch: note: /tmp was not writable for $ES_USER; set it to 1777 (the usual mode, sticky bit on)"
     fi
   elif [[ ! -w /tmp || ! -x /tmp ]]; then
     die "elasticsearch: /tmp must be writable (the JVM attach socket Elasticsearch uses at boot goes there)"

@@ -156,7 +156,7 @@ const ApiService: ServiceSchema<any> = {
 			if (!match) throw new UnAuthorizedError(ERR_INVALID_TOKEN);
 			const consumer = await this.consumerFor(ctx, match[1]);
 			if (!consumer) throw new UnAuthorizedError(ERR_INVALID_TOKEN);
-			ctx.meta.consumer = { id: consumer.id, name: consumer.name };
+			ctx.meta.consumer = { id: consumer.id, name: consumer.name, scopes: consumer.scopes };
 			return consumer;
 		},
 

@@ -77,6 +77,20 @@ const movementsPage: JsonSchema = {
 	}
 };
 
+const part = (data: JsonSchema): JsonSchema => ({
+	type: "object", required: ["status"],
+	description: "`ok` with `data`; `not_found`; `forbidden` (the key lacks the part's scope); `unavailable` or `error` with `reason`",
+	properties: { status: { type: "string", enum: ["ok", "not_found", "forbidden", "unavailable", "error"] }, data, reason: str }
+});
+const report: JsonSchema = {
+	type: "object", required: ["cpf", "complete", "baseA", "baseB", "score", "baseC"],
+	properties: {
+		cpf: { type: "string", pattern: "^\\d{11}$" },
+		complete: { type: "boolean", description: "false when an allowed part could not be read (its base is down)" },
+		baseA: part(payloadA), baseB: part(payloadB), score: part(score), baseC: part(payloadC)
+	}
+};
+
 export interface GatewayRoute extends RouteSpec {
 	scope: Scope;
 	/** Media types the body may have (default JSON only). */
@@ -111,6 +125,7 @@ export const ROUTES: GatewayRoute[] = [
 	},
 	{ method: "GET", path: "/activity/:cpf", action: "activity.get", scope: "activity:read", status: 200, tag: "Base C", summary: "Payload C: last consultation, last card purchase, latest movements", response: payloadC },
 	{ method: "GET", path: "/activity/:cpf/movements", action: "activity.movements", scope: "activity:read", status: 200, tag: "Base C", summary: "Movements filtered by date range and tipo, with per-tipo totals, paged with `after`", response: movementsPage },
+	{ method: "GET", path: "/reports/:cpf", action: "report.get", scope: "reports:read", status: 200, tag: "Reports", summary: "Base A, Base B, score and Base C in one answer, limited to the caller's scopes (a consultation)", response: report },
 	{ method: "GET", path: "/audit", action: "audit.list", scope: "audit:read", status: 200, tag: "Audit", summary: "Audit trail, optionally of one CPF and a date range", response: auditPage },
 	{ method: "GET", path: "/audit/verify", action: "audit.verify", scope: "audit:read", status: 200, tag: "Audit", summary: "Verify the audit hash chain", response: auditVerify },
 	{ method: "POST", path: "/consumers", action: "consumers.create", scope: "consumers:admin", status: 201, tag: "Consumers", summary: "Issue an API key (shown once)", response: consumer, idempotent: true },

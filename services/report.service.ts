@@ -1,0 +1,70 @@
+import type { Context, ServiceSchema } from "moleculer";
+import { ConsultationMixin } from "../mixins/consultation.mixin";
+import * as f from "../lib/fields";
+
+/** Each part of a report: the action that answers it and the scope that allows it. */
+const PARTS = {
+	baseA: { action: "cpf-lookup.get", scope: "persons:read" },
+	baseB: { action: "profiles.get", scope: "profiles:read" },
+	score: { action: "asset-score.get", scope: "score:read" },
+	baseC: { action: "activity.get", scope: "activity:read" }
+} as const;
+
+type PartName = keyof typeof PARTS;
+export type Part =
+	| { status: "ok"; data: unknown }
+	| { status: "not_found" | "forbidden" }
+	| { status: "unavailable" | "error"; reason: string };
+
+/** What became of one part: found, absent, or a base that could not answer (and why, without details). */
+function outcome(err: any): Part {
+	if (err?.code === 404 && err?.type === "NOT_FOUND") return { status: "not_found" };
+	if (err?.code === 503 || ["ServiceNotFoundError", "ServiceNotAvailableError", "RequestTimeoutError"].includes(err?.name)) {
+		return { status: "unavailable", reason: err?.type ?? err?.name ?? "UNAVAILABLE" };
+	}
+	return { status: "error", reason: err?.type ?? "INTERNAL_ERROR" };
+}
+
+/**
+ * A person's whole picture — Base A, Base B, the score and Base C — gathered in parallel, limited to
+ * the parts the caller's scopes allow. A base that is down does not sink the report: its part says
+ * `unavailable` and `complete` is false. One report is one consultation.
+ */
+const ReportService: ServiceSchema = {
+	name: "report",
+	mixins: [ConsultationMixin],
+
+	actions: {
+		get: {
+			params: { $$strict: true, cpf: f.cpf },
+			async handler(ctx: Context<{ cpf: string }, any>) {
+				const { cpf } = ctx.params;
+				const scopes: string[] = ctx.meta.consumer?.scopes ?? [];
+				// The parts' own consultations are not counted: the report counts once, below.
+				const meta = { ...ctx.meta, inReport: true };
+				const entries = await Promise.all(
+					(Object.entries(PARTS) as [PartName, (typeof PARTS)[PartName]][]).map(async ([name, part]): Promise<[PartName, Part]> => {
+						if (!scopes.includes(part.scope)) return [name, { status: "forbidden" }];
+						try {
+							return [name, { status: "ok", data: await ctx.call(part.action, { cpf }, { meta, timeout: 5000, retries: 1 }) }];
+						} catch (err) {
+							return [name, outcome(err)];
+						}
+					})
+				);
+				const parts = Object.fromEntries(entries) as Record<PartName, Part>;
+				const allowed = entries.filter(([, p]) => p.status !== "forbidden");
+				const unavailable = allowed.filter(([, p]) => p.status === "unavailable" || p.status === "error");
+				if (allowed.length > 0 && unavailable.length === allowed.length) {
+					// Nothing could be read at all: that is an outage, not a report.
+					throw Object.assign(new Error("No base could answer; try again later"), { code: 503, type: "BASE_UNAVAILABLE", name: "BaseUnavailableError", data: { retryAfter: 5 } });
+				}
+				// Not consulted(): the parts' meta (inReport) has flowed back into this context.
+				this.recordConsultation(cpf);
+				return { cpf, complete: unavailable.length === 0, ...parts };
+			}
+		}
+	}
+};
+
+export default ReportService;
