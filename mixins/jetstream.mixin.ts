@@ -8,13 +8,15 @@ import { BaseUnavailableError } from "../lib/errors";
  * Names and subjects are prefixed with the Moleculer namespace, so meshes sharing a NATS server
  * (dev and test, or two deployments) never consume each other's messages.
  */
-export const STREAMS: Record<"transactions" | "deadLetters" | "consultations", { name: string; subjects: string[]; retention: RetentionPolicy; max_age: number }> = {
+export const STREAMS: Record<"transactions" | "deadLetters" | "consultations" | "erasures", { name: string; subjects: string[]; retention: RetentionPolicy; max_age: number }> = {
 	/** Movements accepted by POST /transactions, until Elasticsearch has them. */
 	transactions: { name: "TRANSACTIONS", subjects: ["transactions.movement"], retention: RetentionPolicy.Workqueue, max_age: nanos(7 * 24 * 3600_000) },
 	/** Movements Elasticsearch refused for good, with the reason. */
 	deadLetters: { name: "TRANSACTIONS_DLQ", subjects: ["transactions.dead"], retention: RetentionPolicy.Limits, max_age: nanos(30 * 24 * 3600_000) },
 	/** Consultations of a CPF (pseudonymised), for Base C's ultimaConsulta. */
-	consultations: { name: "CONSULTATIONS", subjects: ["events.cpf.consulted"], retention: RetentionPolicy.Workqueue, max_age: nanos(7 * 24 * 3600_000) }
+	consultations: { name: "CONSULTATIONS", subjects: ["events.cpf.consulted"], retention: RetentionPolicy.Workqueue, max_age: nanos(7 * 24 * 3600_000) },
+	/** LGPD erasures still to finish (a base was down); kept until every base confirmed. */
+	erasures: { name: "PRIVACY_ERASURES", subjects: ["privacy.erase"], retention: RetentionPolicy.Workqueue, max_age: nanos(365 * 24 * 3600_000) }
 };
 
 export type StreamKey = keyof typeof STREAMS;
@@ -91,6 +93,12 @@ export const JetStreamMixin: Partial<ServiceSchema> = {
 				this.logger.warn(`JetStream refused a message for ${STREAMS[stream].name}:`, err?.code ?? err?.name);
 				throw new BaseUnavailableError("C (ingest channel)");
 			}
+		},
+
+		/** Removes a stored message that no longer needs handling (e.g. a job finished inline). */
+		async forget(stream: StreamKey, seq: number) {
+			const { jsm } = await jetstream();
+			await jsm.streams.deleteMessage(channel(this.broker.namespace, stream).name, seq, false).catch(() => false);
 		},
 
 		consumeBatches<T>(stream: StreamKey, durable: string, handle: (batch: Delivery<T>[]) => Promise<void>, batchSize = 1000) {

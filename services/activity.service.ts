@@ -103,10 +103,66 @@ const ActivityService: ServiceSchema = {
 					next: hits.length === size ? encodeCursor(hits[hits.length - 1].sort) : null
 				};
 			}
+		},
+
+		/** LGPD access: everything Base C holds under a subject (no size limit: it pages through). */
+		export: {
+			visibility: "public",
+			params: { subject: { type: "string", min: 10, max: 100 } },
+			async handler(ctx: Context<{ subject: string }>) {
+				const movements: unknown[] = [];
+				const consultations: string[] = [];
+				for await (const hits of this.subjectDocs(index.movements(), ctx.params.subject, ["tipo", "valor_cents", "data"])) {
+					movements.push(...hits.map((h: any) => movementView(h._source)));
+				}
+				for await (const hits of this.subjectDocs(index.consultations(), ctx.params.subject, ["at", "source"])) {
+					consultations.push(...hits.map((h: any) => h._source.at));
+				}
+				consultations.sort().reverse();
+				return { consultations, movements };
+			}
+		},
+
+		/** LGPD erasure: every movement and consultation of a subject, by bulk deletes (no _delete_by_query needed). Idempotent. */
+		erase: {
+			visibility: "public",
+			params: { subject: { type: "string", min: 10, max: 100 } },
+			async handler(ctx: Context<{ subject: string }>) {
+				let erased = 0;
+				for (const target of [index.movements(), index.consultations()]) {
+					const ids: string[] = [];
+					for await (const hits of this.subjectDocs(target, ctx.params.subject, false)) ids.push(...hits.map((h: any) => h._id));
+					for (let i = 0; i < ids.length; i += 1000) {
+						const res = await this.es.bulk({ refresh: "wait_for", operations: ids.slice(i, i + 1000).map(id => ({ delete: { _index: target, _id: id } })) });
+						if (res.errors) throw Object.assign(new Error("Elasticsearch refused some deletes"), { name: "ResponseError", meta: { statusCode: 503 } });
+						erased += res.items.length;
+					}
+				}
+				return { erased };
+			}
 		}
 	},
 
 	methods: {
+		/** Every document of a subject in one index, through a point in time, in pages (works on any Elasticsearch). */
+		async *subjectDocs(indexName: string, subject: string, source: string[] | false) {
+			const pit = await this.es.openPointInTime({ index: indexName, keep_alive: "1m" });
+			try {
+				let after: unknown[] | undefined;
+				for (;;) {
+					const res: any = await this.es.search({
+						pit: { id: pit.id, keep_alive: "1m" }, size: 1000, query: { term: { subject } },
+						sort: [{ _shard_doc: "asc" }], search_after: after, _source: source
+					});
+					if (res.hits.hits.length === 0) return;
+					yield res.hits.hits;
+					after = res.hits.hits[res.hits.hits.length - 1].sort;
+				}
+			} finally {
+				await this.es.closePointInTime({ id: pit.id }).catch(() => undefined);
+			}
+		},
+
 		/** Consultations land as documents with ids derived from their content: a redelivery is counted once. */
 		async recordConsultations(batch: Delivery<Consultation>[]) {
 			const valid = batch.filter(d => d.data && typeof d.data.subject === "string" && !Number.isNaN(Date.parse(d.data.at)));

@@ -5,6 +5,7 @@ import { AuditedMixin } from "../mixins/audited.mixin";
 import { definePerson } from "../lib/base-a/models";
 import { ConflictError, InvalidFieldError, NotFoundError } from "../lib/errors";
 import * as f from "../lib/fields";
+import { LOOKUP_SQL, payloadA } from "../lib/base-a/lookup";
 
 interface PersonParams { cpf: string; nome?: string; endereco?: string }
 
@@ -45,6 +46,29 @@ const PersonsService: ServiceSchema = {
 						await row.update(this.sealFields("persons", bidx, { nome, endereco }), { transaction });
 						return this.openFields("persons", bidx, row.get(), ["cpf", "nome", "endereco"]);
 					})
+				);
+			}
+		},
+
+		/** LGPD access: everything Base A holds on a person (by blind index), or null. */
+		export: {
+			visibility: "public",
+			params: { cpfBidx: { type: "string", length: 64 } },
+			async handler(ctx: Context<{ cpfBidx: string }>) {
+				const bidx = ctx.params.cpfBidx;
+				return this.audited(ctx, "persons.export", bidx, async () =>
+					payloadA(await this.query(LOOKUP_SQL, [bidx]), row => this.openFields("persons", bidx, row, ["cpf", "nome", "endereco"])));
+			}
+		},
+
+		/** LGPD erasure: the person and (by cascade) their debts. Idempotent. */
+		erase: {
+			visibility: "public",
+			params: { cpfBidx: { type: "string", length: 64 } },
+			async handler(ctx: Context<{ cpfBidx: string }>) {
+				const bidx = ctx.params.cpfBidx;
+				return this.inTransaction((transaction: unknown) =>
+					this.audited(ctx, "persons.erase", bidx, async () => ({ erased: await this.adapter.model.destroy({ where: { cpf_bidx: bidx }, transaction }) }))
 				);
 			}
 		}

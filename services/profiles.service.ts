@@ -89,6 +89,29 @@ const ProfilesService: ServiceSchema & { afterConnected(): Promise<void> } = {
 				this.consulted(ctx, cpf);
 				return profile;
 			}
+		},
+
+		/** LGPD access: payload B of a person (by blind index), or null. */
+		export: {
+			visibility: "public",
+			params: { cpfBidx: { type: "string", length: 64 } },
+			async handler(ctx: Context<{ cpfBidx: string }>) {
+				const bidx = ctx.params.cpfBidx;
+				return this.audited(ctx, "profiles.export", bidx, async () => {
+					const doc: ProfileDoc | null = await this.adapter.collection.findOne({ _id: bidx });
+					return doc ? profileView(doc, this.openFields("profiles", bidx, doc, SEALED), todayIso()) : null;
+				});
+			}
+		},
+
+		/** LGPD erasure of the profile. Idempotent. */
+		erase: {
+			visibility: "public",
+			params: { cpfBidx: { type: "string", length: 64 } },
+			async handler(ctx: Context<{ cpfBidx: string }>) {
+				const bidx = ctx.params.cpfBidx;
+				return this.auditedWrite(ctx, "profiles.erase", bidx, async () => ({ erased: (await this.adapter.collection.deleteOne({ _id: bidx })).deletedCount ?? 0 }));
+			}
 		}
 	},
 

@@ -48,7 +48,7 @@ beforeAll(async () => {
 	execFileSync("npm", ["run", "--silent", "build"], { stdio: "inherit" });
 	const port = await freePort();
 	base = `http://127.0.0.1:${port}`;
-	runner("api,report", port);
+	runner("api,report,privacy", port);
 	runner(BASE_A);
 	runner("profiles,asset-score,ml-export");
 	runner("transaction-ingest,activity");

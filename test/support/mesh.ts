@@ -20,6 +20,7 @@ import MlExportService from "../../services/ml-export.service";
 import TransactionIngestService from "../../services/transaction-ingest.service";
 import ActivityService from "../../services/activity.service";
 import ReportService from "../../services/report.service";
+import PrivacyService from "../../services/privacy.service";
 
 /** Every service of Base A plus the gateway. */
 export const BASE_A_MESH: ServiceSchema[] = [
@@ -30,7 +31,7 @@ export const BASE_B_SERVICES: ServiceSchema[] = [ProfilesService, AssetScoreServ
 /** Base C's services. */
 export const BASE_C_SERVICES: ServiceSchema[] = [TransactionIngestService, ActivityService];
 /** The whole mesh as it stands. */
-export const FULL_MESH: ServiceSchema[] = [...BASE_A_MESH, ...BASE_B_SERVICES, ...BASE_C_SERVICES, ReportService];
+export const FULL_MESH: ServiceSchema[] = [...BASE_A_MESH, ...BASE_B_SERVICES, ...BASE_C_SERVICES, ReportService, PrivacyService];
 
 export interface Mesh {
 	namespace: string;

@@ -1,0 +1,122 @@
+import type { Context, ServiceSchema } from "moleculer";
+import { PiiMixin } from "../mixins/pii.mixin";
+import { AuditedMixin } from "../mixins/audited.mixin";
+import { JetStreamMixin, type Delivery } from "../mixins/jetstream.mixin";
+import { activitySubject } from "../lib/base-c/subject";
+import * as f from "../lib/fields";
+
+/** The consumer leaves a fresh request to the request that made it, which usually finishes it inline. */
+const GRACE_MS = 15_000;
+
+/** What an erasure needs: the keys each base files the person under; never the CPF itself. */
+interface Erasure {
+	cpfBidx: string;
+	subject: string;
+	requestedAt: string;
+}
+
+type BaseState = "erased" | "pending";
+
+/**
+ * LGPD rights over all three bases. Access gathers everything held on a CPF, its audit trail included.
+ * Erasure is durable: the request is stored on JetStream first, every base is asked at once, and a
+ * base that is down is retried by the consumer until it confirms — success is never reported early.
+ */
+const PrivacyService: ServiceSchema = {
+	name: "privacy",
+	mixins: [PiiMixin, AuditedMixin, JetStreamMixin],
+
+	actions: {
+		access: {
+			params: { $$strict: true, cpf: f.cpf },
+			async handler(ctx: Context<{ cpf: string }, any>) {
+				const { cpf } = ctx.params;
+				const cpfBidx = this.blindIndex(cpf);
+				return this.audited(ctx, "privacy.access", cpfBidx, async () => {
+					// Partial answers would mislead: any base down fails the request (503), to be retried.
+					const [baseA, baseB, baseC, audit] = await Promise.all([
+						ctx.call("persons.export", { cpfBidx }),
+						ctx.call("profiles.export", { cpfBidx }),
+						ctx.call("activity.export", { subject: activitySubject(cpf) }),
+						this.auditTrail(ctx, cpf)
+					]);
+					return { cpf, baseA, baseB, baseC, audit };
+				});
+			}
+		},
+
+		erase: {
+			params: { $$strict: true, cpf: f.cpf },
+			async handler(ctx: Context<{ cpf: string }, any>) {
+				const erasure: Erasure = { cpfBidx: this.blindIndex(ctx.params.cpf), subject: activitySubject(ctx.params.cpf), requestedAt: new Date().toISOString() };
+				await this.audit(ctx, "privacy.erase", erasure.cpfBidx, "requested");
+				// Durable first: if this node dies now, the consumer still finishes the job.
+				const stored = await this.publish("erasures", erasure);
+				const bases = await this.eraseEverywhere(ctx, erasure);
+				const done = Object.values(bases).every(s => s === "erased");
+				if (done) {
+					await this.audit(ctx, "privacy.erase", erasure.cpfBidx, "ok");
+					await this.forget("erasures", stored.seq);
+				}
+				ctx.meta.$statusCode = done ? 200 : 202;
+				return { cpf: ctx.params.cpf, status: done ? "erased" : "pending", bases };
+			}
+		}
+	},
+
+	methods: {
+		/** Asks every base to erase; a base that cannot answer now stays pending. */
+		async eraseEverywhere(ctx: Context | null, e: Erasure): Promise<Record<"A" | "B" | "C", BaseState>> {
+			const call = (action: string, params: object) => (ctx ? ctx.call(action, params) : this.broker.call(action, params, { meta: { consumer: { id: "privacy-worker" } } }));
+			const attempt = (action: string, params: object): Promise<BaseState> =>
+				call(action, params).then(() => "erased" as const, (err: any) => {
+					this.logger.warn(`Erasure pending on ${action}:`, err?.type ?? err?.name);
+					return "pending" as const;
+				});
+			const [A, B, C] = await Promise.all([
+				attempt("persons.erase", { cpfBidx: e.cpfBidx }),
+				attempt("profiles.erase", { cpfBidx: e.cpfBidx }),
+				attempt("activity.erase", { subject: e.subject })
+			]);
+			return { A, B, C };
+		},
+
+		/** The CPF's audit entries, every page. */
+		async auditTrail(ctx: Context, cpf: string) {
+			const entries: unknown[] = [];
+			let after: number | null = 0;
+			while (after !== null) {
+				const page: any = await ctx.call("audit.list", { cpf, after, limit: 500 });
+				entries.push(...page.entries);
+				after = page.next;
+			}
+			return entries;
+		},
+
+		/** The consumer's side: finish erasures a base was down for; ack only when all three confirmed. */
+		async finishErasures(batch: Delivery<Erasure>[]) {
+			for (const d of batch) {
+				if (!d.data?.cpfBidx || !d.data?.subject) {
+					d.msg.term();
+					continue;
+				}
+				const age = Date.now() - Date.parse(d.data.requestedAt);
+				if (age < GRACE_MS) {
+					d.msg.nak(GRACE_MS - age);
+					continue;
+				}
+				const bases = await this.eraseEverywhere(null, d.data);
+				if (Object.values(bases).every(s => s === "erased")) {
+					await this.broker.call("audit.append", { consumer: "privacy-worker", action: "privacy.erase", cpfBidx: d.data.cpfBidx, outcome: "ok" });
+					d.msg.ack();
+				} else d.msg.nak(Math.min(60_000, 2000 * 2 ** Math.min(d.msg.info.redeliveryCount, 5)));
+			}
+		}
+	},
+
+	started() {
+		this.consumeBatches("erasures", "privacy-erasures", (batch: Delivery<Erasure>[]) => this.finishErasures(batch), 10);
+	}
+};
+
+export default PrivacyService;

@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { formatCpf, randomCpf } from "../../lib/cpf";
+import { activitySubject } from "../../lib/base-c/subject";
+import { api, engines, eventually, startMesh, type Mesh } from "../support/mesh";
+import { countMovements } from "../support/es";
+
+let mesh: Mesh;
+beforeAll(async () => {
+	mesh = await startMesh();
+});
+afterAll(async () => {
+	await engines("up", "elasticsearch");
+	await mesh?.stop();
+});
+
+/** A person present in all three bases. */
+async function everywhere(): Promise<string> {
+	const cpf = randomCpf();
+	await api(mesh, "POST", "/api/v1/persons", { body: { cpf, nome: "Titular Dos Dados", endereco: "Rua N, 14" } });
+	await api(mesh, "POST", `/api/v1/persons/${cpf}/dividas`, { body: { valor: 50, empresa: "Banco X", dataVencimento: "01/06/2025" } });
+	await api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: { dataNascimento: "02/02/1982", endereco: "Rua N, 14", fonteDeRenda: "Aposentado", bens: [{ tipo: "Casa", inicioPosse: "01/01/2000", quitado: true }] } });
+	await api(mesh, "POST", "/api/v1/transactions", { body: [{ cpf, tipo: "cartao", valor: 12.34, data: "03/03/2025" }, { cpf, tipo: "pix", valor: 1, data: "04/03/2025" }] });
+	await api(mesh, "GET", `/api/v1/persons/${cpf}`);
+	await eventually(() => api(mesh, "GET", `/api/v1/activity/${cpf}`), r => r.status === 200 && r.body.movimentacaoFinanceira.length === 2 && r.body.ultimaConsulta !== null);
+	return cpf;
+}
+
+describe("LGPD access", () => {
+	it("returns everything held on the CPF in all three bases, with its audit trail", async () => {
+		const cpf = await everywhere();
+		const res = await api(mesh, "GET", `/api/v1/privacy/${formatCpf(cpf)}`);
+		expect(res.status).toBe(200);
+		expect(res.body.cpf).toBe(cpf);
+		expect(res.body.baseA).toMatchObject({ cpf, nome: "Titular Dos Dados", dividas: [{ valor: 50, empresa: "Banco X" }] });
+		expect(res.body.baseB).toMatchObject({ cpf, fonteDeRenda: "Aposentado", bens: [{ tipo: "Casa" }] });
+		expect(res.body.baseC.movements).toHaveLength(2);
+		expect(res.body.baseC.consultations.length).toBeGreaterThanOrEqual(1);
+		expect(res.body.audit.map((e: any) => e.action)).toEqual(expect.arrayContaining(["persons.create", "debts.create", "profiles.write", "persons.read"]));
+		expect((await api(mesh, "GET", `/api/v1/privacy/${cpf}`, { key: (await api(mesh, "POST", "/api/v1/consumers", { body: { name: "sem privacidade", scopes: ["persons:read"] } })).body.key })).status).toBe(403);
+	});
+});
+
+describe("LGPD erasure", () => {
+	it("erases the CPF from all three bases, is idempotent, and keeps the act (not the data) in the audit", async () => {
+		const cpf = await everywhere();
+		const res = await api(mesh, "DELETE", `/api/v1/privacy/${cpf}`);
+		expect(res.status).toBe(200);
+		expect(res.body).toEqual({ cpf, status: "erased", bases: { A: "erased", B: "erased", C: "erased" } });
+
+		expect((await api(mesh, "GET", `/api/v1/persons/${cpf}`)).status).toBe(404);
+		expect((await api(mesh, "GET", `/api/v1/profiles/${cpf}`)).status).toBe(404);
+		expect(await countMovements({ term: { subject: activitySubject(cpf) } })).toBe(0);
+		const after = await api(mesh, "GET", `/api/v1/privacy/${cpf}`);
+		expect(after.body).toMatchObject({ baseA: null, baseB: null, baseC: { movements: [], consultations: [] } });
+		expect(after.body.audit.filter((e: any) => e.action === "privacy.erase").map((e: any) => e.outcome)).toEqual(["requested", "ok"]);
+
+		const again = await api(mesh, "DELETE", `/api/v1/privacy/${cpf}`);
+		expect(again.status).toBe(200);
+		expect(again.body.status).toBe("erased");
+	});
+
+	it("survives a base being down mid-way: 202 pending, never success early, finished when the base is back", async () => {
+		const cpf = await everywhere();
+		await engines("down", "elasticsearch");
+		const res = await api(mesh, "DELETE", `/api/v1/privacy/${cpf}`);
+		expect(res.status).toBe(202);
+		expect(res.body).toEqual({ cpf, status: "pending", bases: { A: "erased", B: "erased", C: "pending" } });
+		expect((await api(mesh, "GET", `/api/v1/persons/${cpf}`)).status).toBe(404);
+		expect((await api(mesh, "GET", `/api/v1/privacy/${cpf}`)).status).toBe(503);
+
+		await engines("up", "elasticsearch");
+		// No client action: the durable erasure request is finished by the privacy service's consumer.
+		const done = await eventually(() => countMovements({ term: { subject: activitySubject(cpf) } }).catch(() => -1), n => n === 0, 90_000, 1000);
+		expect(done).toBe(0);
+		const trail = await eventually(() => api(mesh, "GET", `/api/v1/privacy/${cpf}`), r => r.status === 200 && r.body.audit.some((e: any) => e.action === "privacy.erase" && e.outcome === "ok"), 60_000, 1000);
+		expect(trail.body).toMatchObject({ baseA: null, baseB: null, baseC: { movements: [], consultations: [] } });
+	}, 180_000);
+});
