@@ -4,6 +4,7 @@ import { createValidator } from "./lib/validator";
 import { scrubText, scrubValue } from "./lib/scrub";
 import "./lib/metrics"; // registers the InProcessPrometheus reporter
 import { IdempotencyMiddleware } from "./lib/idempotency.middleware";
+import { SentryMiddleware } from "./lib/sentry.middleware";
 
 /**
  * The single broker configuration, used by moleculer-runner (`SERVICES` picks the services of a
@@ -63,7 +64,8 @@ const brokerConfig: BrokerOptions = {
 		tags: { action: { params: false, meta: false, response: false }, event: { params: false, meta: false } }
 	},
 
-	middlewares: [IdempotencyMiddleware]
+	// Sentry is inert without SENTRY_DSN.
+	middlewares: [IdempotencyMiddleware, SentryMiddleware({ dsn: config.sentryDsn, environment: config.sentryEnvironment })]
 };
 
 export = brokerConfig;

@@ -32,7 +32,9 @@ const schema = {
 	RATE_LIMIT_PER_MINUTE: { type: "number", integer: true, min: 1, convert: true, default: 600 },
 	BODY_LIMIT: { type: "string", pattern: /^\d+(kb|mb)$/, default: "256kb" },
 	AUTH_CACHE_SECONDS: { type: "number", integer: true, min: 0, max: 3600, convert: true, default: 30 },
-	REQUEST_TIMEOUT_MS: { type: "number", integer: true, min: 100, convert: true, default: 10_000 }
+	REQUEST_TIMEOUT_MS: { type: "number", integer: true, min: 100, convert: true, default: 10_000 },
+	SENTRY_DSN: { type: "string", pattern: /^https?:\/\//, optional: true },
+	SENTRY_ENVIRONMENT: { type: "string", pattern: /^[A-Za-z0-9._-]{1,64}$/, optional: true }
 } as const;
 
 export interface Config {
@@ -59,6 +61,9 @@ export interface Config {
 	bodyLimit: string;
 	authCacheSeconds: number;
 	requestTimeoutMs: number;
+	/** Unexpected errors go to Sentry only when set. */
+	sentryDsn?: string;
+	sentryEnvironment: string;
 }
 
 const ENV_NAMES: Record<keyof Config, string> = {
@@ -68,7 +73,8 @@ const ENV_NAMES: Record<keyof Config, string> = {
 	adminApiKey: "ADMIN_API_KEY", piiKeys: "PII_KEYS",
 	blindIndexKey: "BLIND_INDEX_KEY", pseudonymKey: "PSEUDONYM_KEY", port: "PORT", host: "HOST",
 	logLevel: "LOG_LEVEL", logFormat: "LOG_FORMAT", rateLimitPerMinute: "RATE_LIMIT_PER_MINUTE",
-	bodyLimit: "BODY_LIMIT", authCacheSeconds: "AUTH_CACHE_SECONDS", requestTimeoutMs: "REQUEST_TIMEOUT_MS"
+	bodyLimit: "BODY_LIMIT", authCacheSeconds: "AUTH_CACHE_SECONDS", requestTimeoutMs: "REQUEST_TIMEOUT_MS",
+	sentryDsn: "SENTRY_DSN", sentryEnvironment: "SENTRY_ENVIRONMENT"
 };
 
 function readSetting(env: NodeJS.ProcessEnv, name: string): string | undefined {
@@ -105,7 +111,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 		pseudonymKey: s.PSEUDONYM_KEY && Buffer.from(s.PSEUDONYM_KEY, "base64"),
 		port: s.PORT, host: s.HOST, logLevel: s.LOG_LEVEL, logFormat: s.LOG_FORMAT,
 		rateLimitPerMinute: s.RATE_LIMIT_PER_MINUTE, bodyLimit: s.BODY_LIMIT,
-		authCacheSeconds: s.AUTH_CACHE_SECONDS, requestTimeoutMs: s.REQUEST_TIMEOUT_MS
+		authCacheSeconds: s.AUTH_CACHE_SECONDS, requestTimeoutMs: s.REQUEST_TIMEOUT_MS,
+		sentryDsn: s.SENTRY_DSN, sentryEnvironment: s.SENTRY_ENVIRONMENT ?? s.NODE_ENV
 	};
 	if (s.PII_KEYS) {
 		try {
