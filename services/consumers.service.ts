@@ -66,6 +66,21 @@ const ConsumersService: ServiceSchema = {
 				ctx.meta.$statusCode = 204;
 				return null;
 			}
+		},
+
+		/** Every consumer, revoked ones too, oldest first: for operators (the REPL's keys:list), not on HTTP. */
+		list: {
+			visibility: "public",
+			params: { $$strict: true },
+			async handler(ctx: Context<Record<string, never>, any>) {
+				return this.audited(ctx, "consumers.list", null, async () => {
+					const rows = await this.adapter.model.findAll({ order: [["created_at", "ASC"]] });
+					return rows.map((r: any) => {
+						const row = r.get();
+						return { ...consumerView(row), revokedAt: row.revoked_at ? new Date(row.revoked_at).toISOString() : null };
+					});
+				});
+			}
 		}
 	},
 

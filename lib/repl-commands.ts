@@ -1,0 +1,226 @@
+import { hostname, userInfo } from "node:os";
+import type { Middleware, ServiceBroker } from "moleculer";
+import { BOOTSTRAP_ADMIN_ID, SCOPES } from "./scopes";
+
+/**
+ * The operators' REPL (`npm run repl`, docs/repl.md): its identity on the mesh and its custom
+ * commands, in the shape moleculer-repl 0.8 registers (`broker.options.replOptions.customCommands`).
+ * scripts/repl.ts runs these same objects interactively and, through moleculer-repl's own
+ * evaluator, line by line when stdin is not a terminal.
+ */
+
+/** Who is at the keyboard, as the audit log names them: `operator:<os user>@<host>`. */
+export function operatorId(): string {
+	let user: string;
+	try {
+		user = userInfo().username;
+	} catch {
+		user = process.env.USER ?? process.env.LOGNAME ?? `uid-${process.getuid?.() ?? "unknown"}`;
+	}
+	// audit.append takes at most 100 characters.
+	return `operator:${user}@${hostname()}`.slice(0, 100);
+}
+
+/** The REPL's node id: `repl-<host>-<pid>` (NODE_ID is left to the service processes). */
+export function replNodeId(): string {
+	return `repl-${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, "-");
+}
+
+/** The consumer every call from the REPL carries, so audit rows name the operator. */
+export function operatorConsumer(): { id: string; name: string } {
+	return { id: operatorId(), name: "repl" };
+}
+
+/**
+ * Puts the operator in `meta.consumer` of every call this broker makes: the custom commands and
+ * the built-in `call`/`dcall`/`mcall` alike. It replaces a consumer given with `--#consumer`,
+ * so nobody at the REPL can sign audit rows with another name.
+ */
+export function OperatorMiddleware(consumer = operatorConsumer()): Middleware {
+	return {
+		name: "ReplOperator",
+		call(next: (...args: any[]) => Promise<unknown>) {
+			return (actionName: string, params?: unknown, opts: Record<string, any> = {}) =>
+				next(actionName, params, { ...opts, meta: { ...opts.meta, consumer } });
+		}
+	} as unknown as Middleware;
+}
+
+/** What moleculer-repl hands every custom command besides the broker. */
+export interface ReplHelpers {
+	table: (rows: unknown[][], config?: Record<string, unknown>) => string;
+	kleur: any;
+	getBorderCharacters: (name: string) => Record<string, string>;
+}
+
+export interface ReplCommand {
+	command: string;
+	description: string;
+	options?: { option: string; description: string }[];
+	/** Called by moleculer-repl with the commander command before the action (`this` is its parser). */
+	parse: (this: unknown, cmd: any) => void;
+	action: (broker: ServiceBroker, args: any, helpers: ReplHelpers) => Promise<void>;
+}
+
+export interface ReplCommands {
+	commands: ReplCommand[];
+	/** How many commands failed so far (a refused call, a broken audit chain, a base down). */
+	failures(): number;
+}
+
+/** The commander arguments by name, plus `options` (commander's option values). */
+function parseArgs(this: unknown, cmd: any): void {
+	const params: Record<string, unknown> = { options: { ...cmd.opts() } };
+	cmd.registeredArguments.forEach((arg: any, i: number) => (params[arg.name()] = cmd.processedArgs[i]));
+	cmd.params = params;
+}
+
+const WAIT_FOR_SERVICE_MS = 10_000;
+
+/** Waits for a service to be known on the mesh (right after the REPL joins, discovery takes a moment). */
+async function service(broker: ServiceBroker, name: string, ms = WAIT_FOR_SERVICE_MS): Promise<void> {
+	try {
+		await broker.waitForServices(name, ms, 100);
+	} catch {
+		throw new Error(`no node of namespace '${broker.namespace}' runs '${name}' (is the mesh up? npm start)`);
+	}
+}
+
+/** An error as one line (plus the fields of a validation error); never a stack. */
+function describeError(err: any): string {
+	const fields = Array.isArray(err?.data) ? err.data.filter((d: any) => d?.message).map((d: any) => `\n    ${d.message}`).join("") : "";
+	if (!err?.code && (!err?.name || err.name === "Error")) return `${err?.message ?? String(err)}${fields}`;
+	const code = err.code ? ` (${err.code})` : "";
+	return `${err.name}${code}: ${err.message}${fields}`;
+}
+
+function write(line = ""): void {
+	process.stdout.write(`${line}\n`);
+}
+
+/** Tables in the built-in commands' style. */
+function render(h: ReplHelpers, header: string[], rows: unknown[][]): string {
+	const border = Object.fromEntries(Object.entries(h.getBorderCharacters("honeywell")).map(([k, c]) => [k, h.kleur.gray(c)]));
+	return h.table([header.map(c => h.kleur.bold(c)), ...rows], { border, drawHorizontalLine: (i: number, n: number) => i <= 1 || i === n });
+}
+
+const day = (iso: string | null) => (iso ? iso.replace("T", " ").slice(0, 19) + "Z" : "—");
+
+/** The custom commands; each counts its own failures, so a script can exit non-zero. */
+export function createReplCommands(): ReplCommands {
+	let failures = 0;
+
+	/** Runs a command body; a failure is printed (in red) and counted instead of thrown at moleculer-repl. */
+	const guarded = (name: string, body: (broker: ServiceBroker, args: any, h: ReplHelpers) => Promise<boolean | void>) =>
+		async (broker: ServiceBroker, args: any, h: ReplHelpers): Promise<void> => {
+			try {
+				if ((await body(broker, args, h)) === false) failures++;
+			} catch (err) {
+				failures++;
+				write(h.kleur.red().bold(`✖ ${name}: ${describeError(err)}`));
+				if ((err as any)?.hint) write(h.kleur.yellow(`  ${(err as any).hint}`));
+			}
+		};
+
+	const commands: ReplCommand[] = [
+		{
+			command: "keys:issue <name> <scopes...>",
+			description: "Create an API consumer (consumers.create) and print its key, shown this once",
+			options: [{ option: "-r, --rate <perMinute>", description: "requests per minute (default RATE_LIMIT_PER_MINUTE)" }],
+			parse: parseArgs,
+			action: guarded("keys:issue", async (broker, args, h) => {
+				// Scopes as separate words or comma-separated; consumers.create checks them.
+				const scopes = (args.scopes as string[]).flatMap(s => s.split(",")).map(s => s.trim()).filter(Boolean);
+				const params: Record<string, unknown> = { name: args.name, scopes };
+				if (args.options.rate !== undefined) params.rateLimit = Number(args.options.rate);
+				await service(broker, "consumers");
+				let consumer: any;
+				try {
+					consumer = await broker.call("consumers.create", params);
+				} catch (err: any) {
+					if (err?.code === 422 && JSON.stringify(err.data ?? "").includes("scopes")) err.hint = `scopes are: ${SCOPES.join(" ")}`;
+					throw err;
+				}
+				write(h.kleur.green().bold(`✔ Consumer '${consumer.name}' created`));
+				write(`  id:      ${consumer.id}`);
+				write(`  scopes:  ${consumer.scopes.join(" ")}`);
+				write(`  rate:    ${consumer.rateLimit}/min`);
+				write(`  key:     ${consumer.key}`);
+				write(h.kleur.yellow().bold("⚠ Store this key now (hand it over through a secret store): it is shown only this once; only its hash is kept."));
+			})
+		},
+		{
+			command: "keys:revoke <id>",
+			description: "Revoke an API consumer's key (consumers.revoke); every gateway drops it at once",
+			parse: parseArgs,
+			action: guarded("keys:revoke", async (broker, args, h) => {
+				await service(broker, "consumers");
+				await broker.call("consumers.revoke", { id: args.id });
+				write(h.kleur.green().bold(`✔ Consumer ${args.id} revoked: its key now gets 401.`));
+				if (args.id === BOOTSTRAP_ADMIN_ID) {
+					write(h.kleur.yellow("⚠ This is the bootstrap admin: it comes back at the next start of 'consumers' while ADMIN_API_KEY is set. Rotate ADMIN_API_KEY instead."));
+				}
+			})
+		},
+		{
+			command: "keys:list",
+			description: "List API consumers (consumers.list): id, name, scopes, rate, created, revoked",
+			options: [{ option: "-a, --active", description: "only consumers whose key is not revoked" }],
+			parse: parseArgs,
+			action: guarded("keys:list", async (broker, args, h) => {
+				await service(broker, "consumers");
+				const all: any[] = await broker.call("consumers.list", {});
+				const shown = args.options.active ? all.filter(c => !c.revokedAt) : all;
+				const rows = shown.map(c => [
+					c.id, c.name, c.scopes.length === SCOPES.length ? "all" : c.scopes.join("\n"), `${c.rateLimit}/min`, day(c.createdAt),
+					c.revokedAt ? h.kleur.red(day(c.revokedAt)) : h.kleur.green("—")
+				]);
+				write(render(h, ["ID", "Name", "Scopes", "Rate", "Created", "Revoked"], rows));
+				write(`${shown.length} consumer(s), ${all.filter(c => !c.revokedAt).length} active of ${all.length}.`);
+			})
+		},
+		{
+			command: "audit:verify",
+			description: "Check the audit log's hash chain (audit.verify): ok, or the broken rows",
+			parse: parseArgs,
+			action: guarded("audit:verify", async (broker, _args, h) => {
+				await service(broker, "audit");
+				const result: any = await broker.call("audit.verify", {});
+				if (result.ok) {
+					write(h.kleur.green().bold(`✔ Audit chain ok: ${result.rows} rows, head seq ${result.head}.`));
+					return true;
+				}
+				write(h.kleur.red().bold(`✖ Audit chain BROKEN: ${result.rows} rows, head seq ${result.head}; first broken rows:`));
+				write(render(h, ["Seq", "Reason"], result.broken.map((b: any) => [b.seq, b.reason])));
+				return false;
+			})
+		},
+		{
+			command: "health",
+			description: "Readiness of each base (audit.health, profiles.health, activity.health)",
+			parse: parseArgs,
+			action: guarded("health", async (broker, _args, h) => {
+				const bases = [
+					{ base: "A", engine: "PostgreSQL", action: "audit.health" },
+					{ base: "B", engine: "MongoDB protocol", action: "profiles.health" },
+					{ base: "C", engine: "Elasticsearch", action: "activity.health" }
+				];
+				const results = await Promise.all(bases.map(async b => {
+					try {
+						await service(broker, b.action.split(".")[0], 3_000);
+						await broker.call(b.action, {}, { timeout: 5_000, retries: 0 });
+						return { ...b, up: true, detail: "" };
+					} catch (err: any) {
+						return { ...b, up: false, detail: describeError(err) };
+					}
+				}));
+				write(render(h, ["Base", "Engine", "Checked by", "Status", "Detail"], results.map(r => [
+					r.base, r.engine, r.action, r.up ? h.kleur.green("up") : h.kleur.red().bold("DOWN"), r.detail
+				])));
+				return results.every(r => r.up);
+			})
+		}
+	];
+
+	return { commands, failures: () => failures };
+}

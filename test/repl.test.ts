@@ -1,0 +1,132 @@
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { stripVTControlCharacters } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomCpf } from "../lib/cpf";
+import { operatorId } from "../lib/repl-commands";
+import { ownerQuery } from "./support/db";
+import { api, eventually, type Mesh, startMesh } from "./support/mesh";
+
+/** `npm run repl` as a real process, fed through a pipe (its line-by-line mode), joined to the test mesh. */
+class Repl {
+	readonly child: ChildProcessWithoutNullStreams;
+	readonly exited: Promise<number | null>;
+	private stdout = "";
+	private stderr = "";
+
+	constructor(namespace: string) {
+		// vitest.config.mts exported the test settings (TRANSPORTER_FILE…) into process.env.
+		this.child = spawn(process.execPath, ["--import", "tsx", "scripts/repl.ts"], { env: { ...process.env, NAMESPACE: namespace }, stdio: "pipe" });
+		this.child.stdout.on("data", d => (this.stdout += d));
+		this.child.stderr.on("data", d => (this.stderr += d));
+		this.exited = new Promise(resolve => this.child.on("exit", code => resolve(code)));
+	}
+
+	get out(): string {
+		return stripVTControlCharacters(this.stdout);
+	}
+
+	/** Sends one command; resolves with the output written after it once `until` matches it. */
+	async run(line: string, until: RegExp, ms = 30_000): Promise<string> {
+		const from = this.out.length;
+		this.child.stdin.write(`${line}\n`);
+		const end = Date.now() + ms;
+		while (!until.test(this.out.slice(from))) {
+			if (Date.now() > end || this.child.exitCode !== null) {
+				throw new Error(`repl: no ${until} after '${line}'\n--- stdout\n${this.out.slice(from)}\n--- stderr\n${this.stderr}`);
+			}
+			await new Promise(r => setTimeout(r, 100));
+		}
+		return this.out.slice(from);
+	}
+
+	/** Closes stdin: the REPL finishes and exits; its exit code, or a kill after `ms`. */
+	async end(ms = 20_000): Promise<number | null> {
+		this.child.stdin.end();
+		const timer = setTimeout(() => this.child.kill("SIGKILL"), ms);
+		try {
+			return await this.exited;
+		} finally {
+			clearTimeout(timer);
+		}
+	}
+
+	kill(): void {
+		if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGKILL");
+	}
+}
+
+let mesh: Mesh;
+const repls: Repl[] = [];
+
+beforeAll(async () => {
+	mesh = await startMesh();
+}, 60_000);
+
+afterAll(async () => {
+	for (const r of repls) r.kill();
+	await mesh?.stop();
+});
+
+describe("operators' REPL (npm run repl)", () => {
+	it("issues a key that works on the gateway, revokes it (401), lists consumers, verifies the audit chain, shows health", async () => {
+		const cpf = randomCpf();
+		expect((await api(mesh, "POST", "/api/v1/persons", { body: { cpf, nome: "Cliente do Operador", endereco: "Rua R, 1" } })).status).toBe(201);
+
+		const [{ head }] = await ownerQuery<{ head: string }>("SELECT coalesce(max(seq), 0)::text AS head FROM audit_log");
+		const repl = new Repl(mesh.namespace);
+		repls.push(repl);
+
+		const issued = await repl.run("keys:issue partner persons:read --rate 50", /key:\s+\S+[\s\S]*shown only this once/);
+		const id = /id:\s+([0-9a-f-]{36})/.exec(issued)![1];
+		const key = /key:\s+(cm_\S+)/.exec(issued)![1];
+		expect(issued).toMatch(/scopes:\s+persons:read\n/);
+		expect(issued).toMatch(/rate:\s+50\/min/);
+
+		const read = await api(mesh, "GET", `/api/v1/persons/${cpf}`, { key });
+		expect(read.status, JSON.stringify(read.body)).toBe(200);
+		expect(read.body.nome).toBe("Cliente do Operador");
+		// The scopes are the key's own: a write is refused.
+		expect((await api(mesh, "POST", "/api/v1/persons", { key, body: { cpf: randomCpf(), nome: "X", endereco: "Y" } })).status).toBe(403);
+
+		const listed = await repl.run("keys:list", /consumer\(s\), \d+ active of \d+\./);
+		expect(listed).toContain(id);
+
+		expect(await repl.run(`keys:revoke ${id}`, /revoked|✖/)).toContain(`Consumer ${id} revoked`);
+		const after = await eventually(() => api(mesh, "GET", `/api/v1/persons/${cpf}`, { key }), r => r.status === 401, 5_000);
+		expect(after.status).toBe(401);
+
+		const active = await repl.run("keys:list --active", /consumer\(s\), \d+ active of \d+\./);
+		expect(active).not.toContain(id);
+		// Options do not stick to the next run of a command.
+		expect(await repl.run("keys:list", /consumer\(s\), \d+ active of \d+\./)).toContain(id);
+
+		expect(await repl.run("audit:verify", /Audit chain (ok|BROKEN)/)).toMatch(/✔ Audit chain ok: \d+ rows, head seq \d+\./);
+
+		const health = await repl.run("health", /Status[\s\S]*╚/);
+		for (const action of ["audit.health", "profiles.health", "activity.health"]) expect(health).toMatch(new RegExp(`${action}\\s*│\\s*up\\b`));
+
+		// Built-in commands run through the same evaluator, and their calls carry the operator too.
+		expect(await repl.run("nodes", /╚/)).toMatch(/repl-[^\s]+-\d+ \(\*\)/);
+		expect(await repl.run("call consumers.list", /Response:[\s\S]*\]\n/)).toContain(id);
+
+		expect(await repl.end()).toBe(0);
+
+		// The audit rows of these calls name the operator, not a node.
+		const rows = await ownerQuery<{ consumer: string; action: string; outcome: string }>(
+			"SELECT consumer, action, outcome FROM audit_log WHERE seq > $1 AND action LIKE 'consumers.%' ORDER BY seq", [head]
+		);
+		expect(rows.map(r => `${r.consumer} ${r.action}:${r.outcome}`)).toEqual(
+			["create", "list", "revoke", "list", "list", "list"].map(a => `${operatorId()} consumers.${a}:ok`)
+		);
+	}, 90_000);
+
+	it("refuses an unknown scope, lists the valid ones and exits non-zero", async () => {
+		const repl = new Repl(mesh.namespace);
+		repls.push(repl);
+		const out = await repl.run("keys:issue partner persons:read nosuch:scope", /✖ keys:issue[\s\S]*scopes are: .*\n/);
+		expect(out).toMatch(/ValidationError \(422\)/);
+		expect(out).toContain("scopes are: persons:read persons:write");
+		expect(out).not.toMatch(/key:\s+cm_/);
+		expect(await repl.end()).toBe(1);
+	}, 60_000);
+});
