@@ -8,6 +8,7 @@ import { config } from "../config";
 // The production path: compiled JavaScript, moleculer-runner, one process per service group, over NATS.
 const namespace = `test-topo-${randomBytes(3).toString("hex")}`;
 const children: ChildProcess[] = [];
+const lookups: ChildProcess[] = [];
 let base = "";
 
 function freePort(): Promise<number> {
@@ -42,7 +43,8 @@ async function until(path: string, status: number, ms = 30_000): Promise<Respons
 	return res;
 }
 
-const BASE_A = "persons,cpf-lookup,debt-write,audit,consumers,idempotency";
+// cpf-lookup runs apart, in two replicas, so one can be killed under load.
+const BASE_A = "persons,debt-write,audit,consumers,idempotency";
 
 beforeAll(async () => {
 	execFileSync("npm", ["run", "--silent", "build"], { stdio: "inherit" });
@@ -50,6 +52,7 @@ beforeAll(async () => {
 	base = `http://127.0.0.1:${port}`;
 	runner("api,report,privacy", port);
 	runner(BASE_A);
+	lookups.push(runner("cpf-lookup"), runner("cpf-lookup"));
 	runner("profiles,asset-score,ml-export");
 	runner("transaction-ingest,activity");
 }, 120_000);
@@ -75,5 +78,36 @@ describe("services as separate processes (moleculer-runner + SERVICES)", () => {
 		const back = await until(`/api/v1/persons/${cpf}`, 200);
 		expect(back?.status).toBe(200);
 		expect(((await back!.json()) as any).nome).toBe("Processo Separado");
+	}, 90_000);
+
+	it("loses no request when one of two cpf-lookup replicas is killed under load", async () => {
+		const cpfs: string[] = [];
+		for (let i = 0; i < 20; i++) {
+			const cpf = randomCpf();
+			const res = await get("/api/v1/persons", { method: "POST", body: JSON.stringify({ cpf, nome: "Carga Constante", endereco: "Rua O, 15" }) });
+			expect(res?.status).toBe(201);
+			cpfs.push(cpf);
+		}
+		// Both replicas must be serving before the kill, or there is nothing to fail over to.
+		expect((await until(`/api/v1/persons/${cpfs[0]}`, 200))?.status).toBe(200);
+
+		const statuses = new Map<number, number>();
+		let sent = 0;
+		const until_ = Date.now() + 12_000;
+		const client = async () => {
+			while (Date.now() < until_ && sent < 5000) {
+				const res = await get(`/api/v1/persons/${cpfs[sent++ % cpfs.length]}`);
+				const status = res?.status ?? 0;
+				statuses.set(status, (statuses.get(status) ?? 0) + 1);
+			}
+		};
+		const load = Promise.all(Array.from({ length: 8 }, client));
+		await new Promise(r => setTimeout(r, 3000));
+		lookups[0].kill("SIGKILL");
+		await load;
+
+		console.log("lookups under a replica kill:", Object.fromEntries(statuses));
+		expect([...statuses.keys()]).toEqual([200]);
+		expect(statuses.get(200)).toBeGreaterThan(50);
 	}, 90_000);
 });
