@@ -11,8 +11,10 @@ import path from "node:path";
 import autocannonUntyped from "autocannon";
 import { type BrokerOptions, ServiceBroker } from "moleculer";
 import { type Collection, MongoClient } from "mongodb";
+import { type ConnectionOptions, type NatsConnection, connect as natsConnect } from "nats";
 import pg from "pg";
 import { type Config, loadConfig } from "../config";
+import { STREAMS, type StreamKey, channel } from "../mixins/jetstream.mixin";
 import { ASSET_TYPES, INCOME_SOURCES } from "../lib/base-b/catalog";
 import { formatDate, todayIso } from "../lib/dates";
 
@@ -169,6 +171,8 @@ export interface CpuReport {
 	/** FerretDB, the MongoDB-protocol front of Base B (its storage is PostgreSQL, counted above). */
 	ferretdb: number | null;
 	nats: number | null;
+	/** Elasticsearch (Base C), this checkout's node only (by its pid: `java` is too common a name to go by). */
+	elasticsearch: number | null;
 	/** Other processes that used more than 5 % of a core meanwhile (noise from other work on the machine). */
 	others: Record<string, number>;
 	/**
@@ -182,8 +186,8 @@ export interface CpuReport {
 	steal: number | null;
 }
 
-/** The pids of this checkout's engines (postmaster, FerretDB, nats-server), from their pid files. */
-export interface EnginePids { postgres?: number; ferretdb?: number; nats?: number }
+/** The pids of this checkout's engines (postmaster, FerretDB, nats-server, Elasticsearch), from their pid files. */
+export interface EnginePids { postgres?: number; ferretdb?: number; nats?: number; elasticsearch?: number }
 
 /**
  * Reads the pid files `scripts/engines.sh` keeps under its data directory (`CREDIT_MESH_DATA`), so
@@ -199,10 +203,12 @@ export function enginePids(dataDir: string | undefined): EnginePids {
 		}
 	};
 	if (!dataDir) return {};
-	return { postgres: read("pg/postmaster.pid"), ferretdb: read("ferretdb/ferretdb.pid"), nats: read("nats/nats.pid") };
+	return { postgres: read("pg/postmaster.pid"), ferretdb: read("ferretdb/ferretdb.pid"), nats: read("nats/nats.pid"), elasticsearch: read("es/run/elasticsearch.pid") };
 }
 
-const ENGINE_COMM = { postgres: "postgres", ferretdb: "ferretdb", nats: "nats-server" } as const;
+const ENGINE_COMM = { postgres: "postgres", ferretdb: "ferretdb", nats: "nats-server", elasticsearch: "java" } as const;
+/** Engines matched only by their pid, never by name (any JVM is `java`, another checkout's Elasticsearch too). */
+const PID_ONLY: ReadonlySet<string> = new Set(["elasticsearch"]);
 type Group = "mesh" | keyof typeof ENGINE_COMM;
 
 /** The given pids and all their descendants among procs. */
@@ -245,13 +251,13 @@ export function cpuMeter(meshProcs: { pid: number; name: string }[], engines: En
 		const groupOf = (pid: number, comm: string): Group | null => {
 			if (mesh.has(pid)) return "mesh";
 			for (const [name, set] of Object.entries(enginePidSets) as [keyof typeof ENGINE_COMM, Set<number> | null][]) {
-				if (set ? set.has(pid) : comm === ENGINE_COMM[name]) return name;
+				if (set ? set.has(pid) : !PID_ONLY.has(name) && comm === ENGINE_COMM[name]) return name;
 			}
 			return null;
 		};
 		const meshProcesses: Record<string, number> = {};
-		const used: Record<Group, number> = { mesh: 0, postgres: 0, ferretdb: 0, nats: 0 };
-		const seen: Record<Group, boolean> = { mesh: false, postgres: false, ferretdb: false, nats: false };
+		const used: Record<Group, number> = { mesh: 0, postgres: 0, ferretdb: 0, nats: 0, elasticsearch: 0 };
+		const seen: Record<Group, boolean> = { mesh: false, postgres: false, ferretdb: false, nats: false, elasticsearch: false };
 		const others: Record<string, number> = {};
 		for (const [pid, p] of after) {
 			if (pid === process.pid) continue;
@@ -275,7 +281,7 @@ export function cpuMeter(meshProcs: { pid: number; name: string }[], engines: En
 			if (total > 0) {
 				const share = (v: number) => Math.round((v / total) * 100);
 				const cores = cpus().length;
-				const ours = used.mesh + used.postgres + used.ferretdb + used.nats + (selfUsed.user + selfUsed.system) / 1e6;
+				const ours = used.mesh + used.postgres + used.ferretdb + used.nats + used.elasticsearch + (selfUsed.user + selfUsed.system) / 1e6;
 				const busyCoreSeconds = ((total - d[3] - d[4] - (d[6] ?? 0)) / total) * cores * seconds;
 				machine = {
 					machineBusy: share(total - d[3] - d[4]), softirq: share(d[6] ?? 0), steal: share(d[7] ?? 0),
@@ -290,6 +296,7 @@ export function cpuMeter(meshProcs: { pid: number; name: string }[], engines: En
 			postgres: seen.postgres ? pct(used.postgres) : null,
 			ferretdb: seen.ferretdb ? pct(used.ferretdb) : null,
 			nats: seen.nats ? pct(used.nats) : null,
+			elasticsearch: seen.elasticsearch ? pct(used.elasticsearch) : null,
 			others: noisy,
 			...machine
 		};
@@ -435,6 +442,10 @@ export interface BenchState {
 	meshStopping?: boolean;
 	/** The benchmark's API consumer, revoked once the mesh side is done. */
 	consumer?: { base: string; id: string; adminKey: string };
+	/** The mesh's namespace, set as soon as it is drawn: its JetStream streams are deleted at the end. */
+	namespace?: string;
+	/** The mesh's NATS (TRANSPORTER), where those streams are. */
+	transporter?: string;
 }
 
 /**
@@ -470,6 +481,7 @@ export async function stopEverything(state: BenchState): Promise<void> {
 	await state.observer?.stop().catch(() => undefined);
 	if (state.children.some(alive)) await revokeConsumer(state);
 	await stopMesh(state);
+	await removeMeshStreams(state).catch(err => console.error(`could not delete the mesh's JetStream streams: ${err.message}`));
 }
 
 // ---------------------------------------------------------------- the mesh as child processes
@@ -520,6 +532,8 @@ export async function launchMesh(state: BenchState, root: string, env: NodeJS.Pr
 	if (o.split && !cfg.transporter) throw new Error("--split needs a transporter (TRANSPORTER or TRANSPORTER_FILE)");
 	const port = await freePort();
 	const namespace = `bench-${randomBytes(4).toString("hex")}`;
+	state.namespace = namespace;
+	state.transporter = cfg.transporter;
 	const logFile = path.join(os.tmpdir(), `credit-mesh-${namespace}.log`);
 	const meshEnv: NodeJS.ProcessEnv = { ...env, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn", NAMESPACE: namespace, NODE_ENV: "development" };
 	console.log(`starting the mesh: namespace ${namespace}, port ${port}, log ${logFile}`);
@@ -570,6 +584,45 @@ async function waitReady(state: BenchState, o: MeshOptions & { base: string; nat
 	return last;
 }
 
+/** A NATS connection to the transporter's server (JetStream management), which must be on 127.0.0.1. */
+export async function natsConnection(transporter: string, name: string, more: Partial<ConnectionOptions> = {}): Promise<NatsConnection> {
+	const url = new URL(transporter);
+	if (!["127.0.0.1", "localhost", "[::1]"].includes(url.hostname)) throw new Error(`TRANSPORTER points at ${url.hostname}: the benchmarks only talk to 127.0.0.1`);
+	return natsConnect({
+		servers: `${url.hostname}:${url.port || 4222}`, user: decodeURIComponent(url.username) || undefined, pass: decodeURIComponent(url.password) || undefined,
+		name, maxReconnectAttempts: 3, ...more
+	});
+}
+
+/** A mesh's JetStream streams: every stream of mixins/jetstream.mixin.ts under the namespace's prefix (`<ns>_TRANSACTIONS`, `<ns>_CONSULTATIONS`…). */
+export function namespaceStreams(namespace: string): string[] {
+	if (!namespace) throw new Error("no namespace"); // channel() would name the streams of the namespace "default"
+	return (Object.keys(STREAMS) as StreamKey[]).map(k => channel(namespace, k).name);
+}
+
+/** Deletes the named JetStream streams; returns the names of those that were there. */
+export async function deleteStreams(nc: NatsConnection, names: string[]): Promise<string[]> {
+	const jsm = await nc.jetstreamManager({ timeout: 5000 });
+	const deleted: string[] = [];
+	for (const name of names) if (await jsm.streams.delete(name).catch(() => false)) deleted.push(name);
+	return deleted;
+}
+
+/**
+ * Deletes the streams the benchmark's mesh created on the NATS server (they outlive the mesh: each
+ * run's namespace would otherwise leave its own, CONSULTATIONS filling up with nobody to consume it).
+ */
+export async function removeMeshStreams(state: BenchState): Promise<void> {
+	if (!state.namespace || !state.transporter) return;
+	const nc = await natsConnection(state.transporter, `credit-mesh-bench-${process.pid}`);
+	try {
+		const gone = await deleteStreams(nc, namespaceStreams(state.namespace));
+		if (gone.length) console.log(`deleted the mesh's JetStream streams: ${gone.join(", ")}`);
+	} finally {
+		await nc.close();
+	}
+}
+
 export async function stopMesh(state: BenchState): Promise<void> {
 	state.meshStopping = true;
 	await Promise.all(state.children.map(c => stopChild(c)));
@@ -590,6 +643,24 @@ export async function call(base: string, method: string, urlPath: string, key: s
 		headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
 		body: body === undefined ? undefined : JSON.stringify(body),
 		signal: AbortSignal.timeout(15_000)
+	});
+	const text = await res.text();
+	let parsed: unknown = text;
+	try {
+		parsed = text ? JSON.parse(text) : null;
+	} catch {
+		// not JSON: keep the text
+	}
+	return { status: res.status, body: parsed };
+}
+
+/** POSTs a body as it is (NDJSON, say) under the given media type, with a bearer key. */
+export async function postText(base: string, urlPath: string, key: string, body: string, contentType: string, timeoutMs = 60_000): Promise<Reply> {
+	const res = await fetch(base + urlPath, {
+		method: "POST",
+		headers: { authorization: `Bearer ${key}`, "content-type": contentType },
+		body,
+		signal: AbortSignal.timeout(timeoutMs)
 	});
 	const text = await res.text();
 	let parsed: unknown = text;
@@ -815,7 +886,7 @@ export function table(rows: string[][]): string {
 export function cpuText(c: CpuReport): string {
 	const others = Object.entries(c.others).map(([name, pct]) => `${name} ${pct}%`).join(", ");
 	const perProcess = Object.entries(c.meshProcesses).filter(([, pct]) => pct > 0).map(([name, pct]) => `${name} ${pct}%`).join(", ");
-	return `mesh ${c.mesh ?? "-"}%${perProcess ? ` (${perProcess})` : ""}, this process ${c.loadGenerator ?? "-"}%, postgres ${c.postgres ?? "-"}%, ferretdb ${c.ferretdb ?? "-"}%, nats ${c.nats ?? "-"}%` +
+	return `mesh ${c.mesh ?? "-"}%${perProcess ? ` (${perProcess})` : ""}, this process ${c.loadGenerator ?? "-"}%, postgres ${c.postgres ?? "-"}%, ferretdb ${c.ferretdb ?? "-"}%, nats ${c.nats ?? "-"}%, elasticsearch ${c.elasticsearch ?? "-"}%` +
 		(others ? `, others: ${others}` : "") +
 		`; everything else (other processes, kernel threads) ${c.foreign ?? "-"}% (100% = one core); machine busy ${c.machineBusy ?? "-"}% of ${os.cpus().length} cores (softirq ${c.softirq ?? "-"}%, steal ${c.steal ?? "-"}%)`;
 }
@@ -829,7 +900,7 @@ export function dbText(db: Record<string, WaitProfile>): string {
 
 /** CPU of the engines and of anything else while none of our load ran, when it is more than noise (10 % of a core). */
 export function busyBefore(c: CpuReport): string | null {
-	const parts = ([["postgres", c.postgres], ["ferretdb", c.ferretdb], ["nats", c.nats], ["other work", c.foreign]] as const)
+	const parts = ([["postgres", c.postgres], ["ferretdb", c.ferretdb], ["nats", c.nats], ["elasticsearch", c.elasticsearch], ["other work", c.foreign]] as const)
 		.filter(([, v]) => (v ?? 0) > 10).map(([name, v]) => `${name} ${v}%`);
 	return parts.length ? parts.join(", ") : null;
 }
@@ -840,7 +911,7 @@ export function printObservation(s: Omit<Observation<unknown>, "result">): void 
 	if (s.enginesRestarted.length) console.log(`  ${s.enginesRestarted.join(", ")} stopped or restarted during the run (pid changed)`);
 	const busy = s.idleBefore && busyBefore(s.idleBefore);
 	if (busy) console.log(`  busy before the run, with none of our load: ${busy} (100% = one core)`);
-	console.log(`  db sessions (average): ${dbText(s.db)}`);
+	if (Object.keys(s.db).length > 0) console.log(`  db sessions (average): ${dbText(s.db)}`);
 }
 
 /**
