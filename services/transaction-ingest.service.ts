@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Context, ServiceSchema } from "moleculer";
 import { Errors } from "moleculer";
 import { BaseCMixin, isEsUnavailable } from "../mixins/base-c.mixin";
@@ -10,6 +11,13 @@ import { activitySubject } from "../lib/base-c/subject";
 /** Elasticsearch refusals that will never succeed however often they are retried: dead letters. */
 const POISON = new Set(["mapper_parsing_exception", "document_parsing_exception", "illegal_argument_exception", "strict_dynamic_mapping_exception"]);
 const RECORD_FIELDS = ["movement_id", "subject", "tipo", "valor_cents", "data"];
+/** Movements per JetStream message: one message per slice of a request keeps the channel cheap. */
+const RECORDS_PER_MESSAGE = 1000;
+
+/** What travels on the channel: a slice of one request's movements. */
+interface MovementBatch {
+	records: MovementRecord[];
+}
 
 function isRecord(data: any): data is MovementRecord {
 	return !!data && typeof data === "object" && RECORD_FIELDS.every(k => k in data) && Object.keys(data).length === RECORD_FIELDS.length;
@@ -42,10 +50,14 @@ const TransactionIngestService: ServiceSchema = {
 						422, "VALIDATION_ERROR", all.slice(0, 100));
 				}
 				const records = toRecords(movements, activitySubject);
-				// In chunks, so a big batch does not put thousands of publishes in flight at once.
-				for (let i = 0; i < records.length; i += 1000) {
-					await Promise.all(records.slice(i, i + 1000).map(r => this.publish("transactions", r, r.movement_id)));
-				}
+				// One message per slice; its id comes from its movements' ids, so a resent request is
+				// dropped by JetStream's duplicate window before it costs Elasticsearch anything.
+				const slices: MovementRecord[][] = [];
+				for (let i = 0; i < records.length; i += RECORDS_PER_MESSAGE) slices.push(records.slice(i, i + RECORDS_PER_MESSAGE));
+				await Promise.all(slices.map(slice => {
+					const msgID = createHash("sha256").update(slice.map(r => r.movement_id).join(",")).digest("base64url");
+					return this.publish("transactions", { records: slice } satisfies MovementBatch, msgID);
+				}));
 				ctx.meta.$statusCode = 202;
 				return { accepted: records.length };
 			}
@@ -53,35 +65,45 @@ const TransactionIngestService: ServiceSchema = {
 	},
 
 	methods: {
-		/** Writes one batch with the bulk API; acks what Elasticsearch has, dead-letters poison, retries the rest. */
-		async writeBatch(batch: Delivery<MovementRecord>[]) {
-			const good: Delivery<MovementRecord>[] = [];
+		/**
+		 * Writes the movements of a batch of messages with one bulk request. A message is acked when all
+		 * its movements are in (created, or 409: already there); poison movements go to the dead letters;
+		 * anything else sends the whole message back for a retry, which its 409s make harmless.
+		 */
+		async writeBatch(batch: Delivery<MovementBatch>[]) {
+			const work: { d: Delivery<MovementBatch>; records: MovementRecord[] }[] = [];
 			for (const d of batch) {
-				if (isRecord(d.data)) good.push(d);
-				else await this.deadLetter(d, "not a movement record");
+				const records = d.data?.records;
+				if (Array.isArray(records) && records.length > 0 && records.every(isRecord)) work.push({ d, records });
+				else await this.deadLetter(d, "not a movement batch", d.msg.string());
 			}
-			if (good.length === 0) return;
+			if (work.length === 0) return;
 			const receivedAt = new Date().toISOString();
 			let items: any[];
 			try {
 				const res = await this.es.bulk({
-					operations: good.flatMap(d => [{ create: { _index: index.movements(), _id: d.data.movement_id } }, { ...d.data, received_at: receivedAt }])
+					operations: work.flatMap(w => w.records.flatMap(r => [{ create: { _index: index.movements(), _id: r.movement_id } }, { ...r, received_at: receivedAt }]))
 				});
 				items = res.items;
 			} catch (err: any) {
-				this.retryLater(good, err);
+				this.retryLater(work.map(w => w.d), err);
 				return;
 			}
-			for (let i = 0; i < good.length; i++) {
-				const result = items[i].create;
-				// 409: this id is already there (a redelivery or a resent batch): counted once, done.
-				if (!result.error || result.status === 409) good[i].msg.ack();
-				else if (POISON.has(result.error.type)) await this.deadLetter(good[i], `${result.error.type}: ${result.error.reason ?? ""}`.slice(0, 300));
-				else this.retryLater([good[i]], result.error);
+			let at = 0;
+			for (const { d, records } of work) {
+				let retry: any = null;
+				for (const record of records) {
+					const result = items[at++].create;
+					if (!result.error || result.status === 409) continue;
+					if (POISON.has(result.error.type)) await this.deadLetter(d, `${result.error.type}: ${result.error.reason ?? ""}`.slice(0, 300), JSON.stringify(record));
+					else retry = result.error;
+				}
+				if (retry) this.retryLater([d], retry);
+				else d.msg.ack();
 			}
 		},
 
-		retryLater(deliveries: Delivery<MovementRecord>[], err: any) {
+		retryLater(deliveries: Delivery<MovementBatch>[], err: any) {
 			const attempts = deliveries[0]?.msg.info.redeliveryCount ?? 1;
 			const delay = Math.min(30_000, 500 * 2 ** Math.min(attempts, 6));
 			if (isEsUnavailable(err) || err?.type) this.logger.warn(`Elasticsearch not taking ${deliveries.length} movement(s); retry in ${delay} ms:`, err?.name ?? err?.type);
@@ -89,14 +111,16 @@ const TransactionIngestService: ServiceSchema = {
 			for (const d of deliveries) d.msg.nak(delay);
 		},
 
-		async deadLetter(d: Delivery<MovementRecord>, reason: string) {
-			await this.publish("deadLetters", { reason, at: new Date().toISOString(), stream_seq: d.msg.seq, payload: d.msg.string().slice(0, 4096) });
-			d.msg.term();
+		/** Parks what can never be written, with the reason; a poison movement does not hold back its batch. */
+		async deadLetter(d: Delivery<MovementBatch>, reason: string, payload: string) {
+			await this.publish("deadLetters", { reason, at: new Date().toISOString(), stream_seq: d.msg.seq, payload: payload.slice(0, 4096) });
+			if (reason === "not a movement batch") d.msg.term();
 		}
 	},
 
 	started() {
-		this.consumeBatches("transactions", "elasticsearch-writer", (batch: Delivery<MovementRecord>[]) => this.writeBatch(batch), 2000);
+		// Up to 5 messages (5000 movements) per bulk request.
+		this.consumeBatches("transactions", "elasticsearch-writer", (batch: Delivery<MovementBatch>[]) => this.writeBatch(batch), 5);
 	}
 };
 
