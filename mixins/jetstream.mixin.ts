@@ -103,7 +103,8 @@ export const JetStreamMixin: Partial<ServiceSchema> = {
 			await jsm.streams.deleteMessage(channel(this.broker.namespace, stream).name, seq, false).catch(() => false);
 		},
 
-		consumeBatches<T>(stream: StreamKey, durable: string, handle: (batch: Delivery<T>[]) => Promise<void>, batchSize = 1000) {
+		/** `parallel` batches may be handled at once (e.g. two bulk requests keep both of Elasticsearch's cores busy). */
+		consumeBatches<T>(stream: StreamKey, durable: string, handle: (batch: Delivery<T>[]) => Promise<void>, batchSize = 1000, parallel = 1) {
 			this.consumersRunning ??= [];
 			const loop = (async () => {
 				while (!this.stopping) {
@@ -112,12 +113,12 @@ export const JetStreamMixin: Partial<ServiceSchema> = {
 						const { js, jsm } = await jetstream();
 						await jsm.consumers.add(name, {
 							durable_name: durable, ack_policy: AckPolicy.Explicit, ack_wait: nanos(60_000),
-							max_ack_pending: batchSize * 4, max_deliver: -1
+							max_ack_pending: batchSize * (parallel + 3), max_deliver: -1
 						});
 						const consumer = await js.consumers.get(name, durable);
 						// consume() keeps pulling while a batch is being handled; a short pause gathers a burst
 						// into one batch, and a lone message waits milliseconds, not a fetch's second.
-						const messages = await consumer.consume({ max_messages: batchSize * 2 });
+						const messages = await consumer.consume({ max_messages: batchSize * (parallel + 1) });
 						this.subscriptions.add(messages);
 						const pending: Delivery<T>[] = [];
 						let ended = false;
@@ -132,12 +133,17 @@ export const JetStreamMixin: Partial<ServiceSchema> = {
 								pending.push({ data, msg });
 							}
 						})().finally(() => (ended = true));
+						const inFlight = new Set<Promise<void>>();
 						try {
 							while (!this.stopping && !ended) {
 								if (pending.length < batchSize) await new Promise(r => setTimeout(r, pending.length === 0 ? 10 : 5));
-								if (pending.length > 0) await handle(pending.splice(0, batchSize));
+								if (pending.length === 0) continue;
+								const handled: Promise<void> = handle(pending.splice(0, batchSize)).finally(() => inFlight.delete(handled));
+								inFlight.add(handled);
+								if (inFlight.size >= parallel) await Promise.race(inFlight);
 							}
 						} finally {
+							await Promise.allSettled(inFlight);
 							messages.stop();
 							this.subscriptions.delete(messages);
 							await reader.catch(() => undefined);

@@ -119,8 +119,8 @@ const TransactionIngestService: ServiceSchema = {
 	},
 
 	started() {
-		// Up to 5 messages (5000 movements) per bulk request.
-		this.consumeBatches("transactions", "elasticsearch-writer", (batch: Delivery<MovementBatch>[]) => this.writeBatch(batch), 5);
+		// Up to 5 messages (5000 movements) per bulk request, two requests in flight.
+		this.consumeBatches("transactions", "elasticsearch-writer", (batch: Delivery<MovementBatch>[]) => this.writeBatch(batch), 5, 2);
 	}
 };
 
