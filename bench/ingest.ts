@@ -30,9 +30,9 @@ import {
 const ROOT = path.resolve(__dirname, "..");
 const READ_WARMUP_SECONDS = 3;
 
-/** transaction-ingest's consumer: batches of this many (its `consumeBatches(…, 2000)`); checkInSync() watches it. */
-const CONSUMER_BATCH = 2000;
-/** transaction-ingest.ingest publishes a request's records in chunks of this many, all of a chunk in flight. */
+/** transaction-ingest's consumer: up to 5 messages of 1000 per bulk request (two in flight); checkInSync() watches it. */
+const CONSUMER_BATCH = 5000;
+/** transaction-ingest.ingest publishes a request's records as messages of this many (RECORDS_PER_MESSAGE). */
 const PUBLISH_CHUNK = 1000;
 const CONSUMER_DURABLE = "elasticsearch-writer";
 
@@ -61,7 +61,7 @@ const LABELS = {
 	accepted: "  ours, until every 202 was back (accepted)",
 	raw: `raw: helpers.bulk create (${(opts.rawFlushBytes / 1e6).toFixed(1)} MB × ${opts.rawConcurrency} in flight) + refresh, searchable`,
 	publish: (v: PublishVariant) => `info: raw JetStream publish, ${PUBLISH_VARIANTS[v]}`,
-	shaped: `info: raw es.bulk shaped like the consumer (${CONSUMER_BATCH} per request, one at a time) + refresh`,
+	shaped: `info: raw es.bulk of the consumer's size (${CONSUMER_BATCH} per request, one at a time; the consumer keeps two in flight) + refresh`,
 	readOurs: "GET /api/v1/activity/:cpf (HTTP → gateway → activity → ES msearch)",
 	readRaw: "raw msearch (the same 3 searches) + payload C"
 };
@@ -422,9 +422,9 @@ async function ingestShaped(es: Client, index: string, records: MovementRecord[]
 
 /** The raw JetStream publish variants: as the service publishes, the same without async traces, one message per request. */
 const PUBLISH_VARIANTS = {
-	service: "a message per movement, msgID, ≤1000 in flight (as the service)",
+	service: "a message per movement, msgID, ≤1000 in flight (the service's first design)",
 	noAsyncTraces: "the same on a connection with noAsyncTraces: true",
-	perRequest: "one message per request (the request's records as a JSON array)"
+	perRequest: "one message per request (the records as a JSON array; the service does this per 1000)"
 } as const;
 type PublishVariant = keyof typeof PUBLISH_VARIANTS;
 
@@ -529,9 +529,9 @@ async function main(): Promise<void> {
 		`reads: concurrency ${opts.concurrency}, ${opts.duration} s per side (+${READ_WARMUP_SECONDS} s warm-up)`);
 	console.log(`machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memGiB} GiB, node ${machine.node}`);
 	checkInSync(ROOT, [
-		["services/transaction-ingest.service.ts", `this.consumeBatches("transactions", "${CONSUMER_DURABLE}", (batch: Delivery<MovementRecord>[]) => this.writeBatch(batch), ${CONSUMER_BATCH});`],
-		["services/transaction-ingest.service.ts", `for (let i = 0; i < records.length; i += ${PUBLISH_CHUNK}) { await Promise.all(records.slice(i, i + ${PUBLISH_CHUNK}).map(r => this.publish("transactions", r, r.movement_id)));`],
-		["services/transaction-ingest.service.ts", "operations: good.flatMap(d => [{ create: { _index: index.movements(), _id: d.data.movement_id } }, { ...d.data, received_at: receivedAt }])"],
+		["services/transaction-ingest.service.ts", `this.consumeBatches("transactions", "${CONSUMER_DURABLE}", (batch: Delivery<MovementBatch>[]) => this.writeBatch(batch), 5, 2);`],
+		["services/transaction-ingest.service.ts", `const RECORDS_PER_MESSAGE = ${PUBLISH_CHUNK};`],
+		["services/transaction-ingest.service.ts", "operations: work.flatMap(w => w.records.flatMap(r => [{ create: { _index: index.movements(), _id: r.movement_id } }, { ...r, received_at: receivedAt }]))"],
 		["services/activity.service.ts", `{ index: index.consultations() }, { size: 1, query: bySubject, sort: [{ at: "desc" }], _source: ["at"] },`],
 		["services/activity.service.ts", `{ index: index.movements() }, { size: 1, query: { bool: { filter: [bySubject, { term: { tipo: "cartao" } }] } }, sort: [{ data: "desc" }, { movement_id: "desc" }], _source: ["data", "valor_cents"] },`],
 		["services/activity.service.ts", `{ index: index.movements() }, { size: RECENT_MOVEMENTS, query: bySubject, sort: [{ data: "desc" }, { movement_id: "desc" }], _source: ["tipo", "valor_cents", "data"] }`],

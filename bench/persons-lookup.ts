@@ -17,17 +17,12 @@ import {
 	printObservation, revokeConsumer, runMain, shuffled, type SideResult, stopEverything, stopMesh, STREETS, table, type Watch,
 	writeResults
 } from "./lib";
+import { LOOKUP_SQL } from "../lib/base-a/lookup";
 
 // ------------------------------------------------------------------ the database work, as the services do it
 
-// Copied from services/cpf-lookup.service.ts (not exported there); checkInSync() warns when it drifts
-// apart. AUDIT_SQL (bench/lib.ts) is the audit service's insert.
-const LOOKUP_SQL = `
-	SELECT p.cpf_enc, p.nome_enc, p.endereco_enc,
-	       d.id, d.valor_cents, d.empresa, d.data_vencimento, d.data_pagamento
-	  FROM persons p LEFT JOIN debts d ON d.person_id = p.id
-	 WHERE p.cpf_bidx = $1
-	 ORDER BY d.data_vencimento, d.created_at`;
+// The lookup query is cpf-lookup's own (lib/base-a/lookup.ts); AUDIT_SQL (bench/lib.ts) is the
+// audit service's insert, checked by checkInSync().
 
 const ROOT = path.resolve(__dirname, "..");
 const WARMUP_SECONDS = 3;
@@ -145,7 +140,7 @@ async function main(): Promise<void> {
 	const machine = machineInfo();
 	console.log(`persons-lookup benchmark: ${opts.persons} persons × 3 debts, concurrency ${opts.concurrency}, ${opts.duration} s per side (+${WARMUP_SECONDS} s warm-up), mesh: ${opts.baseAOnly ? SERVICES.join(", ") : "every service in dist/services"}, ${opts.split ? "one process per service" : "in one process"}`);
 	console.log(`machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memGiB} GiB, node ${machine.node}`);
-	checkInSync(ROOT, [["services/cpf-lookup.service.ts", LOOKUP_SQL], ["services/audit.service.ts", AUDIT_SQL]]);
+	checkInSync(ROOT, [["services/audit.service.ts", AUDIT_SQL]]);
 
 	// Engines, dev settings, build, schema.
 	const code = gitState(ROOT);
