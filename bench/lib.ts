@@ -1021,3 +1021,17 @@ export async function deleteProfiles(profiles: Collection, ids: string[], batch 
 	}
 	return deleted;
 }
+
+/** Runs `one` `count` times on `parallelism` workers, printing progress every 500 (seeding through the API). */
+export async function inParallel(count: number, parallelism: number, label: string, one: () => Promise<void>): Promise<void> {
+	const started = Date.now();
+	let next = 0;
+	let done = 0;
+	await Promise.all(Array.from({ length: parallelism }, async () => {
+		while (next < count) {
+			next++;
+			await one();
+			if (++done % 500 === 0) process.stdout.write(`  ${done}/${count} ${label} (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
+		}
+	}));
+}

@@ -12,7 +12,7 @@ import { randomCpf } from "../lib/cpf";
 import { PiiCipher } from "../lib/pii";
 import { debtView } from "../lib/base-a/debts";
 import {
-	AUDIT_SQL, type BenchState, call, capPoolSize, checkInSync, CITIES, createConsumer, expect, flagArg, fmt,
+	AUDIT_SQL, inParallel, type BenchState, call, capPoolSize, checkInSync, CITIES, createConsumer, expect, flagArg, fmt,
 	gitState, gitText, launchMesh, machineInfo, measureHttp, measureLoop, meshWarnings, noiseWarning, numberArg, pick, prepare,
 	printObservation, revokeConsumer, runMain, shuffled, type SideResult, stopEverything, stopMesh, STREETS, table, type Watch,
 	writeResults
@@ -87,9 +87,6 @@ const brDate = (year: number) => `${pad(randomInt(1, 29))}/${pad(randomInt(1, 13
 
 async function seed(base: string, adminKey: string, cipher: PiiCipher, existing: Set<string>): Promise<string[]> {
 	const cpfs: string[] = [];
-	let next = 0;
-	let done = 0;
-	const started = Date.now();
 	const one = async (): Promise<void> => {
 		for (;;) {
 			const cpf = randomCpf();
@@ -110,13 +107,7 @@ async function seed(base: string, adminKey: string, cipher: PiiCipher, existing:
 			return;
 		}
 	};
-	await Promise.all(Array.from({ length: opts.seedParallelism }, async () => {
-		while (next < opts.persons) {
-			next++;
-			await one();
-			if (++done % 500 === 0) process.stdout.write(`  ${done}/${opts.persons} persons (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
-		}
-	}));
+	await inParallel(opts.persons, opts.seedParallelism, "persons", one);
 	return cpfs;
 }
 

@@ -16,7 +16,7 @@ import { PiiCipher } from "../lib/pii";
 import type { ProfileDoc } from "../lib/base-b/profile";
 import { scoreProfile } from "../lib/base-b/score";
 import {
-	AUDIT_SQL, basesAandBUp, type BenchState, call, capPoolSize, checkInSync, createConsumer, deleteProfiles,
+	AUDIT_SQL, inParallel, basesAandBUp, type BenchState, call, capPoolSize, checkInSync, createConsumer, deleteProfiles,
 	expect, ferretStorageUrl, flagArg, fmt, gitState, gitText, launchMesh, machineInfo, measureHttp, measureLoop, meshWarnings,
 	noiseWarning, numberArg, prepare, printObservation, profilesCollection, randomProfile, revokeConsumer, runMain, shuffled,
 	type SideResult, stopEverything, stopMesh, table, type Watch, writeResults
@@ -82,9 +82,6 @@ async function cleanup(): Promise<void> {
 async function seed(base: string, adminKey: string, cipher: PiiCipher, profiles: Collection): Promise<string[]> {
 	const cpfs: string[] = [];
 	const drawn = new Set<string>();
-	let next = 0;
-	let done = 0;
-	const started = Date.now();
 	const one = async (): Promise<void> => {
 		for (;;) {
 			const cpf = randomCpf();
@@ -99,13 +96,7 @@ async function seed(base: string, adminKey: string, cipher: PiiCipher, profiles:
 			return;
 		}
 	};
-	await Promise.all(Array.from({ length: opts.seedParallelism }, async () => {
-		while (next < opts.profiles) {
-			next++;
-			await one();
-			if (++done % 500 === 0) process.stdout.write(`  ${done}/${opts.profiles} profiles (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
-		}
-	}));
+	await inParallel(opts.profiles, opts.seedParallelism, "profiles", one);
 	return cpfs;
 }
 
