@@ -22,11 +22,12 @@ export const IdempotencyMiddleware = {
 			const claim: any = await ctx.call("idempotency.begin", { ...ref, action: action.name, fingerprint: fingerprint(action.name, ctx.params) });
 			if (claim.state === "replay") {
 				ctx.meta.$statusCode = claim.status;
+				if (claim.location) ctx.meta.$location = claim.location;
 				return claim.response;
 			}
 			try {
 				const response = await handler(ctx);
-				await ctx.call("idempotency.complete", { ...ref, status: ctx.meta.$statusCode ?? 200, response });
+				await ctx.call("idempotency.complete", { ...ref, status: ctx.meta.$statusCode ?? 200, response, location: ctx.meta.$location });
 				return response;
 			} catch (err) {
 				await ctx.call("idempotency.release", ref).catch(() => undefined);

@@ -46,17 +46,17 @@ const IdempotencyService: ServiceSchema = {
 				const [row] = await this.query("SELECT * FROM idempotency_keys WHERE consumer_id = $1 AND key = $2", [consumer, key]);
 				if (!row || row.fingerprint !== fingerprint) throw new ConflictError("This Idempotency-Key was used for a different request", "IDEMPOTENCY_KEY_REUSED");
 				if (row.status === null) throw new ConflictError("A request with this Idempotency-Key is still in progress", "IDEMPOTENCY_IN_PROGRESS");
-				const response = row.response_enc ? JSON.parse(this.pii.decrypt(row.response_enc, `idempotency:${consumer}:${key}`)) : null;
-				return { state: "replay", status: row.status, response };
+				const stored = row.response_enc ? JSON.parse(this.pii.decrypt(row.response_enc, `idempotency:${consumer}:${key}`)) : {};
+				return { state: "replay", status: row.status, response: stored.body ?? null, location: stored.location };
 			}
 		},
 
 		complete: {
 			visibility: "public",
-			params: { consumer: "string", key: "string", status: "number", response: "any" },
-			async handler(ctx: Context<KeyRef & { status: number; response: unknown }>) {
-				const { consumer, key, status, response } = ctx.params;
-				const sealed = this.pii.encrypt(JSON.stringify(response ?? null), `idempotency:${consumer}:${key}`);
+			params: { consumer: "string", key: "string", status: "number", response: "any", location: "string|optional" },
+			async handler(ctx: Context<KeyRef & { status: number; response: unknown; location?: string }>) {
+				const { consumer, key, status, response, location } = ctx.params;
+				const sealed = this.pii.encrypt(JSON.stringify({ body: response ?? null, location }), `idempotency:${consumer}:${key}`);
 				await this.query("UPDATE idempotency_keys SET status = $3, response_enc = $4 WHERE consumer_id = $1 AND key = $2 RETURNING key", [consumer, key, status, sealed]);
 				return true;
 			}

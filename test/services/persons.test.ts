@@ -69,6 +69,7 @@ describe("payload A over HTTP and NATS", () => {
 		expect(first.status).toBe(201);
 		expect(second.status).toBe(201);
 		expect(second.body).toEqual(first.body);
+		expect(second.headers.get("location")).toBe(first.headers.get("location"));
 		expect((await api(mesh, "GET", `/api/v1/persons/${cpf}`)).body.dividas).toHaveLength(1);
 		const other = await api(mesh, "POST", `/api/v1/persons/${cpf}/dividas`, { body: { ...body, valor: 11 }, headers });
 		expect(other.status).toBe(409);
