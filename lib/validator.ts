@@ -36,6 +36,15 @@ export const messages = {
 	arrayEnum: "The '{field}' field contains a value outside '{expected}'."
 };
 
+// An optional field sent as `null` is refused (422) instead of passing as "absent" into a handler that
+// expects a string; a rule that means to take null says `nullable: true`.
+const NOT_NULL = { nullable: false };
+const defaults = Object.fromEntries(
+	["string", "number", "boolean", "enum", "array", "object", "uuid", "email", "url", "cpf", "date", "money"].map(t => [t, NOT_NULL])
+);
+
+export const VALIDATOR_OPTIONS = { useNewCustomCheckerFunction: true, haltOnFirstError: false, considerNullAsAValue: true, defaults, customRules, messages };
+
 export function createValidator() {
-	return new Validators.Fastest({ useNewCustomCheckerFunction: true, haltOnFirstError: false, customRules, messages } as any);
+	return new Validators.Fastest(VALIDATOR_OPTIONS as any);
 }

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { Validators } from "moleculer";
-import { customRules, messages } from "../validator";
+import { VALIDATOR_OPTIONS } from "../validator";
 import { toCents } from "../money";
 
 /** `tipo` of a movement (documented in docs/base-c.md). */
@@ -39,7 +39,7 @@ export interface LineError {
 	message: string;
 }
 
-const checker = new (Validators.Fastest as any)({ useNewCustomCheckerFunction: true, haltOnFirstError: false, customRules, messages }).validator.compile(MOVEMENT_SCHEMA);
+const checker = new (Validators.Fastest as any)(VALIDATOR_OPTIONS).validator.compile(MOVEMENT_SCHEMA);
 
 /** The body of POST /transactions (one object, a JSON array, or NDJSON text) → its items, or a parse error. */
 export function splitBody(body: unknown): { items: unknown[]; errors: LineError[] } {

@@ -129,6 +129,8 @@ describe("bad input gets a 4xx and changes nothing", () => {
 		["unknown field", "POST", "/api/v1/persons", { body: { cpf: randomCpf(), ...person, admin: true } }, 422],
 		["unknown field on update", "PUT", "/api/v1/persons/{cpf}", { body: { nome: "Novo Nome", cpf_bidx: "x" } }, 422],
 		["empty update", "PUT", "/api/v1/persons/{cpf}", { body: {} }, 422],
+		["null for an optional field", "PUT", "/api/v1/persons/{cpf}", { body: { nome: "Novo Nome", endereco: null } }, 422],
+		["null payment date", "POST", "/api/v1/persons/{cpf}/dividas", { body: { ...debt, datePagamento: null } }, 422],
 		["missing fields", "POST", "/api/v1/persons", { body: { cpf: randomCpf() } }, 422],
 		["a JSON array instead of an object", "POST", "/api/v1/persons", { body: [{ cpf: randomCpf(), ...person }] }, 422],
 		["malformed JSON", "POST", "/api/v1/persons", { rawBody: '{"cpf": ', headers: { "content-type": "application/json" } }, 400],
