@@ -644,6 +644,11 @@ export async function call(base: string, method: string, urlPath: string, key: s
 		body: body === undefined ? undefined : JSON.stringify(body),
 		signal: AbortSignal.timeout(15_000)
 	});
+	return reply(res);
+}
+
+/** A response's status and body, parsed as JSON when it is JSON. */
+async function reply(res: Response): Promise<Reply> {
 	const text = await res.text();
 	let parsed: unknown = text;
 	try {
@@ -662,14 +667,7 @@ export async function postText(base: string, urlPath: string, key: string, body:
 		body,
 		signal: AbortSignal.timeout(timeoutMs)
 	});
-	const text = await res.text();
-	let parsed: unknown = text;
-	try {
-		parsed = text ? JSON.parse(text) : null;
-	} catch {
-		// not JSON: keep the text
-	}
-	return { status: res.status, body: parsed };
+	return reply(res);
 }
 
 export function expect(reply: Reply, status: number, what: string): any {
