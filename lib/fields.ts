@@ -24,4 +24,6 @@ export const empresa = {
 export const money = { type: "money" } as const;
 export const date = { type: "date" } as const;
 export const optionalDate = { type: "date", optional: true } as const;
+/** `dataPagamento`: accepted as another spelling of the seed's `datePagamento`, documented only under that name. */
+export const paymentDateAlias = { ...optionalDate, openapi: false } as const;
 export const uuid = { type: "uuid" } as const;

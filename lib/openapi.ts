@@ -20,7 +20,11 @@ export interface RouteSpec {
 	responseContentType?: string; // default application/json
 	idempotent?: boolean; // accepts an Idempotency-Key header
 	requestBody?: JsonSchema; // a verbatim OpenAPI requestBody, for bodies the params cannot describe (NDJSON…)
+	body?: JsonSchema; // merged into the JSON body schema made from the params: rules across fields (anyOf, required…)
 }
+
+/** What the gateway accepts as an Idempotency-Key (it answers 400 otherwise). */
+export const IDEMPOTENCY_KEY_PATTERN = "^[A-Za-z0-9._:-]{1,128}$";
 
 export interface OpenApiInput {
 	title: string;
@@ -47,14 +51,18 @@ type Rule = Record<string, any>;
 const CUSTOM_TYPES: Record<string, JsonSchema> = {
 	cpf: {
 		type: "string",
+		// "cpf" names what a pattern cannot say (the check digits); the fuzzer's hooks generate valid ones.
+		format: "cpf",
 		description: "CPF: 11 digits or 000.000.000-00, valid check digits",
 		pattern: "^(\\d{11}|\\d{3}\\.\\d{3}\\.\\d{3}-\\d{2})$",
 		examples: ["52998224725"],
 	},
 	date: {
 		type: "string",
-		description: "DD/MM/YYYY or YYYY-MM-DD",
-		pattern: "^(\\d{2}/\\d{2}/\\d{4}|\\d{4}-\\d{2}-\\d{2})$",
+		// "date-br": a real calendar date (no 30/02), years 1900–2199, which a pattern cannot fully say.
+		format: "date-br",
+		description: "A real date, DD/MM/YYYY or YYYY-MM-DD, years 1900–2199",
+		pattern: "^((0[1-9]|[12]\\d|3[01])/(0[1-9]|1[0-2])/(19|2[01])\\d{2}|(19|2[01])\\d{2}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01]))$",
 		examples: ["15/03/2024"],
 	},
 	money: { type: "number", minimum: 0, multipleOf: 0.01, description: "amount in BRL, at most two decimals" },
@@ -99,7 +107,8 @@ function objectSchema(props: Record<string, unknown>, strict: boolean): JsonSche
 	const properties: Record<string, JsonSchema> = {};
 	const required: string[] = [];
 	for (const [key, rule] of Object.entries(props)) {
-		if (key.startsWith("$$")) continue;
+		// `openapi: false` keeps a tolerated field (an alias, a derived value) out of the document.
+		if (key.startsWith("$$") || normalize(rule)?.openapi === false) continue;
 		properties[key] = fvToJsonSchema(rule);
 		if (!isOptional(rule)) required.push(key);
 	}
@@ -135,7 +144,7 @@ const TYPES: Record<string, (r: Rule) => JsonSchema> = {
 	array: (r) => clean({
 		type: "array",
 		// FV's array `enum` constrains every element.
-		items: r.items !== undefined || r.enum ? clean({ ...fvToJsonSchema(r.items), enum: list(r.enum) }) : undefined,
+		items: r.items !== undefined || r.enum ? (r.enum ? { ...fvToJsonSchema(r.items), enum: list(r.enum) } : fvToJsonSchema(r.items)) : undefined,
 		...lengths(r, "minItems", "maxItems"),
 		uniqueItems: r.unique ? true : undefined,
 	}),
@@ -210,7 +219,7 @@ function operation(route: RouteSpec, params: Record<string, unknown>, opId: stri
 	}
 	if (route.idempotent) {
 		const description = "Retrying with the same key returns the first result instead of repeating the effect.";
-		parameters.push({ name: "Idempotency-Key", in: "header", required: false, description, schema: { type: "string", maxLength: 128 } });
+		parameters.push({ name: "Idempotency-Key", in: "header", required: false, description, schema: { type: "string", pattern: IDEMPOTENCY_KEY_PATTERN, minLength: 1, maxLength: 128 } });
 	}
 
 	const success: Record<string, any> = { description: STATUS_TEXT[route.status] ?? "Success", headers: requestIdHeader() };
@@ -236,10 +245,16 @@ function operation(route: RouteSpec, params: Record<string, unknown>, opId: stri
 	if (parameters.length) op.parameters = parameters;
 	if (route.requestBody) op.requestBody = route.requestBody;
 	else if (hasBody && fields.some((k) => !pathNames.includes(k))) {
-		op.requestBody = { required: true, content: { "application/json": { schema: objectSchema(rest, false) } } };
+		op.requestBody = { required: true, content: { "application/json": { schema: withBodyRules(objectSchema(rest, false), route.body) } } };
 	}
 	op.responses = responses;
 	return op;
+}
+
+function withBodyRules(schema: JsonSchema, rules: JsonSchema | undefined): JsonSchema {
+	if (!rules) return schema;
+	const required = [...new Set([...(schema.required ?? []), ...(rules.required ?? [])])];
+	return { ...schema, ...rules, ...(required.length ? { required } : {}) };
 }
 
 export function buildOpenApi(input: OpenApiInput): OpenApiDocument {

@@ -75,7 +75,7 @@ const ActivityService: ServiceSchema = {
 				to: { type: "date", optional: true },
 				tipo: { type: "enum", values: [...MOVEMENT_TYPES], optional: true },
 				size: { type: "number", integer: true, min: 1, max: 500, convert: true, default: 50 },
-				after: { type: "string", max: 200, optional: true }
+				after: { type: "string", max: 200, optional: true, openapi: { description: "Opaque cursor: the `next` of the previous page, passed back unchanged" } }
 			},
 			async handler(ctx: Context<{ cpf: string; from?: string; to?: string; tipo?: string; size: number; after?: string }>) {
 				const { cpf, from, to, tipo, size, after } = ctx.params;

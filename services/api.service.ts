@@ -4,19 +4,19 @@ import type { Context, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { getAbsoluteFSPath } from "swagger-ui-dist";
 import { config } from "../config";
-import { API_PREFIX, ROUTES, type GatewayRoute } from "../lib/gateway/routes";
+import { allowedMethods, API_PREFIX, ROUTES, type GatewayRoute } from "../lib/gateway/routes";
 import { toHttpError } from "../lib/gateway/errors";
 import { RateLimiter } from "../lib/gateway/rate-limit";
-import { buildOpenApi } from "../lib/openapi";
+import { buildOpenApi, IDEMPOTENCY_KEY_PATTERN } from "../lib/openapi";
 import { swaggerUiHtml } from "../lib/swagger-ui";
 import { scrubText } from "../lib/scrub";
 import { InProcessPrometheusReporter } from "../lib/metrics";
 import { normalizeCpf } from "../lib/cpf";
 import { InvalidFieldError } from "../lib/errors";
 
-const { UnAuthorizedError, ForbiddenError, RateLimitExceeded, ERR_NO_TOKEN, ERR_INVALID_TOKEN } = ApiGateway.Errors as any;
+const { UnAuthorizedError, ForbiddenError, RateLimitExceeded, NotFoundError, ERR_NO_TOKEN, ERR_INVALID_TOKEN } = ApiGateway.Errors as any;
 
-type Req = IncomingMessage & { $alias?: any; $ctx?: Context<any, any>; $params?: any; body?: unknown };
+type Req = IncomingMessage & { originalUrl?: string; $alias?: any; $ctx?: Context<any, any>; $params?: any; body?: unknown };
 
 /** Which action answers for each base in /health/ready. */
 const READINESS: { base: string; action: string }[] = [
@@ -28,6 +28,7 @@ const READINESS: { base: string; action: string }[] = [
 const routeByKey = new Map(ROUTES.map(r => [`${r.method} ${r.action}`, r]));
 const BEARER = /^Bearer ([A-Za-z0-9_-]{16,256})$/;
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
+const IDEMPOTENCY_KEY = new RegExp(IDEMPOTENCY_KEY_PATTERN);
 
 function send(res: ServerResponse, status: number, body: unknown, type = "application/json; charset=utf-8"): void {
 	res.statusCode = status;
@@ -46,13 +47,6 @@ function restRoute(name: string, routes: GatewayRoute[], options: Record<string,
 		authentication: true,
 		authorization: true,
 		callOptions: { timeout: config.requestTimeoutMs },
-		onBeforeCall(this: any, ctx: Context<any, any>, _route: unknown, req: Req) {
-			this.checkBody(req);
-			this.checkPathParamsInBody(req);
-			const key = req.headers["idempotency-key"];
-			const route = this.routeOf(req);
-			if (typeof key === "string" && route?.idempotent) ctx.meta.idempotency = { key: this.checkIdempotencyKey(key), action: route.action };
-		},
 		...options
 	};
 }
@@ -149,6 +143,29 @@ const ApiService: ServiceSchema<any> = {
 			this.sendError(req, res, err);
 		},
 
+		/**
+		 * moleculer-web would route an OPTIONS request as a GET, or as its Access-Control-Request-Method
+		 * (running that action). We serve no CORS, so OPTIONS only lists the path's methods.
+		 */
+		httpHandler(req: Req, res: ServerResponse, next?: unknown) {
+			if (req.method !== "OPTIONS") return (ApiGateway as any).methods.httpHandler.call(this, req, res, next);
+			const allow = allowedMethods(new URL(req.url ?? "/", "http://gateway").pathname);
+			if (!allow.length) return this.sendError(req, res, new NotFoundError());
+			res.setHeader("Allow", ["OPTIONS", ...allow].join(", "));
+			res.statusCode = 204;
+			res.end();
+		},
+
+		/** No route matched: 405 with `Allow` when the path exists under other methods, else 404. */
+		send404(req: Req, res: ServerResponse) {
+			// moleculer-web strips the matched route's prefix from req.url; originalUrl is the full path.
+			const allow = allowedMethods(new URL(req.originalUrl ?? req.url ?? "/", "http://gateway").pathname);
+			if (!allow.length) return this.sendError(req, res, new NotFoundError());
+			res.setHeader("Allow", allow.join(", "));
+			const message = `Use ${allow.join(" or ")} on this path`;
+			this.sendError(req, res, Object.assign(new Error(message), { code: 405, name: "MethodNotAllowed", type: "METHOD_NOT_ALLOWED" }));
+		},
+
 		async authenticate(ctx: Context<any, any>, _route: unknown, req: Req) {
 			const header = req.headers.authorization;
 			if (!header) throw new UnAuthorizedError(ERR_NO_TOKEN);
@@ -169,6 +186,15 @@ const ApiService: ServiceSchema<any> = {
 			}
 			const wait = this.rateLimiter.take(consumer.id, consumer.rateLimit);
 			if (wait > 0) throw new RateLimitExceeded({ retryAfter: wait });
+			// Only now, so a caller without a key or scope learns nothing about the request's shape.
+			this.checkRequest(ctx, req, route);
+		},
+
+		checkRequest(ctx: Context<any, any>, req: Req, route: GatewayRoute) {
+			this.checkBody(req, route);
+			this.checkPathParamsInBody(req);
+			const key = req.headers["idempotency-key"];
+			if (typeof key === "string" && route.idempotent) ctx.meta.idempotency = { key: this.checkIdempotencyKey(key), action: route.action };
 		},
 
 		routeOf(req: Req): GatewayRoute | undefined {
@@ -187,9 +213,9 @@ const ApiService: ServiceSchema<any> = {
 		},
 
 		/** Bodies of other media types than the route accepts are refused before they reach a service. */
-		checkBody(req: Req) {
+		checkBody(req: Req, route: GatewayRoute) {
 			if (!["POST", "PUT", "PATCH"].includes(req.method ?? "")) return;
-			const accepts = this.routeOf(req)?.accepts ?? ["application/json"];
+			const accepts = route.accepts ?? ["application/json"];
 			const type = (req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase();
 			if (!accepts.includes(type)) {
 				throw Object.assign(new Error(`Send the body as ${accepts.join(" or ")}`), { code: 415, name: "UnsupportedMediaType", type: "UNSUPPORTED_MEDIA_TYPE" });
@@ -209,7 +235,7 @@ const ApiService: ServiceSchema<any> = {
 		},
 
 		checkIdempotencyKey(key: string): string {
-			if (!/^[A-Za-z0-9._:-]{1,128}$/.test(key)) {
+			if (!IDEMPOTENCY_KEY.test(key)) {
 				throw Object.assign(new Error("Idempotency-Key must be 1–128 characters of letters, digits and . _ : -"), { code: 400, name: "BadRequestError", type: "INVALID_IDEMPOTENCY_KEY" });
 			}
 			return key;

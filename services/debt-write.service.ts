@@ -40,7 +40,7 @@ const DebtWriteService: ServiceSchema = {
 			params: {
 				$$strict: true,
 				cpf: f.cpf, valor: f.money, empresa: f.empresa, dataVencimento: f.date,
-				datePagamento: f.optionalDate, dataPagamento: f.optionalDate
+				datePagamento: f.optionalDate, dataPagamento: f.paymentDateAlias
 			},
 			async handler(ctx: Context<DebtParams, any>) {
 				const paid = paymentDate(ctx.params);
@@ -64,7 +64,7 @@ const DebtWriteService: ServiceSchema = {
 		},
 
 		settle: {
-			params: { $$strict: true, cpf: f.cpf, id: f.uuid, datePagamento: f.optionalDate, dataPagamento: f.optionalDate },
+			params: { $$strict: true, cpf: f.cpf, id: f.uuid, datePagamento: f.optionalDate, dataPagamento: f.paymentDateAlias },
 			async handler(ctx: Context<DebtParams, any>) {
 				const paid = paymentDate(ctx.params);
 				if (!paid) throw new InvalidFieldError("datePagamento", "The 'datePagamento' field is required.", "required");

@@ -44,7 +44,8 @@ const ProfilesService: ServiceSchema & { afterConnected(): Promise<void> } = {
 				$$strict: true,
 				cpf: f.cpf,
 				dataNascimento: f.date,
-				idade: { type: "number", integer: true, min: 0, max: 130, optional: true },
+				// Derived from dataNascimento; tolerated (when it agrees) so a payload B read can be sent back.
+				idade: { type: "number", integer: true, min: 0, max: 130, optional: true, openapi: false },
 				endereco: f.endereco,
 				fonteDeRenda: { type: "enum", values: [...INCOME_SOURCES] },
 				bens: {

@@ -1,4 +1,4 @@
-import type { JsonSchema, RouteSpec } from "../openapi";
+import { fvToJsonSchema, type JsonSchema, type RouteSpec } from "../openapi";
 import type { Scope } from "../scopes";
 import { MOVEMENT_TYPES } from "../base-c/movement";
 
@@ -50,10 +50,10 @@ const score: JsonSchema = {
 const movement: JsonSchema = {
 	type: "object", required: ["cpf", "tipo", "valor", "data"], additionalProperties: false,
 	properties: {
-		cpf: { type: "string", description: "11 digits or 000.000.000-00" },
+		cpf: fvToJsonSchema("cpf"),
 		tipo: { type: "string", enum: [...MOVEMENT_TYPES] },
 		valor: { type: "number", minimum: 0, multipleOf: 0.01 },
-		data: { type: "string", description: "DD/MM/YYYY or YYYY-MM-DD" },
+		data: fvToJsonSchema("date"),
 		id: { type: "string", pattern: "^[A-Za-z0-9._:-]{1,64}$", description: "Your id for the movement; resending it never counts it twice" }
 	}
 };
@@ -102,10 +102,10 @@ export interface GatewayRoute extends RouteSpec {
 /** The whole REST surface under /api/v1: each route, its action and the scope it requires. */
 export const ROUTES: GatewayRoute[] = [
 	{ method: "POST", path: "/persons", action: "persons.create", scope: "persons:write", status: 201, tag: "Base A", summary: "Register a person", response: person, idempotent: true },
-	{ method: "PUT", path: "/persons/:cpf", action: "persons.update", scope: "persons:write", status: 200, tag: "Base A", summary: "Change a person's name or address", response: person, idempotent: true },
+	{ method: "PUT", path: "/persons/:cpf", action: "persons.update", scope: "persons:write", status: 200, tag: "Base A", summary: "Change a person's name or address", response: person, idempotent: true, body: { anyOf: [{ required: ["nome"] }, { required: ["endereco"] }] } },
 	{ method: "GET", path: "/persons/:cpf", action: "cpf-lookup.get", scope: "persons:read", status: 200, tag: "Base A", summary: "Payload A: identity and debts (counts as a consultation)", response: payloadA },
 	{ method: "POST", path: "/persons/:cpf/dividas", action: "debt-write.create", scope: "debts:write", status: 201, tag: "Base A", summary: "Record a debt", response: divida, idempotent: true },
-	{ method: "PATCH", path: "/persons/:cpf/dividas/:id", action: "debt-write.settle", scope: "debts:write", status: 200, tag: "Base A", summary: "Settle a debt (set datePagamento)", response: divida, idempotent: true },
+	{ method: "PATCH", path: "/persons/:cpf/dividas/:id", action: "debt-write.settle", scope: "debts:write", status: 200, tag: "Base A", summary: "Settle a debt (set datePagamento)", response: divida, idempotent: true, body: { required: ["datePagamento"] } },
 	{ method: "PUT", path: "/profiles/:cpf", action: "profiles.put", scope: "profiles:write", status: 200, tag: "Base B", summary: "Create (201) or replace (200) a financial profile; idade is derived", response: payloadB, idempotent: true },
 	{ method: "GET", path: "/profiles/:cpf", action: "profiles.get", scope: "profiles:read", status: 200, tag: "Base B", summary: "Payload B (counts as a consultation)", response: payloadB },
 	{ method: "GET", path: "/profiles/:cpf/score", action: "asset-score.get", scope: "score:read", status: 200, tag: "Base B", summary: "Explainable asset score 0–1000 (counts as a consultation)", response: score },
@@ -135,3 +135,16 @@ export const ROUTES: GatewayRoute[] = [
 ];
 
 export const API_PREFIX = "/api/v1";
+
+/** The gateway's own GET paths outside the prefix (health, metrics, the document and Swagger UI). */
+const OPERATION_PATHS = ["/health/live", "/health/ready", "/metrics", "/openapi.json", "/docs", "/docs/"];
+
+const PATTERNS: { method: string; pattern: RegExp }[] = [
+	...ROUTES.map(r => ({ method: r.method, pattern: new RegExp(`^${API_PREFIX}${r.path.replace(/:\w+/g, "[^/]+")}/?$`) })),
+	...OPERATION_PATHS.map(p => ({ method: "GET", pattern: new RegExp(`^${p.replace(/\./g, "\\.")}$`) }))
+];
+
+/** The methods some route serves on this path: what a 405 lists in `Allow` (none: the path is unknown, 404). */
+export function allowedMethods(pathname: string): string[] {
+	return [...new Set(PATTERNS.filter(p => p.pattern.test(pathname)).map(p => p.method))];
+}

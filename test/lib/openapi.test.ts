@@ -4,6 +4,7 @@ import { swaggerUiHtml } from "../../lib/swagger-ui";
 
 const CPF = {
 	type: "string",
+	format: "cpf",
 	description: "CPF: 11 digits or 000.000.000-00, valid check digits",
 	pattern: "^(\\d{11}|\\d{3}\\.\\d{3}\\.\\d{3}-\\d{2})$",
 	examples: ["52998224725"],
@@ -49,6 +50,11 @@ describe("fvToJsonSchema", () => {
 			items: { type: "string", enum: ["x", "y"] },
 		});
 		expect(fvToJsonSchema({ type: "array" })).toEqual({ type: "array" });
+		// An enum on the items themselves survives (it was lost once: every scope list read as any string).
+		expect(fvToJsonSchema({ type: "array", items: { type: "enum", values: ["a", "b"] } })).toEqual({
+			type: "array",
+			items: { type: "string", enum: ["a", "b"] },
+		});
 	});
 
 	it("maps objects, including strictness and nested required lists", () => {
@@ -101,12 +107,11 @@ describe("fvToJsonSchema", () => {
 
 	it("maps our custom types, letting a rule override them", () => {
 		expect(fvToJsonSchema("cpf")).toEqual(CPF);
-		expect(fvToJsonSchema({ type: "date" })).toEqual({
-			type: "string",
-			description: "DD/MM/YYYY or YYYY-MM-DD",
-			pattern: "^(\\d{2}/\\d{2}/\\d{4}|\\d{4}-\\d{2}-\\d{2})$",
-			examples: ["15/03/2024"],
-		});
+		const date = fvToJsonSchema({ type: "date" });
+		expect(date).toMatchObject({ type: "string", format: "date-br", examples: ["15/03/2024"] });
+		const datePattern = new RegExp(date.pattern);
+		for (const ok of ["15/03/2024", "2024-03-15", "31/12/1900", "01/01/2199"]) expect(datePattern.test(ok), ok).toBe(true);
+		for (const bad of ["90/04/6106", "13/13/2024", "00/01/2024", "15/03/1899", "2024-3-15", "2200-01-01"]) expect(datePattern.test(bad), bad).toBe(false);
 		expect(fvToJsonSchema("money")).toEqual({ type: "number", minimum: 0, multipleOf: 0.01, description: "amount in BRL, at most two decimals" });
 		expect(fvToJsonSchema({ type: "money", description: "debt amount" }).description).toBe("debt amount");
 		expect(fvToJsonSchema({ type: "cpf", nullable: true }).type).toEqual(["string", "null"]);
@@ -276,9 +281,22 @@ describe("buildOpenApi", () => {
 		expect(doc.components.headers.RetryAfter.schema.type).toBe("integer");
 	});
 
+	it("keeps `openapi: false` fields out and merges a route's body rules", () => {
+		const small = buildOpenApi({
+			...input,
+			routes: [route({ method: "PUT", path: "/persons/:cpf", action: "persons.update", body: { anyOf: [{ required: ["nome"] }, { required: ["endereco"] }], required: ["motivo"] } })],
+			actionParams: { "persons.update": { $$strict: true, cpf: "cpf", nome: "string|optional", endereco: "string|optional", motivo: "string", idade: { type: "number", optional: true, openapi: false } } },
+		});
+		const schema = small.paths["/api/v1/persons/{cpf}"].put.requestBody.content["application/json"].schema;
+		expect(Object.keys(schema.properties)).toEqual(["nome", "endereco", "motivo"]);
+		expect(schema.additionalProperties).toBe(false);
+		expect(schema.required).toEqual(["motivo"]);
+		expect(schema.anyOf).toEqual([{ required: ["nome"] }, { required: ["endereco"] }]);
+	});
+
 	it("adds the Idempotency-Key header only to idempotent routes", () => {
 		const header = op("/api/v1/persons/{cpf}/dividas", "post").parameters.find((p: any) => p.in === "header");
-		expect(header).toMatchObject({ name: "Idempotency-Key", required: false, schema: { type: "string", maxLength: 128 } });
+		expect(header).toMatchObject({ name: "Idempotency-Key", required: false, schema: { type: "string", pattern: "^[A-Za-z0-9._:-]{1,128}$", minLength: 1, maxLength: 128 } });
 		expect(names(op("/api/v1/consumers/{id}", "put"), "header")).toEqual([]);
 	});
 

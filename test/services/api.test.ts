@@ -28,9 +28,12 @@ describe("authentication and scopes on every route", () => {
 	it.each(ROUTES.map(r => [`${r.method} ${r.path}`, r] as const))("%s", async (_label, route) => {
 		// A CPF of its own: a scoped call may really run (DELETE /privacy erases).
 		const path = concretePath(route.path, randomCpf());
-		const body = ["POST", "PUT", "PATCH"].includes(route.method) ? {} : undefined;
+		const writes = ["POST", "PUT", "PATCH"].includes(route.method);
+		const body = writes ? {} : undefined;
+		// What a caller without a key or scope sends must not be examined first: no 400/415/422 before 401/403.
+		const malformed = writes ? { rawBody: "not json", headers: { "content-type": "text/plain", "idempotency-key": "not a key" } } : {};
 
-		const none = await api(mesh, route.method, path, { key: null, body });
+		const none = await api(mesh, route.method, path, { key: null, ...malformed });
 		expect(none.status).toBe(401);
 		expect(none.body).toMatchObject({ name: "UnAuthorizedError", code: 401, type: "NO_TOKEN" });
 
@@ -39,7 +42,7 @@ describe("authentication and scopes on every route", () => {
 		expect((await api(mesh, route.method, path, { body, headers: { authorization: "Basic YWRtaW46YWRtaW4=" }, key: null })).status).toBe(401);
 
 		const otherScopes = SCOPES.filter(s => s !== route.scope);
-		const unscoped = await api(mesh, route.method, path, { key: await keyWith(otherScopes), body });
+		const unscoped = await api(mesh, route.method, path, { key: await keyWith(otherScopes), ...malformed });
 		expect(unscoped.status).toBe(403);
 		expect(unscoped.body.data).toEqual({ required: route.scope });
 
@@ -96,11 +99,38 @@ describe("gateway behaviour", () => {
 	});
 
 	it("answers 404 in the error shape for unknown routes and never exposes internal actions", async () => {
-		for (const path of ["/api/v1/nothing", "/api/v1/audit/append", "/api/v1/consumers/authenticate", "/api/v1/idempotency/begin", "/audit.append"]) {
+		for (const path of ["/api/v1/nothing", "/api/v1/audit/append", "/api/v1/idempotency/begin", "/audit.append"]) {
 			const res = await api(mesh, "POST", path, { body: {} });
 			expect(res.status, path).toBe(404);
 			expect(res.body).toMatchObject({ code: 404 });
 		}
+		// The path of DELETE /consumers/:id: the method is wrong, so 405, and still no action behind it.
+		const internal = await api(mesh, "POST", "/api/v1/consumers/authenticate", { body: {} });
+		expect(internal.status).toBe(405);
+		expect(internal.headers.get("allow")).toBe("DELETE");
+	});
+
+	it("answers 405 with Allow for a method a known path does not serve", async () => {
+		for (const [method, path, allow] of [
+			["POST", "/health/live", "GET"], ["DELETE", "/api/v1/audit", "GET"], ["PUT", "/api/v1/persons", "POST"],
+			["DELETE", `/api/v1/persons/${cpf}`, "PUT, GET"], ["POST", "/metrics", "GET"]
+		]) {
+			const res = await api(mesh, method, path, { key: null });
+			expect(res.status, `${method} ${path}`).toBe(405);
+			expect(res.headers.get("allow")).toBe(allow);
+			expect(res.body).toMatchObject({ code: 405, type: "METHOD_NOT_ALLOWED" });
+		}
+	});
+
+	it("answers OPTIONS with the path's methods and never runs an action for it", async () => {
+		const before = (await api(mesh, "GET", `/api/v1/persons/${cpf}`)).status;
+		expect(before).toBe(200);
+		// moleculer-web alone would run the action named by a preflight's Access-Control-Request-Method.
+		const res = await api(mesh, "OPTIONS", `/api/v1/privacy/${cpf}`, { headers: { "access-control-request-method": "DELETE" } });
+		expect(res.status).toBe(204);
+		expect(res.headers.get("allow")).toBe("OPTIONS, GET, DELETE");
+		expect((await api(mesh, "GET", `/api/v1/persons/${cpf}`)).status).toBe(200);
+		expect((await api(mesh, "OPTIONS", "/api/v1/nothing", { key: null })).status).toBe(404);
 	});
 
 	it("serves health, readiness, metrics, the OpenAPI document and Swagger UI", async () => {
