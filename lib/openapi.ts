@@ -4,6 +4,8 @@
  * Pure: no I/O, no Moleculer import.
  */
 
+import { MAX_CENTS } from "./money";
+
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 /** A JSON Schema 2020-12 object (the dialect OpenAPI 3.1 uses). */
 export type JsonSchema = Record<string, any>;
@@ -14,6 +16,7 @@ export interface RouteSpec {
 	action: string; // Moleculer action name, e.g. "cpf-lookup.get"
 	scope: string; // API-key scope required, e.g. "persons:read"
 	status: number; // success status: 200, 201, 202, 204
+	alsoStatus?: number[]; // other success statuses with the same body (201 for an upsert that created, 202 for pending)
 	summary: string;
 	tag: string;
 	response?: JsonSchema; // success body schema; omit for 204
@@ -65,7 +68,7 @@ const CUSTOM_TYPES: Record<string, JsonSchema> = {
 		pattern: "^((0[1-9]|[12]\\d|3[01])/(0[1-9]|1[0-2])/(19|2[01])\\d{2}|(19|2[01])\\d{2}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01]))$",
 		examples: ["15/03/2024"],
 	},
-	money: { type: "number", minimum: 0, multipleOf: 0.01, description: "amount in BRL, at most two decimals" },
+	money: { type: "number", minimum: 0, maximum: MAX_CENTS / 100, multipleOf: 0.01, description: "amount in BRL, at most two decimals" },
 };
 
 /** Expands FV shorthands ("number|min:0", "string[]", [rules], {$$type}) into a rule object, as FV does. */
@@ -232,6 +235,7 @@ function operation(route: RouteSpec, params: Record<string, unknown>, opId: stri
 	if (pathNames.length) codes.push(404);
 	if (hasBody) codes.push(409, 413, 415);
 	const responses: Record<string, any> = { [String(route.status)]: success };
+	for (const status of route.alsoStatus ?? []) responses[String(status)] = { ...success, description: STATUS_TEXT[status] ?? "Success" };
 	for (const code of codes.sort((a, b) => a - b)) responses[code] = { $ref: `#/components/responses/${ERRORS[code][0]}` };
 
 	const op: Record<string, any> = {

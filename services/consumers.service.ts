@@ -60,7 +60,8 @@ const ConsumersService: ServiceSchema = {
 			async handler(ctx: Context<{ id: string }, any>) {
 				await this.audited(ctx, "consumers.revoke", null, async () => {
 					const [count] = await this.adapter.model.update({ revoked_at: new Date() }, { where: { id: ctx.params.id, revoked_at: null } });
-					if (count === 0) throw new NotFoundError("Consumer");
+					// Revoking is idempotent (a retried DELETE succeeds); only an id never issued is 404.
+					if (count === 0 && (await this.adapter.model.count({ where: { id: ctx.params.id } })) === 0) throw new NotFoundError("Consumer");
 				});
 				this.broker.broadcast("consumers.revoked", { id: ctx.params.id });
 				ctx.meta.$statusCode = 204;

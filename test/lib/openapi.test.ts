@@ -112,7 +112,7 @@ describe("fvToJsonSchema", () => {
 		const datePattern = new RegExp(date.pattern);
 		for (const ok of ["15/03/2024", "2024-03-15", "31/12/1900", "01/01/2199"]) expect(datePattern.test(ok), ok).toBe(true);
 		for (const bad of ["90/04/6106", "13/13/2024", "00/01/2024", "15/03/1899", "2024-3-15", "2200-01-01"]) expect(datePattern.test(bad), bad).toBe(false);
-		expect(fvToJsonSchema("money")).toEqual({ type: "number", minimum: 0, multipleOf: 0.01, description: "amount in BRL, at most two decimals" });
+		expect(fvToJsonSchema("money")).toEqual({ type: "number", minimum: 0, maximum: 100_000_000_000, multipleOf: 0.01, description: "amount in BRL, at most two decimals" });
 		expect(fvToJsonSchema({ type: "money", description: "debt amount" }).description).toBe("debt amount");
 		expect(fvToJsonSchema({ type: "cpf", nullable: true }).type).toEqual(["string", "null"]);
 		// The custom definitions are not shared/mutated between calls.
@@ -284,7 +284,7 @@ describe("buildOpenApi", () => {
 	it("keeps `openapi: false` fields out and merges a route's body rules", () => {
 		const small = buildOpenApi({
 			...input,
-			routes: [route({ method: "PUT", path: "/persons/:cpf", action: "persons.update", body: { anyOf: [{ required: ["nome"] }, { required: ["endereco"] }], required: ["motivo"] } })],
+			routes: [route({ method: "PUT", path: "/persons/:cpf", action: "persons.update", alsoStatus: [201], body: { anyOf: [{ required: ["nome"] }, { required: ["endereco"] }], required: ["motivo"] } })],
 			actionParams: { "persons.update": { $$strict: true, cpf: "cpf", nome: "string|optional", endereco: "string|optional", motivo: "string", idade: { type: "number", optional: true, openapi: false } } },
 		});
 		const schema = small.paths["/api/v1/persons/{cpf}"].put.requestBody.content["application/json"].schema;
@@ -292,6 +292,9 @@ describe("buildOpenApi", () => {
 		expect(schema.additionalProperties).toBe(false);
 		expect(schema.required).toEqual(["motivo"]);
 		expect(schema.anyOf).toEqual([{ required: ["nome"] }, { required: ["endereco"] }]);
+		// An upsert documents both of its success statuses, with the same body.
+		const responses = small.paths["/api/v1/persons/{cpf}"].put.responses;
+		expect(responses["201"]).toMatchObject({ description: "Created", content: responses["200"].content });
 	});
 
 	it("adds the Idempotency-Key header only to idempotent routes", () => {

@@ -3,6 +3,7 @@ import { randomCpf } from "../../lib/cpf";
 import { ROUTES } from "../../lib/gateway/routes";
 import { SCOPES } from "../../lib/scopes";
 import { api, startMesh, type Mesh } from "../support/mesh";
+import { ownerQuery } from "../support/db";
 
 let mesh: Mesh;
 let cpf: string;
@@ -60,7 +61,11 @@ describe("consumers", () => {
 
 		expect((await api(mesh, "DELETE", `/api/v1/consumers/${created.body.id}`)).status).toBe(204);
 		expect((await api(mesh, "GET", `/api/v1/persons/${cpf}`, { key: created.body.key })).status).toBe(401);
-		expect((await api(mesh, "DELETE", `/api/v1/consumers/${created.body.id}`)).status).toBe(404);
+		// Idempotent: revoking again succeeds and changes nothing (schemathesis replayed an idempotent POST, then DELETE).
+		const [{ revoked_at: revokedAt }] = await ownerQuery("SELECT revoked_at FROM consumers WHERE id = $1", [created.body.id]);
+		expect((await api(mesh, "DELETE", `/api/v1/consumers/${created.body.id}`)).status).toBe(204);
+		expect((await ownerQuery("SELECT revoked_at FROM consumers WHERE id = $1", [created.body.id]))[0].revoked_at).toEqual(revokedAt);
+		expect((await api(mesh, "DELETE", "/api/v1/consumers/6f1c1f8e-4a53-4c1e-9a4e-0d1b2a3c4d5e")).status).toBe(404);
 	});
 
 	it("refuses unknown scopes", async () => {
