@@ -4,6 +4,7 @@ import { createValidator } from "./lib/validator";
 import { scrubText, scrubValue } from "./lib/scrub";
 import "./lib/metrics"; // registers the InProcessPrometheus reporter
 import { IdempotencyMiddleware } from "./lib/idempotency.middleware";
+import { ParamsSchemaMiddleware } from "./lib/params-schema.middleware";
 import { SentryMiddleware } from "./lib/sentry.middleware";
 
 /**
@@ -65,7 +66,7 @@ const brokerConfig: BrokerOptions = {
 	},
 
 	// Sentry is inert without SENTRY_DSN.
-	middlewares: [IdempotencyMiddleware, SentryMiddleware({ dsn: config.sentryDsn, environment: config.sentryEnvironment })]
+	middlewares: [ParamsSchemaMiddleware, IdempotencyMiddleware, SentryMiddleware({ dsn: config.sentryDsn, environment: config.sentryEnvironment })]
 };
 
 export = brokerConfig;

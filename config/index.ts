@@ -21,6 +21,9 @@ const schema = {
 	ES_INDEX_PREFIX: { type: "string", pattern: /^[a-z][a-z0-9-]{0,40}$/, default: "credit" },
 	INGEST_MAX_MOVEMENTS: { type: "number", integer: true, min: 1, max: 100_000, convert: true, default: 10_000 },
 	INGEST_BODY_LIMIT: { type: "string", pattern: /^\d+(kb|mb)$/, default: "8mb" },
+	// Each stream's cap. JetStream reserves it up front against the server's storage, so a server shared by
+	// many meshes (local engines, tests) needs a small one; engines.sh env sets 256 MiB.
+	JETSTREAM_MAX_BYTES: { type: "number", integer: true, min: 1024 ** 2, max: 1024 ** 4, convert: true, default: 2 * 1024 ** 3 },
 	ADMIN_API_KEY: { type: "string", min: 32, max: 256, optional: true },
 	PII_KEYS: { type: "string", min: 10, optional: true },
 	BLIND_INDEX_KEY: { type: "string", pattern: /^[A-Za-z0-9+/]{43}=$/, optional: true },
@@ -49,6 +52,7 @@ export interface Config {
 	esIndexPrefix: string;
 	ingestMaxMovements: number;
 	ingestBodyLimit: string;
+	jetstreamMaxBytes: number;
 	adminApiKey?: string;
 	piiKeys?: DataKey[];
 	blindIndexKey?: Buffer;
@@ -69,7 +73,7 @@ export interface Config {
 const ENV_NAMES: Record<keyof Config, string> = {
 	env: "NODE_ENV", namespace: "NAMESPACE", nodeId: "NODE_ID", transporter: "TRANSPORTER",
 	postgresUrl: "POSTGRES_URL", postgresOwnerUrl: "POSTGRES_OWNER_URL", mongoUrl: "MONGO_URL",
-	elasticsearchUrl: "ELASTICSEARCH_URL", esIndexPrefix: "ES_INDEX_PREFIX", ingestMaxMovements: "INGEST_MAX_MOVEMENTS", ingestBodyLimit: "INGEST_BODY_LIMIT",
+	elasticsearchUrl: "ELASTICSEARCH_URL", esIndexPrefix: "ES_INDEX_PREFIX", ingestMaxMovements: "INGEST_MAX_MOVEMENTS", ingestBodyLimit: "INGEST_BODY_LIMIT", jetstreamMaxBytes: "JETSTREAM_MAX_BYTES",
 	adminApiKey: "ADMIN_API_KEY", piiKeys: "PII_KEYS",
 	blindIndexKey: "BLIND_INDEX_KEY", pseudonymKey: "PSEUDONYM_KEY", port: "PORT", host: "HOST",
 	logLevel: "LOG_LEVEL", logFormat: "LOG_FORMAT", rateLimitPerMinute: "RATE_LIMIT_PER_MINUTE",
@@ -106,7 +110,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 		env: s.NODE_ENV, namespace: s.NAMESPACE, nodeId: s.NODE_ID, transporter: s.TRANSPORTER,
 		postgresUrl: s.POSTGRES_URL, postgresOwnerUrl: s.POSTGRES_OWNER_URL, mongoUrl: s.MONGO_URL,
 		elasticsearchUrl: s.ELASTICSEARCH_URL, esIndexPrefix: s.ES_INDEX_PREFIX, ingestMaxMovements: s.INGEST_MAX_MOVEMENTS,
-		ingestBodyLimit: s.INGEST_BODY_LIMIT, adminApiKey: s.ADMIN_API_KEY,
+		ingestBodyLimit: s.INGEST_BODY_LIMIT, jetstreamMaxBytes: s.JETSTREAM_MAX_BYTES, adminApiKey: s.ADMIN_API_KEY,
 		blindIndexKey: s.BLIND_INDEX_KEY && Buffer.from(s.BLIND_INDEX_KEY, "base64"),
 		pseudonymKey: s.PSEUDONYM_KEY && Buffer.from(s.PSEUDONYM_KEY, "base64"),
 		port: s.PORT, host: s.HOST, logLevel: s.LOG_LEVEL, logFormat: s.LOG_FORMAT,

@@ -35,7 +35,7 @@ export interface OpenApiInput {
 	description?: string;
 	prefix: string; // "/api/v1"
 	routes: RouteSpec[];
-	actionParams: Record<string, Record<string, unknown> | undefined>; // action name -> FV params
+	actionSchemas: Record<string, JsonSchema | undefined>; // action name -> paramsSchema(its FV params), as published
 	extraPaths?: Record<string, unknown>; // verbatim path items (health, metrics…), merged over the generated ones
 }
 
@@ -207,18 +207,27 @@ const requestIdHeader = () => ({ "X-Request-Id": { $ref: "#/components/headers/X
 const operationId = (action: string) =>
 	action.split(/[^A-Za-z0-9]+/).filter(Boolean).map((w, i) => (i ? w[0].toUpperCase() + w.slice(1) : w)).join("");
 
-function operation(route: RouteSpec, params: Record<string, unknown>, opId: string): Record<string, any> {
+/**
+ * An action's FV params as one JSON object schema, made where the action lives. Plain JSON with no
+ * shared objects: action definitions cross the transporter through moleculer's safetyObject, which
+ * turns a RegExp into {} and drops any object met twice (a rule reused by two fields).
+ */
+export function paramsSchema(params: Record<string, unknown>): JsonSchema {
+	return JSON.parse(JSON.stringify(objectSchema(params, false)));
+}
+
+function operation(route: RouteSpec, schema: JsonSchema, opId: string): Record<string, any> {
 	const pathNames = [...route.path.matchAll(/:(\w+)/g)].map((m) => m[1]);
 	const hasBody = route.method === "POST" || route.method === "PUT" || route.method === "PATCH";
-	const fields = Object.keys(params).filter((k) => !k.startsWith("$$"));
-	const rest = Object.fromEntries(Object.entries(params).filter(([k]) => !pathNames.includes(k)));
+	const props: Record<string, JsonSchema> = schema.properties ?? {};
+	const required = new Set<string>(schema.required ?? []);
+	const fields = Object.keys(props);
+	const rest = fields.filter((k) => !pathNames.includes(k));
 	const parameters: Record<string, any>[] = pathNames.map((name) => (
-		{ name, in: "path", required: true, schema: name in params ? fvToJsonSchema(params[name]) : { type: "string" } }
+		{ name, in: "path", required: true, schema: props[name] ?? { type: "string" } }
 	));
 	if (!hasBody) {
-		for (const name of fields.filter((k) => !pathNames.includes(k))) {
-			parameters.push({ name, in: "query", required: !isOptional(params[name]), schema: fvToJsonSchema(params[name]) });
-		}
+		for (const name of rest) parameters.push({ name, in: "query", required: required.has(name), schema: props[name] });
 	}
 	if (route.idempotent) {
 		const description = "Retrying with the same key returns the first result instead of repeating the effect.";
@@ -248,8 +257,12 @@ function operation(route: RouteSpec, params: Record<string, unknown>, opId: stri
 	};
 	if (parameters.length) op.parameters = parameters;
 	if (route.requestBody) op.requestBody = route.requestBody;
-	else if (hasBody && fields.some((k) => !pathNames.includes(k))) {
-		op.requestBody = { required: true, content: { "application/json": { schema: withBodyRules(objectSchema(rest, false), route.body) } } };
+	else if (hasBody && rest.length) {
+		const body: JsonSchema = { type: "object", properties: Object.fromEntries(rest.map((k) => [k, props[k]])) };
+		const bodyRequired = rest.filter((k) => required.has(k));
+		if (bodyRequired.length) body.required = bodyRequired;
+		if (schema.additionalProperties === false) body.additionalProperties = false;
+		op.requestBody = { required: true, content: { "application/json": { schema: withBodyRules(body, route.body) } } };
 	}
 	op.responses = responses;
 	return op;
@@ -277,7 +290,7 @@ export function buildOpenApi(input: OpenApiInput): OpenApiDocument {
 		const method = route.method.toLowerCase();
 		paths[path] ??= {};
 		if (paths[path][method]) throw new Error(`openapi: duplicate route ${route.method} ${path}`);
-		paths[path][method] = operation(route, input.actionParams[route.action] ?? {}, id);
+		paths[path][method] = operation(route, input.actionSchemas[route.action] ?? {}, id);
 	});
 	for (const [path, item] of Object.entries(input.extraPaths ?? {})) paths[path] = { ...paths[path], ...(item as object) };
 

@@ -61,7 +61,7 @@ async function ensureStream(namespace: string, key: StreamKey): Promise<{ name: 
 	const cfg = {
 		...STREAMS[key], name: ch.name, subjects: [ch.subject], storage: StorageType.File, discard: DiscardPolicy.New,
 		// A full stream refuses new messages (back-pressure: the API answers 503) rather than dropping old ones.
-		max_bytes: 2 * 1024 ** 3, duplicate_window: nanos(120_000)
+		max_bytes: config.jetstreamMaxBytes, duplicate_window: nanos(120_000)
 	};
 	try {
 		await jsm.streams.info(cfg.name);

@@ -975,6 +975,7 @@ cmd_env() {
     MONGO_URL_FILE "$SECRETS/$mongo" \
     ELASTICSEARCH_URL_FILE "$SECRETS/elasticsearch_url" \
     ES_INDEX_PREFIX "$es_prefix" \
+    JETSTREAM_MAX_BYTES 268435456 \
     ADMIN_API_KEY_FILE "$SECRETS/admin_api_key" \
     PII_KEYS_FILE "$SECRETS/pii_keys" \
     BLIND_INDEX_KEY_FILE "$SECRETS/blind_index_key" \

@@ -262,9 +262,9 @@ const ApiService: ServiceSchema<any> = {
 
 		/** Generated from the route table and the live actions' parameter schemas. */
 		openApi() {
-			const actionParams: Record<string, any> = {};
+			const actionSchemas: Record<string, any> = {};
 			for (const item of this.broker.registry.getActionList({ onlyAvailable: false, skipInternal: true, withEndpoints: false })) {
-				actionParams[item.name] = item.action?.params;
+				actionSchemas[item.name] = (item.action as { paramsSchema?: unknown } | undefined)?.paramsSchema;
 			}
 			return buildOpenApi({
 				title: "credit-mesh API",
@@ -272,7 +272,7 @@ const ApiService: ServiceSchema<any> = {
 				description: "Brazilian credit data behind one gateway. Authenticate with `Authorization: Bearer <api key>`; each route names its scope.",
 				prefix: API_PREFIX,
 				routes: ROUTES,
-				actionParams,
+				actionSchemas,
 				extraPaths: {
 					"/health/live": { get: { summary: "Liveness", tags: ["Operations"], security: [], responses: { 200: { description: "The gateway runs" } } } },
 					"/health/ready": { get: { summary: "Readiness, per base", tags: ["Operations"], security: [], responses: { 200: { description: "Every base is up" }, 503: { description: "A base or the transporter is down" } } } },

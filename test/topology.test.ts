@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomCpf } from "../lib/cpf";
 import { config } from "../config";
+import { deleteStreams } from "./support/mesh";
 
 // The production path: compiled JavaScript, moleculer-runner, one process per service group, over NATS.
 const namespace = `test-topo-${randomBytes(3).toString("hex")}`;
@@ -57,8 +58,10 @@ beforeAll(async () => {
 	runner("transaction-ingest,activity");
 }, 120_000);
 
-afterAll(() => {
+afterAll(async () => {
 	for (const c of children) c.kill("SIGKILL");
+	// The namespace's JetStream streams would otherwise hold their storage reservation on the shared server.
+	await deleteStreams(namespace);
 });
 
 describe("services as separate processes (moleculer-runner + SERVICES)", () => {

@@ -1,5 +1,6 @@
 import { describe, it, expect } from "vitest";
-import { buildOpenApi, fvToJsonSchema, type OpenApiInput, type RouteSpec } from "../../lib/openapi";
+import { Utils } from "moleculer";
+import { buildOpenApi, fvToJsonSchema, paramsSchema, type OpenApiInput, type RouteSpec } from "../../lib/openapi";
 import { swaggerUiHtml } from "../../lib/swagger-ui";
 
 const CPF = {
@@ -129,6 +130,9 @@ describe("fvToJsonSchema", () => {
 	});
 });
 
+const schemasOf = (params: Record<string, Record<string, unknown> | undefined>) =>
+	Object.fromEntries(Object.entries(params).map(([action, p]) => [action, p && paramsSchema(p)]));
+
 const route = (r: Partial<RouteSpec> & Pick<RouteSpec, "method" | "path" | "action">): RouteSpec => ({
 	scope: "persons:read",
 	status: 200,
@@ -161,7 +165,7 @@ const input: OpenApiInput = {
 		route({ method: "GET", path: "/export", action: "export.stream", responseContentType: "application/x-ndjson", response: undefined }),
 		route({ method: "GET", path: "/ping", action: "ping" }),
 	],
-	actionParams: {
+	actionSchemas: schemasOf({
 		"cpf-lookup.get": { cpf: "cpf" },
 		"dividas.get": { cpf: "cpf", id: { type: "number", integer: true, positive: true, convert: true } },
 		"dividas.list": { $$strict: true, page: "number|optional|integer|min:1", status: { type: "enum", values: ["open", "paid"] } },
@@ -177,7 +181,8 @@ const input: OpenApiInput = {
 		"persons.remove": { cpf: "cpf" },
 		"consumers.upsert": { id: "string", name: "string" },
 		"export.stream": undefined,
-	},
+	}),
+
 	extraPaths: {
 		"/health/live": { get: { summary: "Liveness", responses: { "200": { description: "alive" } } } },
 	},
@@ -285,7 +290,7 @@ describe("buildOpenApi", () => {
 		const small = buildOpenApi({
 			...input,
 			routes: [route({ method: "PUT", path: "/persons/:cpf", action: "persons.update", alsoStatus: [201], body: { anyOf: [{ required: ["nome"] }, { required: ["endereco"] }], required: ["motivo"] } })],
-			actionParams: { "persons.update": { $$strict: true, cpf: "cpf", nome: "string|optional", endereco: "string|optional", motivo: "string", idade: { type: "number", optional: true, openapi: false } } },
+			actionSchemas: schemasOf({ "persons.update": { $$strict: true, cpf: "cpf", nome: "string|optional", endereco: "string|optional", motivo: "string", idade: { type: "number", optional: true, openapi: false } } }),
 		});
 		const schema = small.paths["/api/v1/persons/{cpf}"].put.requestBody.content["application/json"].schema;
 		expect(Object.keys(schema.properties)).toEqual(["nome", "endereco", "motivo"]);
@@ -295,6 +300,19 @@ describe("buildOpenApi", () => {
 		// An upsert documents both of its success statuses, with the same body.
 		const responses = small.paths["/api/v1/persons/{cpf}"].put.responses;
 		expect(responses["201"]).toMatchObject({ description: "Created", content: responses["200"].content });
+	});
+
+	it("documents the same parameters when the action's schema crossed the transporter", () => {
+		// A rule used twice and a RegExp: moleculer's safetyObject (the registry's JSON) drops the one and empties the other.
+		const nome = { type: "string", pattern: /^\p{L}+$/u };
+		const params = { $$strict: true, cpf: "cpf", nome, apelido: nome, nascimento: { type: "date" }, posse: { type: "date" } };
+		const local = { ...input, actionSchemas: schemasOf({ "persons.remove": params }) };
+		const remote = { ...input, actionSchemas: Utils.safetyObject(local.actionSchemas, {}) };
+		expect(buildOpenApi(remote)).toEqual(buildOpenApi(local));
+		const body = buildOpenApi(remote).paths["/api/v1/persons/{cpf}"].delete;
+		expect(body.parameters.find((p: any) => p.name === "apelido").schema.pattern).toBe("^\\p{L}+$");
+		// What the gateway used to read: the FV params themselves, after the trip.
+		expect(Utils.safetyObject(params, {})).not.toHaveProperty("apelido");
 	});
 
 	it("adds the Idempotency-Key header only to idempotent routes", () => {
