@@ -17,6 +17,7 @@ export interface RouteSpec {
 	scope: string; // API-key scope required, e.g. "persons:read"
 	status: number; // success status: 200, 201, 202, 204
 	alsoStatus?: number[]; // other success statuses with the same body (201 for an upsert that created, 202 for pending)
+	links?: Record<string, RouteLink>; // operations a success answer leads to (OpenAPI links: clients and fuzzers follow them)
 	summary: string;
 	tag: string;
 	response?: JsonSchema; // success body schema; omit for 204
@@ -25,6 +26,9 @@ export interface RouteSpec {
 	requestBody?: JsonSchema; // a verbatim OpenAPI requestBody, for bodies the params cannot describe (NDJSON…)
 	body?: JsonSchema; // merged into the JSON body schema made from the params: rules across fields (anyOf, required…)
 }
+
+/** `to` names a route as "METHOD /path" of the table; parameters map its path names to runtime expressions. */
+export interface RouteLink { to: string; parameters: Record<string, string> }
 
 /** What the gateway accepts as an Idempotency-Key (it answers 400 otherwise). */
 export const IDEMPOTENCY_KEY_PATTERN = "^[A-Za-z0-9._:-]{1,128}$";
@@ -277,20 +281,31 @@ function withBodyRules(schema: JsonSchema, rules: JsonSchema | undefined): JsonS
 export function buildOpenApi(input: OpenApiInput): OpenApiDocument {
 	const baseIds = input.routes.map((r) => operationId(r.action));
 	const used = new Set<string>();
-	const paths: Record<string, Record<string, any>> = {};
-	input.routes.forEach((route, i) => {
-		// An action served by several routes gets its method appended; a counter settles any remaining clash.
+	// An action served by several routes gets its method appended; a counter settles any remaining clash.
+	const ids = input.routes.map((route, i) => {
 		const shared = baseIds.indexOf(baseIds[i]) !== baseIds.lastIndexOf(baseIds[i]);
 		const base = shared ? baseIds[i] + route.method[0] + route.method.slice(1).toLowerCase() : baseIds[i];
 		let id = base;
 		for (let n = 2; used.has(id); n++) id = base + n;
 		used.add(id);
-
+		return id;
+	});
+	const idOf = new Map(input.routes.map((r, i) => [`${r.method} ${r.path}`, ids[i]]));
+	const paths: Record<string, Record<string, any>> = {};
+	input.routes.forEach((route, i) => {
+		const id = ids[i];
 		const path = (input.prefix.replace(/\/+$/, "") + route.path.replace(/\/+$/, "").replace(/:(\w+)/g, "{$1}")) || "/";
 		const method = route.method.toLowerCase();
 		paths[path] ??= {};
 		if (paths[path][method]) throw new Error(`openapi: duplicate route ${route.method} ${path}`);
 		paths[path][method] = operation(route, input.actionSchemas[route.action] ?? {}, id);
+		if (route.links) {
+			paths[path][method].responses[String(route.status)].links = Object.fromEntries(Object.entries(route.links).map(([name, link]) => {
+				const target = idOf.get(link.to);
+				if (!target) throw new Error(`openapi: link ${name} of ${route.method} ${route.path} names no route: ${link.to}`);
+				return [name, { operationId: target, parameters: link.parameters }];
+			}));
+		}
 	});
 	for (const [path, item] of Object.entries(input.extraPaths ?? {})) paths[path] = { ...paths[path], ...(item as object) };
 

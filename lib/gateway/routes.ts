@@ -91,6 +91,12 @@ const report: JsonSchema = {
 	}
 };
 
+// Where a written CPF can be read back and used next (OpenAPI links).
+const byCpf = (to: Record<string, string>): RouteSpec["links"] =>
+	Object.fromEntries(Object.entries(to).map(([name, route]) => [name, { to: route, parameters: { cpf: "$response.body#/cpf" } }]));
+const personLinks = byCpf({ ReadPerson: "GET /persons/:cpf", ChangePerson: "PUT /persons/:cpf", RecordDebt: "POST /persons/:cpf/dividas", Report: "GET /reports/:cpf", PrivacyAccess: "GET /privacy/:cpf" });
+const profileLinks = byCpf({ ReadProfile: "GET /profiles/:cpf", Score: "GET /profiles/:cpf/score", Report: "GET /reports/:cpf" });
+
 export interface GatewayRoute extends RouteSpec {
 	scope: Scope;
 	/** Media types the body may have (default JSON only). */
@@ -101,12 +107,13 @@ export interface GatewayRoute extends RouteSpec {
 
 /** The whole REST surface under /api/v1: each route, its action and the scope it requires. */
 export const ROUTES: GatewayRoute[] = [
-	{ method: "POST", path: "/persons", action: "persons.create", scope: "persons:write", status: 201, tag: "Base A", summary: "Register a person", response: person, idempotent: true },
+	{ method: "POST", path: "/persons", action: "persons.create", scope: "persons:write", status: 201, tag: "Base A", summary: "Register a person", response: person, idempotent: true, links: personLinks },
 	{ method: "PUT", path: "/persons/:cpf", action: "persons.update", scope: "persons:write", status: 200, tag: "Base A", summary: "Change a person's name or address", response: person, idempotent: true, body: { anyOf: [{ required: ["nome"] }, { required: ["endereco"] }] } },
 	{ method: "GET", path: "/persons/:cpf", action: "cpf-lookup.get", scope: "persons:read", status: 200, tag: "Base A", summary: "Payload A: identity and debts (counts as a consultation)", response: payloadA },
-	{ method: "POST", path: "/persons/:cpf/dividas", action: "debt-write.create", scope: "debts:write", status: 201, tag: "Base A", summary: "Record a debt", response: divida, idempotent: true },
+	{ method: "POST", path: "/persons/:cpf/dividas", action: "debt-write.create", scope: "debts:write", status: 201, tag: "Base A", summary: "Record a debt", response: divida, idempotent: true,
+		links: { SettleDebt: { to: "PATCH /persons/:cpf/dividas/:id", parameters: { cpf: "$request.path.cpf", id: "$response.body#/id" } } } },
 	{ method: "PATCH", path: "/persons/:cpf/dividas/:id", action: "debt-write.settle", scope: "debts:write", status: 200, tag: "Base A", summary: "Settle a debt (set datePagamento)", response: divida, idempotent: true, body: { required: ["datePagamento"] } },
-	{ method: "PUT", path: "/profiles/:cpf", action: "profiles.put", scope: "profiles:write", status: 200, alsoStatus: [201], tag: "Base B", summary: "Create (201) or replace (200) a financial profile; idade is derived", response: payloadB, idempotent: true },
+	{ method: "PUT", path: "/profiles/:cpf", action: "profiles.put", scope: "profiles:write", status: 200, alsoStatus: [201], tag: "Base B", summary: "Create (201) or replace (200) a financial profile; idade is derived", response: payloadB, idempotent: true, links: profileLinks },
 	{ method: "GET", path: "/profiles/:cpf", action: "profiles.get", scope: "profiles:read", status: 200, tag: "Base B", summary: "Payload B (counts as a consultation)", response: payloadB },
 	{ method: "GET", path: "/profiles/:cpf/score", action: "asset-score.get", scope: "score:read", status: 200, tag: "Base B", summary: "Explainable asset score 0–1000 (counts as a consultation)", response: score },
 	{ method: "GET", path: "/ml/features", action: "ml-export.features", scope: "ml:export", status: 200, tag: "Base B", summary: "NDJSON stream of pseudonymised feature rows, one per profile", responseContentType: "application/x-ndjson" },
@@ -130,7 +137,8 @@ export const ROUTES: GatewayRoute[] = [
 	{ method: "DELETE", path: "/privacy/:cpf", action: "privacy.erase", scope: "privacy:admin", status: 200, alsoStatus: [202], tag: "Privacy (LGPD)", summary: "Erase a CPF from all three bases: 200 when done, 202 while a base is still pending (finished automatically)", response: { type: "object", required: ["cpf", "status", "bases"], properties: { cpf: str, status: { type: "string", enum: ["erased", "pending"] }, bases: { type: "object" } } } },
 	{ method: "GET", path: "/audit", action: "audit.list", scope: "audit:read", status: 200, tag: "Audit", summary: "Audit trail, optionally of one CPF and a date range", response: auditPage },
 	{ method: "GET", path: "/audit/verify", action: "audit.verify", scope: "audit:read", status: 200, tag: "Audit", summary: "Verify the audit hash chain", response: auditVerify },
-	{ method: "POST", path: "/consumers", action: "consumers.create", scope: "consumers:admin", status: 201, tag: "Consumers", summary: "Issue an API key (shown once)", response: consumer, idempotent: true },
+	{ method: "POST", path: "/consumers", action: "consumers.create", scope: "consumers:admin", status: 201, tag: "Consumers", summary: "Issue an API key (shown once)", response: consumer, idempotent: true,
+		links: { RevokeKey: { to: "DELETE /consumers/:id", parameters: { id: "$response.body#/id" } } } },
 	{ method: "DELETE", path: "/consumers/:id", action: "consumers.revoke", scope: "consumers:admin", status: 204, tag: "Consumers", summary: "Revoke an API key" }
 ];
 

@@ -315,6 +315,20 @@ describe("buildOpenApi", () => {
 		expect(Utils.safetyObject(params, {})).not.toHaveProperty("apelido");
 	});
 
+	it("declares links between operations by route, and refuses a link to no route", () => {
+		const withLinks = (to: string) => buildOpenApi({
+			...input,
+			routes: [
+				route({ method: "POST", path: "/persons", action: "persons.create", status: 201, links: { Read: { to, parameters: { cpf: "$response.body#/cpf" } } } }),
+				route({ method: "GET", path: "/persons/:cpf", action: "cpf-lookup.get" }),
+			],
+		});
+		expect(withLinks("GET /persons/:cpf").paths["/api/v1/persons"].post.responses["201"].links).toEqual({
+			Read: { operationId: "cpfLookupGet", parameters: { cpf: "$response.body#/cpf" } },
+		});
+		expect(() => withLinks("GET /people/:cpf")).toThrow(/names no route/);
+	});
+
 	it("adds the Idempotency-Key header only to idempotent routes", () => {
 		const header = op("/api/v1/persons/{cpf}/dividas", "post").parameters.find((p: any) => p.in === "header");
 		expect(header).toMatchObject({ name: "Idempotency-Key", required: false, schema: { type: "string", pattern: "^[A-Za-z0-9._:-]{1,128}$", minLength: 1, maxLength: 128 } });
