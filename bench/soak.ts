@@ -4,7 +4,9 @@
 // run, with the slope of its second half (a leak shows as a steady climb). Not a ratio benchmark: there
 // is no raw side. Options: --seconds S (120), --clients C (16), --seed N (random), --sample-seconds K (5),
 // --keep-data (do not erase the run's CPFs afterwards).
+import { randomBytes } from "node:crypto";
 import path from "node:path";
+import { type BrokerOptions, ServiceBroker } from "moleculer";
 import {
 	type BenchState, type CpuReport, type EnginePids, type MeshProc, cpuMeter, cpuText, createConsumer, enginePids, fmt, flagArg,
 	gitState, gitText, launchMesh, machineInfo, memoryOf, meshWarnings, numberArg, prepare, runMain, sleep, stopEverything, stringArg, table, writeResults
@@ -79,7 +81,54 @@ function sampler(procs: { name: string; pid: number }[], everyMs: number): { t0:
 	return { t0, stop: () => (clearInterval(timer), take(), series) };
 }
 
-/** A climb of more than this in the second half (MiB/min, and 5 MiB over the run) is flagged. */
+/**
+ * The JS heap in use of every mesh process, from `$node.health` over the transporter (an observer
+ * node on the mesh's namespace), every everyMs: the heap is a sawtooth (garbage accumulates between
+ * collections), so what tells a leak is its floor — the lowest value in each quarter of the load —
+ * rising, not any one sample.
+ */
+async function heapSampler(transporter: string, namespace: string, procs: { name: string; pid: number }[], t0: number, everyMs: number) {
+	const broker = new ServiceBroker({ namespace, nodeID: `soak-observer-${randomBytes(3).toString("hex")}`, transporter: transporter as BrokerOptions["transporter"], serializer: "JSON", logger: false });
+	state.observer = broker;
+	await broker.start();
+	await broker.waitForServices(ALL_SERVICES, 20_000, 200);
+	const series = new Map<string, HeapSample[]>(procs.map(p => [p.name, []]));
+	const mib = (bytes: unknown) => (typeof bytes === "number" ? Math.round((bytes / 2 ** 20) * 10) / 10 : NaN);
+	let stopped = false;
+	const loop = (async () => {
+		while (!stopped) {
+			const nodes = (broker.registry.nodes.list({ onlyAvailable: true, withServices: false }) as { id: string; local: boolean }[]).filter(n => !n.local);
+			await Promise.all(nodes.map(async n => {
+				const h: any = await broker.call("$node.health", {}, { nodeID: n.id, timeout: 3000 }).catch(() => null);
+				const name = procs.find(p => p.pid === h?.process?.pid)?.name;
+				const m = h?.process?.memory;
+				if (name && typeof m?.heapUsed === "number") {
+					series.get(name)!.push({ tMs: Date.now() - t0, heapMiB: mib(m.heapUsed), heapTotalMiB: mib(m.heapTotal), externalMiB: mib(m.external), arrayBuffersMiB: mib(m.arrayBuffers) });
+				}
+			}));
+			await sleep(everyMs);
+		}
+	})();
+	return {
+		stop: async () => {
+			stopped = true;
+			await loop;
+			await broker.stop().catch(() => undefined);
+			state.observer = undefined;
+			return series;
+		}
+	};
+}
+
+/** process.memoryUsage() of a mesh process (heapUsed as heapMiB), MiB. */
+interface HeapSample { tMs: number; heapMiB: number; heapTotalMiB: number; externalMiB: number; arrayBuffersMiB: number }
+
+/** The lowest heap sample in each quarter of the load. */
+function heapFloors(samples: HeapSample[], loadEndMs: number): number[] {
+	return [0, 1, 2, 3].map(q => Math.min(...samples.filter(p => p.tMs >= (q * loadEndMs) / 4 && p.tMs < ((q + 1) * loadEndMs) / 4).map(p => p.heapMiB)));
+}
+
+/** Flagged: RSS climbing more than this in the second half (MiB/min, and 5 MiB), with the heap floor rising too (or not measured). */
 const LEAK_SLOPE = 2;
 
 // ------------------------------------------------------------------ erasing the run's data
@@ -136,6 +185,7 @@ async function main(): Promise<void> {
 	const engines: EnginePids = enginePids(env.CREDIT_MESH_DATA);
 	const watched = [...procs, ...Object.entries(engines).filter(([, pid]) => pid).map(([name, pid]) => ({ name, pid: pid! }))];
 	const memory = sampler(watched, opts.sampleSeconds * 1000);
+	const heap = cfg.transporter ? await heapSampler(cfg.transporter, mesh.namespace, procs, memory.t0, opts.sampleSeconds * 1000) : null;
 	const seriesBefore = await metricSeries(mesh.base);
 	const meter = cpuMeter(procs, engines);
 	console.log(`\nrunning the mix: ${opts.clients} clients for ${opts.seconds} s against ${mesh.base} (${procs.length} mesh processes)…`);
@@ -151,6 +201,7 @@ async function main(): Promise<void> {
 	// A few seconds idle after the load, so an end sample shows what is kept once the load stops.
 	await sleep(Math.min(10, opts.sampleSeconds * 2) * 1000);
 	const series = memory.stop();
+	const heapSeries = (await heap?.stop()) ?? new Map<string, HeapSample[]>();
 
 	// ---------------------------------------------------------------- report
 	const rows = [["route", "req/s", "p50 ms", "p99 ms", "requests", "errors", "retried", "statuses"]];
@@ -169,7 +220,7 @@ async function main(): Promise<void> {
 	}
 	console.log(`cpu: ${cpuText(cpu)}`);
 
-	const memRows = [["process", "pid", "RSS start MiB", "RSS end of load MiB", "RSS idle MiB", "peak MiB", "2nd-half slope MiB/min", ""]];
+	const memRows = [["process", "pid", "RSS start MiB", "RSS end of load MiB", "RSS idle MiB", "peak MiB", "RSS 2nd-half slope MiB/min", "heap floor by quarter MiB", "heap total start→end", "external start→end", ""]];
 	const memory_ = series.map(s => {
 		const start = s.samples[0]?.rssMiB ?? NaN;
 		const end = s.samples.at(-1)?.rssMiB ?? NaN;
@@ -177,9 +228,14 @@ async function main(): Promise<void> {
 		const slope = slopeSecondHalf(s, loadEndMs);
 		const half = secondHalf(s, loadEndMs);
 		const climb = half.length ? half.at(-1)!.rssMiB - half[0].rssMiB : 0;
-		const growing = slope > LEAK_SLOPE && climb > 5;
-		memRows.push([s.name, String(s.pid), fmt(start, 1), fmt(endOfLoad, 1), fmt(end, 1), fmt(s.hwmMiB ?? NaN, 1), fmt(slope, 2), growing ? "GROWING" : ""]);
-		return { name: s.name, pid: s.pid, rssStartMiB: start, rssEndOfLoadMiB: endOfLoad, rssIdleMiB: end, hwmMiB: s.hwmMiB, slopeSecondHalfMiBPerMin: slope, growing, samples: s.samples };
+		const heapSamples = heapSeries.get(s.name) ?? [];
+		const floors = heapSamples.length ? heapFloors(heapSamples, loadEndMs) : [];
+		const floorRising = floors.length === 0 || !floors.every(Number.isFinite) || floors[3] - floors[1] > 5;
+		const growing = slope > LEAK_SLOPE && climb > 5 && floorRising;
+		memRows.push([s.name, String(s.pid), fmt(start, 1), fmt(endOfLoad, 1), fmt(end, 1), fmt(s.hwmMiB ?? NaN, 1), fmt(slope, 2), floors.map(f => fmt(f, 0)).join(" ") || "-",
+			heapSamples.length ? `${fmt(heapSamples[0].heapTotalMiB, 0)}→${fmt(heapSamples.at(-1)!.heapTotalMiB, 0)}` : "-",
+			heapSamples.length ? `${fmt(heapSamples[0].externalMiB, 0)}→${fmt(heapSamples.at(-1)!.externalMiB, 0)}` : "-", growing ? "GROWING" : ""]);
+		return { name: s.name, pid: s.pid, rssStartMiB: start, rssEndOfLoadMiB: endOfLoad, rssIdleMiB: end, hwmMiB: s.hwmMiB, slopeSecondHalfMiBPerMin: slope, heapFloorsMiB: floors, growing, samples: s.samples, heapSamples };
 	});
 	console.log(`\nmemory (RSS every ${opts.sampleSeconds} s; slope = least squares over the second half of the load; "idle" ${Math.min(10, opts.sampleSeconds * 2)} s after it; engines by their main pid):\n`);
 	console.log(table(memRows));

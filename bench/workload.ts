@@ -46,6 +46,8 @@ export interface RouteStats {
 	statuses: Record<string, number>;
 	/** Requests that needed at least one retry (503, connection error, timeout, idempotency key in progress). */
 	retried: number;
+	/** Why attempts were retried: "503", "409 in progress", "network", "timeout" → attempts. */
+	retryCauses: Record<string, number>;
 	/** Latency of the successful requests, first attempt to final answer (retries included), ms. */
 	p50Ms: number;
 	p99Ms: number;
@@ -112,14 +114,13 @@ interface Request {
 	onOk?: (body: any) => void;
 }
 
-/** A stable Idempotency-Key for a write: the same method, path and body always get the same key. */
-function idempotencyKey(method: string, path: string, body: string): string {
-	return `wl.${createHash("sha256").update(`${method} ${path}\n${body}`).digest("base64url").slice(0, 40)}`;
-}
-
-function write(route: RouteName, method: string, path: string, payload: unknown, onOk?: (body: any) => void, contentType = JSON_TYPE): Request {
-	const body = typeof payload === "string" ? payload : JSON.stringify(payload);
-	return { route, method, path, body, headers: { ...contentType, "idempotency-key": idempotencyKey(method, path, body) }, onOk };
+/**
+ * The Idempotency-Key of a write: one per logical request (its number in the run), sent again on each of
+ * its retries. (Not the body alone: two clients may send the same PUT at once, and the second would get
+ * 409 IDEMPOTENCY_IN_PROGRESS.)
+ */
+function idempotencyKey(seed: number, n: number, method: string, path: string, body: string): string {
+	return `wl.${createHash("sha256").update(`${seed}.${n} ${method} ${path}\n${body}`).digest("base64url").slice(0, 40)}`;
 }
 
 /** Network-level failures (refused, reset, closed mid-answer): the request may be retried on another base. */
@@ -145,10 +146,10 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
 
 	const acknowledged: Acknowledged = { persons: [], debts: [], profiles: [], movements: [] };
 	const unexpected: WorkloadResult["unexpected"] = [];
-	const stats = new Map<RouteName, { requests: number; errors: number; retried: number; statuses: Record<string, number>; latencies: number[] }>();
+	const stats = new Map<RouteName, { requests: number; errors: number; retried: number; retryCauses: Record<string, number>; statuses: Record<string, number>; latencies: number[] }>();
 	const statsOf = (r: RouteName) => {
 		let s = stats.get(r);
-		if (!s) stats.set(r, (s = { requests: 0, errors: 0, retried: 0, statuses: {}, latencies: [] }));
+		if (!s) stats.set(r, (s = { requests: 0, errors: 0, retried: 0, retryCauses: {}, statuses: {}, latencies: [] }));
 		return s;
 	};
 
@@ -188,6 +189,8 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
 				const inProgress = res.status === 409 && text.includes("IDEMPOTENCY_IN_PROGRESS");
 				if ((res.status === 503 || inProgress) && retries503 < retry.attempts) {
 					retries503++;
+					const cause = inProgress ? "409 in progress" : "503";
+					s.retryCauses[cause] = (s.retryCauses[cause] ?? 0) + 1;
 					const after = Number(res.headers.get("retry-after"));
 					delayMs = Math.min(retry.maxDelayMs, Number.isFinite(after) && after > 0 ? after * 1000 : 100 * 2 ** retries503);
 				} else break;
@@ -196,6 +199,7 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
 				const kind = failureKind(err);
 				final = { status: 0, text: `${kind}: ${(err as Error).message}${(err as any)?.cause?.code ? ` (${(err as any).cause.code})` : ""}`, kind };
 				if (++networkErrors >= networkAttempts) break;
+				s.retryCauses[kind] = (s.retryCauses[kind] ?? 0) + 1;
 				delayMs = Math.min(1000, 50 * networkErrors);
 			}
 			retried = true;
@@ -255,6 +259,11 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
 		});
 	};
 	const read = (route: RouteName, path: string): Request => ({ route, method: "GET", path });
+	let writes = 0;
+	function write(route: RouteName, method: string, path: string, payload: unknown, onOk?: (body: any) => void, contentType = JSON_TYPE): Request {
+		const body = typeof payload === "string" ? payload : JSON.stringify(payload);
+		return { route, method, path, body, headers: { ...contentType, "idempotency-key": idempotencyKey(seed, writes++, method, path, body) }, onOk };
+	}
 
 	function next(rnd: () => number): Request {
 		let x = rnd() * totalWeight;
@@ -329,7 +338,7 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
 		const s = stats.get(r)!;
 		const sorted = sortedCopy(s.latencies);
 		return {
-			route: WORKLOAD_ROUTES[r].label, requests: s.requests, errors: s.errors, statuses: s.statuses, retried: s.retried,
+			route: WORKLOAD_ROUTES[r].label, requests: s.requests, errors: s.errors, statuses: s.statuses, retried: s.retried, retryCauses: s.retryCauses,
 			p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), perSecond: s.requests / (elapsedMs / 1000)
 		};
 	});
