@@ -250,8 +250,9 @@ async function main(): Promise<void> {
 	if (!opts.keepData) {
 		const cpfs = [...new Set([...ack.persons, ...ack.profiles, ...ack.movements.map(m => m.cpf)])];
 		console.log(`\nerasing the run's ${cpfs.length} CPFs (DELETE /api/v1/privacy/:cpf; their audit rows stay)…`);
+		const eraseStart = Date.now();
 		erased = await eraseCpfs(mesh.base, adminKey, cpfs);
-		console.log(`  erased ${erased.erased} (${erased.pendingFirst} answered 202 pending at first and were asked again), not erased ${erased.left}${erased.failed.length ? `; failures: ${erased.failed.join("; ")}` : ""}`);
+		console.log(`  in ${((Date.now() - eraseStart) / 1000).toFixed(1)} s: erased ${erased.erased} (${erased.pendingFirst} answered 202 pending at first and were asked again), not erased ${erased.left}${erased.failed.length ? `; failures: ${erased.failed.join("; ")}` : ""}`);
 	}
 
 	const out = writeResults(ROOT, "soak", {

@@ -4,14 +4,19 @@
 // the writes the server acknowledged in each base.
 //
 // Data comes from scripts/seed.ts's generator (person i of the seed), so a run with a given seed sends
-// the same persons, debts, profiles and movements; every write carries an Idempotency-Key derived from
-// its method, path and body, and every movement a stable id, so a retry never writes twice.
+// the same persons, debts, profiles and movements; every write carries an Idempotency-Key of its own,
+// sent again on each of its retries, and every movement a stable id, so a retry never writes twice.
+// A write whose final outcome is not a success (a connection cut after the server committed, say) may
+// still be stored: the acknowledged writes are a lower bound of what each base holds, not all of it.
 import { createHash } from "node:crypto";
 import { generatePerson, mulberry32, type SeedPerson } from "../scripts/seed";
 import { percentile, sleep, sortedCopy } from "./lib";
 
 export interface WorkloadOptions {
-	/** Gateway base URLs (http://127.0.0.1:PORT); requests round-robin; a connection error is retried on the next base. */
+	/**
+	 * Gateway base URLs (http://127.0.0.1:PORT); requests round-robin; a connection error or a timeout is
+	 * retried on the next base, up to max(3, 2 × bases) attempts, 50 ms × n apart (1 s at most).
+	 */
 	bases: string[];
 	/** Bearer key holding every scope the mix needs (WORKLOAD_SCOPES). */
 	key: string;
@@ -23,7 +28,11 @@ export interface WorkloadOptions {
 	maxRequests?: number;
 	/** Default: random (the seed used is in the result). Persons 0..poolSize-1 of the seed make the pool. */
 	seed?: number;
-	/** Retries of a 503 (honouring Retry-After, capped at maxDelayMs), with the same Idempotency-Key. Default { attempts: 5, maxDelayMs: 2000 }; attempts 0 = none. */
+	/**
+	 * Retries of a 503 (after Retry-After, else 200 ms doubling, capped at maxDelayMs), with the same
+	 * Idempotency-Key; a 409 IDEMPOTENCY_IN_PROGRESS (a retry arriving while the first attempt still runs)
+	 * is retried the same way. Default { attempts: 5, maxDelayMs: 2000 }; attempts 0 = every 503 is final.
+	 */
 	retry503?: { attempts: number; maxDelayMs: number };
 	/** Stops the run: no new request starts; requests in flight are abandoned and not counted. */
 	signal?: AbortSignal;
