@@ -134,6 +134,11 @@ function heapFloors(samples: HeapSample[], loadEndMs: number): number[] {
  * Elasticsearch, whose JVM touches pages of its fixed heap for a long time (≈ 15 MiB of 1.4 GiB in 8 min).
  */
 const LEAK_SLOPE = 2;
+/**
+ * Below this much load nothing is flagged: every Node process here grows its heap for the first minutes
+ * (60 s runs flagged three processes whose 480 s runs then stayed flat).
+ */
+const MIN_JUDGE_SECONDS = 240;
 
 // ------------------------------------------------------------------ erasing the run's data
 
@@ -236,14 +241,16 @@ async function main(): Promise<void> {
 		const heapSamples = heapSeries.get(s.name) ?? [];
 		const floors = heapSamples.length ? heapFloors(heapSamples, loadEndMs) : [];
 		const floorRising = floors.length === 0 || !floors.every(Number.isFinite) || floors[3] - floors[1] > 5;
-		const growing = slope > LEAK_SLOPE && climb > Math.max(5, 0.05 * start) && floorRising;
+		const judged = loadEndMs >= MIN_JUDGE_SECONDS * 1000;
+		const growing = judged && slope > LEAK_SLOPE && climb > Math.max(5, 0.05 * start) && floorRising;
 		memRows.push([s.name, String(s.pid), fmt(start, 1), fmt(endOfLoad, 1), fmt(end, 1), fmt(s.hwmMiB ?? NaN, 1), fmt(slope, 2), floors.map(f => fmt(f, 0)).join(" ") || "-",
 			heapSamples.length ? `${fmt(heapSamples[0].heapTotalMiB, 0)}→${fmt(heapSamples.at(-1)!.heapTotalMiB, 0)}` : "-",
-			heapSamples.length ? `${fmt(heapSamples[0].externalMiB, 0)}→${fmt(heapSamples.at(-1)!.externalMiB, 0)}` : "-", growing ? "GROWING" : ""]);
+			heapSamples.length ? `${fmt(heapSamples[0].externalMiB, 0)}→${fmt(heapSamples.at(-1)!.externalMiB, 0)}` : "-", growing ? "GROWING" : judged ? "" : "not judged"]);
 		return { name: s.name, pid: s.pid, rssStartMiB: start, rssEndOfLoadMiB: endOfLoad, rssIdleMiB: end, hwmMiB: s.hwmMiB, slopeSecondHalfMiBPerMin: slope, heapFloorsMiB: floors, growing, samples: s.samples, heapSamples };
 	});
 	console.log(`\nmemory (RSS every ${opts.sampleSeconds} s; slope = least squares over the second half of the load; "idle" ${Math.min(10, opts.sampleSeconds * 2)} s after it; engines by their main pid):\n`);
 	console.log(table(memRows));
+	if (loadEndMs < MIN_JUDGE_SECONDS * 1000) console.log(`(leaks are not judged on less than ${MIN_JUDGE_SECONDS} s of load: the processes are still warming up; run --seconds ${MIN_JUDGE_SECONDS} or more)`);
 	console.log(`GET /metrics series: ${seriesBefore ?? "?"} before the load, ${seriesAfter ?? "?"} after`);
 	const warnings = meshWarnings(mesh.logFile);
 	console.log(`\nmesh log: ${warnings.length} lines at warn or above${warnings.length ? ` (${mesh.logFile}); first ones:` : ""}`);

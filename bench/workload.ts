@@ -183,9 +183,11 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
 		let retried = false;
 		let final: { status: number; text: string; kind?: string };
 		const networkAttempts = Math.max(3, 2 * o.bases.length);
-		for (let attempt = 1, retries503 = 0, networkErrors = 0; ; attempt++) {
+		// Round-robin across requests; a request's own retries go on from its base to the next ones.
+		const first = nextBase++;
+		for (let attempt = 0, retries503 = 0, networkErrors = 0; ; attempt++) {
 			if (o.signal?.aborted) return null;
-			const base = o.bases[nextBase++ % o.bases.length];
+			const base = o.bases[(first + attempt) % o.bases.length];
 			let delayMs = 0;
 			try {
 				const signal = o.signal ? AbortSignal.any([o.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs);
@@ -206,7 +208,9 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
 			} catch (err) {
 				if (o.signal?.aborted) return null;
 				const kind = failureKind(err);
-				final = { status: 0, text: `${kind}: ${(err as Error).message}${(err as any)?.cause?.code ? ` (${(err as any).cause.code})` : ""}`, kind };
+				const cause = (err as any)?.cause;
+				const code = cause?.code ?? cause?.errors?.[0]?.code;
+				final = { status: 0, text: `${kind}: ${(err as Error).message}${code ? ` (${code})` : ""}`, kind };
 				if (++networkErrors >= networkAttempts) break;
 				s.retryCauses[kind] = (s.retryCauses[kind] ?? 0) + 1;
 				delayMs = Math.min(1000, 50 * networkErrors);
@@ -320,8 +324,9 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
 	}));
 	// Movements become searchable asynchronously (JetStream → Elasticsearch): GET /activity of a pool
 	// person answers 404 until then, so the mix reads the activity of persons seen to have one.
-	// (These polls are not counted in the statistics.)
-	const pollUntil = Math.min(deadline, Date.now() + 30_000);
+	// (These polls are not counted in the statistics; a third of the run at most, 15 s at most. Should
+	// none become searchable, activity reads go to any person, and their 404s count as errors.)
+	const pollUntil = Math.min(deadline, Date.now() + Math.min(15_000, o.durationMs / 3));
 	const pending = persons.filter(p => acknowledged.movements.some(m => m.cpf === p.cpf));
 	while (pending.length && Date.now() < pollUntil && !o.signal?.aborted) {
 		for (const p of [...pending]) {
