@@ -1,0 +1,170 @@
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { closeSync, openSync } from "node:fs";
+import { createServer } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { type BrokerOptions, ServiceBroker } from "moleculer";
+import { config, need } from "../../config";
+import { deleteStreams } from "./mesh";
+
+/** The service groups of docker-stack.yml, one Swarm service each (`SERVICES` of its tasks). */
+export const GROUPS = {
+	api: "api",
+	"base-a": "persons,cpf-lookup,debt-write,audit,consumers,idempotency",
+	"base-b": "profiles,asset-score,ml-export",
+	"base-c": "transaction-ingest,activity",
+	report: "report",
+	privacy: "privacy"
+} as const;
+export type Group = keyof typeof GROUPS;
+
+export interface Replica {
+	group: Group;
+	index: number;
+	nodeID: string;
+	child: ChildProcess;
+	/** The gateway's port (api replicas only). */
+	port?: number;
+}
+
+export interface ReplicatedMesh {
+	namespace: string;
+	/** The gateways' base URLs, one per api replica. */
+	bases: string[];
+	replicas: Replica[];
+	logFile: string;
+	/** `kill -9` of one replica; resolves once the process is gone. */
+	kill(group: Group, index: number): Promise<Replica>;
+	/** The replicas still running. */
+	running(): Replica[];
+	stop(): Promise<void>;
+}
+
+function freePort(): Promise<number> {
+	return new Promise((resolve, reject) => {
+		const srv = createServer().listen(0, "127.0.0.1", () => {
+			const addr = srv.address();
+			srv.close(() => (addr && typeof addr === "object" ? resolve(addr.port) : reject(new Error("no port"))));
+		});
+	});
+}
+
+const alive = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
+
+/**
+ * The production path with replicas: `npm run build`, then every service group of docker-stack.yml
+ * as `replicas` moleculer-runner processes (NODE_ENV=production, over the real NATS, in a namespace of
+ * this mesh alone); each api replica listens on a port of its own on 127.0.0.1. Resolves when every
+ * node is seen on the namespace and every gateway answers /health/ready with 200.
+ */
+export async function startReplicatedMesh(o: { replicas?: number; build?: boolean; timeoutMs?: number } = {}): Promise<ReplicatedMesh> {
+	const replicas = o.replicas ?? 2;
+	const timeoutMs = o.timeoutMs ?? 90_000;
+	if (o.build !== false) execFileSync("npm", ["run", "--silent", "build"], { stdio: "inherit", timeout: 120_000 });
+	const namespace = `test-faults-${randomBytes(3).toString("hex")}`;
+	const logFile = path.join(os.tmpdir(), `credit-mesh-${namespace}.log`);
+	const fd = openSync(logFile, "a");
+	const list: Replica[] = [];
+	try {
+		for (const group of Object.keys(GROUPS) as Group[]) {
+			for (let index = 0; index < replicas; index++) {
+				const port = group === "api" ? await freePort() : undefined;
+				const nodeID = `${group}-${index}-${namespace}`;
+				const child = spawn(process.execPath, ["node_modules/moleculer/bin/moleculer-runner.js", "--config", "dist/moleculer.config.js"], {
+					env: {
+						...process.env, NODE_ENV: "production", SERVICEDIR: "dist/services", SERVICES: GROUPS[group], NAMESPACE: namespace,
+						NODE_ID: nodeID, PORT: String(port ?? 0), HOST: "127.0.0.1", LOG_LEVEL: "warn", LOG_FORMAT: "short"
+					},
+					stdio: ["ignore", fd, fd]
+				});
+				list.push({ group, index, nodeID, child, port });
+			}
+		}
+	} finally {
+		closeSync(fd);
+	}
+	const bases = list.filter(r => r.port).map(r => `http://127.0.0.1:${r.port}`);
+	const mesh: ReplicatedMesh = {
+		namespace,
+		bases,
+		replicas: list,
+		logFile,
+		async kill(group, index) {
+			const r = list.find(x => x.group === group && x.index === index);
+			if (!r) throw new Error(`no replica ${group}#${index}`);
+			if (alive(r.child)) {
+				const gone = new Promise<void>(resolve => r.child.once("exit", () => resolve()));
+				r.child.kill("SIGKILL");
+				await gone;
+			}
+			return r;
+		},
+		running: () => list.filter(r => alive(r.child)),
+		async stop() {
+			await Promise.all(list.filter(r => alive(r.child)).map(r => {
+				const gone = new Promise<void>(resolve => r.child.once("exit", () => resolve()));
+				r.child.kill("SIGTERM");
+				const timer = setTimeout(() => alive(r.child) && r.child.kill("SIGKILL"), 8000);
+				return gone.finally(() => clearTimeout(timer));
+			}));
+			await deleteStreams(namespace).catch(() => undefined);
+		}
+	};
+	try {
+		await waitForNodes(namespace, list.map(r => r.nodeID), timeoutMs, () => {
+			const dead = list.find(r => !alive(r.child));
+			if (dead) throw new Error(`replica ${dead.nodeID} exited during start-up; log: ${logFile}`);
+		});
+		const until = Date.now() + timeoutMs;
+		for (const base of bases) {
+			for (;;) {
+				const res = await fetch(`${base}/health/ready`, { signal: AbortSignal.timeout(3000) }).catch(() => null);
+				if (res?.status === 200) break;
+				if (Date.now() > until) throw new Error(`${base}/health/ready is not 200 after ${timeoutMs} ms (${res?.status ?? "no answer"}); log: ${logFile}`);
+				await new Promise(r => setTimeout(r, 300));
+			}
+		}
+	} catch (err) {
+		await mesh.stop();
+		throw err;
+	}
+	return mesh;
+}
+
+/** Waits until every node id is seen, available, on the namespace (a short-lived observer broker). */
+async function waitForNodes(namespace: string, nodeIDs: string[], timeoutMs: number, check: () => void): Promise<void> {
+	const observer = new ServiceBroker({
+		namespace, nodeID: `observer-${randomBytes(3).toString("hex")}`, logger: false, serializer: "JSON",
+		transporter: need(config, "transporter") as BrokerOptions["transporter"]
+	});
+	await observer.start();
+	try {
+		const until = Date.now() + timeoutMs;
+		for (;;) {
+			check();
+			const nodes: { id: string; available: boolean }[] = await observer.call("$node.list");
+			const up = new Set(nodes.filter(n => n.available).map(n => n.id));
+			const missing = nodeIDs.filter(id => !up.has(id));
+			if (missing.length === 0) return;
+			if (Date.now() > until) throw new Error(`nodes not seen after ${timeoutMs} ms: ${missing.join(", ")}`);
+			await new Promise(r => setTimeout(r, 300));
+		}
+	} finally {
+		await observer.stop();
+	}
+}
+
+/** `bash scripts/engines.sh <args>` without blocking the event loop (the load keeps running meanwhile). */
+export async function engines(...args: string[]): Promise<string> {
+	const { stdout } = await promisify(execFile)("bash", ["scripts/engines.sh", ...args], { timeout: 120_000 });
+	return stdout.trim();
+}
+
+/** The pid of an engine's server process (scripts/engines.sh pid). */
+export async function enginePid(engine: "postgres" | "mongo" | "nats" | "elasticsearch"): Promise<number> {
+	const pid = Number(await engines("pid", engine));
+	if (!Number.isInteger(pid) || pid <= 1) throw new Error(`engines.sh pid ${engine}: no pid`);
+	return pid;
+}
