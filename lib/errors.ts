@@ -38,10 +38,28 @@ const CONNECTION_CODES = new Set([
 	"08000", "08001", "08003", "08004", "08006" // connection_exception family
 ]);
 
+/**
+ * MongoDB server errors that mean "not serving now, try again": HostUnreachable, HostNotFound,
+ * NetworkTimeout, ShutdownInProgress, PrimarySteppedDown, SocketException, NotWritablePrimary,
+ * NotPrimaryNoSecondaryOk, NotPrimaryOrSecondary, InterruptedAtShutdown, InterruptedDueToReplStateChange.
+ */
+const MONGO_UNAVAILABLE_CODES = new Set([6, 7, 89, 91, 189, 9001, 10107, 13435, 13436, 11600, 11602]);
+
+/**
+ * A MongoDB-protocol server that stores into PostgreSQL (FerretDB) relays its storage being down as
+ * an InternalError (code 1) carrying the PostgreSQL error: admin_shutdown, cannot_connect_now, the
+ * connection_exception class, or a refused connection (docs/ferretdb.md).
+ */
+const RELAYED_STORAGE_DOWN = /\(SQLSTATE (57P0[1-3]|08[0-9A-Z]{3})\)|failed to connect to `|connect: connection refused/;
+
 /** True for errors that mean "the database is not there", whatever driver layer raised them. */
 export function isConnectionError(err: unknown): boolean {
 	for (let e = err as any, depth = 0; e && depth < 4; e = e.original ?? e.parent ?? e.cause, depth++) {
 		if (CONNECTION_CODES.has(e.code)) return true;
+		if (/^Mongo/.test(e.name ?? "") && typeof e.code === "number") {
+			if (MONGO_UNAVAILABLE_CODES.has(e.code)) return true;
+			if (e.code === 1 && RELAYED_STORAGE_DOWN.test(e.message ?? "")) return true;
+		}
 		if (/^Sequelize(Connection|HostNotReachable|ConnectionRefused|ConnectionTimedOut|ConnectionAcquireTimeout)/.test(e.name ?? "")) return true;
 		if (/^Mongo(Network|ServerSelection|Timeout|NotConnected|TopologyClosed|PoolClosed)/.test(e.name ?? "")) return true;
 		if (/Connection terminated|connection timeout|Client has encountered a connection error|Topology (is )?closed|connection manager was closed/i.test(e.message ?? "")) return true;

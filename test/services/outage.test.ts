@@ -41,4 +41,20 @@ describe("Base A going down and coming back", () => {
 		expect(created.status).toBe(201);
 		expect((await api(mesh, "GET", "/health/ready", { key: null })).status).toBe(200);
 	});
+
+	it("answers 503, not 500, for Base B while FerretDB's storage (the same PostgreSQL) restarts", async () => {
+		// Found by test/faults.test.ts: FerretDB relays its PostgreSQL going away as a MongoDB InternalError.
+		const b = randomCpf();
+		const put = await api(mesh, "PUT", `/api/v1/profiles/${b}`, { body: { cpf: b, dataNascimento: "01/01/1980", endereco: "Rua B, 2", fonteDeRenda: "Assalariado", bens: [] } });
+		expect(put.status).toBe(201);
+		await engines("down", "postgres");
+		for (const path of [`/api/v1/profiles/${b}`, `/api/v1/profiles/${b}/score`]) {
+			const res = await api(mesh, "GET", path);
+			expect(res.status).toBe(503);
+			expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+		}
+		await engines("up", "postgres");
+		const back = await eventually(() => api(mesh, "GET", `/api/v1/profiles/${b}`), r => r.status === 200, 30_000, 500);
+		expect(back.status).toBe(200);
+	});
 });
