@@ -7,10 +7,38 @@ export interface IdempotencyMeta {
 	action: string;
 }
 
+/** Pauses between the attempts to store a write's answer (or free its key): about 6 s in all. */
+const SETTLE_DELAYS_MS = [250, 500, 1000, 2000, 2000];
+
+/**
+ * Stores the outcome of a claimed key, retrying through a short outage of Base A or the transporter.
+ * It is called outside the request's own deadline (the gateway may have given up already): the write
+ * happened, and the next retry of the client must find its answer. False when every attempt failed.
+ */
+async function settle(ctx: Context<any, any>, action: "idempotency.complete" | "idempotency.release", params: object): Promise<boolean> {
+	for (let attempt = 0; ; attempt++) {
+		try {
+			await ctx.broker.call(action, params, { timeout: 3000, retries: 0, requestID: ctx.requestID ?? undefined });
+			return true;
+		} catch (err: any) {
+			if (attempt >= SETTLE_DELAYS_MS.length) {
+				ctx.broker.logger.warn(`${action} failed after ${attempt + 1} attempts; the key stays claimed until its lease runs out:`, err?.name);
+				return false;
+			}
+			await new Promise(r => setTimeout(r, SETTLE_DELAYS_MS[attempt]));
+		}
+	}
+}
+
 /**
  * Honours the Idempotency-Key that the gateway puts in `ctx.meta.idempotency` for idempotent
  * routes: the first call runs and its answer is stored; a repeat gets the stored answer and
  * status without running the action again.
+ *
+ * A write that succeeded is answered as a success even when its answer could not be stored (Base A
+ * or NATS down at that moment): answering 503 would make the client retry a write that happened.
+ * Storing the answer, or freeing the key after a failure, is retried for a few seconds; a claim that
+ * still cannot be settled is taken over by `idempotency.begin` once its lease runs out.
  */
 export const IdempotencyMiddleware = {
 	name: "Idempotency",
@@ -25,14 +53,15 @@ export const IdempotencyMiddleware = {
 				if (claim.location) ctx.meta.$location = claim.location;
 				return claim.response;
 			}
+			let response: unknown;
 			try {
-				const response = await handler(ctx);
-				await ctx.call("idempotency.complete", { ...ref, status: ctx.meta.$statusCode ?? 200, response, location: ctx.meta.$location });
-				return response;
+				response = await handler(ctx);
 			} catch (err) {
-				await ctx.call("idempotency.release", ref).catch(() => undefined);
+				await settle(ctx, "idempotency.release", ref);
 				throw err;
 			}
+			await settle(ctx, "idempotency.complete", { ...ref, status: ctx.meta.$statusCode ?? 200, response, location: ctx.meta.$location });
+			return response;
 		};
 	}
 } as unknown as Middleware;
