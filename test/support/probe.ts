@@ -62,13 +62,18 @@ export async function probeRoutes(base: string, key: string, cpf: string): Promi
  * Probes every gateway until every route answers 2xx on all of them, or the time is up. Returns how
  * long it took from `since` and the last probe of each gateway.
  */
-export async function untilRecovered(bases: string[], key: string, cpf: string, since: number, timeoutMs: number): Promise<{ recoveredMs: number | null; last: Record<string, ProbeResult> }> {
+export async function untilRecovered(bases: string[], key: string, cpf: string, since: number, timeoutMs: number): Promise<{ recoveredMs: number | null; last: Record<string, ProbeResult>; seen: string[] }> {
 	const until = Date.now() + timeoutMs;
 	const last: Record<string, ProbeResult> = {};
+	/** Every failure seen on the way, as "+<ms since> <route> <status>". */
+	const seen: string[] = [];
 	for (;;) {
-		for (const base of bases) last[base] = await probeRoutes(base, key, cpf);
-		if (Object.values(last).every(p => p.failing.length === 0)) return { recoveredMs: Date.now() - since, last };
-		if (Date.now() > until) return { recoveredMs: null, last };
+		for (const base of bases) {
+			last[base] = await probeRoutes(base, key, cpf);
+			for (const label of last[base].failing) seen.push(`+${Date.now() - since}ms ${label} ${last[base].statuses[label]}`);
+		}
+		if (Object.values(last).every(p => p.failing.length === 0)) return { recoveredMs: Date.now() - since, last, seen };
+		if (Date.now() > until) return { recoveredMs: null, last, seen };
 		await new Promise(r => setTimeout(r, 1000));
 	}
 }

@@ -1,0 +1,210 @@
+// Faults under load (issue 7 item 3). The mesh runs as in production, every service group of
+// docker-stack.yml as two moleculer-runner processes over NATS (two gateways on two ports), while
+// bench/workload.ts's mixed workload runs through both gateways. In turn: one replica of each group is
+// killed with SIGKILL, nats-server is restarted, PostgreSQL is restarted, FerretDB is stopped for 10 s,
+// and Elasticsearch is frozen (SIGSTOP) for 20 s. After each fault:
+//   1. every write the clients saw acknowledged is in its base (counted in the base itself);
+//   2. clients saw only 2xx, or 503s (retried with the same Idempotency-Key, with the documented body);
+//   3. every route answers 2xx again on every surviving gateway within a bound, with no process restarted.
+// Everything is bounded in requests and time; nothing here asserts a speed.
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomUUID } from "node:crypto";
+import { randomCpf } from "../lib/cpf";
+import { SCOPES } from "../lib/scopes";
+import { config } from "../config";
+import { runWorkload, WORKLOAD_ROUTES, type WorkloadResult } from "../bench/workload";
+import { type Group, type ReplicatedMesh, enginePid, engines, startReplicatedMesh } from "./support/replicas";
+import { countAcknowledged, expectedCounts } from "./support/acknowledged";
+import { untilRecovered } from "./support/probe";
+import { eventually } from "./support/mesh";
+
+const CLIENTS = 6;
+/** Per fault: at most this many requests, whatever the duration. */
+const MAX_REQUESTS = 20_000;
+/** After a fault is healed (or a replica killed), every route must answer 2xx again within this. */
+const RECOVERY_MS = 60_000;
+/** Movements reach Elasticsearch asynchronously (JetStream): how long to wait for the acknowledged ones. */
+const CATCH_UP_MS = 60_000;
+
+let mesh: ReplicatedMesh;
+let key = "";
+/** A person with a profile and searchable movements, for the recovery probe's reads. */
+let probeCpf = "";
+/** Gateways still running (the killed api replica is not restarted). */
+let liveBases: string[] = [];
+let frozenEs: number | null = null;
+
+async function admin(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+	const res = await fetch(base + path, {
+		method, signal: AbortSignal.timeout(15_000),
+		headers: { authorization: `Bearer ${config.adminApiKey}`, "content-type": "application/json" },
+		body: body === undefined ? undefined : JSON.stringify(body)
+	});
+	return { status: res.status, body: await res.json().catch(() => null) };
+}
+
+beforeAll(async () => {
+	mesh = await startReplicatedMesh({ replicas: 2 });
+	liveBases = [...mesh.bases];
+	const base = mesh.bases[0];
+	const consumer = await admin(base, "POST", "/api/v1/consumers", { name: "faults-workload", scopes: SCOPES.filter(s => s !== "consumers:admin"), rateLimit: 1_000_000 });
+	expect(consumer.status).toBe(201);
+	key = consumer.body.key;
+	probeCpf = randomCpf();
+	expect((await admin(base, "POST", "/api/v1/persons", { cpf: probeCpf, nome: "Sonda Fixa", endereco: "Rua S, 1" })).status).toBe(201);
+	expect((await admin(base, "PUT", `/api/v1/profiles/${probeCpf}`, { cpf: probeCpf, dataNascimento: "01/01/1970", endereco: "Rua S 1", fonteDeRenda: "Aposentado", bens: [] })).status).toBe(201);
+	expect((await admin(base, "POST", "/api/v1/transactions", { cpf: probeCpf, tipo: "ted", valor: 100, data: "2025-01-01", id: `probe-${randomUUID()}` })).status).toBe(202);
+	const activity = await eventually(() => admin(base, "GET", `/api/v1/activity/${probeCpf}`), r => r.status === 200, 30_000, 300);
+	expect(activity.status).toBe(200);
+}, 180_000);
+
+afterAll(async () => {
+	// Whatever happened, leave the engines running and the mesh stopped.
+	if (frozenEs) process.kill(frozenEs, "SIGCONT");
+	await engines("up").catch(err => console.error("engines up:", err.message));
+	await mesh?.stop();
+}, 120_000);
+
+interface FaultRun { result: WorkloadResult; healedAt: number; recovery: Awaited<ReturnType<typeof untilRecovered>> }
+
+/**
+ * Runs the workload for durationMs through the given gateways; faultAtMs into it, runs fault(), which
+ * resolves when the fault is over (engine back, replica gone). The workload is aborted at the latest
+ * 60 s after its duration, whatever happens.
+ */
+async function underLoad(seed: number, o: { bases: string[]; durationMs: number; faultAtMs: number; fault: () => Promise<void>; live?: () => string[] }): Promise<FaultRun> {
+	const stop = new AbortController();
+	const guard = setTimeout(() => stop.abort(), o.durationMs + 60_000);
+	const load = runWorkload({ bases: o.bases, key, clients: CLIENTS, durationMs: o.durationMs, maxRequests: MAX_REQUESTS, seed, retry503: { attempts: 15, maxDelayMs: 2000 }, signal: stop.signal });
+	try {
+		await sleep(o.faultAtMs);
+		await o.fault();
+		const healedAt = Date.now();
+		// (3) is measured from the fault's end, while the workload still runs.
+		const [result, recovery] = await Promise.all([load, untilRecovered(o.live?.() ?? o.bases, key, probeCpf, healedAt, RECOVERY_MS)]);
+		return { result, healedAt, recovery };
+	} catch (err) {
+		stop.abort();
+		await load.catch(() => undefined);
+		throw err;
+	} finally {
+		clearTimeout(guard);
+	}
+}
+
+const okByLabel = new Map(Object.values(WORKLOAD_ROUTES).map(r => [r.label, r.ok.map(String)]));
+
+/**
+ * The three checks after a fault, all measured before any is asserted (so a failure shows the whole
+ * picture), and a summary line with the figures.
+ */
+async function afterFault(name: string, run: FaultRun, o: { refusedByKilledGateway?: boolean } = {}): Promise<void> {
+	const r = run.result;
+	// (2) only success statuses, or 503s (retried, with the documented body); no 500, no connection failure left.
+	const bad: string[] = [];
+	for (const route of r.routes) {
+		for (const [status, n] of Object.entries(route.statuses)) {
+			if (okByLabel.get(route.route)?.includes(status) || status === "503") continue;
+			// Refused connections can only come from the killed gateway's port (the other one listens throughout).
+			if (status === "network" && o.refusedByKilledGateway && r.unexpected.filter(u => u.route === route.route && u.status === 0).every(u => u.body.includes("ECONNREFUSED"))) continue;
+			bad.push(`${route.route}: ${n} × ${status}`);
+		}
+	}
+	const undocumented = r.unexpected.filter(u => u.status === 503).filter(u => {
+		let body: any = null;
+		try {
+			body = JSON.parse(u.body);
+		} catch {
+			// not JSON: undocumented
+		}
+		return !(body?.code === 503 && typeof body.name === "string" && typeof body.message === "string" && typeof body.type === "string") ||
+			/ECONNREFUSED|127\.0\.0\.1|SELECT|stack/i.test(u.body);
+	});
+	// (1) every acknowledged write in its base; movements are waited for (they go through JetStream).
+	const want = expectedCounts(r.acknowledged);
+	const found = await eventually(() => countAcknowledged(r.acknowledged), c => JSON.stringify(c) === JSON.stringify(want), CATCH_UP_MS, 1000);
+	// (3) every route 2xx on every live gateway within RECOVERY_MS of the fault's end (probed meanwhile).
+	const { recoveredMs, last, seen } = run.recovery;
+
+	const statuses: Record<string, number> = {};
+	for (const route of r.routes) for (const [s, n] of Object.entries(route.statuses)) statuses[s] = (statuses[s] ?? 0) + n;
+	console.log(`[faults] ${name}: ${r.routes.reduce((a, x) => a + x.requests, 0)} requests in ${(r.elapsedMs / 1000).toFixed(1)} s, statuses ${JSON.stringify(statuses)}, ` +
+		`retried ${r.routes.reduce((a, x) => a + x.retried, 0)}; acknowledged ${JSON.stringify(want)}, found ${JSON.stringify(found)}; ` +
+		`all routes 2xx ${recoveredMs ?? "never"} ms after the fault ended\n  per route: ` +
+		r.routes.map(x => `${x.route} ${JSON.stringify(x.statuses)}${x.retried ? ` (${x.retried} retried)` : ""}`).join("; ") +
+		(seen.length ? `\n  probe failures until recovered: ${seen.slice(0, 12).join("; ")}` : "") +
+		(r.unexpected.length ? `\n  unexpected (first 5): ${JSON.stringify(r.unexpected.slice(0, 5))}` : ""));
+
+	expect(bad, `${name}: answers other than 2xx or 503: ${JSON.stringify(r.unexpected.slice(0, 10))}`).toEqual([]);
+	expect(undocumented, `${name}: 503s without the documented body`).toEqual([]);
+	expect(found, `${name}: acknowledged writes missing from their bases`).toEqual(want);
+	expect(recoveredMs, `${name}: not every route answered 2xx within ${RECOVERY_MS} ms: ${JSON.stringify(last)}`).not.toBeNull();
+}
+
+describe("faults under a mixed workload", () => {
+	it("a. kill -9 of one replica of each service group: the survivors serve", async () => {
+		const order: Group[] = ["base-a", "base-b", "base-c", "report", "privacy", "api"];
+		const run = await underLoad(101, {
+			bases: mesh.bases, durationMs: 35_000, faultAtMs: 5000,
+			fault: async () => {
+				for (const group of order) {
+					await mesh.kill(group, 0);
+					await sleep(3000);
+				}
+				liveBases = mesh.bases.slice(1);
+			},
+			live: () => liveBases
+		});
+		await afterFault("kill -9 one replica of each group", run, { refusedByKilledGateway: true });
+		expect(mesh.running().map(r => `${r.group}#${r.index}`).sort()).toEqual(order.map(g => `${g}#1`).sort());
+	}, 240_000);
+
+	it("b. nats-server restarted", async () => {
+		const run = await underLoad(202, {
+			bases: liveBases, durationMs: 25_000, faultAtMs: 5000,
+			fault: async () => {
+				await engines("down", "nats");
+				await engines("up", "nats");
+			}
+		});
+		await afterFault("nats-server restarted", run);
+	}, 240_000);
+
+	it("c. PostgreSQL restarted (Base A, and FerretDB's storage)", async () => {
+		const run = await underLoad(303, {
+			bases: liveBases, durationMs: 25_000, faultAtMs: 5000,
+			fault: async () => {
+				await engines("down", "postgres");
+				await engines("up", "postgres");
+			}
+		});
+		await afterFault("PostgreSQL restarted", run);
+	}, 240_000);
+
+	it("d. the MongoDB-protocol server (FerretDB) stopped for 10 s", async () => {
+		const run = await underLoad(404, {
+			bases: liveBases, durationMs: 30_000, faultAtMs: 5000,
+			fault: async () => {
+				await engines("down", "mongo");
+				await sleep(10_000);
+				await engines("up", "mongo");
+			}
+		});
+		await afterFault("FerretDB stopped 10 s", run);
+	}, 240_000);
+
+	it("e. Elasticsearch frozen (SIGSTOP) for 20 s", async () => {
+		const run = await underLoad(505, {
+			bases: liveBases, durationMs: 40_000, faultAtMs: 5000,
+			fault: async () => {
+				frozenEs = await enginePid("elasticsearch");
+				process.kill(frozenEs, "SIGSTOP");
+				await sleep(20_000);
+				process.kill(frozenEs, "SIGCONT");
+				frozenEs = null;
+			}
+		});
+		await afterFault("Elasticsearch frozen 20 s", run);
+	}, 240_000);
+});
