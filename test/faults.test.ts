@@ -17,6 +17,7 @@ import { runWorkload, WORKLOAD_ROUTES, type WorkloadResult } from "../bench/work
 import { type Group, type ReplicatedMesh, enginePid, engines, startReplicatedMesh } from "./support/replicas";
 import { countAcknowledged, expectedCounts } from "./support/acknowledged";
 import { untilRecovered } from "./support/probe";
+import { type ConnectionFailure, type Unavailable, watchFetch } from "./support/fetch-watch";
 import { eventually } from "./support/mesh";
 
 const CLIENTS = 6;
@@ -34,6 +35,8 @@ let probeCpf = "";
 /** Gateways still running (the killed api replica is not restarted). */
 let liveBases: string[] = [];
 let frozenEs: number | null = null;
+/** Every request of this process (workload and probes) that got no HTTP answer. */
+const watch = watchFetch();
 
 async function admin(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
 	const res = await fetch(base + path, {
@@ -60,13 +63,22 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
+	watch.restore();
 	// Whatever happened, leave the engines running and the mesh stopped.
 	if (frozenEs) process.kill(frozenEs, "SIGCONT");
 	await engines("up").catch(err => console.error("engines up:", err.message));
 	await mesh?.stop();
 }, 120_000);
 
-interface FaultRun { result: WorkloadResult; healedAt: number; recovery: Awaited<ReturnType<typeof untilRecovered>> }
+interface FaultRun {
+	result: WorkloadResult;
+	healedAt: number;
+	recovery: Awaited<ReturnType<typeof untilRecovered>>;
+	/** Requests that got no HTTP answer during the run (the workload retries them on the other gateway). */
+	connectionFailures: ConnectionFailure[];
+	/** Every 503 answer during the run, retried or final. */
+	unavailable: Unavailable[];
+}
 
 /**
  * Runs the workload for durationMs through the given gateways; faultAtMs into it, runs fault(), which
@@ -75,6 +87,7 @@ interface FaultRun { result: WorkloadResult; healedAt: number; recovery: Awaited
  */
 async function underLoad(seed: number, o: { bases: string[]; durationMs: number; faultAtMs: number; fault: () => Promise<void>; live?: () => string[] }): Promise<FaultRun> {
 	const stop = new AbortController();
+	const started = Date.now();
 	const guard = setTimeout(() => stop.abort(), o.durationMs + 60_000);
 	const load = runWorkload({ bases: o.bases, key, clients: CLIENTS, durationMs: o.durationMs, maxRequests: MAX_REQUESTS, seed, retry503: { attempts: 15, maxDelayMs: 2000 }, signal: stop.signal });
 	try {
@@ -83,7 +96,8 @@ async function underLoad(seed: number, o: { bases: string[]; durationMs: number;
 		const healedAt = Date.now();
 		// (3) is measured from the fault's end, while the workload still runs.
 		const [result, recovery] = await Promise.all([load, untilRecovered(o.live?.() ?? o.bases, key, probeCpf, healedAt, RECOVERY_MS)]);
-		return { result, healedAt, recovery };
+		const seen = watch.since(started);
+		return { result, healedAt, recovery, connectionFailures: seen.failures, unavailable: seen.unavailable };
 	} catch (err) {
 		stop.abort();
 		await load.catch(() => undefined);
@@ -99,15 +113,15 @@ const okByLabel = new Map(Object.values(WORKLOAD_ROUTES).map(r => [r.label, r.ok
  * The three checks after a fault, all measured before any is asserted (so a failure shows the whole
  * picture), and a summary line with the figures.
  */
-async function afterFault(name: string, run: FaultRun, o: { refusedByKilledGateway?: boolean } = {}): Promise<void> {
+async function afterFault(name: string, run: FaultRun, o: { killedGateway?: { base: string; at: number } } = {}): Promise<void> {
 	const r = run.result;
 	// (2) only success statuses, or 503s (retried, with the documented body); no 500, no connection failure left.
 	const bad: string[] = [];
 	for (const route of r.routes) {
 		for (const [status, n] of Object.entries(route.statuses)) {
 			if (okByLabel.get(route.route)?.includes(status) || status === "503") continue;
-			// Refused connections can only come from the killed gateway's port (the other one listens throughout).
-			if (status === "network" && o.refusedByKilledGateway && r.unexpected.filter(u => u.route === route.route && u.status === 0).every(u => u.body.includes("ECONNREFUSED"))) continue;
+			// A request whose every attempt was refused by the killed gateway (checked below: no other failed).
+			if (status === "network" && o.killedGateway) continue;
 			bad.push(`${route.route}: ${n} × ${status}`);
 		}
 	}
@@ -121,6 +135,12 @@ async function afterFault(name: string, run: FaultRun, o: { refusedByKilledGatew
 		return !(body?.code === 503 && typeof body.name === "string" && typeof body.message === "string" && typeof body.type === "string") ||
 			/ECONNREFUSED|127\.0\.0\.1|SELECT|stack/i.test(u.body);
 	});
+	// No connection refused or reset anywhere but at the killed gateway, and there only once it was killed.
+	const killed = o.killedGateway;
+	const resets = run.connectionFailures.filter(f => !killed || f.origin !== killed.base || f.at < killed.at);
+	const atKilled = run.connectionFailures.length - resets.length;
+	// Every 503 of the API carries Retry-After (/health/ready is for operators and says which base is down).
+	const without = run.unavailable.filter(u => u.path.startsWith("/api/") && !(Number(u.retryAfter) > 0));
 	// (1) every acknowledged write in its base; movements are waited for (they go through JetStream).
 	const want = expectedCounts(r.acknowledged);
 	const found = await eventually(() => countAcknowledged(r.acknowledged), c => JSON.stringify(c) === JSON.stringify(want), CATCH_UP_MS, 1000);
@@ -130,7 +150,7 @@ async function afterFault(name: string, run: FaultRun, o: { refusedByKilledGatew
 	const statuses: Record<string, number> = {};
 	for (const route of r.routes) for (const [s, n] of Object.entries(route.statuses)) statuses[s] = (statuses[s] ?? 0) + n;
 	console.log(`[faults] ${name}: ${r.routes.reduce((a, x) => a + x.requests, 0)} requests in ${(r.elapsedMs / 1000).toFixed(1)} s, statuses ${JSON.stringify(statuses)}, ` +
-		`retried ${r.routes.reduce((a, x) => a + x.retried, 0)}; acknowledged ${JSON.stringify(want)}, found ${JSON.stringify(found)}; ` +
+		`retried ${r.routes.reduce((a, x) => a + x.retried, 0)}, connection failures ${atKilled} at the killed gateway and ${resets.length} elsewhere, ${run.unavailable.length} × 503 (${without.length} without Retry-After); acknowledged ${JSON.stringify(want)}, found ${JSON.stringify(found)}; ` +
 		`all routes 2xx ${recoveredMs ?? "never"} ms after the fault ended\n  per route: ` +
 		r.routes.map(x => `${x.route} ${JSON.stringify(x.statuses)}${x.retried ? ` (${x.retried} retried)` : ""}`).join("; ") +
 		(seen.length ? `\n  probe failures until recovered: ${seen.slice(0, 12).join("; ")}` : "") +
@@ -138,6 +158,8 @@ async function afterFault(name: string, run: FaultRun, o: { refusedByKilledGatew
 
 	expect(bad, `${name}: answers other than 2xx or 503: ${JSON.stringify(r.unexpected.slice(0, 10))}`).toEqual([]);
 	expect(undocumented, `${name}: 503s without the documented body`).toEqual([]);
+	expect(resets, `${name}: connections refused or reset by a gateway that was not killed`).toEqual([]);
+	expect(without, `${name}: 503s without Retry-After`).toEqual([]);
 	expect(found, `${name}: acknowledged writes missing from their bases`).toEqual(want);
 	expect(recoveredMs, `${name}: not every route answered 2xx within ${RECOVERY_MS} ms: ${JSON.stringify(last)}`).not.toBeNull();
 }
@@ -145,18 +167,21 @@ async function afterFault(name: string, run: FaultRun, o: { refusedByKilledGatew
 describe("faults under a mixed workload", () => {
 	it("a. kill -9 of one replica of each service group: the survivors serve", async () => {
 		const order: Group[] = ["base-a", "base-b", "base-c", "report", "privacy", "api"];
+		let killedAt = Infinity;
 		const run = await underLoad(101, {
 			bases: mesh.bases, durationMs: 35_000, faultAtMs: 5000,
 			fault: async () => {
 				for (const group of order) {
+					const at = Date.now();
 					await mesh.kill(group, 0);
+					if (group === "api") killedAt = at;
 					await sleep(3000);
 				}
 				liveBases = mesh.bases.slice(1);
 			},
 			live: () => liveBases
 		});
-		await afterFault("kill -9 one replica of each group", run, { refusedByKilledGateway: true });
+		await afterFault("kill -9 one replica of each group", run, { killedGateway: { base: mesh.bases[0], at: killedAt } });
 		expect(mesh.running().map(r => `${r.group}#${r.index}`).sort()).toEqual(order.map(g => `${g}#1`).sort());
 	}, 240_000);
 
