@@ -6,7 +6,7 @@ import { ConsultationMixin } from "../mixins/consultation.mixin";
 import { ASSET_TYPES, INCOME_SOURCES } from "../lib/base-b/catalog";
 import { type Asset, type ProfileDoc, profileView } from "../lib/base-b/profile";
 import { todayIso, yearsBetween } from "../lib/dates";
-import { InvalidFieldError, NotFoundError } from "../lib/errors";
+import { InvalidFieldError, NotFoundError, isDuplicateKeyError } from "../lib/errors";
 import * as f from "../lib/fields";
 
 interface ProfileParams {
@@ -61,12 +61,19 @@ const ProfilesService: ServiceSchema & { afterConnected(): Promise<void> } = {
 				const sealed = this.sealFields("profiles", bidx, { cpf: p.cpf, endereco: p.endereco, dataNascimento: p.dataNascimento });
 				const bens = p.bens.map(b => ({ tipo: b.tipo, inicioPosse: b.inicioPosse, quitado: b.quitado }));
 				const now = new Date();
+				const upsert = () => this.adapter.collection.updateOne(
+					{ _id: bidx },
+					{ $set: { ...sealed, fonteDeRenda: p.fonteDeRenda, bens, updatedAt: now }, $setOnInsert: { createdAt: now } },
+					{ upsert: true }
+				);
+				// Two PUTs of a new profile at once both try to insert; the loser of the race for the _id gets a
+				// duplicate key (FerretDB always, MongoDB outside the cases it retries itself). Run again, it is
+				// the replacement it would have been a moment later (found by test/faults.test.ts).
 				const result = await this.auditedWrite(ctx, "profiles.write", bidx, () =>
-					this.adapter.collection.updateOne(
-						{ _id: bidx },
-						{ $set: { ...sealed, fonteDeRenda: p.fonteDeRenda, bens, updatedAt: now }, $setOnInsert: { createdAt: now } },
-						{ upsert: true }
-					)
+					upsert().catch((err: unknown) => {
+						if (isDuplicateKeyError(err)) return upsert();
+						throw err;
+					})
 				);
 				if (result.upsertedCount === 1) {
 					ctx.meta.$statusCode = 201;

@@ -48,6 +48,19 @@ describe("payload B", () => {
 		expect(await withMongo(db => db.collection("profiles").countDocuments({}))).toBe(count);
 	});
 
+	it("creates a profile once when several PUTs of a new CPF race, the others replacing it (no 409)", async () => {
+		// Found by test/faults.test.ts: two PUTs of a new profile upserted at once and the loser got a 409.
+		for (let round = 0; round < 5; round++) {
+			const cpf = randomCpf();
+			const answers = await Promise.all(Array.from({ length: 6 }, (_, i) =>
+				api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: { ...seedB, fonteDeRenda: i % 2 ? "Autônomo" : "Assalariado" } })));
+			const statuses = answers.map(a => a.status).sort();
+			expect(statuses.every(s => s === 200 || s === 201), JSON.stringify(answers.map(a => a.body))).toBe(true);
+			expect(statuses.filter(s => s === 201).length).toBeGreaterThanOrEqual(1);
+			expect((await api(mesh, "GET", `/api/v1/profiles/${cpf}`)).status).toBe(200);
+		}
+	});
+
 	it("scores a profile with reasons, and answers 404 for an unknown CPF", async () => {
 		const cpf = randomCpf();
 		await api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: seedB });
