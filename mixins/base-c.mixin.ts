@@ -11,6 +11,14 @@ export function isEsUnavailable(err: any): boolean {
 }
 
 /**
+ * Transport options of the searches a client waits on: an Elasticsearch that has not answered in 4 s is
+ * unavailable (503 with Retry-After at once), not retried into a hang. Frozen for 20 s under load, it
+ * left GET /activity and GET /reports without any answer for more than 15 s (found by test/faults.test.ts).
+ * Background work (bulk writes, consultations) keeps the client's default of 10 s and one retry.
+ */
+export const ES_READ = { requestTimeout: 4000, maxRetries: 0 } as const;
+
+/**
  * Base C (Elasticsearch): a client of this service's own, the index templates and indices put in
  * place idempotently at start, a `health` action and errors mapped to 503.
  */

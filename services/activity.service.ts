@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Context, ServiceSchema } from "moleculer";
-import { BaseCMixin } from "../mixins/base-c.mixin";
+import { BaseCMixin, ES_READ } from "../mixins/base-c.mixin";
 import { JetStreamMixin, type Delivery } from "../mixins/jetstream.mixin";
 import { index } from "../lib/base-c/indices";
 import { MOVEMENT_TYPES } from "../lib/base-c/movement";
@@ -54,7 +54,7 @@ const ActivityService: ServiceSchema = {
 						{ index: index.movements() }, { size: 1, query: { bool: { filter: [bySubject, { term: { tipo: "cartao" } }] } }, sort: [{ data: "desc" }, { movement_id: "desc" }], _source: ["data", "valor_cents"] },
 						{ index: index.movements() }, { size: RECENT_MOVEMENTS, query: bySubject, sort: [{ data: "desc" }, { movement_id: "desc" }], _source: ["tipo", "valor_cents", "data"] }
 					]
-				});
+				}, ES_READ);
 				for (const r of responses as any[]) if (r.error) throw Object.assign(new Error(r.error.type), { name: "ResponseError", meta: { statusCode: r.status } });
 				const [consultation, card, recent] = (responses as any[]).map(r => r.hits.hits.map((h: any) => h._source));
 				if (consultation.length === 0 && recent.length === 0) throw new NotFoundError("Activity for this CPF");
@@ -92,7 +92,7 @@ const ActivityService: ServiceSchema = {
 					_source: ["tipo", "valor_cents", "data"],
 					track_total_hits: true,
 					aggs: { byTipo: { terms: { field: "tipo", size: MOVEMENT_TYPES.length }, aggs: { cents: { sum: { field: "valor_cents" } } } } }
-				});
+				}, ES_READ);
 				const hits = res.hits.hits;
 				const totals = Object.fromEntries(res.aggregations.byTipo.buckets.map((b: any) => [b.key, { count: b.doc_count, valor: fromCents(Math.round(b.cents.value)) }]));
 				return {

@@ -7,6 +7,7 @@ import { channel } from "../../mixins/jetstream.mixin";
 import { config, need } from "../../config";
 import { api, engines, eventually, startMesh, type Mesh } from "../support/mesh";
 import { countMovements, withEs } from "../support/es";
+import { enginePid } from "../support/replicas";
 
 
 let mesh: Mesh;
@@ -173,6 +174,28 @@ describe("durability", () => {
 			await nc.close();
 		}
 	});
+
+	it("answers 503 with Retry-After, not a hang, while Elasticsearch is frozen, and takes movements meanwhile", async () => {
+		// Found by test/faults.test.ts: frozen (SIGSTOP), Elasticsearch left GET /activity unanswered for more than 15 s.
+		const cpf = randomCpf();
+		expect((await ingest({ cpf, tipo: "pix", valor: 3, data: "2025-03-01", id: "frozen-1" })).status).toBe(202);
+		expect((await eventually(() => api(mesh, "GET", `/api/v1/activity/${cpf}`), r => r.status === 200, 30_000, 300)).status).toBe(200);
+		const pid = await enginePid("elasticsearch");
+		process.kill(pid, "SIGSTOP");
+		try {
+			for (const path of [`/api/v1/activity/${cpf}`, `/api/v1/activity/${cpf}/movements`]) {
+				const res = await fetch(mesh.url + path, { headers: { authorization: `Bearer ${mesh.adminKey}` }, signal: AbortSignal.timeout(9000) });
+				expect(res.status).toBe(503);
+				expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+				expect(((await res.json()) as { code: number }).code).toBe(503);
+			}
+			expect((await ingest({ cpf, tipo: "pix", valor: 4, data: "2025-03-02", id: "frozen-2" })).status).toBe(202);
+		} finally {
+			process.kill(pid, "SIGCONT");
+		}
+		const back = await eventually(() => api(mesh, "GET", `/api/v1/activity/${cpf}`), r => r.status === 200 && r.body.movimentacaoFinanceira.length === 2, 60_000, 500);
+		expect(back.body.movimentacaoFinanceira).toHaveLength(2);
+	}, 120_000);
 
 	it("loses nothing it acknowledged when Elasticsearch stops in the middle of an ingest, and counts each movement once", async () => {
 		const cpf = randomCpf();
