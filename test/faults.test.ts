@@ -17,7 +17,7 @@ import { runWorkload, WORKLOAD_ROUTES, type WorkloadResult } from "../bench/work
 import { type Group, type ReplicatedMesh, enginePid, engines, startReplicatedMesh } from "./support/replicas";
 import { countAcknowledged, expectedCounts } from "./support/acknowledged";
 import { untilRecovered } from "./support/probe";
-import { type ConnectionFailure, type Unavailable, watchFetch } from "./support/fetch-watch";
+import { type ConnectionFailure, type TimedOut, type Unavailable, watchFetch } from "./support/fetch-watch";
 import { eventually } from "./support/mesh";
 
 const CLIENTS = 6;
@@ -78,6 +78,8 @@ interface FaultRun {
 	connectionFailures: ConnectionFailure[];
 	/** Every 503 answer during the run, retried or final. */
 	unavailable: Unavailable[];
+	/** Requests given up by the client (no answer within the workload's per-attempt timeout, or the probe's). */
+	timedOut: TimedOut[];
 }
 
 /**
@@ -97,7 +99,7 @@ async function underLoad(seed: number, o: { bases: string[]; durationMs: number;
 		// (3) is measured from the fault's end, while the workload still runs.
 		const [result, recovery] = await Promise.all([load, untilRecovered(o.live?.() ?? o.bases, key, probeCpf, healedAt, RECOVERY_MS)]);
 		const seen = watch.since(started);
-		return { result, healedAt, recovery, connectionFailures: seen.failures, unavailable: seen.unavailable };
+		return { result, healedAt, recovery, connectionFailures: seen.failures, unavailable: seen.unavailable, timedOut: seen.timedOut };
 	} catch (err) {
 		stop.abort();
 		await load.catch(() => undefined);
@@ -107,13 +109,14 @@ async function underLoad(seed: number, o: { bases: string[]; durationMs: number;
 	}
 }
 
+const countBy = (xs: string[]) => xs.reduce<Record<string, number>>((m, x) => ((m[x] = (m[x] ?? 0) + 1), m), {});
 const okByLabel = new Map(Object.values(WORKLOAD_ROUTES).map(r => [r.label, r.ok.map(String)]));
 
 /**
  * The three checks after a fault, all measured before any is asserted (so a failure shows the whole
  * picture), and a summary line with the figures.
  */
-async function afterFault(name: string, run: FaultRun, o: { killedGateway?: { base: string; at: number } } = {}): Promise<void> {
+async function afterFault(name: string, run: FaultRun, o: { killedGateway?: { base: string; at: number }; clientTimeoutsAllowed?: boolean } = {}): Promise<void> {
 	const r = run.result;
 	// (2) only success statuses, or 503s (retried, with the documented body); no 500, no connection failure left.
 	const bad: string[] = [];
@@ -150,7 +153,7 @@ async function afterFault(name: string, run: FaultRun, o: { killedGateway?: { ba
 	const statuses: Record<string, number> = {};
 	for (const route of r.routes) for (const [s, n] of Object.entries(route.statuses)) statuses[s] = (statuses[s] ?? 0) + n;
 	console.log(`[faults] ${name}: ${r.routes.reduce((a, x) => a + x.requests, 0)} requests in ${(r.elapsedMs / 1000).toFixed(1)} s, statuses ${JSON.stringify(statuses)}, ` +
-		`retried ${r.routes.reduce((a, x) => a + x.retried, 0)}, connection failures ${atKilled} at the killed gateway and ${resets.length} elsewhere, ${run.unavailable.length} × 503 (${without.length} without Retry-After); acknowledged ${JSON.stringify(want)}, found ${JSON.stringify(found)}; ` +
+		`retried ${r.routes.reduce((a, x) => a + x.retried, 0)}, connection failures ${atKilled} at the killed gateway and ${resets.length} elsewhere, ${run.unavailable.length} × 503 (${without.length} without Retry-After), ${run.timedOut.length} given up by the client ${JSON.stringify(countBy(run.timedOut.map(t => t.path.replace(/\/\d{11}/, "/:cpf"))))}; acknowledged ${JSON.stringify(want)}, found ${JSON.stringify(found)}; ` +
 		`all routes 2xx ${recoveredMs ?? "never"} ms after the fault ended\n  per route: ` +
 		r.routes.map(x => `${x.route} ${JSON.stringify(x.statuses)}${x.retried ? ` (${x.retried} retried)` : ""}`).join("; ") +
 		(seen.length ? `\n  probe failures until recovered: ${seen.slice(0, 12).join("; ")}` : "") +
@@ -160,6 +163,10 @@ async function afterFault(name: string, run: FaultRun, o: { killedGateway?: { ba
 	expect(undocumented, `${name}: 503s without the documented body`).toEqual([]);
 	expect(resets, `${name}: connections refused or reset by a gateway that was not killed`).toEqual([]);
 	expect(without, `${name}: 503s without Retry-After`).toEqual([]);
+	// An engine fault is answered (2xx or 503) before a client gives up. After a kill -9 the dead replica
+	// stays in the registry until the heartbeat timeout, so a call can wait out the request timeout and its
+	// retry: there a client time-out is reported, not failed (docs/fault-findings.md, still open).
+	if (!o.clientTimeoutsAllowed) expect(run.timedOut, `${name}: requests the client gave up on (no answer in 15 s)`).toEqual([]);
 	expect(found, `${name}: acknowledged writes missing from their bases`).toEqual(want);
 	expect(recoveredMs, `${name}: not every route answered 2xx within ${RECOVERY_MS} ms: ${JSON.stringify(last)}`).not.toBeNull();
 }
@@ -181,7 +188,7 @@ describe("faults under a mixed workload", () => {
 			},
 			live: () => liveBases
 		});
-		await afterFault("kill -9 one replica of each group", run, { killedGateway: { base: mesh.bases[0], at: killedAt } });
+		await afterFault("kill -9 one replica of each group", run, { killedGateway: { base: mesh.bases[0], at: killedAt }, clientTimeoutsAllowed: true });
 		expect(mesh.running().map(r => `${r.group}#${r.index}`).sort()).toEqual(order.map(g => `${g}#1`).sort());
 	}, 240_000);
 

@@ -7,6 +7,12 @@ export interface ConnectionFailure {
 	at: number;
 }
 
+/** A request that got no answer within its caller's time limit (AbortSignal.timeout). */
+export interface TimedOut {
+	path: string;
+	at: number;
+}
+
 /** A 503 answer seen by this process, with its Retry-After header (null when absent). */
 export interface Unavailable {
 	path: string;
@@ -23,19 +29,29 @@ export interface Unavailable {
 export function watchFetch(): {
 	failures: ConnectionFailure[];
 	unavailable: Unavailable[];
-	since(t: number): { failures: ConnectionFailure[]; unavailable: Unavailable[] };
+	timedOut: TimedOut[];
+	since(t: number): { failures: ConnectionFailure[]; unavailable: Unavailable[]; timedOut: TimedOut[] };
 	restore(): void;
 } {
 	const original = globalThis.fetch;
 	const failures: ConnectionFailure[] = [];
 	const unavailable: Unavailable[] = [];
+	const timedOut: TimedOut[] = [];
+	const pathOf = (input: any) => {
+		try {
+			return new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input?.url).pathname;
+		} catch {
+			return "unknown";
+		}
+	};
 	globalThis.fetch = async function watched(input: any, init?: any) {
 		try {
 			const res = await original(input, init);
 			if (res.status === 503) unavailable.push({ path: new URL(res.url).pathname, retryAfter: res.headers.get("retry-after"), at: Date.now() });
 			return res;
 		} catch (err: any) {
-			if (err?.name !== "AbortError" && err?.name !== "TimeoutError") {
+			if (err?.name === "TimeoutError") timedOut.push({ path: pathOf(input), at: Date.now() });
+			else if (err?.name !== "AbortError") {
 				const url = typeof input === "string" ? input : input instanceof URL ? input.href : input?.url;
 				let origin = "unknown";
 				try {
@@ -51,7 +67,8 @@ export function watchFetch(): {
 	return {
 		failures,
 		unavailable,
-		since: t => ({ failures: failures.filter(f => f.at >= t), unavailable: unavailable.filter(u => u.at >= t) }),
+		timedOut,
+		since: t => ({ failures: failures.filter(f => f.at >= t), unavailable: unavailable.filter(u => u.at >= t), timedOut: timedOut.filter(x => x.at >= t) }),
 		restore: () => void (globalThis.fetch = original)
 	};
 }
