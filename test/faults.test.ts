@@ -19,6 +19,7 @@ import { countAcknowledged, expectedCounts } from "./support/acknowledged";
 import { untilRecovered } from "./support/probe";
 import { type ConnectionFailure, type TimedOut, type Unavailable, watchFetch } from "./support/fetch-watch";
 import { eventually } from "./support/mesh";
+import { withEs } from "./support/es";
 
 const CLIENTS = 6;
 /** Per fault: at most this many requests, whatever the duration. */
@@ -27,6 +28,12 @@ const MAX_REQUESTS = 20_000;
 const RECOVERY_MS = 60_000;
 /** Movements reach Elasticsearch asynchronously (JetStream): how long to wait for the acknowledged ones. */
 const CATCH_UP_MS = 60_000;
+
+/**
+ * Base C indices of this file's own: its thousands of movements and consultations would otherwise swell the
+ * shared test indices (test/services/activity.test.ts dumps every document of them). Removed at the end.
+ */
+const ES_PREFIX = `credit-faults-${randomUUID().slice(0, 8)}`;
 
 let mesh: ReplicatedMesh;
 let key = "";
@@ -48,7 +55,7 @@ async function admin(base: string, method: string, path: string, body?: unknown)
 }
 
 beforeAll(async () => {
-	mesh = await startReplicatedMesh({ replicas: 2 });
+	mesh = await startReplicatedMesh({ replicas: 2, env: { ES_INDEX_PREFIX: ES_PREFIX } });
 	liveBases = [...mesh.bases];
 	const base = mesh.bases[0];
 	const consumer = await admin(base, "POST", "/api/v1/consumers", { name: "faults-workload", scopes: SCOPES.filter(s => s !== "consumers:admin"), rateLimit: 1_000_000 });
@@ -68,6 +75,10 @@ afterAll(async () => {
 	if (frozenEs) process.kill(frozenEs, "SIGCONT");
 	await engines("up").catch(err => console.error("engines up:", err.message));
 	await mesh?.stop();
+	await withEs(async es => {
+		await es.indices.delete({ index: `${ES_PREFIX}-*`, ignore_unavailable: true, allow_no_indices: true });
+		await es.indices.deleteIndexTemplate({ name: `${ES_PREFIX}-*` }).catch(() => undefined);
+	}).catch(err => console.error("could not remove the test's indices:", err.message));
 }, 120_000);
 
 interface FaultRun {
@@ -145,7 +156,7 @@ async function afterFault(name: string, run: FaultRun, o: { killedGateway?: { ba
 	const without = run.unavailable.filter(u => u.path.startsWith("/api/") && !(Number(u.retryAfter) > 0));
 	// (1) every acknowledged write in its base; movements are waited for (they go through JetStream).
 	const want = expectedCounts(r.acknowledged);
-	const found = await eventually(() => countAcknowledged(r.acknowledged), c => JSON.stringify(c) === JSON.stringify(want), CATCH_UP_MS, 1000);
+	const found = await eventually(() => countAcknowledged(r.acknowledged, ES_PREFIX), c => JSON.stringify(c) === JSON.stringify(want), CATCH_UP_MS, 1000);
 	// (3) every route 2xx on every live gateway within RECOVERY_MS of the fault's end (probed meanwhile).
 	const { recoveredMs, last, seen } = run.recovery;
 

@@ -53,12 +53,12 @@ export async function countProfiles(cpfs: string[]): Promise<number> {
 	});
 }
 
-/** Movements by their client ids in Base C, after a refresh. */
-export async function countMovementsById(movements: { cpf: string; id: string }[]): Promise<number> {
+/** Movements by their client ids in Base C (indices named with `prefix`), after a refresh. */
+export async function countMovementsById(movements: { cpf: string; id: string }[], prefix = config.esIndexPrefix): Promise<number> {
 	const ids = unique(movements.map(m => movementDocId(m.cpf, m.id)));
 	if (ids.length === 0) return 0;
 	return withEs(async es => {
-		const target = `${config.esIndexPrefix}-movements`;
+		const target = `${prefix}-movements`;
 		await es.indices.refresh({ index: target });
 		let n = 0;
 		for (const part of chunks(ids, 5000)) n += (await es.count({ index: target, query: { ids: { values: part } } })).count;
@@ -67,12 +67,12 @@ export async function countMovementsById(movements: { cpf: string; id: string }[
 }
 
 /** How many of the acknowledged writes are in their bases (movements may still be on their way). */
-export async function countAcknowledged(ack: AcknowledgedWrites): Promise<FoundWrites> {
+export async function countAcknowledged(ack: AcknowledgedWrites, esIndexPrefix = config.esIndexPrefix): Promise<FoundWrites> {
 	return {
 		persons: await countPersons(ack.persons),
 		debts: await countDebts(ack.debts),
 		profiles: await countProfiles(ack.profiles),
-		movements: await countMovementsById(ack.movements)
+		movements: await countMovementsById(ack.movements, esIndexPrefix)
 	};
 }
 

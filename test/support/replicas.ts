@@ -57,9 +57,10 @@ const alive = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
  * The production path with replicas: `npm run build`, then every service group of docker-stack.yml
  * as `replicas` moleculer-runner processes (NODE_ENV=production, over the real NATS, in a namespace of
  * this mesh alone); each api replica listens on a port of its own on 127.0.0.1. Resolves when every
- * node is seen on the namespace and every gateway answers /health/ready with 200.
+ * node is seen on the namespace and every gateway answers /health/ready with 200. `env` is added to
+ * every process's environment (e.g. an Elasticsearch index prefix of its own).
  */
-export async function startReplicatedMesh(o: { replicas?: number; build?: boolean; timeoutMs?: number } = {}): Promise<ReplicatedMesh> {
+export async function startReplicatedMesh(o: { replicas?: number; build?: boolean; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<ReplicatedMesh> {
 	const replicas = o.replicas ?? 2;
 	const timeoutMs = o.timeoutMs ?? 90_000;
 	if (o.build !== false) execFileSync("npm", ["run", "--silent", "build"], { stdio: "inherit", timeout: 120_000 });
@@ -75,7 +76,7 @@ export async function startReplicatedMesh(o: { replicas?: number; build?: boolea
 				const child = spawn(process.execPath, ["node_modules/moleculer/bin/moleculer-runner.js", "--config", "dist/moleculer.config.js"], {
 					env: {
 						...process.env, NODE_ENV: "production", SERVICEDIR: "dist/services", SERVICES: GROUPS[group], NAMESPACE: namespace,
-						NODE_ID: nodeID, PORT: String(port ?? 0), HOST: "127.0.0.1", LOG_LEVEL: "warn", LOG_FORMAT: "short"
+						NODE_ID: nodeID, PORT: String(port ?? 0), HOST: "127.0.0.1", LOG_LEVEL: "warn", LOG_FORMAT: "short", ...o.env
 					},
 					stdio: ["ignore", fd, fd]
 				});
