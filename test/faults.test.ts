@@ -14,11 +14,11 @@ import { randomCpf } from "../lib/cpf";
 import { SCOPES } from "../lib/scopes";
 import { config } from "../config";
 import { runWorkload, WORKLOAD_ROUTES, type WorkloadResult } from "../bench/workload";
-import { type Group, type ReplicatedMesh, enginePid, engines, startReplicatedMesh } from "./support/replicas";
+import { type Group, type ReplicatedMesh, enginePid, startReplicatedMesh } from "./support/replicas";
 import { countAcknowledged, expectedCounts } from "./support/acknowledged";
 import { untilRecovered } from "./support/probe";
 import { type ConnectionFailure, type TimedOut, type Unavailable, watchFetch } from "./support/fetch-watch";
-import { eventually } from "./support/mesh";
+import { engines, eventually } from "./support/mesh";
 import { withEs } from "./support/es";
 
 const CLIENTS = 6;

@@ -6,11 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { config } from "../config";
 import { MOVEMENT_TYPES } from "../lib/base-c/movement";
 import { SCOPES } from "../lib/scopes";
-import { createConsumer, launchMesh, stopEverything, tail, type BenchState, type Mesh } from "../bench/lib";
+import { tail } from "../bench/lib";
 import { ownerQuery } from "./support/db";
+import { startReplicatedMesh, type ReplicatedMesh } from "./support/replicas";
 
-// schemathesis against the real mesh: every service in its own moleculer-runner process, over NATS,
-// on the test databases. Bounded: a fixed number of examples per operation and a time limit per run.
+// schemathesis against the real mesh: the service groups of docker-stack.yml as moleculer-runner
+// processes over NATS, on the test databases. Bounded: a fixed number of examples per operation and a time limit per run.
 // Replay a failure with the printed seed (FUZZ_SEED=<seed> npx vitest run test/fuzz.test.ts).
 const ROOT = path.resolve(__dirname, "..");
 const FUZZ_DIR = path.join(ROOT, "test/fuzz");
@@ -18,8 +19,8 @@ const ST = execFileSync("bash", [path.join(ROOT, "scripts/schemathesis.sh"), "pa
 const SEED = Number(process.env.FUZZ_SEED ?? 20261125);
 const RUN_LIMIT_MS = 360_000;
 
-const state: BenchState = { children: [] };
-let mesh: Mesh;
+let mesh: ReplicatedMesh;
+let base = "";
 
 interface StRun { code: number | null; log: string; output: string }
 
@@ -27,7 +28,7 @@ interface StRun { code: number | null; log: string; output: string }
 function schemathesis(name: string, key: string, maxExamples: number, env: Record<string, string> = {}): Promise<StRun> {
 	const log = path.join(os.tmpdir(), `credit-mesh-fuzz-${name}-${process.pid}.log`);
 	const args = [
-		"run", `${mesh.base}/openapi.json`, "--url", mesh.base, "-H", `Authorization: Bearer ${key}`,
+		"run", `${base}/openapi.json`, "--url", base, "-H", `Authorization: Bearer ${key}`,
 		"--checks", "all", "--max-examples", String(maxExamples), "--seed", String(SEED),
 		// One worker: two threads hit a CPython 3.11 AST race inside hypothesis ("recursion depth mismatch").
 		"--workers", "1", "--generation-database", "none", "--request-timeout", "20", "--no-color",
@@ -54,21 +55,29 @@ function schemathesis(name: string, key: string, maxExamples: number, env: Recor
 /** "1598 generated, 4 found …": how many cases ran, so a run that tested nothing cannot pass. */
 const generated = (output: string) => Number(/(\d+) generated/.exec(output)?.[1] ?? 0);
 
-beforeAll(async () => {
-	execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "inherit" });
-	mesh = await launchMesh(state, ROOT, process.env, config, {
-		split: true,
-		waitFor: ["api", "persons", "cpf-lookup", "debt-write", "consumers", "profiles", "asset-score", "transaction-ingest", "activity", "report", "privacy"]
+/** A consumer issued through the API with the admin key: its id and its key (shown once). */
+async function issueKey(name: string, scopes: string[]): Promise<{ id: string; key: string }> {
+	const res = await fetch(`${base}/api/v1/consumers`, {
+		method: "POST",
+		headers: { authorization: `Bearer ${config.adminApiKey}`, "content-type": "application/json" },
+		body: JSON.stringify({ name, scopes, rateLimit: 1_000_000 })
 	});
+	expect(res.status).toBe(201);
+	return (await res.json()) as { id: string; key: string };
+}
+
+beforeAll(async () => {
+	mesh = await startReplicatedMesh({ replicas: 1, name: "fuzz" });
+	base = mesh.bases[0];
 }, 180_000);
 
 afterAll(async () => {
-	await stopEverything(state);
+	await mesh?.stop();
 }, 60_000);
 
 describe("schemathesis against the mesh", () => {
 	it("finds nothing with a key holding every scope: no 5xx, responses as documented, no leak in errors", async () => {
-		const { key } = await createConsumer(state, mesh.base, config.adminApiKey!, "fuzz every scope", [...SCOPES]);
+		const { key } = await issueKey("fuzz every scope", [...SCOPES]);
 		const run = await schemathesis("all-scopes", key, 25);
 		if (run.code !== 0) console.error(tail(run.log, 120));
 		expect(run.code, `schemathesis failed (seed ${SEED}); see ${run.log}`).toBe(0);
@@ -77,13 +86,7 @@ describe("schemathesis against the mesh", () => {
 
 	it("never answers 2xx under /api/v1 to a key that holds no scope", async () => {
 		// The API refuses to issue a key without scopes, so one is issued and its scopes emptied in Base A.
-		const res = await fetch(`${mesh.base}/api/v1/consumers`, {
-			method: "POST",
-			headers: { authorization: `Bearer ${config.adminApiKey}`, "content-type": "application/json" },
-			body: JSON.stringify({ name: "fuzz no scope", scopes: ["audit:read"], rateLimit: 1_000_000 })
-		});
-		expect(res.status).toBe(201);
-		const { id, key } = (await res.json()) as { id: string; key: string };
+		const { id, key } = await issueKey("fuzz no scope", ["audit:read"]);
 		await ownerQuery("UPDATE consumers SET scopes = '{}' WHERE id = $1", [id]);
 
 		const run = await schemathesis("no-scope", key, 10, { FUZZ_EXPECT_DENIED: "1" });

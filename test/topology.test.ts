@@ -1,25 +1,16 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomCpf } from "../lib/cpf";
 import { config } from "../config";
 import { deleteStreams } from "./support/mesh";
+import { freePort } from "./support/replicas";
 
 // The production path: compiled JavaScript, moleculer-runner, one process per service group, over NATS.
 const namespace = `test-topo-${randomBytes(3).toString("hex")}`;
 const children: ChildProcess[] = [];
 const lookups: ChildProcess[] = [];
 let base = "";
-
-function freePort(): Promise<number> {
-	return new Promise(resolve => {
-		const srv = createServer().listen(0, "127.0.0.1", () => {
-			const { port } = srv.address() as { port: number };
-			srv.close(() => resolve(port));
-		});
-	});
-}
 
 function runner(services: string, port = 0): ChildProcess {
 	const child = spawn(process.execPath, ["node_modules/moleculer/bin/moleculer-runner.js", "--config", "dist/moleculer.config.js"], {

@@ -133,6 +133,7 @@ export async function deleteStreams(namespace: string): Promise<void> {
  * Runs scripts/engines.sh (e.g. `down`, `postgres`) without blocking the event loop: the mesh under
  * test lives in this process and must keep serving while an engine stops or starts.
  */
-export async function engines(...args: string[]): Promise<void> {
-	await promisify(execFile)("bash", ["scripts/engines.sh", ...args]);
+export async function engines(...args: string[]): Promise<string> {
+	const { stdout } = await promisify(execFile)("bash", ["scripts/engines.sh", ...args], { timeout: 120_000 });
+	return stdout.trim();
 }

@@ -1,13 +1,12 @@
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, openSync } from "node:fs";
 import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import { type BrokerOptions, ServiceBroker } from "moleculer";
 import { config, need } from "../../config";
-import { deleteStreams } from "./mesh";
+import { deleteStreams, engines } from "./mesh";
 
 /** The service groups of docker-stack.yml, one Swarm service each (`SERVICES` of its tasks). */
 export const GROUPS = {
@@ -42,7 +41,7 @@ export interface ReplicatedMesh {
 	stop(): Promise<void>;
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
 	return new Promise((resolve, reject) => {
 		const srv = createServer().listen(0, "127.0.0.1", () => {
 			const addr = srv.address();
@@ -60,11 +59,11 @@ const alive = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
  * node is seen on the namespace and every gateway answers /health/ready with 200. `env` is added to
  * every process's environment (e.g. an Elasticsearch index prefix of its own).
  */
-export async function startReplicatedMesh(o: { replicas?: number; build?: boolean; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<ReplicatedMesh> {
+export async function startReplicatedMesh(o: { replicas?: number; build?: boolean; timeoutMs?: number; env?: Record<string, string>; name?: string } = {}): Promise<ReplicatedMesh> {
 	const replicas = o.replicas ?? 2;
 	const timeoutMs = o.timeoutMs ?? 90_000;
 	if (o.build !== false) execFileSync("npm", ["run", "--silent", "build"], { stdio: "inherit", timeout: 120_000 });
-	const namespace = `test-faults-${randomBytes(3).toString("hex")}`;
+	const namespace = `test-${o.name ?? "faults"}-${randomBytes(3).toString("hex")}`;
 	const logFile = path.join(os.tmpdir(), `credit-mesh-${namespace}.log`);
 	const fd = openSync(logFile, "a");
 	const list: Replica[] = [];
@@ -155,12 +154,6 @@ async function waitForNodes(namespace: string, nodeIDs: string[], timeoutMs: num
 	} finally {
 		await observer.stop();
 	}
-}
-
-/** `bash scripts/engines.sh <args>` without blocking the event loop (the load keeps running meanwhile). */
-export async function engines(...args: string[]): Promise<string> {
-	const { stdout } = await promisify(execFile)("bash", ["scripts/engines.sh", ...args], { timeout: 120_000 });
-	return stdout.trim();
 }
 
 /** The pid of an engine's server process (scripts/engines.sh pid). */
