@@ -39,8 +39,9 @@ const brokerConfig: BrokerOptions = {
 	// Only errors flagged retryable (a node gone, a timeout) are retried; a base being down is answered at once with 503.
 	retryPolicy: { enabled: true, retries: 3, delay: 100, maxDelay: 1000, factor: 2, check: (err: any) => !!err?.retryable },
 	maxCallLevel: 20,
-	heartbeatInterval: 5,
-	heartbeatTimeout: 15,
+	// A node killed without a goodbye is dropped after heartbeatTimeout; its pending calls are then rejected and retried elsewhere.
+	heartbeatInterval: 2,
+	heartbeatTimeout: 8,
 	contextParamsCloning: false,
 	tracking: { enabled: true, shutdownTimeout: 5000 },
 	registry: { strategy: "RoundRobin", preferLocal: true },
