@@ -40,8 +40,8 @@ const brokerConfig: BrokerOptions = {
 	retryPolicy: { enabled: true, retries: 3, delay: 100, maxDelay: 1000, factor: 2, check: (err: any) => !!err?.retryable },
 	maxCallLevel: 20,
 	// A node killed without a goodbye is dropped after heartbeatTimeout; its pending calls are then rejected and retried elsewhere.
-	heartbeatInterval: 2,
-	heartbeatTimeout: 8,
+	heartbeatInterval: config.heartbeatInterval,
+	heartbeatTimeout: config.heartbeatTimeout,
 	contextParamsCloning: false,
 	tracking: { enabled: true, shutdownTimeout: 5000 },
 	registry: { strategy: "RoundRobin", preferLocal: true },

@@ -547,7 +547,7 @@ export async function launchMesh(state: BenchState, root: string, env: NodeJS.Pr
 		return { pid: child.pid ?? -1, name: g.name.replace(/\.service\.js$/, ""), child };
 	});
 	const base = `http://127.0.0.1:${port}`;
-	const lastReady = await waitReady(state, { base, natsUrl: cfg.transporter, namespace, logFile, ...o });
+	const lastReady = await waitReady(state, { base, natsUrl: cfg.transporter, namespace, logFile, cfg, ...o });
 	return { base, port, namespace, logFile, procs, lastReady };
 }
 
@@ -556,7 +556,7 @@ export async function launchMesh(state: BenchState, root: string, env: NodeJS.Pr
  * waitFor must be seen on the namespace (the admin key is upserted in consumers.started, which
  * readiness does not cover). Returns the last readiness answer.
  */
-async function waitReady(state: BenchState, o: MeshOptions & { base: string; natsUrl: string | undefined; namespace: string; logFile: string }): Promise<string> {
+async function waitReady(state: BenchState, o: MeshOptions & { base: string; natsUrl: string | undefined; namespace: string; logFile: string; cfg: Config }): Promise<string> {
 	const until = Date.now() + 60_000;
 	const hint = o.hint ?? "";
 	let last = "no answer";
@@ -575,13 +575,21 @@ async function waitReady(state: BenchState, o: MeshOptions & { base: string; nat
 	}
 	if (!ready) throw new Error(`GET /health/ready was not ready within 60 s${hint}; last answer: ${last}\n${tail(o.logFile)}`);
 	if (o.natsUrl) {
-		state.observer = new ServiceBroker({ namespace: o.namespace, nodeID: `bench-observer-${randomBytes(3).toString("hex")}`, transporter: o.natsUrl as BrokerOptions["transporter"], serializer: "JSON", logger: false });
+		state.observer = observerBroker(o.namespace, o.natsUrl, "bench-observer", o.cfg);
 		await state.observer.start();
 		await state.observer.waitForServices(o.waitFor, Math.max(1000, until - Date.now()), 200);
 		await state.observer.stop();
 		state.observer = undefined;
 	}
 	return last;
+}
+
+/** A node that only watches a mesh's namespace. It beats like the mesh's nodes (HEARTBEAT_*), or they drop it. */
+export function observerBroker(namespace: string, transporter: string, name: string, cfg: Pick<Config, "heartbeatInterval" | "heartbeatTimeout">): ServiceBroker {
+	return new ServiceBroker({
+		namespace, nodeID: `${name}-${randomBytes(3).toString("hex")}`, transporter: transporter as BrokerOptions["transporter"], serializer: "JSON", logger: false,
+		heartbeatInterval: cfg.heartbeatInterval, heartbeatTimeout: cfg.heartbeatTimeout
+	});
 }
 
 /** A NATS connection to the transporter's server (JetStream management), which must be on 127.0.0.1. */

@@ -4,12 +4,11 @@
 // run, with the slope of its second half (a leak shows as a steady climb). Not a ratio benchmark: there
 // is no raw side. Options: --seconds S (120), --clients C (16), --seed N (random), --sample-seconds K (5),
 // --keep-data (do not erase the run's CPFs afterwards).
-import { randomBytes } from "node:crypto";
 import path from "node:path";
-import { type BrokerOptions, ServiceBroker } from "moleculer";
+import type { Config } from "../config";
 import {
 	type BenchState, type CpuReport, type EnginePids, type MeshProc, cpuMeter, cpuText, createConsumer, enginePids, fmt, flagArg,
-	gitState, gitText, launchMesh, machineInfo, memoryOf, meshWarnings, numberArg, prepare, runMain, sleep, stopEverything, stringArg, table, writeResults
+	gitState, gitText, launchMesh, machineInfo, memoryOf, meshWarnings, numberArg, observerBroker, prepare, runMain, sleep, stopEverything, stringArg, table, writeResults
 } from "./lib";
 import { WORKLOAD_SCOPES, type WorkloadResult, runWorkload } from "./workload";
 
@@ -87,8 +86,8 @@ function sampler(procs: { name: string; pid: number }[], everyMs: number): { t0:
  * collections), so what tells a leak is its floor — the lowest value in each quarter of the load —
  * rising, not any one sample.
  */
-async function heapSampler(transporter: string, namespace: string, procs: { name: string; pid: number }[], t0: number, everyMs: number) {
-	const broker = new ServiceBroker({ namespace, nodeID: `soak-observer-${randomBytes(3).toString("hex")}`, transporter: transporter as BrokerOptions["transporter"], serializer: "JSON", logger: false });
+async function heapSampler(cfg: Config & { transporter: string }, namespace: string, procs: { name: string; pid: number }[], t0: number, everyMs: number) {
+	const broker = observerBroker(namespace, cfg.transporter, "soak-observer", cfg);
 	state.observer = broker;
 	await broker.start();
 	await broker.waitForServices(ALL_SERVICES, 20_000, 200);
@@ -195,7 +194,7 @@ async function main(): Promise<void> {
 	const engines: EnginePids = enginePids(env.CREDIT_MESH_DATA);
 	const watched = [...procs, ...Object.entries(engines).filter(([, pid]) => pid).map(([name, pid]) => ({ name, pid: pid! }))];
 	const memory = sampler(watched, opts.sampleSeconds * 1000);
-	const heap = cfg.transporter ? await heapSampler(cfg.transporter, mesh.namespace, procs, memory.t0, opts.sampleSeconds * 1000) : null;
+	const heap = cfg.transporter ? await heapSampler({ ...cfg, transporter: cfg.transporter }, mesh.namespace, procs, memory.t0, opts.sampleSeconds * 1000) : null;
 	const seriesBefore = await metricSeries(mesh.base);
 	const meter = cpuMeter(procs, engines);
 	console.log(`\nrunning the mix: ${opts.clients} clients for ${opts.seconds} s against ${mesh.base} (${procs.length} mesh processes)…`);

@@ -36,6 +36,9 @@ const schema = {
 	BODY_LIMIT: { type: "string", pattern: /^\d+(kb|mb)$/, default: "256kb" },
 	AUTH_CACHE_SECONDS: { type: "number", integer: true, min: 0, max: 3600, convert: true, default: 30 },
 	REQUEST_TIMEOUT_MS: { type: "number", integer: true, min: 100, convert: true, default: 10_000 },
+	// Every node of a namespace must use the same two: a node heard less often than the timeout is dropped.
+	HEARTBEAT_INTERVAL: { type: "number", integer: true, min: 1, max: 60, convert: true, default: 2 },
+	HEARTBEAT_TIMEOUT: { type: "number", integer: true, min: 3, max: 300, convert: true, default: 8 },
 	SENTRY_DSN: { type: "string", pattern: /^https?:\/\//, optional: true },
 	SENTRY_ENVIRONMENT: { type: "string", pattern: /^[A-Za-z0-9._-]{1,64}$/, optional: true }
 } as const;
@@ -65,6 +68,8 @@ export interface Config {
 	bodyLimit: string;
 	authCacheSeconds: number;
 	requestTimeoutMs: number;
+	heartbeatInterval: number;
+	heartbeatTimeout: number;
 	/** Unexpected errors go to Sentry only when set. */
 	sentryDsn?: string;
 	sentryEnvironment: string;
@@ -77,7 +82,7 @@ const ENV_NAMES: Record<keyof Config, string> = {
 	adminApiKey: "ADMIN_API_KEY", piiKeys: "PII_KEYS",
 	blindIndexKey: "BLIND_INDEX_KEY", pseudonymKey: "PSEUDONYM_KEY", port: "PORT", host: "HOST",
 	logLevel: "LOG_LEVEL", logFormat: "LOG_FORMAT", rateLimitPerMinute: "RATE_LIMIT_PER_MINUTE",
-	bodyLimit: "BODY_LIMIT", authCacheSeconds: "AUTH_CACHE_SECONDS", requestTimeoutMs: "REQUEST_TIMEOUT_MS",
+	bodyLimit: "BODY_LIMIT", authCacheSeconds: "AUTH_CACHE_SECONDS", requestTimeoutMs: "REQUEST_TIMEOUT_MS", heartbeatInterval: "HEARTBEAT_INTERVAL", heartbeatTimeout: "HEARTBEAT_TIMEOUT",
 	sentryDsn: "SENTRY_DSN", sentryEnvironment: "SENTRY_ENVIRONMENT"
 };
 
@@ -115,7 +120,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 		pseudonymKey: s.PSEUDONYM_KEY && Buffer.from(s.PSEUDONYM_KEY, "base64"),
 		port: s.PORT, host: s.HOST, logLevel: s.LOG_LEVEL, logFormat: s.LOG_FORMAT,
 		rateLimitPerMinute: s.RATE_LIMIT_PER_MINUTE, bodyLimit: s.BODY_LIMIT,
-		authCacheSeconds: s.AUTH_CACHE_SECONDS, requestTimeoutMs: s.REQUEST_TIMEOUT_MS,
+		authCacheSeconds: s.AUTH_CACHE_SECONDS, requestTimeoutMs: s.REQUEST_TIMEOUT_MS, heartbeatInterval: s.HEARTBEAT_INTERVAL, heartbeatTimeout: s.HEARTBEAT_TIMEOUT,
 		sentryDsn: s.SENTRY_DSN, sentryEnvironment: s.SENTRY_ENVIRONMENT ?? s.NODE_ENV
 	};
 	if (s.PII_KEYS) {

@@ -137,6 +137,7 @@ export async function startReplicatedMesh(o: { replicas?: number; build?: boolea
 async function waitForNodes(namespace: string, nodeIDs: string[], timeoutMs: number, check: () => void): Promise<void> {
 	const observer = new ServiceBroker({
 		namespace, nodeID: `observer-${randomBytes(3).toString("hex")}`, logger: false, serializer: "JSON",
+		heartbeatInterval: config.heartbeatInterval, heartbeatTimeout: config.heartbeatTimeout,
 		transporter: need(config, "transporter") as BrokerOptions["transporter"]
 	});
 	await observer.start();
