@@ -879,6 +879,46 @@ export async function measureLoop(o: { concurrency: number; seconds: number; war
 
 // ---------------------------------------------------------------- report
 
+/**
+ * The two sides of a read benchmark: the gateway over `paths`, then, with the mesh stopped so it does
+ * not compete, the raw engine running `rawOp` as many at a time. Returns both and the mesh's warnings.
+ */
+export async function measureGatewayThenRaw(state: BenchState, o: {
+	gatewayLabel: string; rawLabel: string; base: string; key: string; paths: string[]; rawOp: (i: number) => Promise<unknown>;
+	concurrency: number; seconds: number; warmupSeconds: number; watch: (meshProcs: Watch["meshProcs"]) => Watch; meshProcs: Watch["meshProcs"]; logFile: string;
+}): Promise<{ gateway: SideResult; raw: SideResult; warnings: string[] }> {
+	console.log(`\n[1/2] ${o.gatewayLabel}: ${o.warmupSeconds} s warm-up, then ${o.seconds} s…`);
+	const gateway = await measureHttp(state, {
+		base: o.base, key: o.key, paths: o.paths, connections: o.concurrency, seconds: o.seconds, warmupSeconds: o.warmupSeconds
+	}, o.watch(o.meshProcs));
+	printObservation(gateway);
+
+	// Tidy the mesh side up, then stop it so it does not compete with the raw run.
+	await revokeConsumer(state);
+	await stopMesh(state);
+	const warnings = meshWarnings(o.logFile);
+
+	console.log(`\n[2/2] ${o.rawLabel}: ${o.warmupSeconds} s warm-up, then ${o.seconds} s…`);
+	const raw = await measureLoop({ concurrency: o.concurrency, seconds: o.seconds, warmupSeconds: o.warmupSeconds }, o.rawOp, o.watch([]));
+	printObservation(raw);
+	return { gateway, raw, warnings };
+}
+
+/** Both sides' table, their ratio and the notes; returns the ratio (ours / raw). */
+export function printComparison(o: { setup: string; gatewayLabel: string; rawLabel: string; gateway: SideResult; raw: SideResult; notes: (string | false)[]; warnings: string[] }) {
+	const { gateway, raw } = o;
+	const ratio = { reqPerSec: gateway.reqPerSec / raw.reqPerSec, p50: gateway.p50 / raw.p50, p99: gateway.p99 / raw.p99 };
+	console.log(`\n${o.setup}\n`);
+	const row = (label: string, s: SideResult) => [label, fmt(s.reqPerSec, 0), fmt(s.p50), fmt(s.p99), String(s.errors)];
+	console.log(table([["path", "req/s", "p50 ms", "p99 ms", "errors"], row(o.gatewayLabel, gateway), row(o.rawLabel, raw)]));
+	console.log(`\nratio ours/raw: req/s ${fmt(ratio.reqPerSec, 3)} (${fmt(ratio.reqPerSec * 100, 1)} %), p50 latency ${fmt(ratio.p50)}×, p99 latency ${fmt(ratio.p99)}×`);
+	o.notes.filter((n): n is string => !!n).forEach((note, i) => console.log(`${i === 0 ? "\n" : ""}note: ${note}`));
+	const noise = noiseWarning([["gateway", gateway], ["raw", raw]]);
+	if (noise) console.log(noise);
+	if (o.warnings.length) console.log(`\nthe mesh logged ${o.warnings.length} warning/error line(s); first: ${o.warnings[0].slice(0, 300)}`);
+	return ratio;
+}
+
 export function fmt(n: number, digits = 2): string {
 	return Number.isFinite(n) ? n.toFixed(digits) : "n/a";
 }

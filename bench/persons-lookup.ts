@@ -13,9 +13,8 @@ import { PiiCipher } from "../lib/pii";
 import { debtView } from "../lib/base-a/debts";
 import {
 	AUDIT_SQL, inParallel, type BenchState, call, capPoolSize, checkInSync, CITIES, createConsumer, expect, flagArg, fmt,
-	gitState, gitText, launchMesh, machineInfo, measureHttp, measureLoop, meshWarnings, noiseWarning, numberArg, pick, prepare,
-	printObservation, revokeConsumer, runMain, shuffled, type SideResult, stopEverything, stopMesh, STREETS, table, type Watch,
-	writeResults
+	gitState, gitText, launchMesh, machineInfo, measureGatewayThenRaw, numberArg, pick, prepare, printComparison,
+	runMain, shuffled, stopEverything, STREETS, writeResults
 } from "./lib";
 import { LOOKUP_SQL } from "../lib/base-a/lookup";
 
@@ -179,38 +178,26 @@ async function main(): Promise<void> {
 		throw new Error(`the raw side does not reproduce the gateway's answer:\n gateway ${JSON.stringify(sample)}\n raw     ${JSON.stringify(rawSample)}`);
 	}
 
-	console.log(`\n[1/2] ${gatewayLabel(opts.split)}: ${WARMUP_SECONDS} s warm-up, then ${opts.duration} s…`);
-	const watch = (meshProcs: Watch["meshProcs"]): Watch => ({ meshProcs, dataDir: env.CREDIT_MESH_DATA, sessions: { postgres: dbUrl } });
-	const gateway = await measureHttp(state, {
-		base, key: consumer.key, paths: shuffled(cpfs).map(cpf => `/api/v1/persons/${cpf}`),
-		connections: opts.concurrency, seconds: opts.duration, warmupSeconds: WARMUP_SECONDS
-	}, watch(mesh.procs));
-	printObservation(gateway);
-
-	// Tidy the mesh side up, then stop it so it does not compete with the raw run.
-	await revokeConsumer(state);
-	await stopMesh(state);
-	const warnings = meshWarnings(logFile);
-
-	console.log(`\n[2/2] ${RAW_LABEL}: pool of ${opts.rawPool}, ${WARMUP_SECONDS} s warm-up, then ${opts.duration} s…`);
 	const order = shuffled(cpfs);
-	const raw = await measureLoop({ concurrency: opts.concurrency, seconds: opts.duration, warmupSeconds: WARMUP_SECONDS },
-		i => rawLookup(pool, cipher, order[i % order.length], consumer.id), watch([]));
-	printObservation(raw);
+	const { gateway, raw, warnings } = await measureGatewayThenRaw(state, {
+		gatewayLabel: gatewayLabel(opts.split), rawLabel: `${RAW_LABEL}, pool of ${opts.rawPool}`,
+		base, key: consumer.key, paths: shuffled(cpfs).map(cpf => `/api/v1/persons/${cpf}`),
+		rawOp: i => rawLookup(pool, cipher, order[i % order.length], consumer.id),
+		concurrency: opts.concurrency, seconds: opts.duration, warmupSeconds: WARMUP_SECONDS,
+		watch: meshProcs => ({ meshProcs, dataDir: env.CREDIT_MESH_DATA, sessions: { postgres: dbUrl } }), meshProcs: mesh.procs, logFile
+	});
 
 	console.log("");
 	await removeSeeded();
 
-	const ratio = { reqPerSec: gateway.reqPerSec / raw.reqPerSec, p50: gateway.p50 / raw.p50, p99: gateway.p99 / raw.p99 };
-	console.log(`\nmachine: ${machine.cpus} CPUs (${machine.cpuModel}), node ${machine.node}; N = ${cpfs.length} persons × 3 debts; concurrency ${opts.concurrency}; duration ${opts.duration} s per side after ${WARMUP_SECONDS} s warm-up\n`);
-	const row = (label: string, s: SideResult) => [label, fmt(s.reqPerSec, 0), fmt(s.p50), fmt(s.p99), String(s.errors)];
-	console.log(table([["path", "req/s", "p50 ms", "p99 ms", "errors"], row(gatewayLabel(opts.split), gateway), row(RAW_LABEL, raw)]));
-	console.log(`\nratio ours/raw: req/s ${fmt(ratio.reqPerSec, 3)} (${fmt(ratio.reqPerSec * 100, 1)} %), p50 latency ${fmt(ratio.p50)}×, p99 latency ${fmt(ratio.p99)}×`);
-	if (!opts.split) console.log("\nnote: with the mesh in one process, moleculer's preferLocal routes the calls in-process, so no request crosses NATS (see the nats CPU above); --split runs one process per service.");
-	if (opts.rawPool !== opts.concurrency) console.log(`note: the raw pool had ${opts.rawPool} connections (--raw-pool), not ${opts.concurrency}.`);
-	const noise = noiseWarning([["gateway", gateway], ["raw", raw]]);
-	if (noise) console.log(noise);
-	if (warnings.length) console.log(`\nthe mesh logged ${warnings.length} warning/error line(s); first: ${warnings[0].slice(0, 300)}`);
+	const ratio = printComparison({
+		setup: `machine: ${machine.cpus} CPUs (${machine.cpuModel}), node ${machine.node}; N = ${cpfs.length} persons × 3 debts; concurrency ${opts.concurrency}; duration ${opts.duration} s per side after ${WARMUP_SECONDS} s warm-up`,
+		gatewayLabel: gatewayLabel(opts.split), rawLabel: RAW_LABEL, gateway, raw, warnings,
+		notes: [
+			!opts.split && "with the mesh in one process, moleculer's preferLocal routes the calls in-process, so no request crosses NATS (see the nats CPU above); --split runs one process per service.",
+			opts.rawPool !== opts.concurrency && `the raw pool had ${opts.rawPool} connections (--raw-pool), not ${opts.concurrency}.`
+		]
+	});
 
 	const out = writeResults(ROOT, "persons-lookup", {
 		benchmark: "persons-lookup",

@@ -17,9 +17,8 @@ import type { ProfileDoc } from "../lib/base-b/profile";
 import { scoreProfile } from "../lib/base-b/score";
 import {
 	AUDIT_SQL, inParallel, basesAandBUp, type BenchState, call, capPoolSize, checkInSync, createConsumer, deleteProfiles,
-	expect, ferretStorageUrl, flagArg, fmt, gitState, gitText, launchMesh, machineInfo, measureHttp, measureLoop, meshWarnings,
-	noiseWarning, numberArg, prepare, printObservation, profilesCollection, randomProfile, revokeConsumer, runMain, shuffled,
-	type SideResult, stopEverything, stopMesh, table, type Watch, writeResults
+	expect, ferretStorageUrl, flagArg, fmt, gitState, gitText, launchMesh, machineInfo, measureGatewayThenRaw, numberArg,
+	prepare, printComparison, profilesCollection, randomProfile, runMain, shuffled, stopEverything, writeResults
 } from "./lib";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -163,40 +162,27 @@ async function main(): Promise<void> {
 	}
 
 	const sessions: Record<string, string> = { "audit (credit)": dbUrl, "ferretdb storage (credit_ferret)": ferretStorageUrl(mongoUrl, dbUrl) };
-	const watch = (meshProcs: Watch["meshProcs"]): Watch => ({ meshProcs, dataDir: env.CREDIT_MESH_DATA, sessions });
-
-	console.log(`\n[1/2] ${gatewayLabel(opts.split)}: ${WARMUP_SECONDS} s warm-up, then ${opts.duration} s…`);
-	const gateway = await measureHttp(state, {
-		base, key: consumer.key, paths: shuffled(cpfs).map(cpf => `/api/v1/profiles/${cpf}/score`),
-		connections: opts.concurrency, seconds: opts.duration, warmupSeconds: WARMUP_SECONDS
-	}, watch(mesh.procs));
-	printObservation(gateway);
-
-	// Tidy the mesh side up, then stop it so it does not compete with the raw run.
-	await revokeConsumer(state);
-	await stopMesh(state);
-	const warnings = meshWarnings(logFile);
-
-	console.log(`\n[2/2] ${RAW_LABEL}: pools of ${opts.rawPool}, ${WARMUP_SECONDS} s warm-up, then ${opts.duration} s…`);
 	const order = shuffled(cpfs);
-	const raw = await measureLoop({ concurrency: opts.concurrency, seconds: opts.duration, warmupSeconds: WARMUP_SECONDS },
-		i => rawScore(profiles, pool, cipher, order[i % order.length], consumer.id), watch([]));
-	printObservation(raw);
+	const { gateway, raw, warnings } = await measureGatewayThenRaw(state, {
+		gatewayLabel: gatewayLabel(opts.split), rawLabel: `${RAW_LABEL}, pools of ${opts.rawPool}`,
+		base, key: consumer.key, paths: shuffled(cpfs).map(cpf => `/api/v1/profiles/${cpf}/score`),
+		rawOp: i => rawScore(profiles, pool, cipher, order[i % order.length], consumer.id),
+		concurrency: opts.concurrency, seconds: opts.duration, warmupSeconds: WARMUP_SECONDS,
+		watch: meshProcs => ({ meshProcs, dataDir: env.CREDIT_MESH_DATA, sessions }), meshProcs: mesh.procs, logFile
+	});
 
 	console.log("");
 	await removeSeeded();
 
-	const ratio = { reqPerSec: gateway.reqPerSec / raw.reqPerSec, p50: gateway.p50 / raw.p50, p99: gateway.p99 / raw.p99 };
-	console.log(`\nmachine: ${machine.cpus} CPUs (${machine.cpuModel}), node ${machine.node}; N = ${cpfs.length} profiles; concurrency ${opts.concurrency}; duration ${opts.duration} s per side after ${WARMUP_SECONDS} s warm-up\n`);
-	const row = (label: string, s: SideResult) => [label, fmt(s.reqPerSec, 0), fmt(s.p50), fmt(s.p99), String(s.errors)];
-	console.log(table([["path", "req/s", "p50 ms", "p99 ms", "errors"], row(gatewayLabel(opts.split), gateway), row(RAW_LABEL, raw)]));
-	console.log(`\nratio ours/raw: req/s ${fmt(ratio.reqPerSec, 3)} (${fmt(ratio.reqPerSec * 100, 1)} %), p50 latency ${fmt(ratio.p50)}×, p99 latency ${fmt(ratio.p99)}×`);
-	console.log("\nnote: the raw side appends the same audit row per read (INSERT INTO audit_log … 'score.read'), because asset-score.get audits every score read through audit.append: without it the two sides would not do the same work.");
-	if (!opts.split) console.log("note: with the mesh in one process, moleculer's preferLocal routes the calls in-process, so no request crosses NATS; --split runs one process per service.");
-	if (opts.rawPool !== opts.concurrency) console.log(`note: the raw pools had ${opts.rawPool} connections (--raw-pool), not ${opts.concurrency}.`);
-	const noise = noiseWarning([["gateway", gateway], ["raw", raw]]);
-	if (noise) console.log(noise);
-	if (warnings.length) console.log(`\nthe mesh logged ${warnings.length} warning/error line(s); first: ${warnings[0].slice(0, 300)}`);
+	const ratio = printComparison({
+		setup: `machine: ${machine.cpus} CPUs (${machine.cpuModel}), node ${machine.node}; N = ${cpfs.length} profiles; concurrency ${opts.concurrency}; duration ${opts.duration} s per side after ${WARMUP_SECONDS} s warm-up`,
+		gatewayLabel: gatewayLabel(opts.split), rawLabel: RAW_LABEL, gateway, raw, warnings,
+		notes: [
+			"the raw side appends the same audit row per read (INSERT INTO audit_log … 'score.read'), because asset-score.get audits every score read through audit.append: without it the two sides would not do the same work.",
+			!opts.split && "with the mesh in one process, moleculer's preferLocal routes the calls in-process, so no request crosses NATS; --split runs one process per service.",
+			opts.rawPool !== opts.concurrency && `the raw pools had ${opts.rawPool} connections (--raw-pool), not ${opts.concurrency}.`
+		]
+	});
 
 	const out = writeResults(ROOT, "profile-score", {
 		benchmark: "profile-score",

@@ -1,12 +1,12 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, openSync } from "node:fs";
-import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { type BrokerOptions, ServiceBroker } from "moleculer";
 import { config, need } from "../../config";
+import { alive, freePort, observerBroker, spawnLogged, stopChild } from "../../bench/lib";
 import { deleteStreams, engines } from "./mesh";
+
+export { freePort };
 
 /** The service groups of docker-stack.yml, one Swarm service each (`SERVICES` of its tasks). */
 export const GROUPS = {
@@ -41,17 +41,6 @@ export interface ReplicatedMesh {
 	stop(): Promise<void>;
 }
 
-export function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const srv = createServer().listen(0, "127.0.0.1", () => {
-			const addr = srv.address();
-			srv.close(() => (addr && typeof addr === "object" ? resolve(addr.port) : reject(new Error("no port"))));
-		});
-	});
-}
-
-const alive = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
-
 /**
  * The production path with replicas: `npm run build`, then every service group of docker-stack.yml
  * as `replicas` moleculer-runner processes (NODE_ENV=production, over the real NATS, in a namespace of
@@ -65,25 +54,18 @@ export async function startReplicatedMesh(o: { replicas?: number; build?: boolea
 	if (o.build !== false) execFileSync("npm", ["run", "--silent", "build"], { stdio: "inherit", timeout: 120_000 });
 	const namespace = `test-${o.name ?? "faults"}-${randomBytes(3).toString("hex")}`;
 	const logFile = path.join(os.tmpdir(), `credit-mesh-${namespace}.log`);
-	const fd = openSync(logFile, "a");
 	const list: Replica[] = [];
-	try {
-		for (const group of Object.keys(GROUPS) as Group[]) {
-			for (let index = 0; index < replicas; index++) {
-				const port = group === "api" ? await freePort() : undefined;
-				const nodeID = `${group}-${index}-${namespace}`;
-				const child = spawn(process.execPath, ["node_modules/moleculer/bin/moleculer-runner.js", "--config", "dist/moleculer.config.js"], {
-					env: {
-						...process.env, NODE_ENV: "production", SERVICEDIR: "dist/services", SERVICES: GROUPS[group], NAMESPACE: namespace,
-						NODE_ID: nodeID, PORT: String(port ?? 0), HOST: "127.0.0.1", LOG_LEVEL: "warn", LOG_FORMAT: "short", ...o.env
-					},
-					stdio: ["ignore", fd, fd]
-				});
-				list.push({ group, index, nodeID, child, port });
-			}
+	for (const group of Object.keys(GROUPS) as Group[]) {
+		for (let index = 0; index < replicas; index++) {
+			const port = group === "api" ? await freePort() : undefined;
+			const nodeID = `${group}-${index}-${namespace}`;
+			const env = {
+				...process.env, NODE_ENV: "production", SERVICEDIR: "dist/services", SERVICES: GROUPS[group], NAMESPACE: namespace,
+				NODE_ID: nodeID, PORT: String(port ?? 0), HOST: "127.0.0.1", LOG_LEVEL: "warn", LOG_FORMAT: "short", ...o.env
+			};
+			const child = spawnLogged(process.execPath, ["node_modules/moleculer/bin/moleculer-runner.js", "--config", "dist/moleculer.config.js"], env, process.cwd(), logFile);
+			list.push({ group, index, nodeID, child, port });
 		}
-	} finally {
-		closeSync(fd);
 	}
 	const bases = list.filter(r => r.port).map(r => `http://127.0.0.1:${r.port}`);
 	const mesh: ReplicatedMesh = {
@@ -103,12 +85,7 @@ export async function startReplicatedMesh(o: { replicas?: number; build?: boolea
 		},
 		running: () => list.filter(r => alive(r.child)),
 		async stop() {
-			await Promise.all(list.filter(r => alive(r.child)).map(r => {
-				const gone = new Promise<void>(resolve => r.child.once("exit", () => resolve()));
-				r.child.kill("SIGTERM");
-				const timer = setTimeout(() => alive(r.child) && r.child.kill("SIGKILL"), 8000);
-				return gone.finally(() => clearTimeout(timer));
-			}));
+			await Promise.all(list.map(r => stopChild(r.child)));
 			await deleteStreams(namespace).catch(() => undefined);
 		}
 	};
@@ -135,11 +112,7 @@ export async function startReplicatedMesh(o: { replicas?: number; build?: boolea
 
 /** Waits until every node id is seen, available, on the namespace (a short-lived observer broker). */
 async function waitForNodes(namespace: string, nodeIDs: string[], timeoutMs: number, check: () => void): Promise<void> {
-	const observer = new ServiceBroker({
-		namespace, nodeID: `observer-${randomBytes(3).toString("hex")}`, logger: false, serializer: "JSON",
-		heartbeatInterval: config.heartbeatInterval, heartbeatTimeout: config.heartbeatTimeout,
-		transporter: need(config, "transporter") as BrokerOptions["transporter"]
-	});
+	const observer = observerBroker(namespace, need(config, "transporter"), "observer", config);
 	await observer.start();
 	try {
 		const until = Date.now() + timeoutMs;
