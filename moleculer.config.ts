@@ -1,11 +1,13 @@
 import type { BrokerOptions } from "moleculer";
 import { config, need } from "./config";
+import { transporterOptions } from "./config/nats";
 import { createValidator } from "./lib/validator";
 import { scrubText, scrubValue } from "./lib/scrub";
 import "./lib/metrics"; // registers the InProcessPrometheus reporter
 import { IdempotencyMiddleware } from "./lib/idempotency.middleware";
 import { ParamsSchemaMiddleware } from "./lib/params-schema.middleware";
 import { SentryMiddleware } from "./lib/sentry.middleware";
+import { ZeroTrustMiddleware } from "./middlewares/zero-trust.middleware";
 
 /**
  * The single broker configuration, used by moleculer-runner (`SERVICES` picks the services of a
@@ -15,7 +17,7 @@ const brokerConfig: BrokerOptions = {
 	namespace: config.namespace,
 	nodeID: config.nodeId,
 	// A production broker must be part of a mesh; a local one (development) may run alone.
-	transporter: (config.env === "production" ? need(config, "transporter") : (config.transporter ?? null)) as BrokerOptions["transporter"],
+	transporter: transporterOptions(config, config.env === "production" ? need(config, "transporter") : config.transporter) as BrokerOptions["transporter"],
 	serializer: "JSON",
 
 	logger: {
@@ -66,8 +68,8 @@ const brokerConfig: BrokerOptions = {
 		tags: { action: { params: false, meta: false, response: false }, event: { params: false, meta: false } }
 	},
 
-	// Sentry is inert without SENTRY_DSN.
-	middlewares: [ParamsSchemaMiddleware, IdempotencyMiddleware, SentryMiddleware({ dsn: config.sentryDsn, environment: config.sentryEnvironment })]
+	// The last one wraps the others: ZeroTrust checks the caller before anything runs for it. Sentry is inert without SENTRY_DSN.
+	middlewares: [ParamsSchemaMiddleware, IdempotencyMiddleware, SentryMiddleware({ dsn: config.sentryDsn, environment: config.sentryEnvironment }), ZeroTrustMiddleware]
 };
 
 export = brokerConfig;

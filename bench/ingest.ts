@@ -83,7 +83,7 @@ const state: BenchState & {
 } = { children: [], ids: [], rawIndices: [], extraStreams: [] };
 
 async function nats(cfg: Config): Promise<NatsConnection> {
-	if (!state.nc || state.nc.isClosed()) state.nc = await natsConnection(need(cfg, "transporter"), `credit-mesh-bench-ingest-${process.pid}`);
+	if (!state.nc || state.nc.isClosed()) state.nc = await natsConnection(cfg, `credit-mesh-bench-ingest-${process.pid}`);
 	return state.nc;
 }
 
@@ -453,7 +453,7 @@ async function publishRaw(cfg: Config, nc: NatsConnection, namespace: string, wa
 			name, subjects: [subject], retention: RetentionPolicy.Workqueue, max_age: nanos(3600_000), storage: StorageType.File,
 			discard: DiscardPolicy.New, max_bytes: 2 * 1024 ** 3, duplicate_window: nanos(120_000)
 		});
-		const conn = variant === "noAsyncTraces" ? await natsConnection(need(cfg, "transporter"), `credit-mesh-bench-ingest-${process.pid}-nat`, { noAsyncTraces: true }) : nc;
+		const conn = variant === "noAsyncTraces" ? await natsConnection(cfg, `credit-mesh-bench-ingest-${process.pid}-nat`, { noAsyncTraces: true }) : nc;
 		try {
 			const js = conn.jetstream({ timeout: 5000 });
 			let sent = 0;

@@ -14,6 +14,8 @@ import { type Collection, MongoClient } from "mongodb";
 import { type ConnectionOptions, type NatsConnection, connect as natsConnect } from "nats";
 import pg from "pg";
 import { type Config, loadConfig } from "../config";
+import { natsOptions, transporterOptions } from "../config/nats";
+import { createZeroTrustMiddleware } from "../middlewares/zero-trust.middleware";
 import { STREAMS, type StreamKey, channel } from "../mixins/jetstream.mixin";
 import { ASSET_TYPES, INCOME_SOURCES } from "../lib/base-b/catalog";
 import { formatDate, todayIso } from "../lib/dates";
@@ -446,6 +448,7 @@ export interface BenchState {
 	namespace?: string;
 	/** The mesh's NATS (TRANSPORTER), where those streams are. */
 	transporter?: string;
+	natsCa?: string;
 }
 
 /**
@@ -534,6 +537,7 @@ export async function launchMesh(state: BenchState, root: string, env: NodeJS.Pr
 	const namespace = `bench-${randomBytes(4).toString("hex")}`;
 	state.namespace = namespace;
 	state.transporter = cfg.transporter;
+	state.natsCa = cfg.natsCa;
 	const logFile = path.join(os.tmpdir(), `credit-mesh-${namespace}.log`);
 	const meshEnv: NodeJS.ProcessEnv = { ...env, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn", NAMESPACE: namespace, NODE_ENV: "development" };
 	console.log(`starting the mesh: namespace ${namespace}, port ${port}, log ${logFile}`);
@@ -575,7 +579,7 @@ async function waitReady(state: BenchState, o: MeshOptions & { base: string; nat
 	}
 	if (!ready) throw new Error(`GET /health/ready was not ready within 60 s${hint}; last answer: ${last}\n${tail(o.logFile)}`);
 	if (o.natsUrl) {
-		state.observer = observerBroker(o.namespace, o.natsUrl, "bench-observer", o.cfg);
+		state.observer = observerBroker(o.namespace, "bench-observer", o.cfg);
 		await state.observer.start();
 		await state.observer.waitForServices(o.waitFor, Math.max(1000, until - Date.now()), 200);
 		await state.observer.stop();
@@ -585,21 +589,21 @@ async function waitReady(state: BenchState, o: MeshOptions & { base: string; nat
 }
 
 /** A node that only watches a mesh's namespace. It beats like the mesh's nodes (HEARTBEAT_*), or they drop it. */
-export function observerBroker(namespace: string, transporter: string, name: string, cfg: Pick<Config, "heartbeatInterval" | "heartbeatTimeout">): ServiceBroker {
+export function observerBroker(namespace: string, name: string, cfg: Config): ServiceBroker {
+	// It calls $node actions of the mesh's nodes, which answer operators only: it signs as one.
 	return new ServiceBroker({
-		namespace, nodeID: `${name}-${randomBytes(3).toString("hex")}`, transporter: transporter as BrokerOptions["transporter"], serializer: "JSON", logger: false,
-		heartbeatInterval: cfg.heartbeatInterval, heartbeatTimeout: cfg.heartbeatTimeout
+		namespace, nodeID: `${name}-${randomBytes(3).toString("hex")}`, transporter: transporterOptions(cfg) as BrokerOptions["transporter"], serializer: "JSON", logger: false,
+		heartbeatInterval: cfg.heartbeatInterval, heartbeatTimeout: cfg.heartbeatTimeout,
+		metadata: { meshGroup: "operators" }, middlewares: [createZeroTrustMiddleware(cfg)]
 	});
 }
 
 /** A NATS connection to the transporter's server (JetStream management), which must be on 127.0.0.1. */
-export async function natsConnection(transporter: string, name: string, more: Partial<ConnectionOptions> = {}): Promise<NatsConnection> {
+export async function natsConnection(cfg: Pick<Config, "transporter" | "natsCa">, name: string, more: Partial<ConnectionOptions> = {}): Promise<NatsConnection> {
+	const transporter = cfg.transporter ?? "";
 	const url = new URL(transporter);
 	if (!["127.0.0.1", "localhost", "[::1]"].includes(url.hostname)) throw new Error(`TRANSPORTER points at ${url.hostname}: the benchmarks only talk to 127.0.0.1`);
-	return natsConnect({
-		servers: `${url.hostname}:${url.port || 4222}`, user: decodeURIComponent(url.username) || undefined, pass: decodeURIComponent(url.password) || undefined,
-		name, maxReconnectAttempts: 3, ...more
-	});
+	return natsConnect({ ...natsOptions(cfg, transporter), name, maxReconnectAttempts: 3, ...more });
 }
 
 /** A mesh's JetStream streams: every stream of mixins/jetstream.mixin.ts under the namespace's prefix (`<ns>_TRANSACTIONS`, `<ns>_CONSULTATIONS`…). */
@@ -622,7 +626,7 @@ export async function deleteStreams(nc: NatsConnection, names: string[]): Promis
  */
 export async function removeMeshStreams(state: BenchState): Promise<void> {
 	if (!state.namespace || !state.transporter) return;
-	const nc = await natsConnection(state.transporter, `credit-mesh-bench-${process.pid}`);
+	const nc = await natsConnection({ transporter: state.transporter, natsCa: state.natsCa }, `credit-mesh-bench-${process.pid}`);
 	try {
 		const gone = await deleteStreams(nc, namespaceStreams(state.namespace));
 		if (gone.length) console.log(`deleted the mesh's JetStream streams: ${gone.join(", ")}`);

@@ -87,7 +87,7 @@ function sampler(procs: { name: string; pid: number }[], everyMs: number): { t0:
  * rising, not any one sample.
  */
 async function heapSampler(cfg: Config & { transporter: string }, namespace: string, procs: { name: string; pid: number }[], t0: number, everyMs: number) {
-	const broker = observerBroker(namespace, cfg.transporter, "soak-observer", cfg);
+	const broker = observerBroker(namespace, "soak-observer", cfg);
 	state.observer = broker;
 	await broker.start();
 	await broker.waitForServices(ALL_SERVICES, 20_000, 200);

@@ -1,6 +1,9 @@
 import { readFileSync } from "node:fs";
 import Validator from "fastest-validator";
+import type { KeyObject } from "node:crypto";
 import { type DataKey, parseDataKeys } from "../lib/pii";
+import { parseGroupKeys } from "../lib/mesh/token";
+import type { Group } from "../lib/mesh/groups";
 
 /** A bad or missing setting; the message names the environment variable. */
 export class ConfigError extends Error {
@@ -14,6 +17,8 @@ const schema = {
 	NAMESPACE: { type: "string", pattern: /^[a-z0-9-]{1,40}$/, default: "credit-mesh" },
 	NODE_ID: { type: "string", pattern: /^[A-Za-z0-9._-]{1,64}$/, optional: true },
 	TRANSPORTER: { type: "string", pattern: /^nats:\/\//, optional: true },
+	// PEM of the CA that signed the NATS server's certificate: with it, every NATS connection is TLS and checks the server.
+	NATS_CA: { type: "string", pattern: /-----BEGIN CERTIFICATE-----/, optional: true },
 	POSTGRES_URL: { type: "string", pattern: /^postgres(ql)?:\/\//, optional: true },
 	POSTGRES_OWNER_URL: { type: "string", pattern: /^postgres(ql)?:\/\//, optional: true },
 	MONGO_URL: { type: "string", pattern: /^mongodb(\+srv)?:\/\//, optional: true },
@@ -28,6 +33,10 @@ const schema = {
 	PII_KEYS: { type: "string", min: 10, optional: true },
 	BLIND_INDEX_KEY: { type: "string", pattern: /^[A-Za-z0-9+/]{43}=$/, optional: true },
 	PSEUDONYM_KEY: { type: "string", pattern: /^[A-Za-z0-9+/]{43}=$/, optional: true },
+	// The mesh's signing keys (docs/security.md): this process's groups' private keys, every group's public key.
+	MESH_KEYS: { type: "string", min: 10, optional: true },
+	MESH_PUBLIC_KEYS: { type: "string", min: 10, optional: true },
+	CALLER_TOKEN_SECONDS: { type: "number", integer: true, min: 10, max: 3600, convert: true, default: 120 },
 	PORT: { type: "number", integer: true, min: 0, max: 65535, convert: true, default: 3000 },
 	HOST: { type: "string", default: "127.0.0.1" },
 	LOG_LEVEL: { type: "enum", values: ["fatal", "error", "warn", "info", "debug", "trace"], default: "info" },
@@ -48,6 +57,7 @@ export interface Config {
 	namespace: string;
 	nodeId?: string;
 	transporter?: string;
+	natsCa?: string;
 	postgresUrl?: string;
 	postgresOwnerUrl?: string;
 	mongoUrl?: string;
@@ -60,6 +70,11 @@ export interface Config {
 	piiKeys?: DataKey[];
 	blindIndexKey?: Buffer;
 	pseudonymKey?: Buffer;
+	/** The private keys of the groups this process may act as (one in production). */
+	meshKeys?: Map<Group, KeyObject>;
+	/** Every group's public key: what a signed token is checked against. */
+	meshPublicKeys?: Map<Group, KeyObject>;
+	callerTokenSeconds: number;
 	port: number;
 	host: string;
 	logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace";
@@ -76,11 +91,11 @@ export interface Config {
 }
 
 const ENV_NAMES: Record<keyof Config, string> = {
-	env: "NODE_ENV", namespace: "NAMESPACE", nodeId: "NODE_ID", transporter: "TRANSPORTER",
+	env: "NODE_ENV", namespace: "NAMESPACE", nodeId: "NODE_ID", transporter: "TRANSPORTER", natsCa: "NATS_CA",
 	postgresUrl: "POSTGRES_URL", postgresOwnerUrl: "POSTGRES_OWNER_URL", mongoUrl: "MONGO_URL",
 	elasticsearchUrl: "ELASTICSEARCH_URL", esIndexPrefix: "ES_INDEX_PREFIX", ingestMaxMovements: "INGEST_MAX_MOVEMENTS", ingestBodyLimit: "INGEST_BODY_LIMIT", jetstreamMaxBytes: "JETSTREAM_MAX_BYTES",
 	adminApiKey: "ADMIN_API_KEY", piiKeys: "PII_KEYS",
-	blindIndexKey: "BLIND_INDEX_KEY", pseudonymKey: "PSEUDONYM_KEY", port: "PORT", host: "HOST",
+	blindIndexKey: "BLIND_INDEX_KEY", pseudonymKey: "PSEUDONYM_KEY", meshKeys: "MESH_KEYS", meshPublicKeys: "MESH_PUBLIC_KEYS", callerTokenSeconds: "CALLER_TOKEN_SECONDS", port: "PORT", host: "HOST",
 	logLevel: "LOG_LEVEL", logFormat: "LOG_FORMAT", rateLimitPerMinute: "RATE_LIMIT_PER_MINUTE",
 	bodyLimit: "BODY_LIMIT", authCacheSeconds: "AUTH_CACHE_SECONDS", requestTimeoutMs: "REQUEST_TIMEOUT_MS", heartbeatInterval: "HEARTBEAT_INTERVAL", heartbeatTimeout: "HEARTBEAT_TIMEOUT",
 	sentryDsn: "SENTRY_DSN", sentryEnvironment: "SENTRY_ENVIRONMENT"
@@ -112,13 +127,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 	}
 	const s = raw as Record<string, any>;
 	const cfg: Config = {
-		env: s.NODE_ENV, namespace: s.NAMESPACE, nodeId: s.NODE_ID, transporter: s.TRANSPORTER,
+		env: s.NODE_ENV, namespace: s.NAMESPACE, nodeId: s.NODE_ID, transporter: s.TRANSPORTER, natsCa: s.NATS_CA,
 		postgresUrl: s.POSTGRES_URL, postgresOwnerUrl: s.POSTGRES_OWNER_URL, mongoUrl: s.MONGO_URL,
 		elasticsearchUrl: s.ELASTICSEARCH_URL, esIndexPrefix: s.ES_INDEX_PREFIX, ingestMaxMovements: s.INGEST_MAX_MOVEMENTS,
 		ingestBodyLimit: s.INGEST_BODY_LIMIT, jetstreamMaxBytes: s.JETSTREAM_MAX_BYTES, adminApiKey: s.ADMIN_API_KEY,
 		blindIndexKey: s.BLIND_INDEX_KEY && Buffer.from(s.BLIND_INDEX_KEY, "base64"),
 		pseudonymKey: s.PSEUDONYM_KEY && Buffer.from(s.PSEUDONYM_KEY, "base64"),
-		port: s.PORT, host: s.HOST, logLevel: s.LOG_LEVEL, logFormat: s.LOG_FORMAT,
+		callerTokenSeconds: s.CALLER_TOKEN_SECONDS, port: s.PORT, host: s.HOST, logLevel: s.LOG_LEVEL, logFormat: s.LOG_FORMAT,
 		rateLimitPerMinute: s.RATE_LIMIT_PER_MINUTE, bodyLimit: s.BODY_LIMIT,
 		authCacheSeconds: s.AUTH_CACHE_SECONDS, requestTimeoutMs: s.REQUEST_TIMEOUT_MS, heartbeatInterval: s.HEARTBEAT_INTERVAL, heartbeatTimeout: s.HEARTBEAT_TIMEOUT,
 		sentryDsn: s.SENTRY_DSN, sentryEnvironment: s.SENTRY_ENVIRONMENT ?? s.NODE_ENV
@@ -128,6 +143,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 			cfg.piiKeys = parseDataKeys(s.PII_KEYS);
 		} catch (err) {
 			throw new ConfigError(`Invalid configuration: PII_KEYS (or PII_KEYS_FILE): ${(err as Error).message}`);
+		}
+	}
+	for (const [name, field, kind] of [["MESH_KEYS", "meshKeys", "private"], ["MESH_PUBLIC_KEYS", "meshPublicKeys", "public"]] as const) {
+		if (!s[name]) continue;
+		try {
+			cfg[field] = parseGroupKeys(s[name], kind);
+		} catch (err) {
+			throw new ConfigError(`Invalid configuration: ${name} (or ${name}_FILE): ${(err as Error).message}`);
 		}
 	}
 	return cfg;

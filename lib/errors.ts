@@ -72,3 +72,17 @@ export function isDuplicateKeyError(err: unknown): boolean {
 	const e = err as any;
 	return e?.name === "SequelizeUniqueConstraintError" || e?.code === 11000 || e?.code === "23505";
 }
+
+/** A call into the mesh without a valid caller token where the action needs one: 401. */
+export class CallerTokenError extends MoleculerClientError {
+	constructor(reason: string) {
+		super(`The call carries no valid caller token (${reason})`, 401, "INVALID_CALLER_TOKEN");
+	}
+}
+
+/** The caller may not do this: a missing scope, a group the action does not accept, someone else's record. */
+export class ForbiddenError extends MoleculerClientError {
+	constructor(message: string, type: string, data?: unknown) {
+		super(message, 403, type, data);
+	}
+}

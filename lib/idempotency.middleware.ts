@@ -18,7 +18,7 @@ const SETTLE_DELAYS_MS = [250, 500, 1000, 2000, 2000];
 async function settle(ctx: Context<any, any>, action: "idempotency.complete" | "idempotency.release", params: object): Promise<boolean> {
 	for (let attempt = 0; ; attempt++) {
 		try {
-			await ctx.broker.call(action, params, { timeout: 3000, retries: 0, requestID: ctx.requestID ?? undefined });
+			await ctx.broker.call(action, params, { timeout: 3000, retries: 0, requestID: ctx.requestID ?? undefined, meta: { callerToken: ctx.meta.callerToken }, caller: ctx.service?.fullName });
 			return true;
 		} catch (err: any) {
 			if (attempt >= SETTLE_DELAYS_MS.length) {
@@ -46,7 +46,8 @@ export const IdempotencyMiddleware = {
 		return async function idempotent(ctx: Context<any, any>) {
 			const meta: IdempotencyMeta | undefined = ctx.meta.idempotency;
 			if (!meta || meta.action !== action.name) return handler(ctx);
-			const ref = { consumer: ctx.meta.consumer?.id ?? "anonymous", key: meta.key };
+			// idempotency.* files the key under the caller its token proves.
+			const ref = { key: meta.key };
 			const claim: any = await ctx.call("idempotency.begin", { ...ref, action: action.name, fingerprint: fingerprint(action.name, ctx.params) });
 			if (claim.state === "replay") {
 				ctx.meta.$statusCode = claim.status;

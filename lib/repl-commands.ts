@@ -1,6 +1,7 @@
 import { hostname, userInfo } from "node:os";
 import type { Middleware, ServiceBroker } from "moleculer";
 import { BOOTSTRAP_ADMIN_ID, SCOPES } from "./scopes";
+import { operatorToken } from "../middlewares/zero-trust.middleware";
 
 /**
  * The operators' REPL (`npm run repl`, docs/repl.md): its identity on the mesh and its custom
@@ -32,16 +33,21 @@ export function operatorConsumer(): { id: string; name: string } {
 }
 
 /**
- * Puts the operator in `meta.consumer` of every call this broker makes: the custom commands and
- * the built-in `call`/`dcall`/`mcall` alike. It replaces a consumer given with `--#consumer`,
- * so nobody at the REPL can sign audit rows with another name.
+ * Gives every call this broker makes an operator's caller token, signed with the operators' key (which
+ * only operators hold): the custom commands and the built-in `call`/`dcall`/`mcall` alike. It replaces
+ * a token given with `--#callerToken`; the audit log names the operator from the token.
  */
 export function OperatorMiddleware(consumer = operatorConsumer()): Middleware {
+	let token = { text: "", until: 0 };
+	const current = () => {
+		if (token.until <= Date.now()) token = { text: operatorToken(consumer.id), until: Date.now() + 30_000 };
+		return token.text;
+	};
 	return {
 		name: "ReplOperator",
 		call(next: (...args: any[]) => Promise<unknown>) {
 			return (actionName: string, params?: unknown, opts: Record<string, any> = {}) =>
-				next(actionName, params, { ...opts, meta: { ...opts.meta, consumer } });
+				next(actionName, params, { ...opts, meta: { ...opts.meta, callerToken: current() } });
 		}
 	} as unknown as Middleware;
 }

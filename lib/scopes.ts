@@ -1,6 +1,6 @@
 /** Every scope an API key can hold (DESIGN.md section 3). */
 export const SCOPES = [
-	"persons:read", "persons:write", "debts:write",
+	"persons:read", "persons:write", "debts:write", "debts:admin",
 	"profiles:read", "profiles:write", "score:read", "ml:export",
 	"transactions:write", "activity:read", "reports:read",
 	"privacy:admin", "audit:read", "consumers:admin"

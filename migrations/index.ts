@@ -2,6 +2,7 @@ import { Sequelize } from "sequelize";
 import { SequelizeStorage, Umzug } from "umzug";
 import { baseA } from "./001-base-a";
 import { idempotencyOwner } from "./002-idempotency-owner";
+import { debtOwner } from "./003-debt-owner";
 
 export type RunSql = (sql: string) => Promise<unknown>;
 export interface Migration {
@@ -11,7 +12,7 @@ export interface Migration {
 }
 
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
-export const migrations: Migration[] = [baseA, idempotencyOwner];
+export const migrations: Migration[] = [baseA, idempotencyOwner, debtOwner];
 
 /**
  * Brings Base A's schema up to date with the owner role's URL (the application's role may not

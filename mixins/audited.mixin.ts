@@ -17,8 +17,8 @@ export function outcomeOf(err: any): string {
 export const AuditedMixin: Partial<ServiceSchema> = {
 	methods: {
 		audit(ctx: Context<any, any>, action: string, cpfBidx: string | null, outcome: string): Promise<unknown> {
+			// audit.append names the caller itself, from the caller token this call carries.
 			return ctx.call("audit.append", {
-				consumer: ctx.meta?.consumer?.id ?? `node:${this.broker.nodeID}`,
 				action,
 				cpfBidx,
 				requestId: ctx.requestID,

@@ -1,9 +1,12 @@
-import type { ServiceSchema } from "moleculer";
+import type { Context, ServiceSchema } from "moleculer";
 import SqlAdapter from "moleculer-db-adapter-sequelize";
 import { Sequelize, type Transaction } from "sequelize";
 import { config, need } from "../config";
 import type { DefineModel } from "../lib/base-a/models";
 import { BaseMixin } from "./base.mixin";
+import { piiCipher } from "./pii.mixin";
+import { sealAnswer, STORE_ANSWER_SQL } from "../lib/base-a/idempotency-answer";
+import type { MeshLocals } from "../middlewares/zero-trust.middleware";
 
 /**
  * Base A (PostgreSQL) through moleculer-db and its Sequelize adapter. The model is defined on a
@@ -23,9 +26,23 @@ export function BaseAMixin(defineModel: DefineModel): Partial<ServiceSchema> {
 			schema.model = defineModel(sequelize);
 		},
 		methods: {
-			/** Runs work in one transaction; used so that a write and its audit row succeed together. */
-			inTransaction<T>(this: any, work: (t: Transaction) => Promise<T>): Promise<T> {
-				return this.adapter.db.transaction(work);
+			/**
+			 * Runs work in one transaction, so that a write and its audit row succeed together. Given the
+			 * call's context, a write sent with an Idempotency-Key also stores its answer in that same
+			 * transaction: a node dying right after the commit leaves the answer for the client's retry,
+			 * never a claim without one that a retry would take over and write again.
+			 */
+			inTransaction<T>(this: any, work: (t: Transaction) => Promise<T>, ctx?: Context<unknown, any, MeshLocals>): Promise<T> {
+				return this.adapter.db.transaction(async (t: Transaction) => {
+					const result = await work(t);
+					const claim = ctx?.meta?.idempotency;
+					const consumer = ctx?.locals?.caller?.id;
+					if (claim && consumer && claim.action === ctx.action?.name) {
+						const answer = { status: ctx.meta.$statusCode ?? 200, response: result, location: ctx.meta.$location };
+						await this.query(STORE_ANSWER_SQL, [consumer, claim.key, answer.status, sealAnswer(piiCipher(), consumer, claim.key, answer)], t);
+					}
+					return result;
+				});
 			},
 			/** A raw parameterised query ($1…) on this service's connection pool. */
 			query(this: any, sql: string, bind: unknown[] = [], transaction?: Transaction): Promise<any[]> {

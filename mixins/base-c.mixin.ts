@@ -25,6 +25,7 @@ export const ES_READ = { requestTimeout: 4000, maxRetries: 0 } as const;
 export const BaseCMixin: Partial<ServiceSchema> = {
 	actions: {
 		health: {
+			callers: ["api", "operators"],
 			visibility: "public",
 			async handler(this: any) {
 				await this.es.cluster.health({ timeout: "2s" }).catch((err: unknown) => this.mapEsError(err));

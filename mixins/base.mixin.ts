@@ -22,6 +22,7 @@ export function BaseMixin(base: string, ping: (service: any) => Promise<unknown>
 		actions: {
 			...NO_CRUD,
 			health: {
+				callers: ["api", "operators"],
 				visibility: "public",
 				async handler(this: any) {
 					await ping(this).catch((err: unknown) => mapBaseError(base, err));

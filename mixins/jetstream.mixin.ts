@@ -1,46 +1,48 @@
 import { AckPolicy, DiscardPolicy, type JetStreamClient, type JetStreamManager, type JsMsg, type NatsConnection, RetentionPolicy, StorageType, connect, nanos } from "nats";
 import type { ServiceSchema } from "moleculer";
-import { config, need } from "../config";
+import { config } from "../config";
 import { BaseUnavailableError } from "../lib/errors";
+import { groupOf, type Group } from "../lib/mesh/groups";
+import { natsOptions } from "../config/nats";
 
 /**
- * The durable channels of the mesh (NATS JetStream), created idempotently by whoever starts first.
+ * The durable channels of the mesh (NATS JetStream), each created and managed only by the group that
+ * owns it (the other groups' NATS users may not touch JetStream's API, only publish into what they feed).
  * Names and subjects are prefixed with the Moleculer namespace, so meshes sharing a NATS server
  * (dev and test, or two deployments) never consume each other's messages.
  */
-export const STREAMS: Record<"transactions" | "deadLetters" | "consultations" | "erasures", { name: string; subjects: string[]; retention: RetentionPolicy; max_age: number }> = {
+export const STREAMS: Record<"transactions" | "deadLetters" | "consultations" | "erasures", { name: string; subjects: string[]; retention: RetentionPolicy; max_age: number; owner: Group }> = {
 	/** Movements accepted by POST /transactions, until Elasticsearch has them. */
-	transactions: { name: "TRANSACTIONS", subjects: ["transactions.movement"], retention: RetentionPolicy.Workqueue, max_age: nanos(7 * 24 * 3600_000) },
+	transactions: { name: "TRANSACTIONS", subjects: ["transactions.movement"], retention: RetentionPolicy.Workqueue, max_age: nanos(7 * 24 * 3600_000), owner: "base-c" },
 	/** Movements Elasticsearch refused for good, with the reason. */
-	deadLetters: { name: "TRANSACTIONS_DLQ", subjects: ["transactions.dead"], retention: RetentionPolicy.Limits, max_age: nanos(30 * 24 * 3600_000) },
-	/** Consultations of a CPF (pseudonymised), for Base C's ultimaConsulta. */
-	consultations: { name: "CONSULTATIONS", subjects: ["events.cpf.consulted"], retention: RetentionPolicy.Workqueue, max_age: nanos(7 * 24 * 3600_000) },
+	deadLetters: { name: "TRANSACTIONS_DLQ", subjects: ["transactions.dead"], retention: RetentionPolicy.Limits, max_age: nanos(30 * 24 * 3600_000), owner: "base-c" },
+	/** Consultations of a CPF (pseudonymised), for Base C's ultimaConsulta; fed by Base A, Base B and report. */
+	consultations: { name: "CONSULTATIONS", subjects: ["events.cpf.consulted"], retention: RetentionPolicy.Workqueue, max_age: nanos(7 * 24 * 3600_000), owner: "base-c" },
 	/** LGPD erasures still to finish (a base was down); kept until every base confirmed. */
-	erasures: { name: "PRIVACY_ERASURES", subjects: ["privacy.erase"], retention: RetentionPolicy.Workqueue, max_age: nanos(365 * 24 * 3600_000) }
+	erasures: { name: "PRIVACY_ERASURES", subjects: ["privacy.erase"], retention: RetentionPolicy.Workqueue, max_age: nanos(365 * 24 * 3600_000), owner: "privacy" }
 };
 
 export type StreamKey = keyof typeof STREAMS;
 
 /** One NATS connection per process for JetStream, opened on first use. */
-let shared: Promise<{ nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager }> | undefined;
+let shared: Promise<{ nc: NatsConnection; js: JetStreamClient; manager: () => Promise<JetStreamManager> }> | undefined;
 const ensured = new Set<string>();
 /** Services of this process using the connection; the last one to stop closes it. */
 let users = 0;
 
 function jetstream() {
 	shared ??= (async () => {
-		const url = new URL(need(config, "transporter"));
 		const nc = await connect({
-			servers: `${url.hostname}:${url.port || 4222}`,
-			user: decodeURIComponent(url.username) || undefined,
-			pass: decodeURIComponent(url.password) || undefined,
+			...natsOptions(),
 			name: `credit-mesh-jetstream-${process.pid}`,
 			maxReconnectAttempts: -1,
 			reconnectTimeWait: 500,
 			// A stack trace captured per publish cost a fifth of the ingest path's CPU.
 			noAsyncTraces: true
 		});
-		return { nc, js: nc.jetstream({ timeout: 5000 }), jsm: await nc.jetstreamManager({ timeout: 5000 }) };
+		// The manager (JetStream's API) is made on first use: only the owners of streams may call it.
+		let jsm: Promise<JetStreamManager> | undefined;
+		return { nc, js: nc.jetstream({ timeout: 5000 }), manager: () => (jsm ??= nc.jetstreamManager({ timeout: 5000 }).catch(err => { jsm = undefined; throw err; })) };
 	})().catch(err => {
 		shared = undefined;
 		throw err;
@@ -54,12 +56,14 @@ export function channel(namespace: string, key: StreamKey): { name: string; subj
 	return { name: `${ns}_${STREAMS[key].name}`, subject: `${ns}.${STREAMS[key].subjects[0]}` };
 }
 
-async function ensureStream(namespace: string, key: StreamKey): Promise<{ name: string; subject: string }> {
+/** Creates or updates the stream when `service` belongs to its owner; the others only use its name. */
+async function ensureStream(namespace: string, key: StreamKey, service: string): Promise<{ name: string; subject: string }> {
 	const ch = channel(namespace, key);
-	if (ensured.has(ch.name)) return ch;
-	const { jsm } = await jetstream();
+	if (ensured.has(ch.name) || groupOf(service) !== STREAMS[key].owner) return ch;
+	const jsm = await (await jetstream()).manager();
+	const { owner: _owner, ...settings } = STREAMS[key];
 	const cfg = {
-		...STREAMS[key], name: ch.name, subjects: [ch.subject], storage: StorageType.File, discard: DiscardPolicy.New,
+		...settings, name: ch.name, subjects: [ch.subject], storage: StorageType.File, discard: DiscardPolicy.New,
 		// A full stream refuses new messages (back-pressure: the API answers 503) rather than dropping old ones.
 		max_bytes: config.jetstreamMaxBytes, duplicate_window: nanos(120_000)
 	};
@@ -88,7 +92,7 @@ export const JetStreamMixin: Partial<ServiceSchema> = {
 	methods: {
 		async publish(stream: StreamKey, payload: unknown, msgID?: string) {
 			try {
-				const { subject } = await ensureStream(this.broker.namespace, stream);
+				const { subject } = await ensureStream(this.broker.namespace, stream, this.name);
 				const { js } = await jetstream();
 				return await js.publish(subject, JSON.stringify(payload), msgID ? { msgID } : undefined);
 			} catch (err: any) {
@@ -99,7 +103,7 @@ export const JetStreamMixin: Partial<ServiceSchema> = {
 
 		/** Removes a stored message that no longer needs handling (e.g. a job finished inline). */
 		async forget(stream: StreamKey, seq: number) {
-			const { jsm } = await jetstream();
+			const jsm = await (await jetstream()).manager();
 			await jsm.streams.deleteMessage(channel(this.broker.namespace, stream).name, seq, false).catch(() => false);
 		},
 
@@ -109,8 +113,9 @@ export const JetStreamMixin: Partial<ServiceSchema> = {
 			const loop = (async () => {
 				while (!this.stopping) {
 					try {
-						const { name } = await ensureStream(this.broker.namespace, stream);
-						const { js, jsm } = await jetstream();
+						const { name } = await ensureStream(this.broker.namespace, stream, this.name);
+						const { js, manager } = await jetstream();
+						const jsm = await manager();
 						await jsm.consumers.add(name, {
 							durable_name: durable, ack_policy: AckPolicy.Explicit, ack_wait: nanos(60_000),
 							max_ack_pending: batchSize * (parallel + 3), max_deliver: -1
@@ -162,6 +167,13 @@ export const JetStreamMixin: Partial<ServiceSchema> = {
 	created() {
 		users++;
 		this.subscriptions = new Set<{ stop(): void }>();
+	},
+
+	/** The owner of streams puts them in place at once, so the groups that feed them find them there. */
+	async started() {
+		const owned = (Object.keys(STREAMS) as StreamKey[]).filter(key => STREAMS[key].owner === groupOf(this.name));
+		await Promise.all(owned.map(key => ensureStream(this.broker.namespace, key, this.name)))
+			.catch((err: Error) => this.logger.warn("JetStream streams not in place yet (retried on use):", err?.name, err?.message));
 	},
 
 	async stopped() {

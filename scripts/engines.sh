@@ -5,7 +5,8 @@
 #   bash scripts/engines.sh down   [engine...]   stop
 #   bash scripts/engines.sh status               one line per engine
 #   bash scripts/engines.sh pid    <engine>      pid of the running server (exit 1 if not running)
-#   bash scripts/engines.sh env    [dev|test]    export lines: eval "$(bash scripts/engines.sh env)"
+#   bash scripts/engines.sh env    [dev|test] [--group NAME]   export lines: eval "$(bash scripts/engines.sh env)";
+#                                  --group: the settings of one service group's process (its mesh key only)
 #
 # Engines: see ENGINES below (no argument = all). Everything lives under
 # $CREDIT_MESH_DATA (default: <repo>/.data): data, logs, pid files, dev secrets.
@@ -31,6 +32,8 @@ DATA=${CREDIT_MESH_DATA:-$ROOT/.data}
 case $DATA in /*) ;; *) DATA=$PWD/$DATA ;; esac
 LOG=$DATA/log
 SECRETS=$DATA/secrets
+# The service groups of docker-stack.yml (lib/mesh/groups.ts), each with its own mesh key.
+MESH_GROUPS="api base-a base-b base-c report privacy operators"
 
 PGPORT=${PGPORT:-5432}
 NATS_PORT=${NATS_PORT:-4222}
@@ -158,14 +161,38 @@ ensure_secrets() {
     write_secret "$name" "$value"
     generated=1
   done
+  # Each service group has its own NATS user (nats_password_<group>) and Ed25519 key (docs/security.md):
+  # mesh_key_<group> holds `group:base64(PKCS#8 DER)`.
+  for name in $MESH_GROUPS; do
+    [[ -s $SECRETS/nats_password_$name ]] || { write_secret "nats_password_$name" "$(rand_hex 24)"; generated=1; }
+  done
+  for name in $MESH_GROUPS; do
+    [[ -s $SECRETS/mesh_key_$name ]] && continue
+    write_secret "mesh_key_$name" "$name:$(openssl genpkey -algorithm ed25519 -outform DER | base64 -w0)"
+    generated=1
+  done
   chmod 600 "$SECRETS"/* 2>/dev/null || true
   if (( generated )); then
     say "Development secrets were generated in $SECRETS (for local development only, never for production)."
   fi
 }
 
+# Every group's public key (MESH_PUBLIC_KEYS) and, for a process that runs every group (npm start, the
+# tests), every private key (MESH_KEYS); a process of one group gets only mesh_key_<group>.
+write_mesh_keys() {
+  local name all=() public=() der
+  for name in $MESH_GROUPS; do
+    all+=("$(secret "mesh_key_$name")")
+    der=$(secret "mesh_key_$name"); der=${der#*:}
+    public+=("$name:$(base64 -d <<<"$der" | openssl pkey -inform DER -pubout -outform DER | base64 -w0)")
+  done
+  write_secret mesh_keys "$(IFS=,; echo "${all[*]}")"
+  write_secret mesh_public_keys "$(IFS=,; echo "${public[*]}")"
+}
+
 # URLs derived from the passwords and the ports actually in use.
 write_derived_secrets() {
+  write_mesh_keys
   local owner app nats ml pgp np mp
   owner=$(password postgres_owner_password)
   app=$(password postgres_app_password)
@@ -176,7 +203,12 @@ write_derived_secrets() {
   write_secret postgres_owner_url      "postgres://credit_owner:$owner@127.0.0.1:$pgp/credit"
   write_secret postgres_test_url       "postgres://credit_app:$app@127.0.0.1:$pgp/credit_test"
   write_secret postgres_test_owner_url "postgres://credit_owner:$owner@127.0.0.1:$pgp/credit_test"
+  # `mesh` may act as every group (npm start, the tests); a process of one group uses transporter_<group>.
   write_secret transporter             "nats://mesh:$nats@127.0.0.1:$np"
+  local name
+  for name in $MESH_GROUPS; do
+    write_secret "transporter_$name"   "nats://$name:$(password "nats_password_$name")@127.0.0.1:$np"
+  done
   write_secret mongo_url               "mongodb://credit_ml:$ml@127.0.0.1:$mp/credit_b?authMechanism=PLAIN"
   write_secret mongo_test_url          "mongodb://credit_ml:$ml@127.0.0.1:$mp/credit_b_test?authMechanism=PLAIN"
   # No credential: security is off on the loopback-only Elasticsearch (Base C).
@@ -572,11 +604,46 @@ nats_install() {
   nats_find_bin || die "nats-server installed but not found"
 }
 
+# A development CA and the server's certificate for 127.0.0.1 (made once): clients verify the server
+# with $SECRETS/nats_ca.pem (NATS_CA_FILE); the CA's key never leaves $NATS_DIR/tls.
+nats_tls() {
+  local dir=$NATS_DIR/tls
+  ( umask 077; mkdir -p "$dir" )
+  [[ -s $dir/server.pem && -s $SECRETS/nats_ca.pem ]] && return 0
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 -subj "/CN=credit-mesh development CA" \
+    -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null || die "nats: openssl could not make the development CA"
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null || die "nats: openssl could not make the server key"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -days 3650 -out "$dir/server.pem" \
+    -extfile <(printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n') 2>/dev/null \
+    || die "nats: openssl could not sign the server certificate"
+  write_secret nats_ca.pem "$(cat "$dir/ca.pem")"
+}
+
+# The NATS permissions of a group's user on a server that every local namespace shares. Stream names
+# carry the namespace, and NATS wildcards match whole tokens only, so here a rule names every stream of
+# a kind; docker/nats.conf (one namespace) names each stream exactly. Everyone speaks Moleculer's
+# protocol; only the groups that own streams (base-c, privacy) use JetStream's API; a group publishes
+# only into the streams it feeds.
+nats_permissions() {
+  local feeds_none='"*.transactions.>", "*.events.>", "*.privacy.>"'
+  case $1 in
+    api|operators) echo "publish: { deny: [\"\$JS.>\", $feeds_none] }, subscribe: { deny: [\"\$JS.>\", $feeds_none] }" ;;
+    base-a|base-b|report) echo "publish: { deny: [\"\$JS.>\", \"*.transactions.>\", \"*.privacy.>\"] }, subscribe: { deny: [$feeds_none] }" ;;
+    base-c) echo "publish: { deny: [\"*.privacy.>\"] }, subscribe: { deny: [\"*.privacy.>\"] }" ;;
+    privacy) echo "publish: { deny: [\"*.transactions.>\", \"*.events.>\"] }, subscribe: { deny: [\"*.transactions.>\", \"*.events.>\"] }" ;;
+  esac
+}
+
 # Write $NATS_CONF for the given client and monitoring ports.
 nats_write_conf() {
-  local pw; pw=$(password nats_password)
+  local pw name users=""; pw=$(password nats_password)
   ( umask 077; mkdir -p "$NATS_DIR/js" )
   chmod 700 "$NATS_DIR"
+  nats_tls
+  for name in $MESH_GROUPS; do
+    users+="    { user: \"$name\", password: \"$(password "nats_password_$name")\", permissions: { $(nats_permissions "$name") } }"$'\n'
+  done
   ( umask 077
     cat >"$NATS_CONF.tmp" <<EOF
 # Generated by scripts/engines.sh; do not edit (rewritten on every start).
@@ -588,9 +655,17 @@ max_payload: 8MB
 jetstream {
   store_dir: "$NATS_DIR/js"
 }
+# Clients must speak TLS; they check the server against the development CA.
+tls {
+  cert_file: "$NATS_DIR/tls/server.pem"
+  key_file: "$NATS_DIR/tls/server.key"
+  timeout: 2
+}
 authorization {
-  user: mesh
-  password: "$pw"
+  users: [
+    # every group at once: npm start and the test process
+    { user: "mesh", password: "$pw" }
+$users  ]
 }
 EOF
   )
@@ -610,10 +685,12 @@ nats_up() {
     say "nats: already running on 127.0.0.1:$port"
     [[ $port == "$NATS_PORT" ]] || warn "nats: note: NATS_PORT=$NATS_PORT requested; run 'down nats' then 'up nats' to move it"
     # The password secret was regenerated: reload the running server.
-    if ! grep -qF "password: \"$(password nats_password)\"" "$NATS_CONF"; then
-      nats_write_conf "$port" "$http"
+    # A password or a group was added or changed: reload the running server.
+    local before; before=$(cat "$NATS_CONF")
+    nats_write_conf "$port" "$http"
+    if [[ $before != "$(cat "$NATS_CONF")" ]]; then
       kill -HUP "$(nats_pid)"
-      say "nats: password changed; configuration reloaded"
+      say "nats: configuration changed; reloaded"
     fi
     return 0
   fi
@@ -961,15 +1038,21 @@ cmd_pid() {
 }
 
 cmd_env() {
-  local mode=${1:-dev} pg=postgres_url pg_owner=postgres_owner_url mongo=mongo_url es_prefix=credit-dev
+  local mode=${1:-dev} pg=postgres_url pg_owner=postgres_owner_url mongo=mongo_url es_prefix=credit-dev keys=mesh_keys transporter=transporter
   case $mode in
     dev) ;;
     test) pg=postgres_test_url; pg_owner=postgres_test_owner_url; mongo=mongo_test_url; es_prefix=credit-test ;;
-    *) die "usage: engines.sh env [dev|test]" ;;
+    *) die "usage: engines.sh env [dev|test] [--group NAME]" ;;
   esac
+  (( $# )) && shift
+  if [[ ${1:-} == --group ]]; then
+    [[ " $MESH_GROUPS " == *" ${2:-} "* ]] || die "engines.sh env: --group takes one of: $MESH_GROUPS"
+    keys=mesh_key_$2; transporter=transporter_$2
+  fi
   [[ -f $SECRETS/transporter ]] || warn "engines.sh: no secrets in $SECRETS yet; run: bash scripts/engines.sh up"
   printf 'export %s=%q\n' \
-    TRANSPORTER_FILE "$SECRETS/transporter" \
+    TRANSPORTER_FILE "$SECRETS/$transporter" \
+    NATS_CA_FILE "$SECRETS/nats_ca.pem" \
     POSTGRES_URL_FILE "$SECRETS/$pg" \
     POSTGRES_OWNER_URL_FILE "$SECRETS/$pg_owner" \
     MONGO_URL_FILE "$SECRETS/$mongo" \
@@ -980,6 +1063,8 @@ cmd_env() {
     PII_KEYS_FILE "$SECRETS/pii_keys" \
     BLIND_INDEX_KEY_FILE "$SECRETS/blind_index_key" \
     PSEUDONYM_KEY_FILE "$SECRETS/pseudonym_key" \
+    MESH_KEYS_FILE "$SECRETS/$keys" \
+    MESH_PUBLIC_KEYS_FILE "$SECRETS/mesh_public_keys" \
     CREDIT_MESH_DATA "$DATA"
 }
 
@@ -989,7 +1074,7 @@ usage: bash scripts/engines.sh up [engine...]
        bash scripts/engines.sh down [engine...]
        bash scripts/engines.sh status
        bash scripts/engines.sh pid <engine>
-       bash scripts/engines.sh env [dev|test]
+       bash scripts/engines.sh env [dev|test] [--group NAME]
 engines: $ENGINES (default: all; es = elasticsearch)
 data dir: $DATA
 EOF

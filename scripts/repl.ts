@@ -12,17 +12,17 @@ import { type BrokerOptions, ServiceBroker } from "moleculer";
 const DELIMITER = "credit-mesh $";
 
 /**
- * Without TRANSPORTER or TRANSPORTER_FILE, the development settings of `npm start`
- * (`bash scripts/engines.sh env dev`); anything already in the environment wins.
+ * Without TRANSPORTER or TRANSPORTER_FILE, the development settings of `npm start` as the operators'
+ * group (`bash scripts/engines.sh env dev --group operators`); anything already in the environment wins.
  */
 function loadDevEnv(): void {
 	if (process.env.TRANSPORTER || process.env.TRANSPORTER_FILE) return;
-	const exports = execFileSync("bash", [resolve(__dirname, "engines.sh"), "env", "dev"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+	const exports = execFileSync("bash", [resolve(__dirname, "engines.sh"), "env", "dev", "--group", "operators"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
 	for (const line of exports.split("\n")) {
 		const m = /^export ([A-Z_]+)=(.*)$/.exec(line.trim());
 		if (m && process.env[m[1]] === undefined) process.env[m[1]] = m[2].replace(/^['"]|['"]$/g, "");
 	}
-	console.error("repl: using the development settings (bash scripts/engines.sh env dev)");
+	console.error("repl: using the development settings (bash scripts/engines.sh env dev --group operators)");
 }
 
 /**
@@ -68,6 +68,8 @@ async function main(): Promise<void> {
 	const broker = new ServiceBroker({
 		...brokerConfig,
 		nodeID: replNodeId(),
+		// Its calls are signed as the operators' group (a dev environment holds every group's key).
+		metadata: { meshGroup: "operators" },
 		// Warnings and errors only, unless LOG_LEVEL asks for more: the prompt is for the operator.
 		logger: { ...logger, options: { ...logger.options, level: process.env.LOG_LEVEL ? config.logLevel : "warn" } },
 		middlewares: [...(brokerConfig.middlewares ?? []), OperatorMiddleware()],

@@ -43,6 +43,7 @@ const ActivityService: ServiceSchema = {
 
 	actions: {
 		get: {
+			callers: ["api", "report"], scopes: ["activity:read"],
 			params: { $$strict: true, cpf: f.cpf },
 			async handler(ctx: Context<{ cpf: string }>) {
 				const subject = activitySubject(ctx.params.cpf);
@@ -68,6 +69,7 @@ const ActivityService: ServiceSchema = {
 		},
 
 		movements: {
+			callers: ["api"], scopes: ["activity:read"],
 			params: {
 				$$strict: true,
 				cpf: f.cpf,
@@ -107,6 +109,7 @@ const ActivityService: ServiceSchema = {
 
 		/** LGPD access: everything Base C holds under a subject (no size limit: it pages through). */
 		export: {
+			callers: ["privacy"], scopes: ["privacy:admin"],
 			visibility: "public",
 			params: { subject: { type: "string", min: 10, max: 100 } },
 			async handler(ctx: Context<{ subject: string }>) {
@@ -125,6 +128,7 @@ const ActivityService: ServiceSchema = {
 
 		/** LGPD erasure: every movement and consultation of a subject, by bulk deletes (no _delete_by_query needed). Idempotent. */
 		erase: {
+			callers: ["privacy"],
 			visibility: "public",
 			params: { subject: { type: "string", min: 10, max: 100 } },
 			async handler(ctx: Context<{ subject: string }>) {

@@ -56,6 +56,9 @@ const ApiService: ServiceSchema<any> = {
 	name: "api",
 	mixins: [ApiGateway as any],
 
+	// moleculer-web's actions that change or list routes are not callable by anyone: the routes are fixed.
+	actions: { listAliases: false, addRoute: false, removeRoute: false },
+
 	settings: {
 		port: config.port,
 		ip: config.host,
@@ -173,7 +176,8 @@ const ApiService: ServiceSchema<any> = {
 			if (!match) throw new UnAuthorizedError(ERR_INVALID_TOKEN);
 			const consumer = await this.consumerFor(ctx, match[1]);
 			if (!consumer) throw new UnAuthorizedError(ERR_INVALID_TOKEN);
-			ctx.meta.consumer = { id: consumer.id, name: consumer.name, scopes: consumer.scopes };
+			// Only the signed token speaks for the consumer beyond the gateway.
+			ctx.meta.callerToken = consumer.token;
 			return consumer;
 		},
 
@@ -206,9 +210,11 @@ const ApiService: ServiceSchema<any> = {
 			const now = Date.now();
 			const hit = this.consumerCache.get(key);
 			if (hit && hit.until > now) return hit.consumer;
-			const consumer = await ctx.call("consumers.authenticate", { key });
+			const consumer: any = await ctx.call("consumers.authenticate", { key });
 			if (this.consumerCache.size > 10_000) this.consumerCache.clear();
-			this.consumerCache.set(key, { consumer, until: now + config.authCacheSeconds * 1000 });
+			// Never past the caller token's own expiry (less a request's time to run).
+			const until = now + Math.min(config.authCacheSeconds * 1000, config.callerTokenSeconds * 1000 - config.requestTimeoutMs);
+			this.consumerCache.set(key, { consumer, until });
 			return consumer;
 		},
 
@@ -245,7 +251,7 @@ const ApiService: ServiceSchema<any> = {
 			const bases: Record<string, { status: string; reason?: string }> = {};
 			await Promise.all(READINESS.map(async ({ base, action }) => {
 				try {
-					await this.broker.call(action, {}, { timeout: 2000, retries: 0 });
+					await this.broker.call(action, {}, { timeout: 2000, retries: 0, caller: this.fullName });
 					bases[base] = { status: "up" };
 				} catch (err: any) {
 					bases[base] = { status: "down", reason: err?.type ?? err?.name ?? "unknown" };

@@ -16,6 +16,7 @@ const AssetScoreService: ServiceSchema = {
 
 	actions: {
 		get: {
+			callers: ["api", "report"], scopes: ["score:read"],
 			params: { $$strict: true, cpf: f.cpf },
 			async handler(ctx: Context<{ cpf: string }, any>) {
 				const { cpf } = ctx.params;

@@ -2,6 +2,7 @@ import type { Context, ServiceSchema } from "moleculer";
 import { BaseAMixin } from "../mixins/base-a.mixin";
 import { PiiMixin } from "../mixins/pii.mixin";
 import { defineAuditRow } from "../lib/base-a/models";
+import type { MeshLocals } from "../middlewares/zero-trust.middleware";
 
 // Recomputes every row's hash with the same SQL function the insert trigger used, and checks
 // each row links to the one before it with no gap in the sequence.
@@ -22,7 +23,7 @@ const VERIFY_SQL = `
 	                                  ELSE 'chain link broken' END AS reason
 	             FROM checked WHERE NOT (hash_ok AND link_ok AND seq_ok) ORDER BY seq LIMIT 20) b), '[]') AS broken`;
 
-interface AppendParams { consumer: string; action: string; cpfBidx?: string | null; requestId?: string; outcome: string }
+interface AppendParams { action: string; cpfBidx?: string | null; requestId?: string; outcome: string }
 
 /** Base A: the insert-only, hash-chained audit log. */
 const AuditService: ServiceSchema = {
@@ -31,27 +32,30 @@ const AuditService: ServiceSchema = {
 
 	actions: {
 		append: {
+			callers: ["base-a", "base-b", "privacy"],
 			visibility: "public",
 			params: {
-				consumer: { type: "string", max: 100 },
 				action: { type: "string", max: 100 },
 				cpfBidx: { type: "string", length: 64, optional: true, nullable: true },
 				requestId: { type: "string", max: 100, optional: true },
 				outcome: { type: "string", max: 40 }
 			},
-			async handler(ctx: Context<AppendParams>) {
+			async handler(ctx: Context<AppendParams, object, MeshLocals>) {
 				const p = ctx.params;
+				// Whom the row names is proven, not claimed: the verified caller, else the calling group.
+				const consumer = ctx.locals.caller?.id ?? `group:${ctx.locals.callerGroup ?? "unknown"}`;
 				// seq, at and the hashes are filled in by the trigger.
 				const [row] = await this.query(
 					`INSERT INTO audit_log (seq, at, consumer, action, cpf_bidx, request_id, outcome, prev_hash, hash)
 					 VALUES (0, now(), $1, $2, $3, $4, $5, '', '') RETURNING seq::text`,
-					[p.consumer, p.action, p.cpfBidx ?? null, p.requestId ?? null, p.outcome]
+					[consumer, p.action, p.cpfBidx ?? null, p.requestId ?? null, p.outcome]
 				);
 				return { seq: Number(row.seq) };
 			}
 		},
 
 		list: {
+			callers: ["api", "privacy", "operators"], scopes: ["audit:read", "privacy:admin"],
 			params: {
 				$$strict: true,
 				cpf: { type: "cpf", optional: true },
@@ -81,6 +85,7 @@ const AuditService: ServiceSchema = {
 		},
 
 		verify: {
+			callers: ["api", "operators"], scopes: ["audit:read"],
 			params: { $$strict: true },
 			async handler() {
 				const [result] = await this.query(VERIFY_SQL);

@@ -6,6 +6,7 @@ import { defineConsumer } from "../lib/base-a/models";
 import { NotFoundError } from "../lib/errors";
 import { BOOTSTRAP_ADMIN_ID, SCOPES } from "../lib/scopes";
 import { config } from "../config";
+import { consumerToken } from "../middlewares/zero-trust.middleware";
 
 /** Keys are 256 random bits, so a plain SHA-256 is enough to store them: nothing to brute-force. */
 export function hashApiKey(key: string): string {
@@ -22,17 +23,24 @@ const ConsumersService: ServiceSchema = {
 	mixins: [BaseAMixin(defineConsumer), AuditedMixin],
 
 	actions: {
-		/** Called by the gateway for each key it has not cached: the consumer, or null. */
+		/**
+		 * Called by the gateway for each key it has not cached: the consumer and a caller token signed by
+		 * this group (the gateway cannot make one), or null.
+		 */
 		authenticate: {
+			callers: ["api"],
 			visibility: "public",
 			params: { key: { type: "string", min: 1, max: 256 } },
 			async handler(ctx: Context<{ key: string }>) {
 				const row = await this.adapter.model.findOne({ where: { key_hash: hashApiKey(ctx.params.key), revoked_at: null } });
-				return row ? consumerView(row.get()) : null;
+				if (!row) return null;
+				const consumer = consumerView(row.get());
+				return { ...consumer, token: consumerToken(consumer, ctx.requestID) };
 			}
 		},
 
 		create: {
+			callers: ["api", "operators"], scopes: ["consumers:admin"],
 			params: {
 				$$strict: true,
 				name: { type: "string", trim: true, min: 1, max: 80, pattern: /^[\p{L}\p{N} ._-]+$/u },
@@ -56,6 +64,7 @@ const ConsumersService: ServiceSchema = {
 		},
 
 		revoke: {
+			callers: ["api", "operators"], scopes: ["consumers:admin"],
 			params: { $$strict: true, id: { type: "uuid" } },
 			async handler(ctx: Context<{ id: string }, any>) {
 				await this.audited(ctx, "consumers.revoke", null, async () => {
@@ -71,6 +80,7 @@ const ConsumersService: ServiceSchema = {
 
 		/** Every consumer, revoked ones too, oldest first: for operators (the REPL's keys:list), not on HTTP. */
 		list: {
+			callers: ["operators"], scopes: ["consumers:admin"],
 			visibility: "public",
 			params: { $$strict: true },
 			async handler(ctx: Context<Record<string, never>, any>) {

@@ -17,6 +17,7 @@ const CpfLookupService: ServiceSchema = {
 
 	actions: {
 		get: {
+			callers: ["api", "report"], scopes: ["persons:read"],
 			params: { $$strict: true, cpf: f.cpf },
 			async handler(ctx: Context<{ cpf: string }, any>) {
 				const { cpf } = ctx.params;

@@ -6,7 +6,8 @@ import { defineDebt } from "../lib/base-a/models";
 import { debtView } from "../lib/base-a/debts";
 import { todayIso } from "../lib/dates";
 import { toCents } from "../lib/money";
-import { InvalidFieldError, NotFoundError } from "../lib/errors";
+import { ForbiddenError, InvalidFieldError, NotFoundError } from "../lib/errors";
+import type { MeshLocals } from "../middlewares/zero-trust.middleware";
 import * as f from "../lib/fields";
 
 interface DebtParams {
@@ -37,12 +38,13 @@ const DebtWriteService: ServiceSchema = {
 
 	actions: {
 		create: {
+			callers: ["api"], scopes: ["debts:write"],
 			params: {
 				$$strict: true,
 				cpf: f.cpf, valor: f.money, empresa: f.empresa, dataVencimento: f.date,
 				datePagamento: f.optionalDate, dataPagamento: f.paymentDateAlias
 			},
-			async handler(ctx: Context<DebtParams, any>) {
+			async handler(ctx: Context<DebtParams, any, MeshLocals>) {
 				const paid = paymentDate(ctx.params);
 				const bidx = this.blindIndex(ctx.params.cpf);
 				return this.inTransaction((transaction: unknown) =>
@@ -53,19 +55,22 @@ const DebtWriteService: ServiceSchema = {
 							valor_cents: toCents(ctx.params.valor),
 							empresa: ctx.params.empresa,
 							data_vencimento: ctx.params.dataVencimento,
-							data_pagamento: paid ?? null
+							data_pagamento: paid ?? null,
+							recorded_by: ctx.locals.caller!.id
 						}, { transaction });
 						ctx.meta.$statusCode = 201;
 						ctx.meta.$location = `/api/v1/persons/${ctx.params.cpf}/dividas/${row.get("id")}`;
 						return debtView(row.get());
-					})
+					}),
+					ctx
 				);
 			}
 		},
 
 		settle: {
+			callers: ["api"], scopes: ["debts:write"],
 			params: { $$strict: true, cpf: f.cpf, id: f.uuid, datePagamento: f.optionalDate, dataPagamento: f.paymentDateAlias },
-			async handler(ctx: Context<DebtParams, any>) {
+			async handler(ctx: Context<DebtParams, any, MeshLocals>) {
 				const paid = paymentDate(ctx.params);
 				if (!paid) throw new InvalidFieldError("datePagamento", "The 'datePagamento' field is required.", "required");
 				const bidx = this.blindIndex(ctx.params.cpf);
@@ -74,9 +79,14 @@ const DebtWriteService: ServiceSchema = {
 						const personId = await this.personId(bidx, transaction);
 						const row = await this.adapter.model.findOne({ where: { id: ctx.params.id, person_id: personId }, transaction, lock: true });
 						if (!row) throw new NotFoundError("Debt");
+						const caller = ctx.locals.caller!;
+						if (row.get("recorded_by") !== caller.id && !caller.scopes.includes("debts:admin")) {
+							throw new ForbiddenError("Only the consumer that recorded this debt (or a debts:admin key) may settle it", "NOT_OWNER");
+						}
 						await row.update({ data_pagamento: paid }, { transaction });
 						return debtView(row.get());
-					})
+					}),
+					ctx
 				);
 			}
 		}

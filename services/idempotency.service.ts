@@ -4,6 +4,8 @@ import { BaseAMixin } from "../mixins/base-a.mixin";
 import { PiiMixin } from "../mixins/pii.mixin";
 import { defineIdempotencyKey } from "../lib/base-a/models";
 import { ConflictError } from "../lib/errors";
+import { openAnswer, sealAnswer, STORE_ANSWER_SQL } from "../lib/base-a/idempotency-answer";
+import type { MeshLocals } from "../middlewares/zero-trust.middleware";
 
 /** How long a key is remembered; a client retrying later than this starts afresh. */
 const KEY_TTL_HOURS = 24;
@@ -13,7 +15,7 @@ const KEY_TTL_HOURS = 24;
  */
 export const CLAIM_LEASE_SECONDS = 30;
 
-interface KeyRef { consumer: string; key: string }
+interface KeyRef { key: string }
 
 /** The stable digest of a request: same action and same params → same fingerprint. */
 export function fingerprint(action: string, params: unknown): string {
@@ -40,10 +42,12 @@ const IdempotencyService: ServiceSchema = {
 		 * once CLAIM_LEASE_SECONDS have passed.
 		 */
 		begin: {
+			callers: ["base-a", "base-b"], scopes: [],
 			visibility: "public",
-			params: { consumer: "string", key: "string", action: "string", fingerprint: "string" },
-			async handler(ctx: Context<KeyRef & { action: string; fingerprint: string }>) {
-				const { consumer, key, action, fingerprint } = ctx.params;
+			params: { key: "string", action: "string", fingerprint: "string" },
+			async handler(ctx: Context<KeyRef & { action: string; fingerprint: string }, object, MeshLocals>) {
+				const { key, action, fingerprint } = ctx.params;
+				const consumer = ctx.locals.caller!.id;
 				// The node whose middleware claims the key (the caller), which holds it while the write runs.
 				const owner = ctx.nodeID ?? this.broker.nodeID;
 				const [claimed] = await this.query(
@@ -60,7 +64,9 @@ const IdempotencyService: ServiceSchema = {
 				if (!row || row.fingerprint !== fingerprint) throw new ConflictError("This Idempotency-Key was used for a different request", "IDEMPOTENCY_KEY_REUSED");
 				if (row.status === null) {
 					// Taken over only if it is still the same abandoned claim: of two retries racing, one wins.
-					const gone = row.node_id && !this.broker.registry.nodes.get(row.node_id)?.available ? row.node_id : null;
+					// Gone means seen and then lost: a node this replica has not met yet may be alive (its lease applies).
+					const holder = row.node_id ? this.broker.registry.nodes.get(row.node_id) : undefined;
+					const gone = holder && !holder.available ? row.node_id : null;
 					const [taken] = await this.query(
 						`UPDATE idempotency_keys SET node_id = $3, created_at = now()
 						  WHERE consumer_id = $1 AND key = $2 AND status IS NULL AND fingerprint = $5
@@ -74,28 +80,31 @@ const IdempotencyService: ServiceSchema = {
 					}
 					throw new ConflictError("A request with this Idempotency-Key is still in progress", "IDEMPOTENCY_IN_PROGRESS");
 				}
-				const stored = row.response_enc ? JSON.parse(this.pii.decrypt(row.response_enc, `idempotency:${consumer}:${key}`)) : {};
+				const stored = openAnswer(this.pii, consumer, key, row.response_enc);
 				return { state: "replay", status: row.status, response: stored.body ?? null, location: stored.location };
 			}
 		},
 
 		complete: {
+			callers: ["base-a", "base-b"], scopes: [],
 			visibility: "public",
-			params: { consumer: "string", key: "string", status: "number", response: "any", location: "string|optional" },
-			async handler(ctx: Context<KeyRef & { status: number; response: unknown; location?: string }>) {
-				const { consumer, key, status, response, location } = ctx.params;
-				const sealed = this.pii.encrypt(JSON.stringify({ body: response ?? null, location }), `idempotency:${consumer}:${key}`);
-				await this.query("UPDATE idempotency_keys SET status = $3, response_enc = $4 WHERE consumer_id = $1 AND key = $2 RETURNING key", [consumer, key, status, sealed]);
+			params: { key: "string", status: "number", response: "any", location: "string|optional" },
+			async handler(ctx: Context<KeyRef & { status: number; response: unknown; location?: string }, object, MeshLocals>) {
+				const { key, status, response, location } = ctx.params;
+				const consumer = ctx.locals.caller!.id;
+				// A Base A write stored its answer in its own transaction already: then this changes nothing.
+				await this.query(STORE_ANSWER_SQL, [consumer, key, status, sealAnswer(this.pii, consumer, key, { status, response, location })]);
 				return true;
 			}
 		},
 
 		/** A failed request frees its key so that the client may retry it. */
 		release: {
+			callers: ["base-a", "base-b"], scopes: [],
 			visibility: "public",
-			params: { consumer: "string", key: "string" },
-			async handler(ctx: Context<KeyRef>) {
-				await this.query("DELETE FROM idempotency_keys WHERE consumer_id = $1 AND key = $2 AND status IS NULL RETURNING key", [ctx.params.consumer, ctx.params.key]);
+			params: { key: "string" },
+			async handler(ctx: Context<KeyRef, object, MeshLocals>) {
+				await this.query("DELETE FROM idempotency_keys WHERE consumer_id = $1 AND key = $2 AND status IS NULL RETURNING key", [ctx.locals.caller!.id, ctx.params.key]);
 				return true;
 			}
 		}

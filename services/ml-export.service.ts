@@ -24,6 +24,7 @@ const MlExportService: ServiceSchema = {
 
 	actions: {
 		features: {
+			callers: ["api"], scopes: ["ml:export"],
 			params: { $$strict: true },
 			async handler(ctx: Context<Record<string, never>, any>) {
 				// One audit row for the act of exporting: it reads every profile, never one person's data.

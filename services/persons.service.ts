@@ -16,6 +16,7 @@ const PersonsService: ServiceSchema = {
 
 	actions: {
 		create: {
+			callers: ["api"], scopes: ["persons:write"],
 			params: { $$strict: true, cpf: f.cpf, nome: f.nome, endereco: f.endereco },
 			async handler(ctx: Context<Required<PersonParams>, any>) {
 				const { cpf, nome, endereco } = ctx.params;
@@ -28,12 +29,14 @@ const PersonsService: ServiceSchema = {
 						ctx.meta.$statusCode = 201;
 						ctx.meta.$location = `/api/v1/persons/${cpf}`;
 						return { cpf, nome, endereco };
-					})
+					}),
+					ctx
 				);
 			}
 		},
 
 		update: {
+			callers: ["api"], scopes: ["persons:write"],
 			params: { $$strict: true, cpf: f.cpf, nome: { ...f.nome, optional: true }, endereco: { ...f.endereco, optional: true } },
 			async handler(ctx: Context<PersonParams, any>) {
 				const { cpf, nome, endereco } = ctx.params;
@@ -45,13 +48,15 @@ const PersonsService: ServiceSchema = {
 						if (!row) throw new NotFoundError("Person");
 						await row.update(this.sealFields("persons", bidx, { nome, endereco }), { transaction });
 						return this.openFields("persons", bidx, row.get(), ["cpf", "nome", "endereco"]);
-					})
+					}),
+					ctx
 				);
 			}
 		},
 
 		/** LGPD access: everything Base A holds on a person (by blind index), or null. */
 		export: {
+			callers: ["privacy"], scopes: ["privacy:admin"],
 			visibility: "public",
 			params: { cpfBidx: { type: "string", length: 64 } },
 			async handler(ctx: Context<{ cpfBidx: string }>) {
@@ -63,12 +68,14 @@ const PersonsService: ServiceSchema = {
 
 		/** LGPD erasure: the person and (by cascade) their debts. Idempotent. */
 		erase: {
+			callers: ["privacy"],
 			visibility: "public",
 			params: { cpfBidx: { type: "string", length: 64 } },
 			async handler(ctx: Context<{ cpfBidx: string }>) {
 				const bidx = ctx.params.cpfBidx;
 				return this.inTransaction((transaction: unknown) =>
-					this.audited(ctx, "persons.erase", bidx, async () => ({ erased: await this.adapter.model.destroy({ where: { cpf_bidx: bidx }, transaction }) }))
+					this.audited(ctx, "persons.erase", bidx, async () => ({ erased: await this.adapter.model.destroy({ where: { cpf_bidx: bidx }, transaction }) })),
+					ctx
 				);
 			}
 		}

@@ -28,6 +28,7 @@ const PrivacyService: ServiceSchema = {
 
 	actions: {
 		access: {
+			callers: ["api"], scopes: ["privacy:admin"],
 			params: { $$strict: true, cpf: f.cpf },
 			async handler(ctx: Context<{ cpf: string }, any>) {
 				const { cpf } = ctx.params;
@@ -46,6 +47,7 @@ const PrivacyService: ServiceSchema = {
 		},
 
 		erase: {
+			callers: ["api"], scopes: ["privacy:admin"],
 			params: { $$strict: true, cpf: f.cpf },
 			async handler(ctx: Context<{ cpf: string }, any>) {
 				const erasure: Erasure = { cpfBidx: this.blindIndex(ctx.params.cpf), subject: activitySubject(ctx.params.cpf), requestedAt: new Date().toISOString() };
@@ -67,7 +69,7 @@ const PrivacyService: ServiceSchema = {
 	methods: {
 		/** Asks every base to erase; a base that cannot answer now stays pending. */
 		async eraseEverywhere(ctx: Context | null, e: Erasure): Promise<Record<"A" | "B" | "C", BaseState>> {
-			const call = (action: string, params: object) => (ctx ? ctx.call(action, params) : this.broker.call(action, params, { meta: { consumer: { id: "privacy-worker" } } }));
+			const call = (action: string, params: object) => (ctx ? ctx.call(action, params) : this.broker.call(action, params, { caller: this.fullName }));
 			const attempt = (action: string, params: object): Promise<BaseState> =>
 				call(action, params).then(() => "erased" as const, (err: any) => {
 					this.logger.warn(`Erasure pending on ${action}:`, err?.type ?? err?.name);
@@ -107,7 +109,7 @@ const PrivacyService: ServiceSchema = {
 				}
 				const bases = await this.eraseEverywhere(null, d.data);
 				if (Object.values(bases).every(s => s === "erased")) {
-					await this.broker.call("audit.append", { consumer: "privacy-worker", action: "privacy.erase", cpfBidx: d.data.cpfBidx, outcome: "ok" });
+					await this.broker.call("audit.append", { action: "privacy.erase", cpfBidx: d.data.cpfBidx, outcome: "ok" }, { caller: this.fullName });
 					d.msg.ack();
 				} else d.msg.nak(Math.min(60_000, 2000 * 2 ** Math.min(d.msg.info.redeliveryCount, 5)));
 			}

@@ -40,6 +40,7 @@ const ProfilesService: ServiceSchema & { afterConnected(): Promise<void> } = {
 
 	actions: {
 		put: {
+			callers: ["api"], scopes: ["profiles:write"],
 			params: {
 				$$strict: true,
 				cpf: f.cpf,
@@ -84,6 +85,7 @@ const ProfilesService: ServiceSchema & { afterConnected(): Promise<void> } = {
 		},
 
 		get: {
+			callers: ["api", "report"], scopes: ["profiles:read"],
 			params: { $$strict: true, cpf: f.cpf },
 			async handler(ctx: Context<{ cpf: string }, any>) {
 				const { cpf } = ctx.params;
@@ -101,6 +103,7 @@ const ProfilesService: ServiceSchema & { afterConnected(): Promise<void> } = {
 
 		/** LGPD access: payload B of a person (by blind index), or null. */
 		export: {
+			callers: ["privacy"], scopes: ["privacy:admin"],
 			visibility: "public",
 			params: { cpfBidx: { type: "string", length: 64 } },
 			async handler(ctx: Context<{ cpfBidx: string }>) {
@@ -114,6 +117,7 @@ const ProfilesService: ServiceSchema & { afterConnected(): Promise<void> } = {
 
 		/** LGPD erasure of the profile. Idempotent. */
 		erase: {
+			callers: ["privacy"],
 			visibility: "public",
 			params: { cpfBidx: { type: "string", length: 64 } },
 			async handler(ctx: Context<{ cpfBidx: string }>) {

@@ -1,6 +1,7 @@
 import type { Context, ServiceSchema } from "moleculer";
 import { ConsultationMixin } from "../mixins/consultation.mixin";
 import * as f from "../lib/fields";
+import type { MeshLocals } from "../middlewares/zero-trust.middleware";
 
 /** Each part of a report: the action that answers it and the scope that allows it. */
 const PARTS = {
@@ -36,10 +37,11 @@ const ReportService: ServiceSchema = {
 
 	actions: {
 		get: {
+			callers: ["api"], scopes: ["reports:read"],
 			params: { $$strict: true, cpf: f.cpf },
-			async handler(ctx: Context<{ cpf: string }, any>) {
+			async handler(ctx: Context<{ cpf: string }, any, MeshLocals>) {
 				const { cpf } = ctx.params;
-				const scopes: string[] = ctx.meta.consumer?.scopes ?? [];
+				const scopes = ctx.locals.caller?.scopes ?? [];
 				// The parts' own consultations are not counted: the report counts once, below.
 				const meta = { ...ctx.meta, inReport: true };
 				const entries = await Promise.all(

@@ -34,6 +34,7 @@ const TransactionIngestService: ServiceSchema = {
 
 	actions: {
 		ingest: {
+			callers: ["api"], scopes: ["transactions:write"],
 			// The gateway passes the raw body (mergeParams off): an object, an array or NDJSON text.
 			params: { body: { type: "any" } },
 			async handler(ctx: Context<{ body: unknown }, any>) {

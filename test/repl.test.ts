@@ -1,6 +1,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { stripVTControlCharacters } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { enginesEnv } from "../bench/lib";
 import { randomCpf } from "../lib/cpf";
 import { operatorId } from "../lib/repl-commands";
 import { ownerQuery } from "./support/db";
@@ -14,8 +15,9 @@ class Repl {
 	private stderr = "";
 
 	constructor(namespace: string) {
-		// vitest.config.mts exported the test settings (TRANSPORTER_FILE…) into process.env.
-		this.child = spawn(process.execPath, ["--import", "tsx", "scripts/repl.ts"], { env: { ...process.env, NAMESPACE: namespace }, stdio: "pipe" });
+		// The operators' own settings: their NATS user and signing key only, as docs/repl.md has them kept.
+		const env = { ...process.env, ...enginesEnv(process.cwd(), "test --group operators"), NAMESPACE: namespace };
+		this.child = spawn(process.execPath, ["--import", "tsx", "scripts/repl.ts"], { env, stdio: "pipe" });
 		this.child.stdout.on("data", d => (this.stdout += d));
 		this.child.stderr.on("data", d => (this.stderr += d));
 		this.exited = new Promise(resolve => this.child.on("exit", code => resolve(code)));

@@ -22,7 +22,9 @@ export const defineDebt: DefineModel = sequelize =>
 		valor_cents: { type: DataTypes.BIGINT, allowNull: false },
 		empresa: { type: DataTypes.TEXT, allowNull: false },
 		data_vencimento: { type: DataTypes.DATEONLY, allowNull: false },
-		data_pagamento: { type: DataTypes.DATEONLY, allowNull: true }
+		data_pagamento: { type: DataTypes.DATEONLY, allowNull: true },
+		/** the consumer (caller id) that recorded it: the one that may settle it */
+		recorded_by: { type: DataTypes.TEXT, allowNull: true }
 	}, { ...common, tableName: "debts" });
 
 export const defineConsumer: DefineModel = sequelize =>

@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import Ajv2019 from "ajv/dist/2019";
 import { load } from "js-yaml";
 import { describe, expect, it } from "vitest";
+import { GROUPS, type Group } from "../../lib/mesh/groups";
 
 // docker-stack.yml, as `docker stack deploy` and Portainer's web editor receive it: no engine, no
 // database, nothing started. Checks the Compose specification's JSON schema, then our own rules
@@ -26,18 +27,20 @@ const BASE_NETWORKS: Record<string, { engine: string; members: string[] }> = {
 };
 
 /** Least privilege: the secrets each service mounts, no more (what its code and init scripts read). */
+/** What every service group of ours mounts to join the mesh: its NATS user, its signing key, the public keys, the CA. */
+const joins = (group: string) => [`transporter_${group}`, `mesh_key_${group}`, "mesh_public_keys", "nats_ca"];
 const SECRETS: Record<string, string[]> = {
-	nats: ["nats_password"],
+	nats: ["api", "base_a", "base_b", "base_c", "report", "privacy", "operators"].map(g => `nats_password_${g}`).concat("nats_tls_cert", "nats_tls_key"),
 	postgres: ["postgres_superuser_password", "postgres_owner_password", "postgres_app_password"],
 	migrate: ["postgres_owner_url"],
-	api: ["transporter"],
-	"base-a": ["transporter", "postgres_url", "pii_keys", "blind_index_key", "pseudonym_key", "admin_api_key"],
+	api: joins("api"),
+	"base-a": [...joins("base_a"), "postgres_url", "pii_keys", "blind_index_key", "pseudonym_key", "admin_api_key"],
 	mongo: ["mongo_root_password", "mongo_app_password"],
-	"base-b": ["transporter", "mongo_url", "pii_keys", "blind_index_key", "pseudonym_key"],
+	"base-b": [...joins("base_b"), "mongo_url", "pii_keys", "blind_index_key", "pseudonym_key"],
 	elasticsearch: ["elastic_password"],
-	"base-c": ["transporter", "elasticsearch_url", "pseudonym_key"],
-	report: ["transporter", "pseudonym_key"],
-	privacy: ["transporter", "pii_keys", "blind_index_key", "pseudonym_key"]
+	"base-c": [...joins("base_c"), "elasticsearch_url", "pseudonym_key"],
+	report: [...joins("report"), "pseudonym_key"],
+	privacy: [...joins("privacy"), "pii_keys", "blind_index_key", "pseudonym_key"]
 };
 
 /** Stateful engines: one task on a labelled node with a named volume, replaced stop-first. */
@@ -160,8 +163,13 @@ describe("docker-stack.yml: secrets and configs", () => {
 
 	it("docs/deploy.md creates every secret and config the stack expects", () => {
 		const docs = readFileSync(resolve(ROOT, "docs/deploy.md"), "utf8");
+		// The per-group secrets are made in one loop over the groups.
+		const perGroup = /^(transporter|mesh_key|nats_password)_(api|base_a|base_b|base_c|report|privacy|operators)$/;
+		expect(docs).toMatch(/for group in api base-a base-b base-c report privacy operators; do/);
 		for (const name of Object.keys(stack.secrets)) {
-			expect(docs, `docs/deploy.md never creates the secret ${name}`).toMatch(new RegExp(`docker secret create ${name} `));
+			const loop = perGroup.exec(name);
+			const created = loop ? `docker secret create "${loop[1]}_\\$g" ` : `docker secret create ${name} `;
+			expect(docs, `docs/deploy.md never creates the secret ${name}`).toMatch(new RegExp(created));
 		}
 		for (const name of Object.keys(stack.configs)) {
 			expect(docs, `docs/deploy.md never creates the config ${name}`).toMatch(new RegExp(`docker config create ${name} docker/`));
@@ -169,6 +177,7 @@ describe("docker-stack.yml: secrets and configs", () => {
 	});
 
 	it("the init scripts the configs carry exist in docker/", () => {
+		expect(existsSync(resolve(ROOT, "docker/nats.conf"))).toBe(true);
 		for (const [svc, script] of [["postgres", "postgres-init.sh"], ["mongo", "mongo-init.sh"]]) {
 			expect(existsSync(resolve(ROOT, "docker", script)), script).toBe(true);
 			const target = services[svc].configs.map((c: any) => c.target);
@@ -224,7 +233,11 @@ describe("docker-stack.yml: our services", () => {
 			expect(list, `${name} sets no SERVICES`).not.toBe("");
 			for (const s of list.split(",")) expect(existsSync(resolve(ROOT, "services", `${s.trim()}.service.ts`)), `${name}: ${s}`).toBe(true);
 			expect(env(services[name]).NODE_ENV, name).toBe("production");
-			expect(env(services[name]).TRANSPORTER_FILE, name).toBe("/run/secrets/transporter");
+			// Each group joins the mesh as itself: its own NATS user and signing key, its services those of lib/mesh/groups.ts.
+			const g = name.replace(/-/g, "_");
+			expect(env(services[name]).TRANSPORTER_FILE, name).toBe(`/run/secrets/transporter_${g}`);
+			expect(env(services[name]).MESH_KEYS_FILE, name).toBe(`/run/secrets/mesh_key_${g}`);
+			expect(list.split(",").map(x => x.trim()).sort(), name).toEqual([...GROUPS[name as Group]].sort());
 		}
 	});
 
@@ -283,9 +296,11 @@ describe("docker-stack.yml: health, restarts, resources", () => {
 		}
 	});
 
-	it("NATS runs JetStream on its persistent volume", () => {
+	it("NATS runs JetStream on its persistent volume, from docker/nats.conf", () => {
 		const script = services.nats.command.join("\n");
-		expect(script).toMatch(/jetstream\s*\{[^}]*store_dir:\s*\/data\/jetstream/);
+		expect(readFileSync(resolve(ROOT, "docker/nats.conf"), "utf8")).toMatch(/jetstream\s*\{[^}]*store_dir:\s*\$NATS_STORE_DIR/);
+		expect(script).toMatch(/NATS_STORE_DIR=\$\$\(quoted \/data\/jetstream\)/);
+		expect(services.nats.configs).toContainEqual(expect.objectContaining({ source: "nats_conf", target: "/etc/nats/nats.conf" }));
 		expect(services.nats.volumes).toContain("nats_data:/data");
 	});
 

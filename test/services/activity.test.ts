@@ -1,10 +1,11 @@
+import { natsOptions } from "../../config/nats";
 import { connect } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatCpf, randomCpf } from "../../lib/cpf";
 import { formatDate, todayIso } from "../../lib/dates";
 import { activitySubject } from "../../lib/base-c/subject";
 import { channel } from "../../mixins/jetstream.mixin";
-import { config, need } from "../../config";
+import { config } from "../../config";
 import { api, engines, eventually, startMesh, type Mesh } from "../support/mesh";
 import { countMovements, withEs } from "../support/es";
 import { enginePid } from "../support/replicas";
@@ -156,8 +157,7 @@ describe("bad input gets a 4xx and nothing is accepted", () => {
 
 describe("durability", () => {
 	it("sends a poison message to the dead-letter stream with the reason", async () => {
-		const url = new URL(need(config, "transporter"));
-		const nc = await connect({ servers: `${url.hostname}:${url.port}`, user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) });
+		const nc = await connect(natsOptions());
 		try {
 			const js = nc.jetstream();
 			await js.publish(channel(mesh.namespace, "transactions").subject, JSON.stringify({ records: [{ movement_id: "poison-1", subject: "s", tipo: "pix", valor_cents: "not a number", data: "2025-01-01" }] }));

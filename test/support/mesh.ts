@@ -5,7 +5,8 @@ import type { AddressInfo } from "node:net";
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import brokerConfig from "../../moleculer.config";
 import { connect } from "nats";
-import { config, need } from "../../config";
+import { config } from "../../config";
+import { natsOptions } from "../../config/nats";
 import { STREAMS, channel, type StreamKey } from "../../mixins/jetstream.mixin";
 import ApiService from "../../services/api.service";
 import PersonsService from "../../services/persons.service";
@@ -119,8 +120,7 @@ export async function eventually<T>(probe: () => Promise<T>, check: (v: T) => bo
 
 /** Removes a test mesh's JetStream streams, so test runs leave nothing on the NATS server. */
 export async function deleteStreams(namespace: string): Promise<void> {
-	const url = new URL(need(config, "transporter"));
-	const nc = await connect({ servers: `${url.hostname}:${url.port}`, user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) });
+	const nc = await connect(natsOptions());
 	try {
 		const jsm = await nc.jetstreamManager();
 		for (const key of Object.keys(STREAMS) as StreamKey[]) await jsm.streams.delete(channel(namespace, key).name).catch(() => false);

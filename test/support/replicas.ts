@@ -2,22 +2,18 @@ import { type ChildProcess, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import os from "node:os";
 import path from "node:path";
-import { config, need } from "../../config";
-import { alive, freePort, observerBroker, spawnLogged, stopChild } from "../../bench/lib";
+import { config } from "../../config";
+import { alive, enginesEnv, freePort, observerBroker, spawnLogged, stopChild } from "../../bench/lib";
+import { GROUPS, type Group as MeshGroup } from "../../lib/mesh/groups";
 import { deleteStreams, engines } from "./mesh";
 
 export { freePort };
 
-/** The service groups of docker-stack.yml, one Swarm service each (`SERVICES` of its tasks). */
-export const GROUPS = {
-	api: "api",
-	"base-a": "persons,cpf-lookup,debt-write,audit,consumers,idempotency",
-	"base-b": "profiles,asset-score,ml-export",
-	"base-c": "transaction-ingest,activity",
-	report: "report",
-	privacy: "privacy"
-} as const;
-export type Group = keyof typeof GROUPS;
+/** The service groups of docker-stack.yml that run services, one Swarm service each. */
+export type Group = Exclude<MeshGroup, "operators">;
+export const GROUP_SERVICES = Object.fromEntries(
+	(Object.entries(GROUPS) as [MeshGroup, readonly string[]][]).filter(([, services]) => services.length).map(([g, services]) => [g, services.join(",")])
+) as Record<Group, string>;
 
 export interface Replica {
 	group: Group;
@@ -55,12 +51,14 @@ export async function startReplicatedMesh(o: { replicas?: number; build?: boolea
 	const namespace = `test-${o.name ?? "faults"}-${randomBytes(3).toString("hex")}`;
 	const logFile = path.join(os.tmpdir(), `credit-mesh-${namespace}.log`);
 	const list: Replica[] = [];
-	for (const group of Object.keys(GROUPS) as Group[]) {
+	for (const group of Object.keys(GROUP_SERVICES) as Group[]) {
+		// Each group runs as it does in the stack: its own NATS user and mesh key only.
+		const groupEnv = enginesEnv(process.cwd(), `test --group ${group}`);
 		for (let index = 0; index < replicas; index++) {
 			const port = group === "api" ? await freePort() : undefined;
 			const nodeID = `${group}-${index}-${namespace}`;
 			const env = {
-				...process.env, NODE_ENV: "production", SERVICEDIR: "dist/services", SERVICES: GROUPS[group], NAMESPACE: namespace,
+				...process.env, ...groupEnv, NODE_ENV: "production", SERVICEDIR: "dist/services", SERVICES: GROUP_SERVICES[group], NAMESPACE: namespace,
 				NODE_ID: nodeID, PORT: String(port ?? 0), HOST: "127.0.0.1", LOG_LEVEL: "warn", LOG_FORMAT: "short", ...o.env
 			};
 			const child = spawnLogged(process.execPath, ["node_modules/moleculer/bin/moleculer-runner.js", "--config", "dist/moleculer.config.js"], env, process.cwd(), logFile);
@@ -112,7 +110,7 @@ export async function startReplicatedMesh(o: { replicas?: number; build?: boolea
 
 /** Waits until every node id is seen, available, on the namespace (a short-lived observer broker). */
 async function waitForNodes(namespace: string, nodeIDs: string[], timeoutMs: number, check: () => void): Promise<void> {
-	const observer = observerBroker(namespace, need(config, "transporter"), "observer", config);
+	const observer = observerBroker(namespace, "observer", config);
 	await observer.start();
 	try {
 		const until = Date.now() + timeoutMs;

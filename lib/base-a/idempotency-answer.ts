@@ -1,0 +1,21 @@
+import type { PiiCipher } from "../pii";
+
+/** The stored answer of an Idempotency-Key claim; only a claim still without one is answered. */
+export const STORE_ANSWER_SQL =
+	"UPDATE idempotency_keys SET status = $3, response_enc = $4 WHERE consumer_id = $1 AND key = $2 AND status IS NULL RETURNING key";
+
+export interface Answer {
+	status: number;
+	response: unknown;
+	location?: string;
+}
+
+/** The answer encrypted (it holds personal data) and bound to its consumer and key. */
+export function sealAnswer(pii: PiiCipher, consumer: string, key: string, answer: Answer): string {
+	return pii.encrypt(JSON.stringify({ body: answer.response ?? null, location: answer.location }), `idempotency:${consumer}:${key}`);
+}
+
+/** The stored answer's body and location, or {} when none is stored. */
+export function openAnswer(pii: PiiCipher, consumer: string, key: string, sealed: string | null): { body?: unknown; location?: string } {
+	return sealed ? JSON.parse(pii.decrypt(sealed, `idempotency:${consumer}:${key}`)) : {};
+}

@@ -1,0 +1,36 @@
+/**
+ * The service groups of the mesh, as `docker-stack.yml` deploys them (one `SERVICES` list per group).
+ * A group is the unit of trust: it has its own signing key and NATS user, and each action names the
+ * groups that may call it (`callers`). `operators` runs no service: it is the REPL.
+ */
+export const GROUPS = {
+	api: ["api"],
+	"base-a": ["persons", "cpf-lookup", "debt-write", "audit", "consumers", "idempotency"],
+	"base-b": ["profiles", "asset-score", "ml-export"],
+	"base-c": ["transaction-ingest", "activity"],
+	report: ["report"],
+	privacy: ["privacy"],
+	operators: []
+} as const satisfies Record<string, readonly string[]>;
+
+export type Group = keyof typeof GROUPS;
+
+export const GROUP_NAMES = Object.keys(GROUPS) as Group[];
+
+/** The group that signs caller tokens for API keys: it holds Base A's consumers. */
+export const TOKEN_ISSUER: Group = "base-a";
+
+const groupByService = new Map<string, Group>(
+	(Object.entries(GROUPS) as [Group, readonly string[]][]).flatMap(([group, services]) => services.map(s => [s, group] as const))
+);
+
+/** The group a service belongs to (by its name, or an action's `service.action` name). */
+export function groupOf(serviceOrAction: string | undefined | null): Group | undefined {
+	if (!serviceOrAction) return undefined;
+	const dot = serviceOrAction.indexOf(".");
+	return groupByService.get(dot < 0 ? serviceOrAction : serviceOrAction.slice(0, dot));
+}
+
+export function isGroup(name: string): name is Group {
+	return Object.hasOwn(GROUPS, name);
+}

@@ -1,0 +1,20 @@
+import type { Group } from "../lib/mesh/groups";
+import type { Scope } from "../lib/scopes";
+
+/**
+ * The custom action properties of credit-mesh, each enforced by a middleware on every node
+ * (middlewares/), so that handlers hold only their own logic.
+ */
+declare module "moleculer" {
+	interface ActionSchema {
+		/**
+		 * The groups whose nodes may call this action over the mesh (lib/mesh/groups.ts). Required on
+		 * every action that is not private: a node refuses to start a service with an undeclared one.
+		 */
+		callers?: readonly Group[];
+		/** The call must carry a valid caller token holding one of these scopes (`[]`: any valid caller). */
+		scopes?: readonly Scope[];
+		/** Added at start by ParamsSchemaMiddleware: the params as JSON Schema, for /openapi.json. */
+		paramsSchema?: unknown;
+	}
+}
