@@ -8,6 +8,9 @@ import { IdempotencyMiddleware } from "./lib/idempotency.middleware";
 import { ParamsSchemaMiddleware } from "./lib/params-schema.middleware";
 import { SentryMiddleware } from "./lib/sentry.middleware";
 import { ZeroTrustMiddleware } from "./middlewares/zero-trust.middleware";
+import { AuditMiddleware } from "./middlewares/audit.middleware";
+import { ConsultationMiddleware } from "./middlewares/consultation.middleware";
+import { HttpStatusMiddleware } from "./middlewares/http-status.middleware";
 
 /**
  * The single broker configuration, used by moleculer-runner (`SERVICES` picks the services of a
@@ -68,8 +71,13 @@ const brokerConfig: BrokerOptions = {
 		tags: { action: { params: false, meta: false, response: false }, event: { params: false, meta: false } }
 	},
 
-	// The last one wraps the others: ZeroTrust checks the caller before anything runs for it. Sentry is inert without SENTRY_DSN.
-	middlewares: [ParamsSchemaMiddleware, IdempotencyMiddleware, SentryMiddleware({ dsn: config.sentryDsn, environment: config.sentryEnvironment }), ZeroTrustMiddleware]
+	// What an action declares is enforced here, on every node. Each one wraps those before it: ZeroTrust checks the
+	// caller before anything runs; a replayed Idempotency answer runs (and audits, counts, sets) nothing again; the
+	// status is set before the answer is stored. Sentry is inert without SENTRY_DSN.
+	middlewares: [
+		ParamsSchemaMiddleware, HttpStatusMiddleware, ConsultationMiddleware, AuditMiddleware, IdempotencyMiddleware,
+		SentryMiddleware({ dsn: config.sentryDsn, environment: config.sentryEnvironment }), ZeroTrustMiddleware
+	]
 };
 
 export = brokerConfig;

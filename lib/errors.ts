@@ -86,3 +86,28 @@ export class ForbiddenError extends MoleculerClientError {
 		super(message, 403, type, data);
 	}
 }
+
+/** What became of a call, in the words the audit log and the report use; never the error's message (it may hold data). */
+export type Outcome = "not_found" | "conflict" | "invalid" | "forbidden" | "unavailable" | "error";
+
+/** Errors that mean "no healthy node can serve this now": the client should come back shortly. */
+const NO_NODE_NOW = new Set([
+	"ServiceNotFoundError", "ServiceNotAvailableError", "RequestTimeoutError", "QueueIsFullError",
+	"BrokerDisconnectedError", "RequestRejectedError", "RequestSkippedError"
+]);
+
+/**
+ * The one classifier of errors: the gateway's HTTP status, the audit row's outcome and a report
+ * part's status all come from it.
+ */
+export function classify(err: any): { outcome: Outcome; status: number } {
+	if (NO_NODE_NOW.has(err?.name)) return { outcome: "unavailable", status: 503 };
+	const code = Number(err?.code);
+	if (code === 404) return { outcome: "not_found", status: 404 };
+	if (code === 409) return { outcome: "conflict", status: 409 };
+	if (code === 400 || code === 413 || code === 415 || code === 422) return { outcome: "invalid", status: code };
+	if (code === 401 || code === 403) return { outcome: "forbidden", status: code };
+	if (code === 503) return { outcome: "unavailable", status: 503 };
+	if (code >= 400 && code < 500) return { outcome: "invalid", status: code };
+	return { outcome: "error", status: 500 };
+}

@@ -7,6 +7,8 @@ import { BaseMixin } from "./base.mixin";
 import { piiCipher } from "./pii.mixin";
 import { sealAnswer, STORE_ANSWER_SQL } from "../lib/base-a/idempotency-answer";
 import type { MeshLocals } from "../middlewares/zero-trust.middleware";
+import { appendAudit } from "../middlewares/audit.middleware";
+import { httpAnswer } from "../middlewares/http-status.middleware";
 
 /**
  * Base A (PostgreSQL) through moleculer-db and its Sequelize adapter. The model is defined on a
@@ -32,13 +34,16 @@ export function BaseAMixin(defineModel: DefineModel): Partial<ServiceSchema> {
 			 * transaction: a node dying right after the commit leaves the answer for the client's retry,
 			 * never a claim without one that a retry would take over and write again.
 			 */
-			inTransaction<T>(this: any, work: (t: Transaction) => Promise<T>, ctx?: Context<unknown, any, MeshLocals>): Promise<T> {
+			inTransaction<T>(this: any, work: (t: Transaction) => Promise<T>, ctx?: Context<unknown, any, MeshLocals & { created?: boolean; audited?: boolean }>): Promise<T> {
 				return this.adapter.db.transaction(async (t: Transaction) => {
 					const result = await work(t);
-					const claim = ctx?.meta?.idempotency;
-					const consumer = ctx?.locals?.caller?.id;
+					if (!ctx) return result;
+					// The audit row of a declared action goes in before the commit: no write without its row.
+					await appendAudit(ctx, "ok");
+					const claim = ctx.meta?.idempotency;
+					const consumer = ctx.locals?.caller?.id;
 					if (claim && consumer && claim.action === ctx.action?.name) {
-						const answer = { status: ctx.meta.$statusCode ?? 200, response: result, location: ctx.meta.$location };
+						const answer = { ...httpAnswer(claim.action, result, ctx.params, ctx.locals), response: result };
 						await this.query(STORE_ANSWER_SQL, [consumer, claim.key, answer.status, sealAnswer(piiCipher(), consumer, claim.key, answer)], t);
 					}
 					return result;

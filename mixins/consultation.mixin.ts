@@ -1,4 +1,4 @@
-import type { Context, ServiceSchema } from "moleculer";
+import type { ServiceSchema } from "moleculer";
 import { JetStreamMixin } from "./jetstream.mixin";
 import { activitySubject } from "../lib/base-c/subject";
 
@@ -11,10 +11,7 @@ import { activitySubject } from "../lib/base-c/subject";
 export const ConsultationMixin: Partial<ServiceSchema> = {
 	mixins: [JetStreamMixin],
 	methods: {
-		consulted(ctx: Context<any, any>, cpf: string): void {
-			// Inside a report the parts are not separate consultations: the report counts once.
-			if (!ctx.meta?.inReport) this.recordConsultation(cpf);
-		},
+		/** Called by ConsultationMiddleware after an action declared `consultation: true` answered. */
 		recordConsultation(cpf: string): void {
 			this.publish("consultations", { subject: activitySubject(cpf), at: new Date().toISOString(), source: this.name })
 				.catch((err: Error) => this.logger.warn("Consultation not recorded:", err.name));

@@ -1,7 +1,6 @@
 import type { Context, ServiceSchema } from "moleculer";
 import { BaseBMixin } from "../mixins/base-b.mixin";
 import { PiiMixin } from "../mixins/pii.mixin";
-import { AuditedMixin } from "../mixins/audited.mixin";
 import { ConsultationMixin } from "../mixins/consultation.mixin";
 import type { ProfileDoc } from "../lib/base-b/profile";
 import { scoreProfile } from "../lib/base-b/score";
@@ -12,27 +11,23 @@ import * as f from "../lib/fields";
 /** Base B: the explainable asset score of a profile (formula in docs/score.md). A consultation. */
 const AssetScoreService: ServiceSchema = {
 	name: "asset-score",
-	mixins: [BaseBMixin(), PiiMixin, AuditedMixin, ConsultationMixin],
+	mixins: [BaseBMixin(), PiiMixin, ConsultationMixin],
 
 	actions: {
 		get: {
-			callers: ["api", "report"], scopes: ["score:read"],
+			callers: ["api", "report"], scopes: ["score:read"], audit: "score.read", consultation: true,
 			params: { $$strict: true, cpf: f.cpf },
 			async handler(ctx: Context<{ cpf: string }, any>) {
 				const { cpf } = ctx.params;
 				const bidx = this.blindIndex(cpf);
-				const result = await this.audited(ctx, "score.read", bidx, async () => {
-					// Only what the score needs: the birth date is the one sealed field it opens.
-					const doc: ProfileDoc | null = await this.adapter.collection.findOne(
-						{ _id: bidx },
-						{ projection: { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 } }
-					);
-					if (!doc) throw new NotFoundError("Profile");
-					const { dataNascimento } = this.openFields("profiles", bidx, doc, ["dataNascimento"]);
-					return scoreProfile({ dataNascimento, fonteDeRenda: doc.fonteDeRenda, bens: doc.bens }, todayIso());
-				});
-				this.consulted(ctx, cpf);
-				return { cpf, ...result };
+				// Only what the score needs: the birth date is the one sealed field it opens.
+				const doc: ProfileDoc | null = await this.adapter.collection.findOne(
+					{ _id: bidx },
+					{ projection: { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 } }
+				);
+				if (!doc) throw new NotFoundError("Profile");
+				const { dataNascimento } = this.openFields("profiles", bidx, doc, ["dataNascimento"]);
+				return { cpf, ...scoreProfile({ dataNascimento, fonteDeRenda: doc.fonteDeRenda, bens: doc.bens }, todayIso()) };
 			}
 		}
 	}

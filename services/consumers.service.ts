@@ -1,7 +1,6 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import type { Context, ServiceSchema } from "moleculer";
 import { BaseAMixin } from "../mixins/base-a.mixin";
-import { AuditedMixin } from "../mixins/audited.mixin";
 import { defineConsumer } from "../lib/base-a/models";
 import { NotFoundError } from "../lib/errors";
 import { BOOTSTRAP_ADMIN_ID, SCOPES } from "../lib/scopes";
@@ -20,7 +19,7 @@ function consumerView(row: Record<string, any>) {
 /** Base A: API clients, their hashed keys, scopes and rate limits. */
 const ConsumersService: ServiceSchema = {
 	name: "consumers",
-	mixins: [BaseAMixin(defineConsumer), AuditedMixin],
+	mixins: [BaseAMixin(defineConsumer)],
 
 	actions: {
 		/**
@@ -40,7 +39,7 @@ const ConsumersService: ServiceSchema = {
 		},
 
 		create: {
-			callers: ["api", "operators"], scopes: ["consumers:admin"],
+			callers: ["api", "operators"], scopes: ["consumers:admin"], audit: "consumers.create",
 			params: {
 				$$strict: true,
 				name: { type: "string", trim: true, min: 1, max: 80, pattern: /^[\p{L}\p{N} ._-]+$/u },
@@ -49,47 +48,38 @@ const ConsumersService: ServiceSchema = {
 			},
 			async handler(ctx: Context<{ name: string; scopes: string[]; rateLimit?: number }, any>) {
 				const key = `cm_${randomBytes(32).toString("base64url")}`;
-				const consumer = await this.audited(ctx, "consumers.create", null, async () => {
-					const row = await this.adapter.model.create({
-						id: randomUUID(), name: ctx.params.name, key_hash: hashApiKey(key),
-						scopes: ctx.params.scopes, rate_limit: ctx.params.rateLimit ?? config.rateLimitPerMinute
-					});
-					return consumerView(row.get());
+				const row = await this.adapter.model.create({
+					id: randomUUID(), name: ctx.params.name, key_hash: hashApiKey(key),
+					scopes: ctx.params.scopes, rate_limit: ctx.params.rateLimit ?? config.rateLimitPerMinute
 				});
-				ctx.meta.$statusCode = 201;
-				ctx.meta.$location = `/api/v1/consumers/${consumer.id}`;
+				const consumer = consumerView(row.get());
 				// The key is shown this once; only its hash is kept.
 				return { ...consumer, key };
 			}
 		},
 
 		revoke: {
-			callers: ["api", "operators"], scopes: ["consumers:admin"],
+			callers: ["api", "operators"], scopes: ["consumers:admin"], audit: "consumers.revoke",
 			params: { $$strict: true, id: { type: "uuid" } },
 			async handler(ctx: Context<{ id: string }, any>) {
-				await this.audited(ctx, "consumers.revoke", null, async () => {
-					const [count] = await this.adapter.model.update({ revoked_at: new Date() }, { where: { id: ctx.params.id, revoked_at: null } });
-					// Revoking is idempotent (a retried DELETE succeeds); only an id never issued is 404.
-					if (count === 0 && (await this.adapter.model.count({ where: { id: ctx.params.id } })) === 0) throw new NotFoundError("Consumer");
-				});
+				const [count] = await this.adapter.model.update({ revoked_at: new Date() }, { where: { id: ctx.params.id, revoked_at: null } });
+				// Revoking is idempotent (a retried DELETE succeeds); only an id never issued is 404.
+				if (count === 0 && (await this.adapter.model.count({ where: { id: ctx.params.id } })) === 0) throw new NotFoundError("Consumer");
 				this.broker.broadcast("consumers.revoked", { id: ctx.params.id });
-				ctx.meta.$statusCode = 204;
 				return null;
 			}
 		},
 
 		/** Every consumer, revoked ones too, oldest first: for operators (the REPL's keys:list), not on HTTP. */
 		list: {
-			callers: ["operators"], scopes: ["consumers:admin"],
+			callers: ["operators"], scopes: ["consumers:admin"], audit: "consumers.list",
 			visibility: "public",
 			params: { $$strict: true },
-			async handler(ctx: Context<Record<string, never>, any>) {
-				return this.audited(ctx, "consumers.list", null, async () => {
-					const rows = await this.adapter.model.findAll({ order: [["created_at", "ASC"]] });
-					return rows.map((r: any) => {
-						const row = r.get();
-						return { ...consumerView(row), revokedAt: row.revoked_at ? new Date(row.revoked_at).toISOString() : null };
-					});
+			async handler() {
+				const rows = await this.adapter.model.findAll({ order: [["created_at", "ASC"]] });
+				return rows.map((r: any) => {
+					const row = r.get();
+					return { ...consumerView(row), revokedAt: row.revoked_at ? new Date(row.revoked_at).toISOString() : null };
 				});
 			}
 		}

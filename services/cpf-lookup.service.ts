@@ -1,7 +1,6 @@
 import type { Context, ServiceSchema } from "moleculer";
 import { BaseAMixin } from "../mixins/base-a.mixin";
 import { PiiMixin } from "../mixins/pii.mixin";
-import { AuditedMixin } from "../mixins/audited.mixin";
 import { ConsultationMixin } from "../mixins/consultation.mixin";
 import { definePerson } from "../lib/base-a/models";
 import { LOOKUP_SQL, payloadA } from "../lib/base-a/lookup";
@@ -13,21 +12,16 @@ const IDENTITY = ["cpf", "nome", "endereco"];
 /** Base A: payload A of a CPF (identity and debts). Each lookup is a consultation. */
 const CpfLookupService: ServiceSchema = {
 	name: "cpf-lookup",
-	mixins: [BaseAMixin(definePerson), PiiMixin, AuditedMixin, ConsultationMixin],
+	mixins: [BaseAMixin(definePerson), PiiMixin, ConsultationMixin],
 
 	actions: {
 		get: {
-			callers: ["api", "report"], scopes: ["persons:read"],
+			callers: ["api", "report"], scopes: ["persons:read"], audit: "persons.read", consultation: true,
 			params: { $$strict: true, cpf: f.cpf },
 			async handler(ctx: Context<{ cpf: string }, any>) {
-				const { cpf } = ctx.params;
-				const bidx = this.blindIndex(cpf);
-				const person = await this.audited(ctx, "persons.read", bidx, async () => {
-					const person = payloadA(await this.query(LOOKUP_SQL, [bidx]), row => this.openFields("persons", bidx, row, IDENTITY));
-					if (!person) throw new NotFoundError("Person");
-					return person;
-				});
-				this.consulted(ctx, cpf);
+				const bidx = this.blindIndex(ctx.params.cpf);
+				const person = payloadA(await this.query(LOOKUP_SQL, [bidx]), row => this.openFields("persons", bidx, row, IDENTITY));
+				if (!person) throw new NotFoundError("Person");
 				return person;
 			}
 		}

@@ -1,7 +1,6 @@
 import type { Context, ServiceSchema } from "moleculer";
 import { BaseAMixin } from "../mixins/base-a.mixin";
 import { PiiMixin } from "../mixins/pii.mixin";
-import { AuditedMixin } from "../mixins/audited.mixin";
 import { defineDebt } from "../lib/base-a/models";
 import { debtView } from "../lib/base-a/debts";
 import { todayIso } from "../lib/dates";
@@ -34,11 +33,11 @@ function paymentDate(params: DebtParams): string | undefined {
 /** Base A: records debts and their settlement. */
 const DebtWriteService: ServiceSchema = {
 	name: "debt-write",
-	mixins: [BaseAMixin(defineDebt), PiiMixin, AuditedMixin],
+	mixins: [BaseAMixin(defineDebt), PiiMixin],
 
 	actions: {
 		create: {
-			callers: ["api"], scopes: ["debts:write"],
+			callers: ["api"], scopes: ["debts:write"], audit: "debts.create",
 			params: {
 				$$strict: true,
 				cpf: f.cpf, valor: f.money, empresa: f.empresa, dataVencimento: f.date,
@@ -47,47 +46,39 @@ const DebtWriteService: ServiceSchema = {
 			async handler(ctx: Context<DebtParams, any, MeshLocals>) {
 				const paid = paymentDate(ctx.params);
 				const bidx = this.blindIndex(ctx.params.cpf);
-				return this.inTransaction((transaction: unknown) =>
-					this.audited(ctx, "debts.create", bidx, async () => {
-						const personId = await this.personId(bidx, transaction);
-						const row = await this.adapter.model.create({
-							person_id: personId,
-							valor_cents: toCents(ctx.params.valor),
-							empresa: ctx.params.empresa,
-							data_vencimento: ctx.params.dataVencimento,
-							data_pagamento: paid ?? null,
-							recorded_by: ctx.locals.caller!.id
-						}, { transaction });
-						ctx.meta.$statusCode = 201;
-						ctx.meta.$location = `/api/v1/persons/${ctx.params.cpf}/dividas/${row.get("id")}`;
-						return debtView(row.get());
-					}),
-					ctx
-				);
+				return this.inTransaction(async (transaction: unknown) => {
+					const personId = await this.personId(bidx, transaction);
+					const row = await this.adapter.model.create({
+						person_id: personId,
+						valor_cents: toCents(ctx.params.valor),
+						empresa: ctx.params.empresa,
+						data_vencimento: ctx.params.dataVencimento,
+						data_pagamento: paid ?? null,
+						recorded_by: ctx.locals.caller!.id
+					}, { transaction });
+					return debtView(row.get());
+				}, ctx);
 			}
 		},
 
 		settle: {
-			callers: ["api"], scopes: ["debts:write"],
+			callers: ["api"], scopes: ["debts:write"], audit: "debts.settle",
 			params: { $$strict: true, cpf: f.cpf, id: f.uuid, datePagamento: f.optionalDate, dataPagamento: f.paymentDateAlias },
 			async handler(ctx: Context<DebtParams, any, MeshLocals>) {
 				const paid = paymentDate(ctx.params);
 				if (!paid) throw new InvalidFieldError("datePagamento", "The 'datePagamento' field is required.", "required");
 				const bidx = this.blindIndex(ctx.params.cpf);
-				return this.inTransaction((transaction: unknown) =>
-					this.audited(ctx, "debts.settle", bidx, async () => {
-						const personId = await this.personId(bidx, transaction);
-						const row = await this.adapter.model.findOne({ where: { id: ctx.params.id, person_id: personId }, transaction, lock: true });
-						if (!row) throw new NotFoundError("Debt");
-						const caller = ctx.locals.caller!;
-						if (row.get("recorded_by") !== caller.id && !caller.scopes.includes("debts:admin")) {
-							throw new ForbiddenError("Only the consumer that recorded this debt (or a debts:admin key) may settle it", "NOT_OWNER");
-						}
-						await row.update({ data_pagamento: paid }, { transaction });
-						return debtView(row.get());
-					}),
-					ctx
-				);
+				return this.inTransaction(async (transaction: unknown) => {
+					const personId = await this.personId(bidx, transaction);
+					const row = await this.adapter.model.findOne({ where: { id: ctx.params.id, person_id: personId }, transaction, lock: true });
+					if (!row) throw new NotFoundError("Debt");
+					const caller = ctx.locals.caller!;
+					if (row.get("recorded_by") !== caller.id && !caller.scopes.includes("debts:admin")) {
+						throw new ForbiddenError("Only the consumer that recorded this debt (or a debts:admin key) may settle it", "NOT_OWNER");
+					}
+					await row.update({ data_pagamento: paid }, { transaction });
+					return debtView(row.get());
+				}, ctx);
 			}
 		}
 	},

@@ -2,7 +2,6 @@ import { Readable } from "node:stream";
 import type { Context, ServiceSchema } from "moleculer";
 import { BaseBMixin } from "../mixins/base-b.mixin";
 import { PiiMixin } from "../mixins/pii.mixin";
-import { AuditedMixin } from "../mixins/audited.mixin";
 import { config, need } from "../config";
 import { pseudonymizer } from "../lib/pii";
 import type { ProfileDoc } from "../lib/base-b/profile";
@@ -15,7 +14,7 @@ import { todayIso } from "../lib/dates";
  */
 const MlExportService: ServiceSchema = {
 	name: "ml-export",
-	mixins: [BaseBMixin(), PiiMixin, AuditedMixin],
+	mixins: [BaseBMixin(), PiiMixin],
 
 	created() {
 		// Keyed on the blind index, with its own key: unlinkable to it or to Base C's pseudonym.
@@ -24,11 +23,10 @@ const MlExportService: ServiceSchema = {
 
 	actions: {
 		features: {
-			callers: ["api"], scopes: ["ml:export"],
+			// One audit row for the act of exporting: it reads every profile, never one person's data.
+			callers: ["api"], scopes: ["ml:export"], audit: { action: "ml.export", before: "started", outcome: () => null },
 			params: { $$strict: true },
 			async handler(ctx: Context<Record<string, never>, any>) {
-				// One audit row for the act of exporting: it reads every profile, never one person's data.
-				await this.audit(ctx, "ml.export", null, "started");
 				const cursor = this.adapter.collection.find({}, { projection: { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 }, batchSize: 500 });
 				const today = todayIso();
 				const rows = async function* (this: any) {

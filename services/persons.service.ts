@@ -1,7 +1,6 @@
 import type { Context, ServiceSchema } from "moleculer";
 import { BaseAMixin } from "../mixins/base-a.mixin";
 import { PiiMixin } from "../mixins/pii.mixin";
-import { AuditedMixin } from "../mixins/audited.mixin";
 import { definePerson } from "../lib/base-a/models";
 import { ConflictError, InvalidFieldError, NotFoundError } from "../lib/errors";
 import * as f from "../lib/fields";
@@ -12,71 +11,59 @@ interface PersonParams { cpf: string; nome?: string; endereco?: string }
 /** Base A: registers persons and updates their name and address. */
 const PersonsService: ServiceSchema = {
 	name: "persons",
-	mixins: [BaseAMixin(definePerson), PiiMixin, AuditedMixin],
+	mixins: [BaseAMixin(definePerson), PiiMixin],
 
 	actions: {
 		create: {
-			callers: ["api"], scopes: ["persons:write"],
+			callers: ["api"], scopes: ["persons:write"], audit: "persons.create",
 			params: { $$strict: true, cpf: f.cpf, nome: f.nome, endereco: f.endereco },
 			async handler(ctx: Context<Required<PersonParams>, any>) {
 				const { cpf, nome, endereco } = ctx.params;
 				const bidx = this.blindIndex(cpf);
-				return this.inTransaction((transaction: unknown) =>
-					this.audited(ctx, "persons.create", bidx, async () => {
-						const exists = await this.adapter.model.findOne({ where: { cpf_bidx: bidx }, attributes: ["id"], transaction });
-						if (exists) throw new ConflictError("A person with this CPF already exists", "PERSON_EXISTS");
-						await this.adapter.model.create({ cpf_bidx: bidx, ...this.sealFields("persons", bidx, { cpf, nome, endereco }) }, { transaction });
-						ctx.meta.$statusCode = 201;
-						ctx.meta.$location = `/api/v1/persons/${cpf}`;
-						return { cpf, nome, endereco };
-					}),
-					ctx
-				);
+				return this.inTransaction(async (transaction: unknown) => {
+					const exists = await this.adapter.model.findOne({ where: { cpf_bidx: bidx }, attributes: ["id"], transaction });
+					if (exists) throw new ConflictError("A person with this CPF already exists", "PERSON_EXISTS");
+					await this.adapter.model.create({ cpf_bidx: bidx, ...this.sealFields("persons", bidx, { cpf, nome, endereco }) }, { transaction });
+					return { cpf, nome, endereco };
+				}, ctx);
 			}
 		},
 
 		update: {
-			callers: ["api"], scopes: ["persons:write"],
+			callers: ["api"], scopes: ["persons:write"], audit: "persons.update",
 			params: { $$strict: true, cpf: f.cpf, nome: { ...f.nome, optional: true }, endereco: { ...f.endereco, optional: true } },
 			async handler(ctx: Context<PersonParams, any>) {
 				const { cpf, nome, endereco } = ctx.params;
 				if (nome === undefined && endereco === undefined) throw new InvalidFieldError("nome", "Send 'nome', 'endereco' or both.", "required");
 				const bidx = this.blindIndex(cpf);
-				return this.inTransaction((transaction: unknown) =>
-					this.audited(ctx, "persons.update", bidx, async () => {
-						const row = await this.adapter.model.findOne({ where: { cpf_bidx: bidx }, transaction, lock: true });
-						if (!row) throw new NotFoundError("Person");
-						await row.update(this.sealFields("persons", bidx, { nome, endereco }), { transaction });
-						return this.openFields("persons", bidx, row.get(), ["cpf", "nome", "endereco"]);
-					}),
-					ctx
-				);
+				return this.inTransaction(async (transaction: unknown) => {
+					const row = await this.adapter.model.findOne({ where: { cpf_bidx: bidx }, transaction, lock: true });
+					if (!row) throw new NotFoundError("Person");
+					await row.update(this.sealFields("persons", bidx, { nome, endereco }), { transaction });
+					return this.openFields("persons", bidx, row.get(), ["cpf", "nome", "endereco"]);
+				}, ctx);
 			}
 		},
 
 		/** LGPD access: everything Base A holds on a person (by blind index), or null. */
 		export: {
-			callers: ["privacy"], scopes: ["privacy:admin"],
+			callers: ["privacy"], scopes: ["privacy:admin"], audit: "persons.export",
 			visibility: "public",
 			params: { cpfBidx: { type: "string", length: 64 } },
 			async handler(ctx: Context<{ cpfBidx: string }>) {
 				const bidx = ctx.params.cpfBidx;
-				return this.audited(ctx, "persons.export", bidx, async () =>
-					payloadA(await this.query(LOOKUP_SQL, [bidx]), row => this.openFields("persons", bidx, row, ["cpf", "nome", "endereco"])));
+				return payloadA(await this.query(LOOKUP_SQL, [bidx]), row => this.openFields("persons", bidx, row, ["cpf", "nome", "endereco"]));
 			}
 		},
 
 		/** LGPD erasure: the person and (by cascade) their debts. Idempotent. */
 		erase: {
-			callers: ["privacy"],
+			callers: ["privacy"], audit: "persons.erase",
 			visibility: "public",
 			params: { cpfBidx: { type: "string", length: 64 } },
 			async handler(ctx: Context<{ cpfBidx: string }>) {
 				const bidx = ctx.params.cpfBidx;
-				return this.inTransaction((transaction: unknown) =>
-					this.audited(ctx, "persons.erase", bidx, async () => ({ erased: await this.adapter.model.destroy({ where: { cpf_bidx: bidx }, transaction }) })),
-					ctx
-				);
+				return this.inTransaction(async (transaction: unknown) => ({ erased: await this.adapter.model.destroy({ where: { cpf_bidx: bidx }, transaction }) }), ctx);
 			}
 		}
 	}

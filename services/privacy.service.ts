@@ -1,6 +1,5 @@
 import type { Context, ServiceSchema } from "moleculer";
 import { PiiMixin } from "../mixins/pii.mixin";
-import { AuditedMixin } from "../mixins/audited.mixin";
 import { JetStreamMixin, type Delivery } from "../mixins/jetstream.mixin";
 import { activitySubject } from "../lib/base-c/subject";
 import * as f from "../lib/fields";
@@ -24,43 +23,38 @@ type BaseState = "erased" | "pending";
  */
 const PrivacyService: ServiceSchema = {
 	name: "privacy",
-	mixins: [PiiMixin, AuditedMixin, JetStreamMixin],
+	mixins: [PiiMixin, JetStreamMixin],
 
 	actions: {
 		access: {
-			callers: ["api"], scopes: ["privacy:admin"],
+			callers: ["api"], scopes: ["privacy:admin"], audit: "privacy.access",
 			params: { $$strict: true, cpf: f.cpf },
 			async handler(ctx: Context<{ cpf: string }, any>) {
 				const { cpf } = ctx.params;
 				const cpfBidx = this.blindIndex(cpf);
-				return this.audited(ctx, "privacy.access", cpfBidx, async () => {
-					// Partial answers would mislead: any base down fails the request (503), to be retried.
-					const [baseA, baseB, baseC, audit] = await Promise.all([
-						ctx.call("persons.export", { cpfBidx }),
-						ctx.call("profiles.export", { cpfBidx }),
-						ctx.call("activity.export", { subject: activitySubject(cpf) }),
-						this.auditTrail(ctx, cpf)
-					]);
-					return { cpf, baseA, baseB, baseC, audit };
-				});
+				// Partial answers would mislead: any base down fails the request (503), to be retried.
+				const [baseA, baseB, baseC, audit] = await Promise.all([
+					ctx.call("persons.export", { cpfBidx }),
+					ctx.call("profiles.export", { cpfBidx }),
+					ctx.call("activity.export", { subject: activitySubject(cpf) }),
+					this.auditTrail(ctx, cpf)
+				]);
+				return { cpf, baseA, baseB, baseC, audit };
 			}
 		},
 
 		erase: {
+			// `requested` first; `ok` once every base confirmed, here or later by the worker (finishErasures).
 			callers: ["api"], scopes: ["privacy:admin"],
+			audit: { action: "privacy.erase", before: "requested", outcome: (result: { status: string }) => (result.status === "erased" ? "ok" : null) },
 			params: { $$strict: true, cpf: f.cpf },
 			async handler(ctx: Context<{ cpf: string }, any>) {
 				const erasure: Erasure = { cpfBidx: this.blindIndex(ctx.params.cpf), subject: activitySubject(ctx.params.cpf), requestedAt: new Date().toISOString() };
-				await this.audit(ctx, "privacy.erase", erasure.cpfBidx, "requested");
 				// Durable first: if this node dies now, the consumer still finishes the job.
 				const stored = await this.publish("erasures", erasure);
 				const bases = await this.eraseEverywhere(ctx, erasure);
 				const done = Object.values(bases).every(s => s === "erased");
-				if (done) {
-					await this.audit(ctx, "privacy.erase", erasure.cpfBidx, "ok");
-					await this.forget("erasures", stored.seq);
-				}
-				ctx.meta.$statusCode = done ? 200 : 202;
+				if (done) await this.forget("erasures", stored.seq);
 				return { cpf: ctx.params.cpf, status: done ? "erased" : "pending", bases };
 			}
 		}

@@ -1,7 +1,6 @@
 import type { Context, ServiceSchema } from "moleculer";
 import { BaseBMixin } from "../mixins/base-b.mixin";
 import { PiiMixin } from "../mixins/pii.mixin";
-import { AuditedMixin } from "../mixins/audited.mixin";
 import { ConsultationMixin } from "../mixins/consultation.mixin";
 import { ASSET_TYPES, INCOME_SOURCES } from "../lib/base-b/catalog";
 import { type Asset, type ProfileDoc, profileView } from "../lib/base-b/profile";
@@ -36,11 +35,12 @@ function checkDates(p: ProfileParams, today: string): void {
 /** Base B: financial profiles (payload B), one per CPF, keyed by its blind index. */
 const ProfilesService: ServiceSchema & { afterConnected(): Promise<void> } = {
 	name: "profiles",
-	mixins: [BaseBMixin(), PiiMixin, AuditedMixin, ConsultationMixin],
+	mixins: [BaseBMixin(), PiiMixin, ConsultationMixin],
 
 	actions: {
 		put: {
-			callers: ["api"], scopes: ["profiles:write"],
+			// No transactions in Base B: a `started` row goes in first, so no write exists without its row.
+			callers: ["api"], scopes: ["profiles:write"], audit: { action: "profiles.write", before: "started" },
 			params: {
 				$$strict: true,
 				cpf: f.cpf,
@@ -70,59 +70,46 @@ const ProfilesService: ServiceSchema & { afterConnected(): Promise<void> } = {
 				// Two PUTs of a new profile at once both try to insert; the loser of the race for the _id gets a
 				// duplicate key (FerretDB always, MongoDB outside the cases it retries itself). Run again, it is
 				// the replacement it would have been a moment later (found by test/faults.test.ts).
-				const result = await this.auditedWrite(ctx, "profiles.write", bidx, () =>
-					upsert().catch((err: unknown) => {
-						if (isDuplicateKeyError(err)) return upsert();
-						throw err;
-					})
-				);
-				if (result.upsertedCount === 1) {
-					ctx.meta.$statusCode = 201;
-					ctx.meta.$location = `/api/v1/profiles/${p.cpf}`;
-				}
+				const result = await upsert().catch((err: unknown) => {
+					if (isDuplicateKeyError(err)) return upsert();
+					throw err;
+				});
+				// The route table makes this a 201 with its Location (middlewares/http-status.middleware.ts).
+				ctx.locals.created = result.upsertedCount === 1;
 				return profileView({ fonteDeRenda: p.fonteDeRenda, bens } as ProfileDoc, p, today);
 			}
 		},
 
 		get: {
-			callers: ["api", "report"], scopes: ["profiles:read"],
+			callers: ["api", "report"], scopes: ["profiles:read"], audit: "profiles.read", consultation: true,
 			params: { $$strict: true, cpf: f.cpf },
 			async handler(ctx: Context<{ cpf: string }, any>) {
-				const { cpf } = ctx.params;
-				const bidx = this.blindIndex(cpf);
-				const profile = await this.audited(ctx, "profiles.read", bidx, async () => {
-					const doc: ProfileDoc | null = await this.adapter.collection.findOne({ _id: bidx });
-					if (!doc) throw new NotFoundError("Profile");
-					const opened = this.openFields("profiles", bidx, doc, SEALED);
-					return profileView(doc, opened, todayIso());
-				});
-				this.consulted(ctx, cpf);
-				return profile;
+				const bidx = this.blindIndex(ctx.params.cpf);
+				const doc: ProfileDoc | null = await this.adapter.collection.findOne({ _id: bidx });
+				if (!doc) throw new NotFoundError("Profile");
+				return profileView(doc, this.openFields("profiles", bidx, doc, SEALED), todayIso());
 			}
 		},
 
 		/** LGPD access: payload B of a person (by blind index), or null. */
 		export: {
-			callers: ["privacy"], scopes: ["privacy:admin"],
+			callers: ["privacy"], scopes: ["privacy:admin"], audit: "profiles.export",
 			visibility: "public",
 			params: { cpfBidx: { type: "string", length: 64 } },
 			async handler(ctx: Context<{ cpfBidx: string }>) {
 				const bidx = ctx.params.cpfBidx;
-				return this.audited(ctx, "profiles.export", bidx, async () => {
-					const doc: ProfileDoc | null = await this.adapter.collection.findOne({ _id: bidx });
-					return doc ? profileView(doc, this.openFields("profiles", bidx, doc, SEALED), todayIso()) : null;
-				});
+				const doc: ProfileDoc | null = await this.adapter.collection.findOne({ _id: bidx });
+				return doc ? profileView(doc, this.openFields("profiles", bidx, doc, SEALED), todayIso()) : null;
 			}
 		},
 
 		/** LGPD erasure of the profile. Idempotent. */
 		erase: {
-			callers: ["privacy"],
+			callers: ["privacy"], audit: { action: "profiles.erase", before: "started" },
 			visibility: "public",
 			params: { cpfBidx: { type: "string", length: 64 } },
 			async handler(ctx: Context<{ cpfBidx: string }>) {
-				const bidx = ctx.params.cpfBidx;
-				return this.auditedWrite(ctx, "profiles.erase", bidx, async () => ({ erased: (await this.adapter.collection.deleteOne({ _id: bidx })).deletedCount ?? 0 }));
+				return { erased: (await this.adapter.collection.deleteOne({ _id: ctx.params.cpfBidx })).deletedCount ?? 0 };
 			}
 		}
 	},

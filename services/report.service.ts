@@ -1,6 +1,7 @@
 import type { Context, ServiceSchema } from "moleculer";
 import { ConsultationMixin } from "../mixins/consultation.mixin";
 import * as f from "../lib/fields";
+import { classify } from "../lib/errors";
 import type { MeshLocals } from "../middlewares/zero-trust.middleware";
 
 /** Each part of a report: the action that answers it and the scope that allows it. */
@@ -17,12 +18,12 @@ export type Part =
 	| { status: "not_found" | "forbidden" }
 	| { status: "unavailable" | "error"; reason: string };
 
-/** What became of one part: found, absent, or a base that could not answer (and why, without details). */
+/** What became of one part: found, absent, not allowed, or a base that could not answer (and why, without details). */
 function outcome(err: any): Part {
-	if (err?.code === 404 && err?.type === "NOT_FOUND") return { status: "not_found" };
-	if (err?.code === 503 || ["ServiceNotFoundError", "ServiceNotAvailableError", "RequestTimeoutError"].includes(err?.name)) {
-		return { status: "unavailable", reason: err?.type ?? err?.name ?? "UNAVAILABLE" };
-	}
+	const { outcome } = classify(err);
+	if (outcome === "not_found" && err?.type === "NOT_FOUND") return { status: "not_found" };
+	if (outcome === "forbidden") return { status: "forbidden" };
+	if (outcome === "unavailable") return { status: "unavailable", reason: err?.type ?? err?.name ?? "UNAVAILABLE" };
 	return { status: "error", reason: err?.type ?? "INTERNAL_ERROR" };
 }
 
@@ -37,18 +38,17 @@ const ReportService: ServiceSchema = {
 
 	actions: {
 		get: {
-			callers: ["api"], scopes: ["reports:read"],
+			// One report is one consultation; its parts, called by this group, are not counted again.
+			callers: ["api"], scopes: ["reports:read"], consultation: true,
 			params: { $$strict: true, cpf: f.cpf },
 			async handler(ctx: Context<{ cpf: string }, any, MeshLocals>) {
 				const { cpf } = ctx.params;
 				const scopes = ctx.locals.caller?.scopes ?? [];
-				// The parts' own consultations are not counted: the report counts once, below.
-				const meta = { ...ctx.meta, inReport: true };
 				const entries = await Promise.all(
 					(Object.entries(PARTS) as [PartName, (typeof PARTS)[PartName]][]).map(async ([name, part]): Promise<[PartName, Part]> => {
 						if (!scopes.includes(part.scope)) return [name, { status: "forbidden" }];
 						try {
-							return [name, { status: "ok", data: await ctx.call(part.action, { cpf }, { meta, timeout: 5000, retries: 1 }) }];
+							return [name, { status: "ok", data: await ctx.call(part.action, { cpf }, { timeout: 5000, retries: 1 }) }];
 						} catch (err) {
 							return [name, outcome(err)];
 						}
@@ -61,8 +61,6 @@ const ReportService: ServiceSchema = {
 					// Nothing could be read at all: that is an outage, not a report.
 					throw Object.assign(new Error("No base could answer; try again later"), { code: 503, type: "BASE_UNAVAILABLE", name: "BaseUnavailableError", data: { retryAfter: 5 } });
 				}
-				// Not consulted(): the parts' meta (inReport) has flowed back into this context.
-				this.recordConsultation(cpf);
 				return { cpf, complete: unavailable.length === 0, ...parts };
 			}
 		}

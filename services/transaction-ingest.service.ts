@@ -59,7 +59,6 @@ const TransactionIngestService: ServiceSchema = {
 					const msgID = createHash("sha256").update(slice.map(r => r.movement_id).join(",")).digest("base64url");
 					return this.publish("transactions", { records: slice } satisfies MovementBatch, msgID);
 				}));
-				ctx.meta.$statusCode = 202;
 				return { accepted: records.length };
 			}
 		}

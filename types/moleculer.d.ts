@@ -1,5 +1,6 @@
 import type { Group } from "../lib/mesh/groups";
 import type { Scope } from "../lib/scopes";
+import type { AuditDeclaration } from "../middlewares/audit.middleware";
 
 /**
  * The custom action properties of credit-mesh, each enforced by a middleware on every node
@@ -14,6 +15,10 @@ declare module "moleculer" {
 		callers?: readonly Group[];
 		/** The call must carry a valid caller token holding one of these scopes (`[]`: any valid caller). */
 		scopes?: readonly Scope[];
+		/** The audit log's name for this act (or its full declaration): middlewares/audit.middleware.ts. */
+		audit?: AuditDeclaration;
+		/** A consultation of the CPF in the params (middlewares/consultation.middleware.ts). */
+		consultation?: boolean;
 		/** Added at start by ParamsSchemaMiddleware: the params as JSON Schema, for /openapi.json. */
 		paramsSchema?: unknown;
 	}

@@ -1,17 +1,11 @@
 import { scrubValue } from "../scrub";
-import { RETRY_AFTER_SECONDS } from "../errors";
+import { classify, RETRY_AFTER_SECONDS } from "../errors";
 
 export interface HttpError {
 	status: number;
 	body: { name: string; message: string; code: number; type?: string; data?: unknown };
 	retryAfter?: number;
 }
-
-// Errors that mean "no healthy node can serve this now": the client should come back shortly.
-const UNAVAILABLE = new Set([
-	"ServiceNotFoundError", "ServiceNotAvailableError", "RequestTimeoutError", "QueueIsFullError",
-	"BrokerDisconnectedError", "RequestRejectedError", "RequestSkippedError"
-]);
 
 // body-parser's error types, which arrive before any action runs.
 const BODY_ERRORS: Record<string, [number, string, string]> = {
@@ -42,13 +36,14 @@ export function toHttpError(err: any): HttpError {
 		const [status, name, message] = bodyError;
 		return { status, body: { name, message, code: status, type: err.type.toUpperCase().replace(/\W/g, "_") } };
 	}
-	if (UNAVAILABLE.has(err?.name)) {
+	const { status } = classify(err);
+	if (status === 503 && Number(err?.code) !== 503) {
 		return {
 			status: 503, retryAfter: RETRY_AFTER_SECONDS,
 			body: { name: "ServiceUnavailableError", message: "The service is temporarily unavailable; try again later", code: 503, type: "SERVICE_UNAVAILABLE" }
 		};
 	}
-	const code = Number(err?.code);
+	const code = status;
 	if (code >= 400 && code < 500) {
 		const retryAfter = code === 429 ? Number(err.data?.retryAfter) || 1 : undefined;
 		return { status: code, retryAfter, body: { name: err.name, message: err.message, code, type: err.type, data: safeData(err.data) } };

@@ -103,17 +103,22 @@ export interface GatewayRoute extends RouteSpec {
 	accepts?: string[];
 	/** The action gets the body as sent (object, array or text) instead of merged params. */
 	rawBody?: boolean;
+	/** Where a 201 answer's resource is, under the prefix; `:name` from the answer, else the params. */
+	location?: string;
+	/** The status of an answer, when it is not always `status` (middlewares/http-status.middleware.ts). */
+	statusOf?: (result: any, locals: { created?: boolean }) => number;
 }
 
 /** The whole REST surface under /api/v1: each route, its action and the scope it requires. */
 export const ROUTES: GatewayRoute[] = [
-	{ method: "POST", path: "/persons", action: "persons.create", scope: "persons:write", status: 201, tag: "Base A", summary: "Register a person", response: person, idempotent: true, links: personLinks },
+	{ method: "POST", path: "/persons", action: "persons.create", scope: "persons:write", status: 201, location: "/persons/:cpf", tag: "Base A", summary: "Register a person", response: person, idempotent: true, links: personLinks },
 	{ method: "PUT", path: "/persons/:cpf", action: "persons.update", scope: "persons:write", status: 200, tag: "Base A", summary: "Change a person's name or address", response: person, idempotent: true, body: { anyOf: [{ required: ["nome"] }, { required: ["endereco"] }] } },
 	{ method: "GET", path: "/persons/:cpf", action: "cpf-lookup.get", scope: "persons:read", status: 200, tag: "Base A", summary: "Payload A: identity and debts (counts as a consultation)", response: payloadA },
-	{ method: "POST", path: "/persons/:cpf/dividas", action: "debt-write.create", scope: "debts:write", status: 201, tag: "Base A", summary: "Record a debt", response: divida, idempotent: true,
+	{ method: "POST", path: "/persons/:cpf/dividas", action: "debt-write.create", scope: "debts:write", status: 201, location: "/persons/:cpf/dividas/:id", tag: "Base A", summary: "Record a debt", response: divida, idempotent: true,
 		links: { SettleDebt: { to: "PATCH /persons/:cpf/dividas/:id", parameters: { cpf: "$request.path.cpf", id: "$response.body#/id" } } } },
 	{ method: "PATCH", path: "/persons/:cpf/dividas/:id", action: "debt-write.settle", scope: "debts:write", status: 200, tag: "Base A", summary: "Settle a debt (set datePagamento)", response: divida, idempotent: true, body: { required: ["datePagamento"] } },
-	{ method: "PUT", path: "/profiles/:cpf", action: "profiles.put", scope: "profiles:write", status: 200, alsoStatus: [201], tag: "Base B", summary: "Create (201) or replace (200) a financial profile; idade is derived", response: payloadB, idempotent: true, links: profileLinks },
+	{ method: "PUT", path: "/profiles/:cpf", action: "profiles.put", scope: "profiles:write", status: 200, alsoStatus: [201], location: "/profiles/:cpf",
+		statusOf: (_result, locals) => (locals.created ? 201 : 200), tag: "Base B", summary: "Create (201) or replace (200) a financial profile; idade is derived", response: payloadB, idempotent: true, links: profileLinks },
 	{ method: "GET", path: "/profiles/:cpf", action: "profiles.get", scope: "profiles:read", status: 200, tag: "Base B", summary: "Payload B (counts as a consultation)", response: payloadB },
 	{ method: "GET", path: "/profiles/:cpf/score", action: "asset-score.get", scope: "score:read", status: 200, tag: "Base B", summary: "Explainable asset score 0–1000 (counts as a consultation)", response: score },
 	{ method: "GET", path: "/ml/features", action: "ml-export.features", scope: "ml:export", status: 200, tag: "Base B", summary: "NDJSON stream of pseudonymised feature rows, one per profile", responseContentType: "application/x-ndjson" },
@@ -134,10 +139,10 @@ export const ROUTES: GatewayRoute[] = [
 	{ method: "GET", path: "/activity/:cpf/movements", action: "activity.movements", scope: "activity:read", status: 200, tag: "Base C", summary: "Movements filtered by date range and tipo, with per-tipo totals, paged with `after`", response: movementsPage },
 	{ method: "GET", path: "/reports/:cpf", action: "report.get", scope: "reports:read", status: 200, tag: "Reports", summary: "Base A, Base B, score and Base C in one answer, limited to the caller's scopes (a consultation)", response: report },
 	{ method: "GET", path: "/privacy/:cpf", action: "privacy.access", scope: "privacy:admin", status: 200, tag: "Privacy (LGPD)", summary: "Everything held on a CPF in all three bases, with its audit trail", response: { type: "object", required: ["cpf", "baseA", "baseB", "baseC", "audit"] } },
-	{ method: "DELETE", path: "/privacy/:cpf", action: "privacy.erase", scope: "privacy:admin", status: 200, alsoStatus: [202], tag: "Privacy (LGPD)", summary: "Erase a CPF from all three bases: 200 when done, 202 while a base is still pending (finished automatically)", response: { type: "object", required: ["cpf", "status", "bases"], properties: { cpf: str, status: { type: "string", enum: ["erased", "pending"] }, bases: { type: "object" } } } },
+	{ method: "DELETE", path: "/privacy/:cpf", action: "privacy.erase", scope: "privacy:admin", status: 200, alsoStatus: [202], statusOf: result => (result?.status === "pending" ? 202 : 200), tag: "Privacy (LGPD)", summary: "Erase a CPF from all three bases: 200 when done, 202 while a base is still pending (finished automatically)", response: { type: "object", required: ["cpf", "status", "bases"], properties: { cpf: str, status: { type: "string", enum: ["erased", "pending"] }, bases: { type: "object" } } } },
 	{ method: "GET", path: "/audit", action: "audit.list", scope: "audit:read", status: 200, tag: "Audit", summary: "Audit trail, optionally of one CPF and a date range", response: auditPage },
 	{ method: "GET", path: "/audit/verify", action: "audit.verify", scope: "audit:read", status: 200, tag: "Audit", summary: "Verify the audit hash chain", response: auditVerify },
-	{ method: "POST", path: "/consumers", action: "consumers.create", scope: "consumers:admin", status: 201, tag: "Consumers", summary: "Issue an API key (shown once)", response: consumer, idempotent: true,
+	{ method: "POST", path: "/consumers", action: "consumers.create", scope: "consumers:admin", status: 201, location: "/consumers/:id", tag: "Consumers", summary: "Issue an API key (shown once)", response: consumer, idempotent: true,
 		links: { RevokeKey: { to: "DELETE /consumers/:id", parameters: { id: "$response.body#/id" } } } },
 	{ method: "DELETE", path: "/consumers/:id", action: "consumers.revoke", scope: "consumers:admin", status: 204, tag: "Consumers", summary: "Revoke an API key" }
 ];

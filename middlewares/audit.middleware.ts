@@ -1,0 +1,63 @@
+import type { Context, Middleware } from "moleculer";
+import { classify } from "../lib/errors";
+import { piiCipher } from "../mixins/pii.mixin";
+
+/** An action's `audit` declaration, as the middleware reads it (types/moleculer.d.ts). */
+export interface AuditSpec {
+	/** The name the audit log records the act under, e.g. `persons.read`. */
+	action: string;
+	/** A row appended before the handler runs (a base without transactions: no write without its row). */
+	before?: string;
+	/** The row after a success; null for none (the outcome is recorded later, e.g. by a worker). Default "ok". */
+	outcome?: (result: any) => string | null;
+}
+
+export type AuditDeclaration = string | AuditSpec;
+
+const specOf = (declared: AuditDeclaration | undefined): AuditSpec | undefined =>
+	typeof declared === "string" ? { action: declared } : declared;
+
+/** The CPF's blind index the row is filed under: given as `cpfBidx`, or made from `cpf`. */
+function cpfBidxOf(params: any): string | null {
+	if (typeof params?.cpfBidx === "string") return params.cpfBidx;
+	return typeof params?.cpf === "string" ? piiCipher().blindIndex(params.cpf) : null;
+}
+
+/**
+ * Appends the audit row of a declared action: who (proven by the caller token it carries), what, whose
+ * CPF, which request, how it ended. Also called by BaseAMixin.inTransaction, to append the success row
+ * inside the write's transaction; then `ctx.locals.audited` says it is done.
+ */
+export function appendAudit(ctx: Context<any, any, any>, outcome: string): Promise<unknown> {
+	const spec = specOf((ctx.action as { audit?: AuditDeclaration } | undefined)?.audit);
+	if (!spec) return Promise.resolve();
+	if (outcome === "ok") ctx.locals.audited = true;
+	return ctx.call("audit.append", { action: spec.action, cpfBidx: cpfBidxOf(ctx.params), requestId: ctx.requestID ?? undefined, outcome });
+}
+
+/**
+ * Every read and write of personal data leaves an audit row (`audit` on the action): the answer
+ * leaves only once its row exists, and a call that failed is recorded with its outcome (never its
+ * message). When the row cannot be written, the call fails too.
+ */
+export const AuditMiddleware = {
+	name: "Audit",
+	localAction(handler: (ctx: Context) => Promise<unknown>, action: { audit?: AuditDeclaration }) {
+		const spec = specOf(action.audit);
+		if (!spec) return handler;
+		return async function audited(ctx: Context<any, any, { audited?: boolean }>) {
+			ctx.locals ??= {};
+			if (spec.before) await appendAudit(ctx, spec.before);
+			let result: unknown;
+			try {
+				result = await handler(ctx);
+			} catch (err) {
+				await appendAudit(ctx, classify(err).outcome).catch((e: Error) => ctx.broker.logger.warn("Audit of a failed call failed:", e.name));
+				throw err;
+			}
+			const outcome = spec.outcome ? spec.outcome(result) : "ok";
+			if (outcome && !ctx.locals.audited) await appendAudit(ctx, outcome);
+			return result;
+		};
+	}
+} as unknown as Middleware;
