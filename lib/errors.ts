@@ -35,6 +35,7 @@ export class InvalidFieldError extends MoleculerClientError {
 const CONNECTION_CODES = new Set([
 	"ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH",
 	"57P01", "57P02", "57P03", // admin_shutdown, crash_shutdown, cannot_connect_now
+	"53300", // too_many_connections: the server has no connection for us now
 	"08000", "08001", "08003", "08004", "08006" // connection_exception family
 ]);
 
@@ -102,6 +103,8 @@ const NO_NODE_NOW = new Set([
  */
 export function classify(err: any): { outcome: Outcome; status: number } {
 	if (NO_NODE_NOW.has(err?.name)) return { outcome: "unavailable", status: 503 };
+	// A request larger, as the mesh encodes it, than NATS carries in one message: the client's to shrink.
+	if (err?.code === "MAX_PAYLOAD_EXCEEDED") return { outcome: "invalid", status: 413 };
 	const code = Number(err?.code);
 	if (code === 404) return { outcome: "not_found", status: 404 };
 	if (code === 409) return { outcome: "conflict", status: 409 };

@@ -1,10 +1,20 @@
 import type { Context, Middleware } from "moleculer";
 import { fingerprint } from "../services/idempotency.service";
+import { ROUTES } from "./gateway/routes";
 
 export interface IdempotencyMeta {
 	key: string;
 	/** The action the key belongs to; meta travels into nested calls, which must not be caught too. */
 	action: string;
+}
+
+const shownOnce = new Map(ROUTES.filter(r => r.shownOnce).map(r => [r.action, r.shownOnce!]));
+
+/** The answer as it may be kept: without what is shown only once (a replay of POST /consumers has no key). */
+function storable(action: string, response: unknown): unknown {
+	const fields = shownOnce.get(action);
+	if (!fields || !response || typeof response !== "object") return response;
+	return Object.fromEntries(Object.entries(response).filter(([name]) => !fields.includes(name)));
 }
 
 /** Pauses between the attempts to store a write's answer (or free its key): about 6 s in all. */
@@ -61,7 +71,7 @@ export const IdempotencyMiddleware = {
 				await settle(ctx, "idempotency.release", ref);
 				throw err;
 			}
-			await settle(ctx, "idempotency.complete", { ...ref, status: ctx.meta.$statusCode ?? 200, response, location: ctx.meta.$location });
+			await settle(ctx, "idempotency.complete", { ...ref, status: ctx.meta.$statusCode ?? 200, response: storable(action.name, response), location: ctx.meta.$location });
 			return response;
 		};
 	}

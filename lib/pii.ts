@@ -77,7 +77,7 @@ export function pseudonymizer(pseudonymKey: Buffer, purpose: string): (cpf: stri
 
 /** Parses `PII_KEYS`: `id:base64key[,id:base64key…]`, the first being the current key. */
 export function parseDataKeys(spec: string): DataKey[] {
-	return spec
+	const keys = spec
 		.split(",")
 		.map(s => s.trim())
 		.filter(Boolean)
@@ -89,4 +89,8 @@ export function parseDataKeys(spec: string): DataKey[] {
 			if (key.length !== 32) throw new Error(`key '${id}' must be 32 bytes, base64-encoded`);
 			return { id, key };
 		});
+	// Two keys under one id: a value sealed under the id could not be told which to open with.
+	const ids = new Set(keys.map(k => k.id));
+	if (ids.size !== keys.length) throw new Error("each key id must appear once");
+	return keys;
 }

@@ -30,7 +30,8 @@ window.ui = SwaggerUIBundle({
 	url: ${jsString(opts.specUrl)},
 	dom_id: "#swagger-ui",
 	deepLinking: true,
-	persistAuthorization: true,
+	// An API key typed here stays in this page's memory only, never in localStorage.
+	persistAuthorization: false,
 	presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
 	plugins: [SwaggerUIBundle.plugins.DownloadUrl],
 	layout: "StandaloneLayout"

@@ -156,7 +156,8 @@ export function createZeroTrustMiddleware(settings: MeshSettings = config): Midd
 			const scopes = action.scopes;
 			return function checkedCall(ctx: Context<unknown, any, MeshLocals>) {
 				ctx.locals ??= {};
-				if (ctx.nodeID && ctx.nodeID !== state.broker.nodeID) {
+				const remote = !!ctx.nodeID && ctx.nodeID !== state.broker.nodeID;
+				if (remote) {
 					let claims: MeshClaims;
 					try {
 						claims = verified(state, ctx.headers?.[GROUP_TOKEN_HEADER]);
@@ -183,7 +184,12 @@ export function createZeroTrustMiddleware(settings: MeshSettings = config): Midd
 						throw new ForbiddenError("The caller lacks the scope this action requires", "ERR_MISSING_SCOPE", { required: scopes[0] });
 					}
 				}
-				return handler(ctx);
+				if (!remote || token === undefined) return handler(ctx);
+				// The caller already has its token: no need to send it back with the response's meta.
+				return handler(ctx).then(result => {
+					delete ctx.meta.callerToken;
+					return result;
+				});
 			};
 		}
 	} as unknown as Middleware;

@@ -26,6 +26,10 @@ const READINESS: { base: string; action: string }[] = [
 ];
 
 const routeByKey = new Map(ROUTES.map(r => [`${r.method} ${r.action}`, r]));
+/** Keys remembered by a gateway, and how long one that is unknown stays so. */
+const AUTH_CACHE_SIZE = 10_000;
+const UNKNOWN_KEY_CACHE_MS = 5_000;
+const READINESS_CACHE_MS = 1_000;
 const BEARER = /^Bearer ([A-Za-z0-9_-]{16,256})$/;
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 const IDEMPOTENCY_KEY = new RegExp(IDEMPOTENCY_KEY_PATTERN);
@@ -65,7 +69,8 @@ const ApiService: ServiceSchema<any> = {
 		// A client's X-Request-Id is kept only if it is harmless; otherwise a new one is made.
 		rootCallOptions(options: any, req: Req) {
 			const given = req.headers["x-request-id"];
-			options.requestID = typeof given === "string" && CLIENT_REQUEST_ID.test(given) ? given : randomUUID();
+			// Request ids land in the insert-only audit log: one shaped like a CPF is never kept.
+			options.requestID = typeof given === "string" && CLIENT_REQUEST_ID.test(given) && scrubText(given) === given ? given : randomUUID();
 			// Never re-run the HTTP handler itself: the calls it makes are retried instead.
 			options.retries = 0;
 		},
@@ -130,6 +135,7 @@ const ApiService: ServiceSchema<any> = {
 
 	created() {
 		this.consumerCache = new Map<string, { consumer: any; until: number }>();
+		this.readyCache = { until: 0, report: null as unknown };
 		this.rateLimiter = new RateLimiter();
 	},
 
@@ -151,6 +157,9 @@ const ApiService: ServiceSchema<any> = {
 		 * (running that action). We serve no CORS, so OPTIONS only lists the path's methods.
 		 */
 		httpHandler(req: Req, res: ServerResponse, next?: unknown) {
+			// Answers carry personal data: no cache keeps them, and no browser guesses their type.
+			res.setHeader("Cache-Control", "no-store");
+			res.setHeader("X-Content-Type-Options", "nosniff");
 			if (req.method !== "OPTIONS") return (ApiGateway as any).methods.httpHandler.call(this, req, res, next);
 			const allow = allowedMethods(new URL(req.url ?? "/", "http://gateway").pathname);
 			if (!allow.length) return this.sendError(req, res, new NotFoundError());
@@ -211,10 +220,12 @@ const ApiService: ServiceSchema<any> = {
 			const hit = this.consumerCache.get(key);
 			if (hit && hit.until > now) return hit.consumer;
 			const consumer: any = await ctx.call("consumers.authenticate", { key });
-			if (this.consumerCache.size > 10_000) this.consumerCache.clear();
-			// Never past the caller token's own expiry (less a request's time to run).
-			const until = now + Math.min(config.authCacheSeconds * 1000, config.callerTokenSeconds * 1000 - config.requestTimeoutMs);
-			this.consumerCache.set(key, { consumer, until });
+			// Bounded, oldest out first: a flood of unknown keys never evicts all the good ones at once.
+			while (this.consumerCache.size >= AUTH_CACHE_SIZE) this.consumerCache.delete(this.consumerCache.keys().next().value);
+			// Never past the caller token's own expiry (less a request's time to run); an unknown key only briefly.
+			const ttl = consumer ? Math.min(config.authCacheSeconds * 1000, config.callerTokenSeconds * 1000 - config.requestTimeoutMs) : UNKNOWN_KEY_CACHE_MS;
+			this.consumerCache.delete(key);
+			this.consumerCache.set(key, { consumer, until: now + ttl });
 			return consumer;
 		},
 
@@ -247,7 +258,19 @@ const ApiService: ServiceSchema<any> = {
 			return key;
 		},
 
+		/**
+		 * Readiness is asked by every balancer and probe, with no key: concurrent asks share one check, and
+		 * an "up" answer serves for a second. A "down" one is not kept, so recovery shows at once.
+		 */
 		async readiness() {
+			if (this.readyCache.until > Date.now()) return this.readyCache.report;
+			this.readyCheck ??= this.checkReadiness().finally(() => (this.readyCheck = null));
+			const report = await this.readyCheck;
+			if (report.status === "up") this.readyCache = { until: Date.now() + READINESS_CACHE_MS, report };
+			return report;
+		},
+
+		async checkReadiness() {
 			const bases: Record<string, { status: string; reason?: string }> = {};
 			await Promise.all(READINESS.map(async ({ base, action }) => {
 				try {

@@ -61,7 +61,8 @@ const AuditService: ServiceSchema = {
 				cpf: { type: "cpf", optional: true },
 				from: { type: "date", optional: true },
 				to: { type: "date", optional: true },
-				after: { type: "number", integer: true, min: 0, convert: true, optional: true },
+				// Bounded by what the answer can carry exactly (and PostgreSQL's bigint holds): never a 500.
+				after: { type: "number", integer: true, min: 0, max: Number.MAX_SAFE_INTEGER, convert: true, optional: true },
 				limit: { type: "number", integer: true, min: 1, max: 500, convert: true, default: 100 }
 			},
 			async handler(ctx: Context<{ cpf?: string; from?: string; to?: string; after?: number; limit: number }>) {
@@ -73,7 +74,7 @@ const AuditService: ServiceSchema = {
 					    AND ($2::date IS NULL OR at >= $2::date)
 					    AND ($3::date IS NULL OR at < $3::date + 1)
 					    AND seq > $4
-					  ORDER BY seq LIMIT $5`,
+					  ORDER BY audit_log.seq LIMIT $5`,
 					[cpf ? this.blindIndex(cpf) : null, from ?? null, to ?? null, after ?? 0, limit]
 				);
 				const entries = rows.map((r: any) => ({

@@ -87,12 +87,14 @@ const ConsumersService: ServiceSchema = {
 
 	async started() {
 		if (!config.adminApiKey) return;
-		// Every start re-asserts the bootstrap key, so a rotated ADMIN_API_KEY replaces the old one.
-		await this.adapter.model.upsert({
-			id: BOOTSTRAP_ADMIN_ID, name: "bootstrap-admin", key_hash: hashApiKey(config.adminApiKey),
-			scopes: [...SCOPES], rate_limit: 100_000, revoked_at: null
-		});
-		this.logger.info("Bootstrap admin key is in place (from ADMIN_API_KEY).");
+		// Created only when absent: a start never brings back a revoked admin key, nor replaces one
+		// (rotation: issue a new consumers:admin key, then revoke the bootstrap one; docs/deploy.md).
+		const [created] = await this.query(
+			`INSERT INTO consumers (id, name, key_hash, scopes, rate_limit) VALUES ($1, 'bootstrap-admin', $2, $3, 100000)
+			 ON CONFLICT (id) DO NOTHING RETURNING id`,
+			[BOOTSTRAP_ADMIN_ID, hashApiKey(config.adminApiKey), [...SCOPES]]
+		);
+		this.logger.info(created ? "Bootstrap admin key created (from ADMIN_API_KEY)." : "Bootstrap admin key exists already; ADMIN_API_KEY is not applied again.");
 	}
 };
 

@@ -5,7 +5,7 @@ import { BaseCMixin, isEsUnavailable } from "../mixins/base-c.mixin";
 import { JetStreamMixin, type Delivery } from "../mixins/jetstream.mixin";
 import { config } from "../config";
 import { index } from "../lib/base-c/indices";
-import { type MovementRecord, splitBody, toRecords, validateMovements } from "../lib/base-c/movement";
+import { type MovementRecord, MAX_REPORTED_ERRORS, splitBody, toRecords, validateMovements } from "../lib/base-c/movement";
 import { activitySubject } from "../lib/base-c/subject";
 
 /** Elasticsearch refusals that will never succeed however often they are retried: dead letters. */
@@ -38,8 +38,8 @@ const TransactionIngestService: ServiceSchema = {
 			// The gateway passes the raw body (mergeParams off): an object, an array or NDJSON text.
 			params: { body: { type: "any" } },
 			async handler(ctx: Context<{ body: unknown }, any>) {
-				const { items, errors: parseErrors } = splitBody(ctx.params.body);
-				if (items.length > config.ingestMaxMovements) {
+				const { items, errors: parseErrors, tooMany } = splitBody(ctx.params.body, config.ingestMaxMovements);
+				if (tooMany) {
 					throw new Errors.MoleculerClientError(`At most ${config.ingestMaxMovements} movements per request`, 413, "TOO_MANY_MOVEMENTS", { max: config.ingestMaxMovements });
 				}
 				const { movements, errors } = validateMovements(items);
@@ -48,7 +48,7 @@ const TransactionIngestService: ServiceSchema = {
 					// All or nothing: a batch with a bad line is refused whole, every bad line named by its index.
 					throw new Errors.MoleculerClientError(
 						movements.length === 0 && all.length === 0 ? "No movement in the body" : "Some movements are invalid; nothing was accepted",
-						422, "VALIDATION_ERROR", all.slice(0, 100));
+						422, "VALIDATION_ERROR", all.slice(0, MAX_REPORTED_ERRORS));
 				}
 				const records = toRecords(movements, activitySubject);
 				// One message per slice; its id comes from its movements' ids, so a resent request is

@@ -41,41 +41,62 @@ export interface LineError {
 
 const checker = new (Validators.Fastest as any)(VALIDATOR_OPTIONS).validator.compile(MOVEMENT_SCHEMA);
 
-/** The body of POST /transactions (one object, a JSON array, or NDJSON text) → its items, or a parse error. */
-export function splitBody(body: unknown): { items: unknown[]; errors: LineError[] } {
+/** A refused batch names at most this many bad items: reading further could not change the answer. */
+export const MAX_REPORTED_ERRORS = 100;
+
+/** Items and bad lines of a body; `tooMany` when it holds more than the cap (read no further). */
+export interface SplitBody {
+	items: unknown[];
+	errors: LineError[];
+	tooMany: boolean;
+}
+
+/**
+ * The body of POST /transactions (one object, a JSON array, or NDJSON text) → its items, or its bad
+ * lines. NDJSON is read line by line and given up as soon as it holds more than `maxItems` movements
+ * or MAX_REPORTED_ERRORS bad lines, so a body of millions of junk lines costs neither memory nor time.
+ */
+export function splitBody(body: unknown, maxItems: number): SplitBody {
 	if (typeof body === "string") {
 		const items: unknown[] = [];
 		const errors: LineError[] = [];
-		body.split("\n").forEach((line, index) => {
-			if (line.trim() === "") return;
+		for (let start = 0, index = 0; start < body.length; index++) {
+			let end = body.indexOf("\n", start);
+			if (end < 0) end = body.length;
+			const line = body.slice(start, end);
+			start = end + 1;
+			if (line.trim() === "") continue;
+			if (items.length === maxItems) return { items, errors, tooMany: true };
 			try {
 				items.push(JSON.parse(line));
 			} catch {
 				errors.push({ index, type: "json", message: `Line ${index + 1} is not valid JSON.` });
 				items.push(undefined);
+				if (errors.length === MAX_REPORTED_ERRORS) break;
 			}
-		});
-		return { items, errors };
+		}
+		return { items, errors, tooMany: false };
 	}
-	if (Array.isArray(body)) return { items: body, errors: [] };
-	if (body && typeof body === "object") return { items: [body], errors: [] };
-	return { items: [], errors: [{ index: 0, type: "body", message: "Send a movement object, a JSON array of them, or NDJSON." }] };
+	if (Array.isArray(body)) return { items: body, errors: [], tooMany: body.length > maxItems };
+	if (body && typeof body === "object") return { items: [body], errors: [], tooMany: false };
+	return { items: [], errors: [{ index: 0, type: "body", message: "Send a movement object, a JSON array of them, or NDJSON." }], tooMany: false };
 }
 
-/** Validates every item; returns the movements (normalised: CPF digits, ISO date) or every bad item by index. */
+/** Validates every item; returns the movements (normalised: CPF digits, ISO date) or the bad items by index (at most MAX_REPORTED_ERRORS). */
 export function validateMovements(items: unknown[]): { movements: Movement[]; errors: LineError[] } {
 	const movements: Movement[] = [];
 	const errors: LineError[] = [];
-	items.forEach((item, index) => {
+	for (let index = 0; index < items.length && errors.length < MAX_REPORTED_ERRORS; index++) {
+		const item = items[index];
 		if (!item || typeof item !== "object" || Array.isArray(item)) {
 			if (item !== undefined) errors.push({ index, type: "object", message: "Each movement must be a JSON object." });
-			return;
+			continue;
 		}
 		const copy = { ...(item as object) } as Movement;
 		const result = checker(copy);
 		if (result === true) movements.push(copy);
 		else for (const e of result as any[]) errors.push({ index, field: e.field, type: e.type, message: e.message });
-	});
+	}
 	return { movements, errors };
 }
 

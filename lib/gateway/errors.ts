@@ -31,10 +31,10 @@ function safeData(data: unknown): unknown {
  * their message; anything unexpected becomes a bare 500 so no stack, SQL or data leaks.
  */
 export function toHttpError(err: any): HttpError {
-	const bodyError = typeof err?.type === "string" && BODY_ERRORS[err.type];
+	const bodyError = (typeof err?.type === "string" && BODY_ERRORS[err.type]) || (err?.code === "MAX_PAYLOAD_EXCEEDED" && BODY_ERRORS["entity.too.large"]);
 	if (bodyError) {
 		const [status, name, message] = bodyError;
-		return { status, body: { name, message, code: status, type: err.type.toUpperCase().replace(/\W/g, "_") } };
+		return { status, body: { name, message, code: status, type: status === 413 ? "ENTITY_TOO_LARGE" : err.type.toUpperCase().replace(/\W/g, "_") } };
 	}
 	const { status } = classify(err);
 	if (status === 503 && Number(err?.code) !== 503) {

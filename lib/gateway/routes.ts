@@ -105,6 +105,8 @@ export interface GatewayRoute extends RouteSpec {
 	rawBody?: boolean;
 	/** Where a 201 answer's resource is, under the prefix; `:name` from the answer, else the params. */
 	location?: string;
+	/** Fields of the answer shown this once (a new API key): never stored for an Idempotency replay. */
+	shownOnce?: string[];
 	/** The status of an answer, when it is not always `status` (middlewares/http-status.middleware.ts). */
 	statusOf?: (result: any, locals: { created?: boolean }) => number;
 }
@@ -142,7 +144,7 @@ export const ROUTES: GatewayRoute[] = [
 	{ method: "DELETE", path: "/privacy/:cpf", action: "privacy.erase", scope: "privacy:admin", status: 200, alsoStatus: [202], statusOf: result => (result?.status === "pending" ? 202 : 200), tag: "Privacy (LGPD)", summary: "Erase a CPF from all three bases: 200 when done, 202 while a base is still pending (finished automatically)", response: { type: "object", required: ["cpf", "status", "bases"], properties: { cpf: str, status: { type: "string", enum: ["erased", "pending"] }, bases: { type: "object" } } } },
 	{ method: "GET", path: "/audit", action: "audit.list", scope: "audit:read", status: 200, tag: "Audit", summary: "Audit trail, optionally of one CPF and a date range", response: auditPage },
 	{ method: "GET", path: "/audit/verify", action: "audit.verify", scope: "audit:read", status: 200, tag: "Audit", summary: "Verify the audit hash chain", response: auditVerify },
-	{ method: "POST", path: "/consumers", action: "consumers.create", scope: "consumers:admin", status: 201, location: "/consumers/:id", tag: "Consumers", summary: "Issue an API key (shown once)", response: consumer, idempotent: true,
+	{ method: "POST", path: "/consumers", action: "consumers.create", scope: "consumers:admin", status: 201, location: "/consumers/:id", shownOnce: ["key"], tag: "Consumers", summary: "Issue an API key (shown once)", response: consumer, idempotent: true,
 		links: { RevokeKey: { to: "DELETE /consumers/:id", parameters: { id: "$response.body#/id" } } } },
 	{ method: "DELETE", path: "/consumers/:id", action: "consumers.revoke", scope: "consumers:admin", status: 204, tag: "Consumers", summary: "Revoke an API key" }
 ];

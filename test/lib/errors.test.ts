@@ -15,6 +15,11 @@ describe("isConnectionError", () => {
 		for (const code of [91, 11600, 189, 10107, 13436, 6, 89]) expect(isConnectionError(mongoError(code, "x"))).toBe(true);
 	});
 
+	it("takes PostgreSQL's 'too many connections' (53300) for an outage: a 503, not a 500", () => {
+		expect(isConnectionError(Object.assign(new Error("sorry, too many clients already"), { code: "53300" }))).toBe(true);
+		expect(isConnectionError({ name: "SequelizeDatabaseError", original: { code: "53300" } })).toBe(true);
+	});
+
 	it("leaves other server errors alone: they stay 500s, not disguised as outages", () => {
 		expect(isConnectionError(mongoError(1, "[handler.go:12] something unexpected"))).toBe(false);
 		expect(isConnectionError(mongoError(2, "BadValue (SQLSTATE 57P01)"))).toBe(false);

@@ -371,7 +371,7 @@ describe("swaggerUiHtml", () => {
 		expect(html).toContain('<script src="/api/docs/assets/swagger-ui-standalone-preset.js"></script>');
 		expect(html).toContain('url: "/api/openapi.json"');
 		expect(html).toContain('dom_id: "#swagger-ui"');
-		expect(html).toContain("persistAuthorization: true");
+		expect(html).toContain("persistAuthorization: false");
 		expect(html).toContain('layout: "StandaloneLayout"');
 		expect(html).toContain("<title>credit-mesh API</title>");
 	});

@@ -56,6 +56,8 @@ describe("parseDataKeys", () => {
 		const spec = `new:${k2.key.toString("base64")},old:${k1.key.toString("base64")}`;
 		expect(parseDataKeys(spec).map(k => k.id)).toEqual(["new", "old"]);
 	});
-	it.each(["nokey", `:${k1.key.toString("base64")}`, `k1:${randomBytes(16).toString("base64")}`, `bad id:${k1.key.toString("base64")}`])(
+	it.each(["nokey", `:${k1.key.toString("base64")}`, `k1:${randomBytes(16).toString("base64")}`, `bad id:${k1.key.toString("base64")}`,
+		// one id twice: a value sealed under it could not be opened (every new write failed)
+		`k1:${k1.key.toString("base64")},k1:${k2.key.toString("base64")}`])(
 		"rejects %j", spec => expect(() => parseDataKeys(spec)).toThrow());
 });

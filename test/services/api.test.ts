@@ -4,6 +4,7 @@ import { ROUTES } from "../../lib/gateway/routes";
 import { SCOPES } from "../../lib/scopes";
 import { api, startMesh, type Mesh } from "../support/mesh";
 import { ownerQuery } from "../support/db";
+import ConsumersService from "../../services/consumers.service";
 
 let mesh: Mesh;
 let cpf: string;
@@ -68,6 +69,32 @@ describe("consumers", () => {
 		expect((await api(mesh, "DELETE", "/api/v1/consumers/6f1c1f8e-4a53-4c1e-9a4e-0d1b2a3c4d5e")).status).toBe(404);
 	});
 
+	it("never stores a new key for an Idempotency replay: the replay names the consumer, without its key", async () => {
+		const headers = { "idempotency-key": `consumer-${randomCpf()}` };
+		const first = await api(mesh, "POST", "/api/v1/consumers", { body: { name: "uma vez", scopes: ["persons:read"] }, headers });
+		expect(first.status).toBe(201);
+		expect(first.body.key).toMatch(/^cm_/);
+		const replay = await api(mesh, "POST", "/api/v1/consumers", { body: { name: "uma vez", scopes: ["persons:read"] }, headers });
+		expect(replay.status).toBe(201);
+		expect(replay.body).toMatchObject({ id: first.body.id });
+		expect(replay.body.key).toBeUndefined();
+	});
+
+	it("never brings back a revoked bootstrap admin key when the service starts again", async () => {
+		const admin = "00000000-0000-4000-8000-000000000001";
+		await ownerQuery("UPDATE consumers SET revoked_at = now() WHERE id = $1", [admin]);
+		try {
+			const consumers = mesh.broker("consumers");
+			await consumers.destroyService(consumers.getLocalService("consumers")!);
+			await consumers.createService(ConsumersService);
+			await consumers.waitForServices("consumers");
+			const [row] = await ownerQuery("SELECT revoked_at FROM consumers WHERE id = $1", [admin]);
+			expect(row.revoked_at).not.toBeNull();
+		} finally {
+			await ownerQuery("UPDATE consumers SET revoked_at = NULL WHERE id = $1", [admin]);
+		}
+	});
+
 	it("refuses unknown scopes", async () => {
 		const res = await api(mesh, "POST", "/api/v1/consumers", { body: { name: "x", scopes: ["root"] } });
 		expect(res.status).toBe(422);
@@ -101,6 +128,17 @@ describe("gateway behaviour", () => {
 		expect(mine.headers.get("x-request-id")).toBe("client-req-0001");
 		const hostile = await api(mesh, "GET", `/api/v1/persons/${cpf}`, { headers: { "x-request-id": "x".repeat(500) } });
 		expect(hostile.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+		// Request ids are kept in the insert-only audit log: one shaped like a CPF never is.
+		const cpfShaped = await api(mesh, "GET", `/api/v1/persons/${cpf}`, { headers: { "x-request-id": cpf } });
+		expect(cpfShaped.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+		expect(await ownerQuery("SELECT 1 FROM audit_log WHERE request_id = $1", [cpf])).toEqual([]);
+	});
+
+	it("tells caches and browsers to keep nothing and guess nothing, on answers and errors alike", async () => {
+		for (const res of [await api(mesh, "GET", `/api/v1/persons/${cpf}`), await api(mesh, "GET", `/api/v1/persons/${cpf}`, { key: null })]) {
+			expect(res.headers.get("cache-control")).toBe("no-store");
+			expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+		}
 	});
 
 	it("answers 404 in the error shape for unknown routes and never exposes internal actions", async () => {
