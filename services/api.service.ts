@@ -40,8 +40,25 @@ function send(res: ServerResponse, status: number, body: unknown, type = "applic
 	res.end(typeof body === "string" ? body : JSON.stringify(body));
 }
 
-/** A REST route of the API prefix serving some of the route table, authenticated and scoped. */
-function restRoute(name: string, routes: GatewayRoute[], options: Record<string, unknown>) {
+type Next = (err?: unknown) => void;
+
+/**
+ * Runs before any body is read: a request without a key, or with one no consumer holds, is a 401
+ * that cost no parsing (an unauthenticated 8 MB body is never read into memory).
+ */
+function authenticateFirst(this: any, req: Req, res: ServerResponse, next: Next): void {
+	// A method the path does not serve is a 404 or 405 at once, key or not, body unread.
+	const served = allowedMethods(new URL(req.originalUrl ?? req.url ?? "/", "http://gateway").pathname);
+	if (!served.includes(req.method ?? "")) return void this.send404(req, res);
+	this.knownConsumer(req).then(() => next(), next);
+}
+
+/**
+ * A REST route of the API prefix serving some of the route table, authenticated and scoped. Its body
+ * parsers (`parsers`: body-parser's, by media type) run only after the key is known.
+ */
+function restRoute(name: string, routes: GatewayRoute[], parsers: Record<string, object>, options: Record<string, unknown> = {}) {
+	const bodyParser = (ApiGateway as any).bodyParser;
 	return {
 		name,
 		path: API_PREFIX,
@@ -51,6 +68,8 @@ function restRoute(name: string, routes: GatewayRoute[], options: Record<string,
 		authentication: true,
 		authorization: true,
 		callOptions: { timeout: config.requestTimeoutMs },
+		bodyParsers: false,
+		use: [authenticateFirst, ...Object.entries(parsers).map(([kind, opts]) => bodyParser[kind](opts))],
 		...options
 	};
 }
@@ -80,18 +99,12 @@ const ApiService: ServiceSchema<any> = {
 		logRequestParams: null,
 		logResponseData: null,
 		routes: [
-			restRoute("rest", ROUTES.filter(r => !r.rawBody), {
-				bodyParsers: { json: { strict: true, limit: config.bodyLimit }, urlencoded: false }
-			}),
+			restRoute("rest", ROUTES.filter(r => !r.rawBody), { json: { strict: true, limit: config.bodyLimit } }),
 			// Ingest takes big bodies, JSON arrays and NDJSON, passed to the action as sent.
 			restRoute("ingest", ROUTES.filter(r => r.rawBody), {
-				mergeParams: false,
-				bodyParsers: {
-					json: { strict: true, limit: config.ingestBodyLimit },
-					text: { type: "application/x-ndjson", limit: config.ingestBodyLimit },
-					urlencoded: false
-				}
-			}),
+				json: { strict: true, limit: config.ingestBodyLimit },
+				text: { type: "application/x-ndjson", limit: config.ingestBodyLimit }
+			}, { mergeParams: false }),
 			{
 				name: "docs",
 				path: "/docs",
@@ -179,14 +192,20 @@ const ApiService: ServiceSchema<any> = {
 		},
 
 		async authenticate(ctx: Context<any, any>, _route: unknown, req: Req) {
+			const consumer = await this.knownConsumer(req);
+			// Only the signed token speaks for the consumer beyond the gateway.
+			ctx.meta.callerToken = consumer.token;
+			return consumer;
+		},
+
+		/** The consumer of the request's key (cached), or 401. */
+		async knownConsumer(req: Req) {
 			const header = req.headers.authorization;
 			if (!header) throw new UnAuthorizedError(ERR_NO_TOKEN);
 			const match = BEARER.exec(header);
 			if (!match) throw new UnAuthorizedError(ERR_INVALID_TOKEN);
-			const consumer = await this.consumerFor(ctx, match[1]);
+			const consumer = await this.consumerFor(match[1]);
 			if (!consumer) throw new UnAuthorizedError(ERR_INVALID_TOKEN);
-			// Only the signed token speaks for the consumer beyond the gateway.
-			ctx.meta.callerToken = consumer.token;
 			return consumer;
 		},
 
@@ -215,11 +234,11 @@ const ApiService: ServiceSchema<any> = {
 		},
 
 		/** Consumers by key, cached briefly so a request does not cost a Base A round trip. */
-		async consumerFor(ctx: Context, key: string) {
+		async consumerFor(key: string) {
 			const now = Date.now();
 			const hit = this.consumerCache.get(key);
 			if (hit && hit.until > now) return hit.consumer;
-			const consumer: any = await ctx.call("consumers.authenticate", { key });
+			const consumer: any = await this.broker.call("consumers.authenticate", { key }, { caller: this.fullName });
 			// Bounded, oldest out first: a flood of unknown keys never evicts all the good ones at once.
 			while (this.consumerCache.size >= AUTH_CACHE_SIZE) this.consumerCache.delete(this.consumerCache.keys().next().value);
 			// Never past the caller token's own expiry (less a request's time to run); an unknown key only briefly.

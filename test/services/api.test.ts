@@ -134,6 +134,19 @@ describe("gateway behaviour", () => {
 		expect(await ownerQuery("SELECT 1 FROM audit_log WHERE request_id = $1", [cpf])).toEqual([]);
 	});
 
+	it("reads no body before the key is known: without one, malformed or oversized JSON is a 401, not a 400 or 413", async () => {
+		const json = { "content-type": "application/json" };
+		const malformed = await api(mesh, "POST", "/api/v1/persons", { key: null, rawBody: "{not json", headers: json });
+		expect(malformed.status).toBe(401);
+		// 1 MB, four times the JSON limit: read, it would be a 413.
+		const big = JSON.stringify({ nome: "x".repeat(1024 * 1024) });
+		expect((await api(mesh, "POST", "/api/v1/persons", { key: null, rawBody: big, headers: json })).status).toBe(401);
+		expect((await api(mesh, "POST", "/api/v1/persons", { key: "cm_this-key-was-never-issued-by-anyone", rawBody: big, headers: json })).status).toBe(401);
+		// With a key, the same bodies are read, and refused for what they are.
+		expect((await api(mesh, "POST", "/api/v1/persons", { rawBody: "{not json", headers: json })).status).toBe(400);
+		expect((await api(mesh, "POST", "/api/v1/persons", { rawBody: big, headers: json })).status).toBe(413);
+	});
+
 	it("tells caches and browsers to keep nothing and guess nothing, on answers and errors alike", async () => {
 		for (const res of [await api(mesh, "GET", `/api/v1/persons/${cpf}`), await api(mesh, "GET", `/api/v1/persons/${cpf}`, { key: null })]) {
 			expect(res.headers.get("cache-control")).toBe("no-store");
