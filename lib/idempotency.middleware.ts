@@ -58,7 +58,9 @@ export const IdempotencyMiddleware = {
 			if (!meta || meta.action !== action.name) return handler(ctx);
 			// idempotency.* files the key under the caller its token proves.
 			const ref = { key: meta.key };
-			const claim: any = await ctx.call("idempotency.begin", { ...ref, action: action.name, fingerprint: fingerprint(action.name, ctx.params) });
+			// The CPF (if the write has one) files the answer under its blind index, for erasure.
+			const cpf = typeof ctx.params?.cpf === "string" ? ctx.params.cpf : undefined;
+			const claim: any = await ctx.call("idempotency.begin", { ...ref, action: action.name, fingerprint: fingerprint(action.name, ctx.params), cpf });
 			if (claim.state === "replay") {
 				ctx.meta.$statusCode = claim.status;
 				if (claim.location) ctx.meta.$location = claim.location;

@@ -3,6 +3,7 @@ import { SequelizeStorage, Umzug } from "umzug";
 import { baseA } from "./001-base-a";
 import { idempotencyOwner } from "./002-idempotency-owner";
 import { debtOwner } from "./003-debt-owner";
+import { idempotencyCpf } from "./004-idempotency-cpf";
 
 export type RunSql = (sql: string) => Promise<unknown>;
 export interface Migration {
@@ -12,7 +13,7 @@ export interface Migration {
 }
 
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
-export const migrations: Migration[] = [baseA, idempotencyOwner, debtOwner];
+export const migrations: Migration[] = [baseA, idempotencyOwner, debtOwner, idempotencyCpf];
 
 /**
  * Brings Base A's schema up to date with the owner role's URL (the application's role may not

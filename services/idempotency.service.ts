@@ -14,6 +14,8 @@ const KEY_TTL_HOURS = 24;
  * request after REQUEST_TIMEOUT_MS, and the write's own queries are bounded by their timeouts.
  */
 export const CLAIM_LEASE_SECONDS = 30;
+/** How often expired answers are removed. */
+const SWEEP_EVERY_MS = 10 * 60_000;
 
 interface KeyRef { key: string }
 
@@ -44,20 +46,20 @@ const IdempotencyService: ServiceSchema = {
 		begin: {
 			callers: ["base-a", "base-b"], scopes: [],
 			visibility: "public",
-			params: { key: "string", action: "string", fingerprint: "string" },
-			async handler(ctx: Context<KeyRef & { action: string; fingerprint: string }, object, MeshLocals>) {
-				const { key, action, fingerprint } = ctx.params;
+			params: { key: "string", action: "string", fingerprint: "string", cpf: { type: "cpf", optional: true } },
+			async handler(ctx: Context<KeyRef & { action: string; fingerprint: string; cpf?: string }, object, MeshLocals>) {
+				const { key, action, fingerprint, cpf } = ctx.params;
 				const consumer = ctx.locals.caller!.id;
 				// The node whose middleware claims the key (the caller), which holds it while the write runs.
 				const owner = ctx.nodeID ?? this.broker.nodeID;
 				const [claimed] = await this.query(
-					`INSERT INTO idempotency_keys (consumer_id, key, action, fingerprint, node_id) VALUES ($1, $2, $3, $4, $5)
+					`INSERT INTO idempotency_keys (consumer_id, key, action, fingerprint, node_id, cpf_bidx) VALUES ($1, $2, $3, $4, $5, $6)
 					 ON CONFLICT (consumer_id, key) DO UPDATE
 					   SET action = EXCLUDED.action, fingerprint = EXCLUDED.fingerprint, status = NULL, response_enc = NULL,
-					       created_at = now(), node_id = EXCLUDED.node_id
+					       created_at = now(), node_id = EXCLUDED.node_id, cpf_bidx = EXCLUDED.cpf_bidx
 					   WHERE idempotency_keys.created_at < now() - interval '${KEY_TTL_HOURS} hours'
 					 RETURNING true AS claimed`,
-					[consumer, key, action, fingerprint, owner]
+					[consumer, key, action, fingerprint, owner, cpf ? this.blindIndex(cpf) : null]
 				);
 				if (claimed) return { state: "new" };
 				const [row] = await this.query("SELECT * FROM idempotency_keys WHERE consumer_id = $1 AND key = $2", [consumer, key]);
@@ -108,6 +110,24 @@ const IdempotencyService: ServiceSchema = {
 				return true;
 			}
 		}
+	},
+
+	methods: {
+		/** Removes the answers past their lifetime: a key is remembered KEY_TTL_HOURS, not for ever. */
+		async sweep(): Promise<number> {
+			const gone = await this.query(`DELETE FROM idempotency_keys WHERE created_at < now() - interval '${KEY_TTL_HOURS} hours' RETURNING key`);
+			return gone.length;
+		}
+	},
+
+	started() {
+		// Every replica sweeps; the DELETE is the same whoever runs it.
+		this.sweeper = setInterval(() => this.sweep().catch((err: Error) => this.logger.warn("Idempotency sweep failed:", err.name)), SWEEP_EVERY_MS);
+		this.sweeper.unref();
+	},
+
+	stopped() {
+		clearInterval(this.sweeper);
 	}
 };
 

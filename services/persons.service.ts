@@ -63,7 +63,11 @@ const PersonsService: ServiceSchema = {
 			params: { cpfBidx: { type: "string", length: 64 } },
 			async handler(ctx: Context<{ cpfBidx: string }>) {
 				const bidx = ctx.params.cpfBidx;
-				return this.inTransaction(async (transaction: unknown) => ({ erased: await this.adapter.model.destroy({ where: { cpf_bidx: bidx }, transaction }) }), ctx);
+				return this.inTransaction(async (transaction: unknown) => {
+					// Stored Idempotency answers of the person's writes (in any base) hold their data too.
+					await this.query("DELETE FROM idempotency_keys WHERE cpf_bidx = $1 RETURNING key", [bidx], transaction);
+					return { erased: await this.adapter.model.destroy({ where: { cpf_bidx: bidx }, transaction }) };
+				}, ctx);
 			}
 		}
 	}

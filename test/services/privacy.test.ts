@@ -3,6 +3,7 @@ import { formatCpf, randomCpf } from "../../lib/cpf";
 import { activitySubject } from "../../lib/base-c/subject";
 import { api, engines, eventually, startMesh, type Mesh } from "../support/mesh";
 import { countMovements } from "../support/es";
+import { ownerQuery } from "../support/db";
 
 let mesh: Mesh;
 beforeAll(async () => {
@@ -57,6 +58,22 @@ describe("LGPD erasure", () => {
 		const again = await api(mesh, "DELETE", `/api/v1/privacy/${cpf}`);
 		expect(again.status).toBe(200);
 		expect(again.body.status).toBe("erased");
+	});
+
+	it("erases the stored answers of the person's writes, and the sweeper removes expired ones", async () => {
+		const cpf = randomCpf();
+		const key = `erase-${cpf}`;
+		expect((await api(mesh, "POST", "/api/v1/persons", { body: { cpf, nome: "Resposta Guardada", endereco: "Rua R, 1" }, headers: { "idempotency-key": key } })).status).toBe(201);
+		expect((await api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: { dataNascimento: "02/02/1982", endereco: "Rua R, 1", fonteDeRenda: "Aposentado", bens: [] }, headers: { "idempotency-key": `${key}-b` } })).status).toBe(201);
+		const stored = () => ownerQuery("SELECT key FROM idempotency_keys WHERE key LIKE $1", [`${key}%`]);
+		expect(await stored()).toHaveLength(2);
+		expect((await api(mesh, "DELETE", `/api/v1/privacy/${cpf}`)).status).toBe(200);
+		expect(await stored()).toEqual([]);
+
+		const old = `old-${randomCpf()}`;
+		await ownerQuery("INSERT INTO idempotency_keys (consumer_id, key, action, fingerprint, created_at) VALUES ('c', $1, 'persons.create', 'f', now() - interval '25 hours')", [old]);
+		expect(await (mesh.broker("idempotency").getLocalService("idempotency") as any).sweep()).toBeGreaterThanOrEqual(1);
+		expect(await ownerQuery("SELECT key FROM idempotency_keys WHERE key = $1", [old])).toEqual([]);
 	});
 
 	it("survives a base being down mid-way: 202 pending, never success early, finished when the base is back", async () => {
