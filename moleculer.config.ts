@@ -4,9 +4,9 @@ import { transporterOptions } from "./config/nats";
 import { createValidator } from "./lib/validator";
 import { scrubText, scrubValue } from "./lib/scrub";
 import "./lib/metrics"; // registers the InProcessPrometheus reporter
-import { IdempotencyMiddleware } from "./lib/idempotency.middleware";
-import { ParamsSchemaMiddleware } from "./lib/params-schema.middleware";
-import { SentryMiddleware } from "./lib/sentry.middleware";
+import { IdempotencyMiddleware } from "./middlewares/idempotency.middleware";
+import { ParamsSchemaMiddleware } from "./middlewares/params-schema.middleware";
+import { SentryMiddleware } from "./middlewares/sentry.middleware";
 import { ZeroTrustMiddleware } from "./middlewares/zero-trust.middleware";
 import { AuditMiddleware } from "./middlewares/audit.middleware";
 import { ConsultationMiddleware } from "./middlewares/consultation.middleware";

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import type { Context, ServiceSchema } from "moleculer";
 import { BaseAMixin } from "../mixins/base-a.mixin";
 import { PiiMixin } from "../mixins/pii.mixin";
@@ -18,15 +17,6 @@ export const CLAIM_LEASE_SECONDS = 30;
 const SWEEP_EVERY_MS = 10 * 60_000;
 
 interface KeyRef { key: string }
-
-/** The stable digest of a request: same action and same params → same fingerprint. */
-export function fingerprint(action: string, params: unknown): string {
-	const canonical = (v: unknown): unknown =>
-		v && typeof v === "object" && !Array.isArray(v)
-			? Object.fromEntries(Object.keys(v).sort().map(k => [k, canonical((v as any)[k])]))
-			: Array.isArray(v) ? v.map(canonical) : v;
-	return createHash("sha256").update(action).update("\0").update(JSON.stringify(canonical(params))).digest("hex");
-}
 
 /**
  * Base A: remembers the outcome of writes sent with an `Idempotency-Key`, so a retried request

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { PiiCipher } from "../pii";
 
 /** The stored answer of an Idempotency-Key claim; only a claim still without one is answered. */
@@ -18,4 +19,13 @@ export function sealAnswer(pii: PiiCipher, consumer: string, key: string, answer
 /** The stored answer's body and location, or {} when none is stored. */
 export function openAnswer(pii: PiiCipher, consumer: string, key: string, sealed: string | null): { body?: unknown; location?: string } {
 	return sealed ? JSON.parse(pii.decrypt(sealed, `idempotency:${consumer}:${key}`)) : {};
+}
+
+/** The stable digest of a request: same action and same params → same fingerprint. */
+export function fingerprint(action: string, params: unknown): string {
+	const canonical = (v: unknown): unknown =>
+		v && typeof v === "object" && !Array.isArray(v)
+			? Object.fromEntries(Object.keys(v).sort().map(k => [k, canonical((v as any)[k])]))
+			: Array.isArray(v) ? v.map(canonical) : v;
+	return createHash("sha256").update(action).update("\0").update(JSON.stringify(canonical(params))).digest("hex");
 }

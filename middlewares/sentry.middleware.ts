@@ -1,8 +1,8 @@
 import type * as SentryNode from "@sentry/node";
 import type { Breadcrumb, Event } from "@sentry/node";
 import type { Context, Middleware, ServiceBroker } from "moleculer";
-import { toHttpError } from "./gateway/errors";
-import { REDACTED, scrubText, scrubValue } from "./scrub";
+import { toHttpError } from "../lib/gateway/errors";
+import { REDACTED, scrubText, scrubValue } from "../lib/scrub";
 
 export interface SentrySettings {
 	/** Without a DSN the middleware is inert: Sentry is neither loaded nor initialised, nothing is wrapped. */

@@ -1,6 +1,6 @@
 import type { Context, Middleware } from "moleculer";
-import { fingerprint } from "../services/idempotency.service";
-import { ROUTES } from "./gateway/routes";
+import { fingerprint } from "../lib/base-a/idempotency-answer";
+import { ROUTES } from "../lib/gateway/routes";
 
 export interface IdempotencyMeta {
 	key: string;

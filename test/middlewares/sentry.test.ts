@@ -5,7 +5,7 @@ import { Errors, ServiceBroker } from "moleculer";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../config";
 import { BaseUnavailableError, InvalidFieldError, NotFoundError } from "../../lib/errors";
-import { isUnexpected, scrubBreadcrumb, scrubEvent, SentryMiddleware } from "../../lib/sentry.middleware";
+import { isUnexpected, scrubBreadcrumb, scrubEvent, SentryMiddleware } from "../../middlewares/sentry.middleware";
 
 const CPF = "52998224725";
 const NOME = "Zuleika Bragancaverde";

@@ -1,5 +1,5 @@
 import type { Middleware } from "moleculer";
-import { paramsSchema } from "./openapi";
+import { paramsSchema } from "../lib/openapi";
 
 /**
  * Gives every action with params a `paramsSchema`: its parameters as plain JSON Schema, made on the
