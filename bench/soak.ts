@@ -6,6 +6,7 @@
 // --keep-data (do not erase the run's CPFs afterwards).
 import path from "node:path";
 import type { Config } from "../config";
+import { SERVICE_GROUPS } from "../lib/mesh/groups";
 import {
 	type BenchState, type CpuReport, type EnginePids, type MeshProc, cpuMeter, cpuText, createConsumer, enginePids, fmt, flagArg,
 	gitState, gitText, launchMesh, machineInfo, memoryOf, meshWarnings, numberArg, observerBroker, prepare, runMain, sleep, stopEverything, stringArg, table, writeResults
@@ -23,14 +24,7 @@ const opts = {
 };
 
 /** The service groups of docker-stack.yml, one moleculer-runner each (SERVICES=<group>). */
-const GROUPS: Record<string, string[]> = {
-	api: ["api"],
-	"base-a": ["persons", "cpf-lookup", "debt-write", "audit", "consumers", "idempotency"],
-	"base-b": ["profiles", "asset-score", "ml-export"],
-	"base-c": ["transaction-ingest", "activity"],
-	report: ["report"],
-	privacy: ["privacy"]
-};
+const GROUPS: Record<string, readonly string[]> = SERVICE_GROUPS;
 const ALL_SERVICES = Object.values(GROUPS).flat();
 
 const state: BenchState = { children: [] };

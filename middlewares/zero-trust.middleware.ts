@@ -8,7 +8,7 @@ import { SCOPES } from "../lib/scopes";
 
 /** The call header that carries the calling group's token (never propagated to nested calls). */
 export const GROUP_TOKEN_HEADER = "x-mesh-group";
-/** A group token lives this long; a node signs a fresh one per target group when a minute is left. */
+/** A group token lives this long; a node signs a fresh one per target node when a minute is left. */
 const GROUP_TOKEN_SECONDS = 300;
 /** Tokens already verified, by their exact text: a hit costs a Map lookup instead of an Ed25519 check. */
 const VERIFIED_CACHE_SIZE = 10_000;
@@ -99,18 +99,21 @@ function groupToken(state: MeshState, iss: Group, aud: string): string {
  */
 const audienceOf = (nodeID: string) => `node:${nodeID}`;
 
+/** A caller token signed by `issuer` with this process's key of it, valid CALLER_TOKEN_SECONDS. */
+function callerToken(issuer: Group, claims: Omit<CallerClaims, "typ" | "iss" | "exp">): string {
+	const key = need(config, "meshKeys").get(issuer);
+	if (!key) throw new CallerTokenError(`this process holds no ${issuer} key`);
+	return signToken({ typ: "caller", ...claims, iss: issuer, exp: nowSeconds() + config.callerTokenSeconds }, key);
+}
+
 /** A caller token for an operator at the REPL, signed with the operators' key. */
-export function operatorToken(id: string, key: KeyObject = need(config, "meshKeys").get("operators")!): string {
-	if (!key) throw new CallerTokenError("this process holds no operators' key");
-	return signToken({ typ: "caller", sub: id, name: "repl", scopes: [...SCOPES], iss: "operators", exp: nowSeconds() + config.callerTokenSeconds }, key);
+export function operatorToken(id: string): string {
+	return callerToken("operators", { sub: id, name: "repl", scopes: [...SCOPES] });
 }
 
 /** A caller token for an API consumer, signed by the key-checking group (consumers.authenticate). */
 export function consumerToken(consumer: { id: string; name: string; scopes: string[]; rateLimit: number }, requestId: string | null): string {
-	const key = need(config, "meshKeys").get(TOKEN_ISSUER);
-	if (!key) throw new CallerTokenError(`this process holds no ${TOKEN_ISSUER} key`);
-	const claims: CallerClaims = { typ: "caller", sub: consumer.id, name: consumer.name, scopes: consumer.scopes, rl: consumer.rateLimit, rid: requestId ?? undefined, iss: TOKEN_ISSUER, exp: nowSeconds() + config.callerTokenSeconds };
-	return signToken(claims, key);
+	return callerToken(TOKEN_ISSUER, { sub: consumer.id, name: consumer.name, scopes: consumer.scopes, rl: consumer.rateLimit, rid: requestId ?? undefined });
 }
 
 interface ActionDef { name: string; callers?: readonly Group[]; scopes?: readonly string[]; visibility?: string }

@@ -15,6 +15,12 @@ export const GROUPS = {
 
 export type Group = keyof typeof GROUPS;
 
+/** The groups that run services (one moleculer-runner each, `SERVICES` = their list): all but operators. */
+export type ServiceGroup = Exclude<Group, "operators">;
+export const SERVICE_GROUPS = Object.fromEntries(
+	(Object.entries(GROUPS) as [Group, readonly string[]][]).filter(([, services]) => services.length > 0)
+) as Record<ServiceGroup, readonly string[]>;
+
 export const GROUP_NAMES = Object.keys(GROUPS) as Group[];
 
 /** The group that signs caller tokens for API keys: it holds Base A's consumers. */

@@ -4,16 +4,13 @@ import os from "node:os";
 import path from "node:path";
 import { config } from "../../config";
 import { alive, enginesEnv, freePort, observerBroker, spawnLogged, stopChild } from "../../bench/lib";
-import { GROUPS, type Group as MeshGroup } from "../../lib/mesh/groups";
+import { SERVICE_GROUPS, type ServiceGroup } from "../../lib/mesh/groups";
 import { deleteStreams, engines } from "./mesh";
 
 export { freePort };
 
 /** The service groups of docker-stack.yml that run services, one Swarm service each. */
-export type Group = Exclude<MeshGroup, "operators">;
-export const GROUP_SERVICES = Object.fromEntries(
-	(Object.entries(GROUPS) as [MeshGroup, readonly string[]][]).filter(([, services]) => services.length).map(([g, services]) => [g, services.join(",")])
-) as Record<Group, string>;
+export type Group = ServiceGroup;
 
 export interface Replica {
 	group: Group;
@@ -51,14 +48,14 @@ export async function startReplicatedMesh(o: { replicas?: number; build?: boolea
 	const namespace = `test-${o.name ?? "faults"}-${randomBytes(3).toString("hex")}`;
 	const logFile = path.join(os.tmpdir(), `credit-mesh-${namespace}.log`);
 	const list: Replica[] = [];
-	for (const group of Object.keys(GROUP_SERVICES) as Group[]) {
+	for (const group of Object.keys(SERVICE_GROUPS) as Group[]) {
 		// Each group runs as it does in the stack: its own NATS user and mesh key only.
 		const groupEnv = enginesEnv(process.cwd(), `test --group ${group}`);
 		for (let index = 0; index < replicas; index++) {
 			const port = group === "api" ? await freePort() : undefined;
 			const nodeID = `${group}-${index}-${namespace}`;
 			const env = {
-				...process.env, ...groupEnv, NODE_ENV: "production", SERVICEDIR: "dist/services", SERVICES: GROUP_SERVICES[group], NAMESPACE: namespace,
+				...process.env, ...groupEnv, NODE_ENV: "production", SERVICEDIR: "dist/services", SERVICES: SERVICE_GROUPS[group].join(","), NAMESPACE: namespace,
 				NODE_ID: nodeID, PORT: String(port ?? 0), HOST: "127.0.0.1", LOG_LEVEL: "warn", LOG_FORMAT: "short", ...o.env
 			};
 			const child = spawnLogged(process.execPath, ["node_modules/moleculer/bin/moleculer-runner.js", "--config", "dist/moleculer.config.js"], env, process.cwd(), logFile);
