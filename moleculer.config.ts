@@ -3,7 +3,7 @@ import { config, need } from "./config";
 import { transporterOptions } from "./config/nats";
 import { createValidator } from "./lib/validator";
 import { scrubText, scrubValue } from "./lib/scrub";
-import "./lib/metrics"; // registers the InProcessPrometheus reporter
+import { IN_PROCESS_PROMETHEUS, registerPrometheusReporter } from "./broker/prometheus.reporter";
 import { IdempotencyMiddleware } from "./middlewares/idempotency.middleware";
 import { ParamsSchemaMiddleware } from "./middlewares/params-schema.middleware";
 import { SentryMiddleware } from "./middlewares/sentry.middleware";
@@ -11,6 +11,8 @@ import { ZeroTrustMiddleware } from "./middlewares/zero-trust.middleware";
 import { AuditMiddleware } from "./middlewares/audit.middleware";
 import { ConsultationMiddleware } from "./middlewares/consultation.middleware";
 import { HttpStatusMiddleware } from "./middlewares/http-status.middleware";
+
+registerPrometheusReporter();
 
 /**
  * The single broker configuration, used by moleculer-runner (`SERVICES` picks the services of a
@@ -63,7 +65,7 @@ const brokerConfig: BrokerOptions = {
 	validator: createValidator() as any,
 	errorHandler: null as any,
 
-	metrics: { enabled: true, reporter: [{ type: "InProcessPrometheus" as "Prometheus" }] },
+	metrics: { enabled: true, reporter: [{ type: IN_PROCESS_PROMETHEUS as "Prometheus" }] },
 	// Spans never carry params, meta or responses: they hold personal data.
 	tracing: {
 		enabled: true,

@@ -6,7 +6,7 @@
 // --keep-data (do not erase the run's CPFs afterwards).
 import path from "node:path";
 import type { Config } from "../config";
-import { SERVICE_GROUPS } from "../lib/mesh/groups";
+import { SERVICE_GROUPS } from "../config/groups";
 import {
 	type BenchState, type CpuReport, type EnginePids, type MeshProc, cpuMeter, cpuText, createConsumer, enginePids, fmt, flagArg,
 	gitState, gitText, launchMesh, machineInfo, memoryOf, meshWarnings, numberArg, observerBroker, prepare, runMain, sleep, stopEverything, stringArg, table, writeResults

@@ -1,9 +1,8 @@
 import { readFileSync } from "node:fs";
 import Validator from "fastest-validator";
 import type { KeyObject } from "node:crypto";
-import { type DataKey, parseDataKeys } from "../lib/pii";
-import { parseGroupKeys } from "../lib/mesh/token";
-import type { Group } from "../lib/mesh/groups";
+import { type DataKey, parseDataKeys, parseGroupKeys } from "./keys";
+import type { Group } from "./groups";
 
 /** A bad or missing setting; the message names the environment variable. */
 export class ConfigError extends Error {

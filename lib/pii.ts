@@ -1,9 +1,5 @@
+import type { DataKey } from "../config/keys";
 import { type KeyObject, createCipheriv, createDecipheriv, createHmac, createSecretKey, hkdfSync, randomBytes } from "node:crypto";
-
-export interface DataKey {
-	id: string;
-	key: Buffer;
-}
 
 const VERSION = "v1";
 const IV_BYTES = 12;
@@ -73,24 +69,4 @@ export class PiiCipher {
 export function pseudonymizer(pseudonymKey: Buffer, purpose: string): (cpf: string) => string {
 	const key = subkey(pseudonymKey, `pseudonym/${purpose}`);
 	return cpf => createHmac("sha256", key).update(cpf).digest("base64url");
-}
-
-/** Parses `PII_KEYS`: `id:base64key[,id:base64key…]`, the first being the current key. */
-export function parseDataKeys(spec: string): DataKey[] {
-	const keys = spec
-		.split(",")
-		.map(s => s.trim())
-		.filter(Boolean)
-		.map(entry => {
-			const sep = entry.indexOf(":");
-			const id = entry.slice(0, sep);
-			const key = Buffer.from(entry.slice(sep + 1), "base64");
-			if (sep < 1 || !/^[A-Za-z0-9_-]{1,32}$/.test(id)) throw new Error("each key needs an id of letters, digits, _ or - before ':'");
-			if (key.length !== 32) throw new Error(`key '${id}' must be 32 bytes, base64-encoded`);
-			return { id, key };
-		});
-	// Two keys under one id: a value sealed under the id could not be told which to open with.
-	const ids = new Set(keys.map(k => k.id));
-	if (ids.size !== keys.length) throw new Error("each key id must appear once");
-	return keys;
 }

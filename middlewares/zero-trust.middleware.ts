@@ -2,7 +2,7 @@ import type { KeyObject } from "node:crypto";
 import type { Context, Middleware, ServiceBroker } from "moleculer";
 import { config, need, type Config } from "../config";
 import { CallerTokenError, ForbiddenError } from "../lib/errors";
-import { groupOf, isGroup, TOKEN_ISSUER, type Group } from "../lib/mesh/groups";
+import { groupOf, isGroup, TOKEN_ISSUER, type Group } from "../config/groups";
 import { nowSeconds, signToken, TokenError, verifyToken, type CallerClaims, type MeshClaims } from "../lib/mesh/token";
 import { SCOPES } from "../lib/scopes";
 

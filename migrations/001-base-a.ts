@@ -1,4 +1,4 @@
-import type { Migration } from "./index";
+import type { Migration } from "./migration";
 
 /** Base A: persons, debts, API consumers, idempotency records and the hash-chained audit log. */
 export const baseA: Migration = {

@@ -1,4 +1,4 @@
-import type { Migration } from "./index";
+import type { Migration } from "./migration";
 
 /**
  * The node that holds an idempotency claim still in progress, so that a claim left behind by a node

@@ -1,4 +1,4 @@
-import type { Migration } from "./index";
+import type { Migration } from "./migration";
 
 /**
  * Each debt belongs to the consumer that recorded it (OWASP API1): only that consumer, or a key with

@@ -1,4 +1,4 @@
-import type { Migration } from "./index";
+import type { Migration } from "./migration";
 
 /**
  * A stored Idempotency answer may hold a person's data: it is filed under the CPF's blind index, so

@@ -5,12 +5,7 @@ import { idempotencyOwner } from "./002-idempotency-owner";
 import { debtOwner } from "./003-debt-owner";
 import { idempotencyCpf } from "./004-idempotency-cpf";
 
-export type RunSql = (sql: string) => Promise<unknown>;
-export interface Migration {
-	name: string;
-	up(params: { context: RunSql }): Promise<void>;
-	down(params: { context: RunSql }): Promise<void>;
-}
+import type { Migration, RunSql } from "./migration";
 
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export const migrations: Migration[] = [baseA, idempotencyOwner, debtOwner, idempotencyCpf];

@@ -2,7 +2,7 @@ import { AckPolicy, DiscardPolicy, type JetStreamClient, type JetStreamManager, 
 import type { ServiceSchema } from "moleculer";
 import { config } from "../config";
 import { BaseUnavailableError } from "../lib/errors";
-import { groupOf, type Group } from "../lib/mesh/groups";
+import { groupOf, type Group } from "../config/groups";
 import { natsOptions } from "../config/nats";
 
 /**

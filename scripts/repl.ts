@@ -1,5 +1,5 @@
 // The operators' REPL: `npm run repl` (docs/repl.md). Joins the running mesh over NATS as a node of its
-// own, with no services, and starts moleculer-repl with the operator commands of lib/repl-commands.ts.
+// own, with no services, and starts moleculer-repl with the operator commands of broker/repl-commands.ts.
 // When stdin is not a terminal it runs the lines it reads, one after the other, then exits
 // (non-zero when a command failed): `echo audit:verify | npm run --silent repl`.
 import { execFileSync } from "node:child_process";
@@ -57,7 +57,8 @@ async function main(): Promise<void> {
 	// Imported only now: config reads the environment once, when first loaded.
 	const brokerConfig: BrokerOptions = (await import("../moleculer.config.js")).default;
 	const { config } = await import("../config/index.js");
-	const { createReplCommands, OperatorMiddleware, operatorId, replNodeId } = await import("../lib/repl-commands.js");
+	const { createReplCommands, replNodeId } = await import("../broker/repl-commands.js");
+	const { OperatorMiddleware, operatorId } = await import("../middlewares/operator.middleware.js");
 
 	if (!config.transporter) {
 		console.error("repl: no TRANSPORTER (or TRANSPORTER_FILE): the REPL joins a running mesh over NATS");

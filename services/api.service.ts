@@ -10,7 +10,7 @@ import { RateLimiter } from "../lib/gateway/rate-limit";
 import { buildOpenApi, IDEMPOTENCY_KEY_PATTERN } from "../lib/openapi";
 import { swaggerUiHtml } from "../lib/swagger-ui";
 import { scrubText } from "../lib/scrub";
-import { InProcessPrometheusReporter } from "../lib/metrics";
+import { InProcessPrometheusReporter } from "../broker/prometheus.reporter";
 import { normalizeCpf } from "../lib/cpf";
 import { InvalidFieldError } from "../lib/errors";
 

@@ -3,7 +3,7 @@ import { stripVTControlCharacters } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { enginesEnv } from "../bench/lib";
 import { randomCpf } from "../lib/cpf";
-import { operatorId } from "../lib/repl-commands";
+import { operatorId } from "../middlewares/operator.middleware";
 import { ownerQuery } from "./support/db";
 import { api, eventually, type Mesh, startMesh } from "./support/mesh";
 

@@ -1,4 +1,4 @@
-import type { Group } from "../lib/mesh/groups";
+import type { Group } from "../config/groups";
 import type { Scope } from "../lib/scopes";
 import type { AuditDeclaration } from "../middlewares/audit.middleware";
 
@@ -9,7 +9,7 @@ import type { AuditDeclaration } from "../middlewares/audit.middleware";
 declare module "moleculer" {
 	interface ActionSchema {
 		/**
-		 * The groups whose nodes may call this action over the mesh (lib/mesh/groups.ts). Required on
+		 * The groups whose nodes may call this action over the mesh (config/groups.ts). Required on
 		 * every action that is not private: a node refuses to start a service with an undeclared one.
 		 */
 		callers?: readonly Group[];

@@ -1,4 +1,4 @@
-import { SCORE_BANDS, SCORE_WEIGHTS } from "../../config/score";
+import { SCORE_BANDS, SCORE_WEIGHTS } from "./score-weights";
 import { yearsBetween } from "../dates";
 import { assetClassOf, type IncomeSource } from "./catalog";
 

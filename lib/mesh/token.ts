@@ -1,5 +1,5 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
-import { isGroup, type Group } from "./groups";
+import { sign, verify, type KeyObject } from "node:crypto";
+import { isGroup, type Group } from "../../config/groups";
 
 /**
  * Signed tokens of the mesh: JSON Web Tokens (RFC 7519) signed with Ed25519 (`alg: EdDSA`, RFC 8037),
@@ -69,28 +69,4 @@ export function verifyToken(token: string, keys: ReadonlyMap<Group, KeyObject>, 
 	if (!verify(null, Buffer.from(`${parts[0]}.${parts[1]}`), key, Buffer.from(parts[2], "base64url"))) throw new TokenError("bad signature");
 	if (typeof claims.exp !== "number" || claims.exp <= now) throw new TokenError("expired token");
 	return claims;
-}
-
-/** `group:base64(DER)` pairs, comma separated: PKCS#8 private keys or SPKI public keys. */
-export function parseGroupKeys(text: string, kind: "private" | "public"): Map<Group, KeyObject> {
-	const keys = new Map<Group, KeyObject>();
-	for (const entry of text.split(",").map(s => s.trim()).filter(Boolean)) {
-		const colon = entry.indexOf(":");
-		const group = entry.slice(0, colon);
-		if (colon < 1 || !isGroup(group)) throw new Error(`unknown group '${group}'`);
-		const der = Buffer.from(entry.slice(colon + 1), "base64");
-		const key = kind === "private" ? createPrivateKey({ key: der, format: "der", type: "pkcs8" }) : createPublicKey({ key: der, format: "der", type: "spki" });
-		if (key.asymmetricKeyType !== "ed25519") throw new Error(`the key of '${group}' is not Ed25519`);
-		keys.set(group, key);
-	}
-	return keys;
-}
-
-/** A new key pair of a group, in the text form parseGroupKeys reads (for engines.sh and tests). */
-export function newGroupKeyPair(group: Group): { privateKey: string; publicKey: string } {
-	const pair = generateKeyPairSync("ed25519");
-	return {
-		privateKey: `${group}:${pair.privateKey.export({ format: "der", type: "pkcs8" }).toString("base64")}`,
-		publicKey: `${group}:${pair.publicKey.export({ format: "der", type: "spki" }).toString("base64")}`
-	};
 }

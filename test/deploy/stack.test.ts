@@ -4,7 +4,7 @@ import { resolve } from "node:path";
 import Ajv2019 from "ajv/dist/2019";
 import { load } from "js-yaml";
 import { describe, expect, it } from "vitest";
-import { GROUPS, type Group } from "../../lib/mesh/groups";
+import { GROUPS, type Group } from "../../config/groups";
 
 // docker-stack.yml, as `docker stack deploy` and Portainer's web editor receive it: no engine, no
 // database, nothing started. Checks the Compose specification's JSON schema, then our own rules

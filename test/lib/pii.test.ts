@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { PiiCipher, parseDataKeys, pseudonymizer } from "../../lib/pii";
+import { PiiCipher, pseudonymizer } from "../../lib/pii";
+import { parseDataKeys } from "../../config/keys";
 
 const k1 = { id: "k1", key: randomBytes(32) };
 const k2 = { id: "k2", key: randomBytes(32) };

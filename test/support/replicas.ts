@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { config } from "../../config";
 import { alive, enginesEnv, freePort, observerBroker, spawnLogged, stopChild } from "../../bench/lib";
-import { SERVICE_GROUPS, type ServiceGroup } from "../../lib/mesh/groups";
+import { SERVICE_GROUPS, type ServiceGroup } from "../../config/groups";
 import { deleteStreams, engines } from "./mesh";
 
 export { freePort };

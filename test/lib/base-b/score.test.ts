@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { scoreProfile, type ScoredProfile } from "../../../lib/base-b/score";
-import { SCORE_WEIGHTS as W } from "../../../config/score";
+import { SCORE_WEIGHTS as W } from "../../../lib/base-b/score-weights";
 
 const TODAY = "2026-11-25";
 const adult: ScoredProfile = { dataNascimento: "1986-05-10", fonteDeRenda: "Assalariado", bens: [] };

@@ -19,5 +19,9 @@ export class InProcessPrometheusReporter extends (MetricReporters.Prometheus as 
 	}
 }
 
-// Registered by name so each broker gets its own instance (tests run several brokers in one process).
-(MetricReporters as any).register("InProcessPrometheus", InProcessPrometheusReporter);
+/** The reporter's type name in the broker options; registered by name so each broker gets its own instance. */
+export const IN_PROCESS_PROMETHEUS = "InProcessPrometheus";
+
+export function registerPrometheusReporter(): void {
+	(MetricReporters as any).register(IN_PROCESS_PROMETHEUS, InProcessPrometheusReporter);
+}

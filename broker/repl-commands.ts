@@ -1,7 +1,6 @@
-import { hostname, userInfo } from "node:os";
-import type { Middleware, ServiceBroker } from "moleculer";
-import { BOOTSTRAP_ADMIN_ID, SCOPES } from "./scopes";
-import { operatorToken } from "../middlewares/zero-trust.middleware";
+import { hostname } from "node:os";
+import type { ServiceBroker } from "moleculer";
+import { BOOTSTRAP_ADMIN_ID, SCOPES } from "../lib/scopes";
 
 /**
  * The operators' REPL (`npm run repl`, docs/repl.md): its identity on the mesh and its custom
@@ -10,46 +9,9 @@ import { operatorToken } from "../middlewares/zero-trust.middleware";
  * evaluator, line by line when stdin is not a terminal.
  */
 
-/** Who is at the keyboard, as the audit log names them: `operator:<os user>@<host>`. */
-export function operatorId(): string {
-	let user: string;
-	try {
-		user = userInfo().username;
-	} catch {
-		user = process.env.USER ?? process.env.LOGNAME ?? `uid-${process.getuid?.() ?? "unknown"}`;
-	}
-	// audit.append takes at most 100 characters.
-	return `operator:${user}@${hostname()}`.slice(0, 100);
-}
-
 /** The REPL's node id: `repl-<host>-<pid>` (NODE_ID is left to the service processes). */
 export function replNodeId(): string {
 	return `repl-${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, "-");
-}
-
-/** The consumer every call from the REPL carries, so audit rows name the operator. */
-export function operatorConsumer(): { id: string; name: string } {
-	return { id: operatorId(), name: "repl" };
-}
-
-/**
- * Gives every call this broker makes an operator's caller token, signed with the operators' key (which
- * only operators hold): the custom commands and the built-in `call`/`dcall`/`mcall` alike. It replaces
- * a token given with `--#callerToken`; the audit log names the operator from the token.
- */
-export function OperatorMiddleware(consumer = operatorConsumer()): Middleware {
-	let token = { text: "", until: 0 };
-	const current = () => {
-		if (token.until <= Date.now()) token = { text: operatorToken(consumer.id), until: Date.now() + 30_000 };
-		return token.text;
-	};
-	return {
-		name: "ReplOperator",
-		call(next: (...args: any[]) => Promise<unknown>) {
-			return (actionName: string, params?: unknown, opts: Record<string, any> = {}) =>
-				next(actionName, params, { ...opts, meta: { ...opts.meta, callerToken: current() } });
-		}
-	} as unknown as Middleware;
 }
 
 /** What moleculer-repl hands every custom command besides the broker. */

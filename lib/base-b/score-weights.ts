@@ -1,4 +1,4 @@
-import type { AssetClass, IncomeSource } from "../lib/base-b/catalog";
+import type { AssetClass, IncomeSource } from "./catalog";
 
 /**
  * Weights and bands of the asset score (formula in docs/score.md). The score starts at `base`,
