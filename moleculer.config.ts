@@ -11,6 +11,7 @@ import { ZeroTrustMiddleware } from "./middlewares/zero-trust.middleware";
 import { AuditMiddleware } from "./middlewares/audit.middleware";
 import { ConsultationMiddleware } from "./middlewares/consultation.middleware";
 import { HttpStatusMiddleware } from "./middlewares/http-status.middleware";
+import { ChannelsMiddleware } from "./middlewares/channels.middleware";
 
 registerPrometheusReporter();
 
@@ -77,7 +78,7 @@ const brokerConfig: BrokerOptions = {
 	// caller before anything runs; a replayed Idempotency answer runs (and audits, counts, sets) nothing again; the
 	// status is set before the answer is stored. Sentry is inert without SENTRY_DSN.
 	middlewares: [
-		ParamsSchemaMiddleware, HttpStatusMiddleware, ConsultationMiddleware, AuditMiddleware, IdempotencyMiddleware,
+		ChannelsMiddleware(), ParamsSchemaMiddleware, HttpStatusMiddleware, ConsultationMiddleware, AuditMiddleware, IdempotencyMiddleware,
 		SentryMiddleware({ dsn: config.sentryDsn, environment: config.sentryEnvironment }), ZeroTrustMiddleware
 	]
 };

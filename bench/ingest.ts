@@ -19,7 +19,7 @@ import { randomCpf } from "../lib/cpf";
 import { formatDate } from "../lib/dates";
 import { fromCents } from "../lib/money";
 import { pseudonymizer } from "../lib/pii";
-import { channel } from "../mixins/jetstream.mixin";
+import { channel } from "../lib/mesh/streams";
 import {
 	type BenchState, checkInSync, cpuMeter, type CpuReport, cpuText, createConsumer, deleteStreams, enginePids, expect, call, fmt, gitState, gitText,
 	launchMesh, machineInfo, measureHttp, measureLoop, meshWarnings, namespaceStreams, natsConnection, noiseWarning, numberArg, observe, percentile,
@@ -529,14 +529,14 @@ async function main(): Promise<void> {
 		`reads: concurrency ${opts.concurrency}, ${opts.duration} s per side (+${READ_WARMUP_SECONDS} s warm-up)`);
 	console.log(`machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memGiB} GiB, node ${machine.node}`);
 	checkInSync(ROOT, [
-		["services/transaction-ingest.service.ts", `this.consumeBatches("transactions", "${CONSUMER_DURABLE}", (batch: Delivery<MovementBatch>[]) => this.writeBatch(batch), 5, 2);`],
+		["services/transaction-ingest.service.ts", `transactions: { durable: "${CONSUMER_DURABLE}", batchSize: 5, parallel: 2, handler(batch: Delivery<MovementBatch>[]) { return this.writeBatch(batch); } }`],
 		["services/transaction-ingest.service.ts", `const RECORDS_PER_MESSAGE = ${PUBLISH_CHUNK};`],
 		["services/transaction-ingest.service.ts", "operations: work.flatMap(w => w.records.flatMap(r => [{ create: { _index: index.movements(), _id: r.movement_id } }, { ...r, received_at: receivedAt }]))"],
 		["services/activity.service.ts", `{ index: index.consultations() }, { size: 1, query: bySubject, sort: [{ at: "desc" }], _source: ["at"] },`],
 		["services/activity.service.ts", `{ index: index.movements() }, { size: 1, query: { bool: { filter: [bySubject, { term: { tipo: "cartao" } }] } }, sort: [{ data: "desc" }, { movement_id: "desc" }], _source: ["data", "valor_cents"] },`],
 		["services/activity.service.ts", `{ index: index.movements() }, { size: RECENT_MOVEMENTS, query: bySubject, sort: [{ data: "desc" }, { movement_id: "desc" }], _source: ["tipo", "valor_cents", "data"] }`],
 		["services/activity.service.ts", "const RECENT_MOVEMENTS = 20;"],
-		["mixins/jetstream.mixin.ts", "return await js.publish(subject, JSON.stringify(payload), msgID ? { msgID } : undefined);"]
+		["middlewares/channels.middleware.ts", "return await js.publish(subject, JSON.stringify(payload), msgID ? { msgID } : undefined);"]
 	]);
 
 	const code = gitState(ROOT);

@@ -16,7 +16,7 @@ import pg from "pg";
 import { type Config, loadConfig } from "../config";
 import { natsOptions, transporterOptions } from "../config/nats";
 import { createZeroTrustMiddleware } from "../middlewares/zero-trust.middleware";
-import { STREAMS, type StreamKey, channel } from "../mixins/jetstream.mixin";
+import { STREAMS, type StreamKey, channel } from "../lib/mesh/streams";
 import { ASSET_TYPES, INCOME_SOURCES } from "../lib/base-b/catalog";
 import { formatDate, todayIso } from "../lib/dates";
 
@@ -606,7 +606,7 @@ export async function natsConnection(cfg: Pick<Config, "transporter" | "natsCa">
 	return natsConnect({ ...natsOptions(cfg, transporter), name, maxReconnectAttempts: 3, ...more });
 }
 
-/** A mesh's JetStream streams: every stream of mixins/jetstream.mixin.ts under the namespace's prefix (`<ns>_TRANSACTIONS`, `<ns>_CONSULTATIONS`…). */
+/** A mesh's JetStream streams: every stream of lib/mesh/streams.ts under the namespace's prefix (`<ns>_TRANSACTIONS`, `<ns>_CONSULTATIONS`…). */
 export function namespaceStreams(namespace: string): string[] {
 	if (!namespace) throw new Error("no namespace"); // channel() would name the streams of the namespace "default"
 	return (Object.keys(STREAMS) as StreamKey[]).map(k => channel(namespace, k).name);

@@ -1,3 +1,4 @@
+import { type Config, config, need } from "../config";
 import type { DataKey } from "../config/keys";
 import { type KeyObject, createCipheriv, createDecipheriv, createHmac, createSecretKey, hkdfSync, randomBytes } from "node:crypto";
 
@@ -69,4 +70,9 @@ export class PiiCipher {
 export function pseudonymizer(pseudonymKey: Buffer, purpose: string): (cpf: string) => string {
 	const key = subkey(pseudonymKey, `pseudonym/${purpose}`);
 	return cpf => createHmac("sha256", key).update(cpf).digest("base64url");
+}
+
+/** A cipher with the keys of the settings (PII_KEYS, BLIND_INDEX_KEY); each service makes its own. */
+export function piiCipherFromConfig(cfg: Pick<Config, "piiKeys" | "blindIndexKey"> = config): PiiCipher {
+	return new PiiCipher(need(cfg as Config, "piiKeys"), need(cfg as Config, "blindIndexKey"));
 }

@@ -1,6 +1,6 @@
 import type { Context, Middleware } from "moleculer";
 import { classify } from "../lib/errors";
-import { piiCipher } from "../mixins/pii.mixin";
+import type { PiiCipher } from "../lib/pii";
 
 /** An action's `audit` declaration, as the middleware reads it (types/moleculer.d.ts). */
 export interface AuditSpec {
@@ -17,10 +17,14 @@ export type AuditDeclaration = string | AuditSpec;
 const specOf = (declared: AuditDeclaration | undefined): AuditSpec | undefined =>
 	typeof declared === "string" ? { action: declared } : declared;
 
-/** The CPF's blind index the row is filed under: given as `cpfBidx`, or made from `cpf`. */
-function cpfBidxOf(params: any): string | null {
+/** The CPF's blind index the row is filed under: given as `cpfBidx`, or made from `cpf` by the service's cipher (PiiMixin). */
+function cpfBidxOf(ctx: Context<any>): string | null {
+	const params = ctx.params;
 	if (typeof params?.cpfBidx === "string") return params.cpfBidx;
-	return typeof params?.cpf === "string" ? piiCipher().blindIndex(params.cpf) : null;
+	if (typeof params?.cpf !== "string") return null;
+	const pii = (ctx.service as { pii?: PiiCipher } | undefined)?.pii;
+	if (!pii) throw new Error(`${ctx.action?.name} audits a CPF but its service has no PiiMixin`);
+	return pii.blindIndex(params.cpf);
 }
 
 /**
@@ -32,7 +36,7 @@ export function appendAudit(ctx: Context<any, any, any>, outcome: string): Promi
 	const spec = specOf((ctx.action as { audit?: AuditDeclaration } | undefined)?.audit);
 	if (!spec) return Promise.resolve();
 	if (outcome === "ok") ctx.locals.audited = true;
-	return ctx.call("audit.append", { action: spec.action, cpfBidx: cpfBidxOf(ctx.params), requestId: ctx.requestID ?? undefined, outcome });
+	return ctx.call("audit.append", { action: spec.action, cpfBidx: cpfBidxOf(ctx), requestId: ctx.requestID ?? undefined, outcome });
 }
 
 /**

@@ -108,13 +108,17 @@ export function sentryOptions(Sentry: typeof SentryNode, settings: SentrySetting
 	};
 }
 
-// One Sentry client per process, shared by every broker of the process (tests run many): set up
-// with the first broker, flushed and closed when the last one stops.
-let sentry: typeof SentryNode | undefined;
-let brokers = 0;
+// A client of each broker's own, never Sentry's global one: brokers of one process (tests, benchmarks)
+// neither share nor close each other's client.
+const clients = new WeakMap<ServiceBroker, SentryNode.NodeClient>();
 
-function report(err: unknown, nodeID: string, tags: Record<string, string>, reported: WeakSet<object>): void {
-	if (!sentry || !isUnexpected(err)) return;
+/** The broker's Sentry client, while it runs with a DSN (to flush it, e.g. before a process exits). */
+export function sentryClient(broker: ServiceBroker): SentryNode.NodeClient | undefined {
+	return clients.get(broker);
+}
+
+function report(client: SentryNode.NodeClient, Scope: typeof SentryNode.Scope, err: unknown, nodeID: string, tags: Record<string, string>, reported: WeakSet<object>): void {
+	if (!isUnexpected(err)) return;
 	const e = err as { nodeID?: string } | null;
 	if (e && typeof e === "object") {
 		// Reported once: by the node where it was thrown (a remote error carries that node's id) and
@@ -122,7 +126,11 @@ function report(err: unknown, nodeID: string, tags: Record<string, string>, repo
 		if ((e.nodeID && e.nodeID !== nodeID) || reported.has(e)) return;
 		reported.add(e);
 	}
-	sentry.captureException(err, { level: "error", tags: { ...tags, node_id: nodeID } });
+	const scope = new Scope();
+	scope.setClient(client);
+	scope.setLevel("error");
+	scope.setTags({ ...tags, node_id: nodeID });
+	client.captureException(err, undefined, scope);
 }
 
 /**
@@ -132,35 +140,38 @@ function report(err: unknown, nodeID: string, tags: Record<string, string>, repo
 export function SentryMiddleware(settings: SentrySettings): Middleware {
 	if (!settings.dsn) return { name: "Sentry" } as Middleware;
 	const reported = new WeakSet<object>();
+	// Loaded only when a DSN is configured: without one the process pays nothing for it.
+	// eslint-disable-next-line @typescript-eslint/no-require-imports
+	const Sentry: typeof SentryNode = require("@sentry/node");
+	const wrap = (broker: ServiceBroker, next: (ctx: Context) => Promise<unknown>, tag: Record<string, string>) => {
+		const nodeID = broker.nodeID;
+		return (ctx: Context) => next(ctx).catch((err: unknown) => {
+			const client = clients.get(broker);
+			if (client) report(client, Sentry.Scope, err, nodeID, { ...tag, request_id: String(ctx.requestID ?? "") }, reported);
+			throw err;
+		});
+	};
 	return {
 		name: "Sentry",
-		created() {
-			if (brokers++ > 0) return;
-			// Loaded only when a DSN is configured: without one the process pays nothing for it.
-			// eslint-disable-next-line @typescript-eslint/no-require-imports
-			const Sentry: typeof SentryNode = require("@sentry/node");
-			Sentry.init(sentryOptions(Sentry, settings));
-			sentry = Sentry;
+		created(broker: ServiceBroker) {
+			const options = sentryOptions(Sentry, settings);
+			const client = new Sentry.NodeClient({
+				...options, integrations: options.integrations as Extract<SentryNode.NodeOptions["integrations"], unknown[]>,
+				transport: Sentry.makeNodeTransport, stackParser: Sentry.defaultStackParser
+			});
+			client.init();
+			clients.set(broker, client);
 		},
-		async stopped() {
-			if (--brokers > 0 || !sentry) return;
-			const closing = sentry;
-			sentry = undefined;
-			await closing.close(2000);
+		async stopped(broker: ServiceBroker) {
+			const client = clients.get(broker);
+			clients.delete(broker);
+			await client?.close(2000);
 		},
 		localAction(this: ServiceBroker, next: (ctx: Context) => Promise<unknown>, action: { name: string }) {
-			const nodeID = this.nodeID;
-			return (ctx: Context) => next(ctx).catch((err: unknown) => {
-				report(err, nodeID, { action: action.name, request_id: String(ctx.requestID ?? "") }, reported);
-				throw err;
-			});
+			return wrap(this, next, { action: action.name });
 		},
 		localEvent(this: ServiceBroker, next: (ctx: Context) => Promise<unknown>, event: { name: string }) {
-			const nodeID = this.nodeID;
-			return (ctx: Context) => next(ctx).catch((err: unknown) => {
-				report(err, nodeID, { event: event.name, request_id: String(ctx.requestID ?? "") }, reported);
-				throw err;
-			});
+			return wrap(this, next, { event: event.name });
 		}
 	} as unknown as Middleware;
 }

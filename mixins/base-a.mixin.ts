@@ -4,7 +4,7 @@ import { Sequelize, type Transaction } from "sequelize";
 import { config, need } from "../config";
 import type { DefineModel } from "../lib/base-a/models";
 import { BaseMixin } from "./base.mixin";
-import { piiCipher } from "./pii.mixin";
+import { PiiMixin } from "./pii.mixin";
 import { sealAnswer, STORE_ANSWER_SQL } from "../lib/base-a/idempotency-answer";
 import type { MeshLocals } from "../middlewares/zero-trust.middleware";
 import { appendAudit } from "../middlewares/audit.middleware";
@@ -16,7 +16,8 @@ import { httpAnswer } from "../middlewares/http-status.middleware";
  */
 export function BaseAMixin(defineModel: DefineModel): Partial<ServiceSchema> {
 	const mixin: Partial<ServiceSchema> & { merged(schema: any): void } = {
-		mixins: [BaseMixin("A", service => service.adapter.db.query("SELECT 1"))],
+		// Base A is the encrypted base: every service of it seals and opens fields.
+		mixins: [BaseMixin("A", service => service.adapter.db.query("SELECT 1")), PiiMixin],
 		merged(schema: any) {
 			const sequelize = new Sequelize(need(config, "postgresUrl"), {
 				logging: false,
@@ -44,7 +45,7 @@ export function BaseAMixin(defineModel: DefineModel): Partial<ServiceSchema> {
 					const consumer = ctx.locals?.caller?.id;
 					if (claim && consumer && claim.action === ctx.action?.name) {
 						const answer = { ...httpAnswer(claim.action, result, ctx.params, ctx.locals), response: result };
-						await this.query(STORE_ANSWER_SQL, [consumer, claim.key, answer.status, sealAnswer(piiCipher(), consumer, claim.key, answer)], t);
+						await this.query(STORE_ANSWER_SQL, [consumer, claim.key, answer.status, sealAnswer(this.pii, consumer, claim.key, answer)], t);
 					}
 					return result;
 				});

@@ -3,6 +3,7 @@ import type { ServiceSchema } from "moleculer";
 import { config, need } from "../config";
 import { BaseUnavailableError } from "../lib/errors";
 import { MAPPINGS, index } from "../lib/base-c/indices";
+import { activityPseudonym } from "../lib/base-c/subject";
 
 /** Elasticsearch errors that mean "Base C is not there or not coping": answer 503, try again later. */
 export function isEsUnavailable(err: any): boolean {
@@ -66,6 +67,8 @@ export const BaseCMixin: Partial<ServiceSchema> = {
 
 	created() {
 		this.es = new Client({ node: need(config, "elasticsearchUrl"), requestTimeout: 10_000, maxRetries: 1 });
+		/** A person's key in Base C (lib/base-c/subject.ts). */
+		this.activitySubject = activityPseudonym();
 	},
 
 	async started() {

@@ -1,13 +1,5 @@
 import type { ServiceSchema } from "moleculer";
-import { config, need } from "../config";
-import { PiiCipher } from "../lib/pii";
-
-let cipher: PiiCipher | undefined;
-
-/** The process's one cipher, built from PII_KEYS and BLIND_INDEX_KEY on first use. */
-export function piiCipher(): PiiCipher {
-	return (cipher ??= new PiiCipher(need(config, "piiKeys"), need(config, "blindIndexKey")));
-}
+import { piiCipherFromConfig } from "../lib/pii";
 
 /**
  * Per-field encryption of direct identifiers with a blind index for lookups; shared by Base A
@@ -15,7 +7,7 @@ export function piiCipher(): PiiCipher {
  */
 export const PiiMixin: Partial<ServiceSchema> = {
 	created() {
-		this.pii = piiCipher();
+		this.pii = piiCipherFromConfig();
 	},
 	methods: {
 		blindIndex(cpf: string): string {

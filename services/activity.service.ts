@@ -1,10 +1,9 @@
 import { createHash } from "node:crypto";
 import type { Context, ServiceSchema } from "moleculer";
 import { BaseCMixin, ES_READ } from "../mixins/base-c.mixin";
-import { JetStreamMixin, type Delivery } from "../mixins/jetstream.mixin";
+import type { Delivery } from "../middlewares/channels.middleware";
 import { index } from "../lib/base-c/indices";
 import { MOVEMENT_TYPES } from "../lib/base-c/movement";
-import { activitySubject } from "../lib/base-c/subject";
 import { formatDate } from "../lib/dates";
 import { fromCents } from "../lib/money";
 import { InvalidFieldError, NotFoundError } from "../lib/errors";
@@ -39,14 +38,14 @@ function decodeCursor(after: string): unknown[] {
  */
 const ActivityService: ServiceSchema = {
 	name: "activity",
-	mixins: [BaseCMixin, JetStreamMixin],
+	mixins: [BaseCMixin],
 
 	actions: {
 		get: {
 			callers: ["api", "report"], scopes: ["activity:read"],
 			params: { $$strict: true, cpf: f.cpf },
 			async handler(ctx: Context<{ cpf: string }>) {
-				const subject = activitySubject(ctx.params.cpf);
+				const subject = this.activitySubject(ctx.params.cpf);
 				const bySubject = { term: { subject } };
 				// One round trip for the three questions payload C asks.
 				const { responses } = await this.es.msearch({
@@ -82,7 +81,7 @@ const ActivityService: ServiceSchema = {
 			async handler(ctx: Context<{ cpf: string; from?: string; to?: string; tipo?: string; size: number; after?: string }>) {
 				const { cpf, from, to, tipo, size, after } = ctx.params;
 				if (from && to && from > to) throw new InvalidFieldError("from", "'from' is after 'to'.", "range");
-				const filter: object[] = [{ term: { subject: activitySubject(cpf) } }];
+				const filter: object[] = [{ term: { subject: this.activitySubject(cpf) } }];
 				if (from || to) filter.push({ range: { data: { ...(from && { gte: from }), ...(to && { lte: to }) } } });
 				if (tipo) filter.push({ term: { tipo } });
 				const res: any = await this.es.search({
@@ -187,8 +186,8 @@ const ActivityService: ServiceSchema = {
 		}
 	},
 
-	started() {
-		this.consumeBatches("consultations", "activity", (batch: Delivery<Consultation>[]) => this.recordConsultations(batch), 500);
+	channels: {
+		consultations: { durable: "activity", batchSize: 500, handler(batch: Delivery<Consultation>[]) { return this.recordConsultations(batch); } }
 	}
 };
 

@@ -1,7 +1,6 @@
 import type { Context, ServiceSchema } from "moleculer";
 import { BaseBMixin } from "../mixins/base-b.mixin";
 import { PiiMixin } from "../mixins/pii.mixin";
-import { ConsultationMixin } from "../mixins/consultation.mixin";
 import type { ProfileDoc } from "../lib/base-b/profile";
 import { scoreProfile } from "../lib/base-b/score";
 import { todayIso } from "../lib/dates";
@@ -11,7 +10,7 @@ import * as f from "../lib/fields";
 /** Base B: the explainable asset score of a profile (formula in docs/score.md). A consultation. */
 const AssetScoreService: ServiceSchema = {
 	name: "asset-score",
-	mixins: [BaseBMixin(), PiiMixin, ConsultationMixin],
+	mixins: [BaseBMixin(), PiiMixin],
 
 	actions: {
 		get: {

@@ -1,6 +1,5 @@
 import type { Context, ServiceSchema } from "moleculer";
 import { BaseAMixin } from "../mixins/base-a.mixin";
-import { PiiMixin } from "../mixins/pii.mixin";
 import { defineAuditRow } from "../lib/base-a/models";
 import type { MeshLocals } from "../middlewares/zero-trust.middleware";
 
@@ -28,7 +27,7 @@ interface AppendParams { action: string; cpfBidx?: string | null; requestId?: st
 /** Base A: the insert-only, hash-chained audit log. */
 const AuditService: ServiceSchema = {
 	name: "audit",
-	mixins: [BaseAMixin(defineAuditRow), PiiMixin],
+	mixins: [BaseAMixin(defineAuditRow)],
 
 	actions: {
 		append: {

@@ -1,7 +1,5 @@
 import type { Context, ServiceSchema } from "moleculer";
 import { BaseAMixin } from "../mixins/base-a.mixin";
-import { PiiMixin } from "../mixins/pii.mixin";
-import { ConsultationMixin } from "../mixins/consultation.mixin";
 import { definePerson } from "../lib/base-a/models";
 import { LOOKUP_SQL, payloadA } from "../lib/base-a/lookup";
 import { NotFoundError } from "../lib/errors";
@@ -12,7 +10,7 @@ const IDENTITY = ["cpf", "nome", "endereco"];
 /** Base A: payload A of a CPF (identity and debts). Each lookup is a consultation. */
 const CpfLookupService: ServiceSchema = {
 	name: "cpf-lookup",
-	mixins: [BaseAMixin(definePerson), PiiMixin, ConsultationMixin],
+	mixins: [BaseAMixin(definePerson)],
 
 	actions: {
 		get: {

@@ -1,6 +1,5 @@
 import type { Context, ServiceSchema } from "moleculer";
 import { BaseAMixin } from "../mixins/base-a.mixin";
-import { PiiMixin } from "../mixins/pii.mixin";
 import { defineDebt } from "../lib/base-a/models";
 import { debtView } from "../lib/base-a/debts";
 import { todayIso } from "../lib/dates";
@@ -33,7 +32,7 @@ function paymentDate(params: DebtParams): string | undefined {
 /** Base A: records debts and their settlement. */
 const DebtWriteService: ServiceSchema = {
 	name: "debt-write",
-	mixins: [BaseAMixin(defineDebt), PiiMixin],
+	mixins: [BaseAMixin(defineDebt)],
 
 	actions: {
 		create: {

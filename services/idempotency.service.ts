@@ -1,6 +1,5 @@
 import type { Context, ServiceSchema } from "moleculer";
 import { BaseAMixin } from "../mixins/base-a.mixin";
-import { PiiMixin } from "../mixins/pii.mixin";
 import { defineIdempotencyKey } from "../lib/base-a/models";
 import { ConflictError } from "../lib/errors";
 import { openAnswer, sealAnswer, STORE_ANSWER_SQL } from "../lib/base-a/idempotency-answer";
@@ -24,7 +23,7 @@ interface KeyRef { key: string }
  */
 const IdempotencyService: ServiceSchema = {
 	name: "idempotency",
-	mixins: [BaseAMixin(defineIdempotencyKey), PiiMixin],
+	mixins: [BaseAMixin(defineIdempotencyKey)],
 
 	actions: {
 		/**

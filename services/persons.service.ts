@@ -1,6 +1,5 @@
 import type { Context, ServiceSchema } from "moleculer";
 import { BaseAMixin } from "../mixins/base-a.mixin";
-import { PiiMixin } from "../mixins/pii.mixin";
 import { definePerson } from "../lib/base-a/models";
 import { ConflictError, InvalidFieldError, NotFoundError } from "../lib/errors";
 import * as f from "../lib/fields";
@@ -11,7 +10,7 @@ interface PersonParams { cpf: string; nome?: string; endereco?: string }
 /** Base A: registers persons and updates their name and address. */
 const PersonsService: ServiceSchema = {
 	name: "persons",
-	mixins: [BaseAMixin(definePerson), PiiMixin],
+	mixins: [BaseAMixin(definePerson)],
 
 	actions: {
 		create: {

@@ -1,7 +1,7 @@
 import type { Context, ServiceSchema } from "moleculer";
 import { PiiMixin } from "../mixins/pii.mixin";
-import { JetStreamMixin, type Delivery } from "../mixins/jetstream.mixin";
-import { activitySubject } from "../lib/base-c/subject";
+import type { Delivery } from "../middlewares/channels.middleware";
+import { activityPseudonym } from "../lib/base-c/subject";
 import * as f from "../lib/fields";
 
 /** The consumer leaves a fresh request to the request that made it, which usually finishes it inline. */
@@ -23,7 +23,12 @@ type BaseState = "erased" | "pending";
  */
 const PrivacyService: ServiceSchema = {
 	name: "privacy",
-	mixins: [PiiMixin, JetStreamMixin],
+	mixins: [PiiMixin],
+
+	created() {
+		/** The person's key in Base C, to find and erase their movements there. */
+		this.activitySubject = activityPseudonym();
+	},
 
 	actions: {
 		access: {
@@ -36,7 +41,7 @@ const PrivacyService: ServiceSchema = {
 				const [baseA, baseB, baseC, audit] = await Promise.all([
 					ctx.call("persons.export", { cpfBidx }),
 					ctx.call("profiles.export", { cpfBidx }),
-					ctx.call("activity.export", { subject: activitySubject(cpf) }),
+					ctx.call("activity.export", { subject: this.activitySubject(cpf) }),
 					this.auditTrail(ctx, cpf)
 				]);
 				return { cpf, baseA, baseB, baseC, audit };
@@ -49,12 +54,12 @@ const PrivacyService: ServiceSchema = {
 			audit: { action: "privacy.erase", before: "requested", outcome: (result: { status: string }) => (result.status === "erased" ? "ok" : null) },
 			params: { $$strict: true, cpf: f.cpf },
 			async handler(ctx: Context<{ cpf: string }, any>) {
-				const erasure: Erasure = { cpfBidx: this.blindIndex(ctx.params.cpf), subject: activitySubject(ctx.params.cpf), requestedAt: new Date().toISOString() };
+				const erasure: Erasure = { cpfBidx: this.blindIndex(ctx.params.cpf), subject: this.activitySubject(ctx.params.cpf), requestedAt: new Date().toISOString() };
 				// Durable first: if this node dies now, the consumer still finishes the job.
-				const stored = await this.publish("erasures", erasure);
+				const stored = await this.broker.channels.publish("erasures", erasure);
 				const bases = await this.eraseEverywhere(ctx, erasure);
 				const done = Object.values(bases).every(s => s === "erased");
-				if (done) await this.forget("erasures", stored.seq);
+				if (done) await this.broker.channels.forget("erasures", stored.seq);
 				return { cpf: ctx.params.cpf, status: done ? "erased" : "pending", bases };
 			}
 		}
@@ -110,8 +115,8 @@ const PrivacyService: ServiceSchema = {
 		}
 	},
 
-	started() {
-		this.consumeBatches("erasures", "privacy-erasures", (batch: Delivery<Erasure>[]) => this.finishErasures(batch), 10);
+	channels: {
+		erasures: { durable: "privacy-erasures", batchSize: 10, handler(batch: Delivery<Erasure>[]) { return this.finishErasures(batch); } }
 	}
 };
 

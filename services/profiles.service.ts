@@ -1,7 +1,6 @@
 import type { Context, ServiceSchema } from "moleculer";
 import { BaseBMixin } from "../mixins/base-b.mixin";
 import { PiiMixin } from "../mixins/pii.mixin";
-import { ConsultationMixin } from "../mixins/consultation.mixin";
 import { ASSET_TYPES, INCOME_SOURCES } from "../lib/base-b/catalog";
 import { type Asset, type ProfileDoc, profileView } from "../lib/base-b/profile";
 import { todayIso, yearsBetween } from "../lib/dates";
@@ -35,7 +34,7 @@ function checkDates(p: ProfileParams, today: string): void {
 /** Base B: financial profiles (payload B), one per CPF, keyed by its blind index. */
 const ProfilesService: ServiceSchema & { afterConnected(): Promise<void> } = {
 	name: "profiles",
-	mixins: [BaseBMixin(), PiiMixin, ConsultationMixin],
+	mixins: [BaseBMixin(), PiiMixin],
 
 	actions: {
 		put: {

@@ -1,5 +1,4 @@
 import type { Context, ServiceSchema } from "moleculer";
-import { ConsultationMixin } from "../mixins/consultation.mixin";
 import * as f from "../lib/fields";
 import { classify } from "../lib/errors";
 import type { MeshLocals } from "../middlewares/zero-trust.middleware";
@@ -34,7 +33,6 @@ function outcome(err: any): Part {
  */
 const ReportService: ServiceSchema = {
 	name: "report",
-	mixins: [ConsultationMixin],
 
 	actions: {
 		get: {

@@ -2,11 +2,10 @@ import { createHash } from "node:crypto";
 import type { Context, ServiceSchema } from "moleculer";
 import { Errors } from "moleculer";
 import { BaseCMixin, isEsUnavailable } from "../mixins/base-c.mixin";
-import { JetStreamMixin, type Delivery } from "../mixins/jetstream.mixin";
+import type { Delivery } from "../middlewares/channels.middleware";
 import { config } from "../config";
 import { index } from "../lib/base-c/indices";
 import { type MovementRecord, MAX_REPORTED_ERRORS, splitBody, toRecords, validateMovements } from "../lib/base-c/movement";
-import { activitySubject } from "../lib/base-c/subject";
 
 /** Elasticsearch refusals that will never succeed however often they are retried: dead letters. */
 const POISON = new Set(["mapper_parsing_exception", "document_parsing_exception", "illegal_argument_exception", "strict_dynamic_mapping_exception"]);
@@ -30,7 +29,7 @@ function isRecord(data: any): data is MovementRecord {
  */
 const TransactionIngestService: ServiceSchema = {
 	name: "transaction-ingest",
-	mixins: [BaseCMixin, JetStreamMixin],
+	mixins: [BaseCMixin],
 
 	actions: {
 		ingest: {
@@ -50,14 +49,14 @@ const TransactionIngestService: ServiceSchema = {
 						movements.length === 0 && all.length === 0 ? "No movement in the body" : "Some movements are invalid; nothing was accepted",
 						422, "VALIDATION_ERROR", all.slice(0, MAX_REPORTED_ERRORS));
 				}
-				const records = toRecords(movements, activitySubject);
+				const records = toRecords(movements, this.activitySubject);
 				// One message per slice; its id comes from its movements' ids, so a resent request is
 				// dropped by JetStream's duplicate window before it costs Elasticsearch anything.
 				const slices: MovementRecord[][] = [];
 				for (let i = 0; i < records.length; i += RECORDS_PER_MESSAGE) slices.push(records.slice(i, i + RECORDS_PER_MESSAGE));
 				await Promise.all(slices.map(slice => {
 					const msgID = createHash("sha256").update(slice.map(r => r.movement_id).join(",")).digest("base64url");
-					return this.publish("transactions", { records: slice } satisfies MovementBatch, msgID);
+					return this.broker.channels.publish("transactions", { records: slice } satisfies MovementBatch, msgID);
 				}));
 				return { accepted: records.length };
 			}
@@ -113,14 +112,14 @@ const TransactionIngestService: ServiceSchema = {
 
 		/** Parks what can never be written, with the reason; a poison movement does not hold back its batch. */
 		async deadLetter(d: Delivery<MovementBatch>, reason: string, payload: string) {
-			await this.publish("deadLetters", { reason, at: new Date().toISOString(), stream_seq: d.msg.seq, payload: payload.slice(0, 4096) });
+			await this.broker.channels.publish("deadLetters", { reason, at: new Date().toISOString(), stream_seq: d.msg.seq, payload: payload.slice(0, 4096) });
 			if (reason === "not a movement batch") d.msg.term();
 		}
 	},
 
-	started() {
+	channels: {
 		// Up to 5 messages (5000 movements) per bulk request, two requests in flight.
-		this.consumeBatches("transactions", "elasticsearch-writer", (batch: Delivery<MovementBatch>[]) => this.writeBatch(batch), 5, 2);
+		transactions: { durable: "elasticsearch-writer", batchSize: 5, parallel: 2, handler(batch: Delivery<MovementBatch>[]) { return this.writeBatch(batch); } }
 	}
 };
 

@@ -28,6 +28,7 @@ let support: typeof import("./support/mesh");
 let cpfLib: typeof import("../lib/cpf");
 let ownerQuery: typeof import("./support/db").ownerQuery;
 let blindIndex: (cpf: string) => string;
+let sentryMiddleware: typeof import("../middlewares/sentry.middleware");
 
 beforeAll(async () => {
 	sink = createServer((req, res) => {
@@ -47,7 +48,8 @@ beforeAll(async () => {
 	support = await import("./support/mesh.js");
 	cpfLib = await import("../lib/cpf.js");
 	({ ownerQuery } = await import("./support/db.js"));
-	const { piiCipher } = await import("../mixins/pii.mixin.js");
+	sentryMiddleware = await import("../middlewares/sentry.middleware.js");
+	const { piiCipher } = await import("./support/keys.js");
 	blindIndex = cpf => piiCipher().blindIndex(cpf);
 	mesh = await support.startMesh(support.BASE_A_MESH);
 });
@@ -59,10 +61,10 @@ afterAll(async () => {
 });
 
 /** Waits until every event captured so far has left (the SDK sends asynchronously). */
+/** Waits until every broker's client has sent what it holds. */
 async function flush(): Promise<void> {
-	// The same CommonJS module instance the middleware loaded.
-	// eslint-disable-next-line @typescript-eslint/no-require-imports
-	await require("@sentry/node").flush(5000);
+	const flushed = await Promise.all(mesh.brokers.map(b => sentryMiddleware.sentryClient(b)?.flush(5000) ?? false));
+	expect(flushed.filter(Boolean).length).toBe(mesh.brokers.length);
 }
 
 describe("Sentry", () => {
@@ -70,9 +72,11 @@ describe("Sentry", () => {
 	const endereco = "Rua Inesquecivel Xyz, 4321";
 	let cpf: string;
 
-	it("is initialised when SENTRY_DSN is set", () => {
+	it("is initialised when SENTRY_DSN is set: a client of each broker's own, none process-wide", () => {
+		for (const broker of mesh.brokers) expect(sentryMiddleware.sentryClient(broker)?.getDsn()?.port).toBe(String((sink.address() as AddressInfo).port));
+		expect(new Set(mesh.brokers.map(b => sentryMiddleware.sentryClient(b))).size).toBe(mesh.brokers.length);
 		// eslint-disable-next-line @typescript-eslint/no-require-imports
-		expect(require("@sentry/node").isInitialized()).toBe(true);
+		expect(require("@sentry/node").isInitialized()).toBe(false);
 		expect(Object.keys(require.cache).some(path => path.includes("/@sentry/node/"))).toBe(true);
 	});
 
@@ -121,10 +125,11 @@ describe("Sentry", () => {
 		expect(events().filter(e => ids.includes(e.tags?.request_id))).toEqual([]);
 	});
 
-	it("flushes and closes Sentry when the broker stops", async () => {
+	it("flushes and closes each broker's client when the broker stops", async () => {
+		const clients = mesh.brokers.map(b => sentryMiddleware.sentryClient(b));
 		await mesh.stop();
 		mesh = undefined as any;
-		// eslint-disable-next-line @typescript-eslint/no-require-imports
-		expect(require("@sentry/node").isInitialized()).toBe(false);
+		// A closed client is disabled: it sends nothing more.
+		for (const client of clients) expect(client?.getOptions().enabled).toBe(false);
 	});
 });

@@ -1,6 +1,8 @@
 import type { Group } from "../config/groups";
 import type { Scope } from "../lib/scopes";
 import type { AuditDeclaration } from "../middlewares/audit.middleware";
+import type { ChannelConsumer, Channels } from "../middlewares/channels.middleware";
+import type { StreamKey } from "../lib/mesh/streams";
 
 /**
  * The custom action properties of credit-mesh, each enforced by a middleware on every node
@@ -21,5 +23,15 @@ declare module "moleculer" {
 		consultation?: boolean;
 		/** Added at start by ParamsSchemaMiddleware: the params as JSON Schema, for /openapi.json. */
 		paramsSchema?: unknown;
+	}
+
+	interface ServiceSchema {
+		/** The durable consumers this service runs, by the stream they read (middlewares/channels.middleware.ts). */
+		channels?: Partial<Record<StreamKey, ChannelConsumer>>;
+	}
+
+	interface ServiceBroker {
+		/** Publishing on the mesh's durable channels (middlewares/channels.middleware.ts). */
+		channels: Channels;
 	}
 }

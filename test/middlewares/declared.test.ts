@@ -5,20 +5,22 @@ import brokerConfig from "../../moleculer.config";
 import { randomCpf } from "../../lib/cpf";
 import { NotFoundError } from "../../lib/errors";
 import { consumerToken } from "../../middlewares/zero-trust.middleware";
-import { piiCipher } from "../../mixins/pii.mixin";
+import { activitySubject, piiCipher } from "../support/keys";
+import { PiiMixin } from "../../mixins/pii.mixin";
 import AuditService from "../../services/audit.service";
 import { ownerQuery } from "../support/db";
 
 // The declared action properties, each enforced by its middleware, on a broker of their own with the
 // project's whole middleware chain and the real audit service (PostgreSQL). The services below stand in
 // for ours only by name: what is tested is what the middlewares make of a declaration.
-const recorded: string[] = [];
+const recorded: { stream: string; subject: string; source?: string }[] = [];
 const consumer = { id: randomUUID(), name: "declared-test", scopes: ["persons:write", "persons:read", "reports:read"], rateLimit: 60 };
 const callerToken = consumerToken(consumer, null);
 let broker: ServiceBroker;
 
 const Persons: ServiceSchema = {
 	name: "persons",
+	mixins: [PiiMixin],
 	actions: {
 		create: { callers: ["api"], scopes: ["persons:write"], audit: "persons.create", handler: (ctx: any) => ({ cpf: ctx.params.cpf }) },
 		update: { callers: ["api"], scopes: ["persons:write"], audit: "persons.update", handler: () => Promise.reject(new NotFoundError("Person")) }
@@ -26,12 +28,10 @@ const Persons: ServiceSchema = {
 };
 const Lookup: ServiceSchema = {
 	name: "cpf-lookup",
-	methods: { recordConsultation: (cpf: string) => void recorded.push(cpf) },
 	actions: { get: { callers: ["api", "report"], scopes: ["persons:read"], consultation: true, handler: (ctx: any) => ({ cpf: ctx.params.cpf }) } }
 };
 const Report: ServiceSchema = {
 	name: "report",
-	methods: { recordConsultation: (cpf: string) => void recorded.push(`report:${cpf}`) },
 	actions: { get: { callers: ["api"], scopes: ["reports:read"], consultation: true, handler: (ctx: any) => ctx.call("cpf-lookup.get", { cpf: ctx.params.cpf }) } }
 };
 
@@ -39,6 +39,12 @@ beforeAll(async () => {
 	broker = new ServiceBroker({ ...brokerConfig, transporter: null, nodeID: `declared-${process.pid}`, logger: false });
 	for (const schema of [Persons, Lookup, Report, AuditService]) broker.createService(schema);
 	await broker.start();
+	// What the consultation middleware publishes is recorded here instead of going to JetStream.
+	broker.channels.publish = async (stream, payload) => {
+		const { subject, source } = payload as { subject: string; source?: string };
+		recorded.push({ stream, subject, source });
+		return { seq: recorded.length } as any;
+	};
 });
 afterAll(async () => {
 	await broker?.stop();
@@ -75,6 +81,10 @@ describe("consultation", () => {
 		const [a, b] = [randomCpf(), randomCpf()];
 		await broker.call("cpf-lookup.get", { cpf: a }, { meta: { callerToken } });
 		await broker.call("report.get", { cpf: b }, { meta: { callerToken } });
-		expect(recorded).toEqual([a, `report:${b}`]);
+		// Published under Base C's pseudonym, never the CPF.
+		expect(recorded).toEqual([
+			{ stream: "consultations", subject: activitySubject(a), source: "cpf-lookup" },
+			{ stream: "consultations", subject: activitySubject(b), source: "report" }
+		]);
 	});
 });

@@ -5,7 +5,7 @@ import brokerConfig from "../../moleculer.config";
 import { randomCpf } from "../../lib/cpf";
 import { openAnswer } from "../../lib/base-a/idempotency-answer";
 import { consumerToken, ZeroTrustMiddleware } from "../../middlewares/zero-trust.middleware";
-import { piiCipher } from "../../mixins/pii.mixin";
+import { piiCipher } from "../support/keys";
 import PersonsService from "../../services/persons.service";
 import AuditService from "../../services/audit.service";
 import { ownerQuery } from "../support/db";

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { enginesEnv } from "../../bench/lib";
 import { config, loadConfig } from "../../config";
 import { natsOptions } from "../../config/nats";
-import { channel } from "../../mixins/jetstream.mixin";
+import { channel } from "../../lib/mesh/streams";
 
 // The local NATS of scripts/engines.sh as the stack runs it: TLS only, one user per service group,
 // JetStream's API only for the groups that own streams (docs/security.md).

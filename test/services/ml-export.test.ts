@@ -2,7 +2,7 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomCpf } from "../../lib/cpf";
-import { piiCipher } from "../../mixins/pii.mixin";
+import { piiCipher } from "../support/keys";
 import { PROFILES } from "../../mixins/base-b.mixin";
 import { ASSET_TYPES, INCOME_SOURCES } from "../../lib/base-b/catalog";
 import { startMesh, type Mesh } from "../support/mesh";

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatCpf, randomCpf } from "../../lib/cpf";
-import { activitySubject } from "../../lib/base-c/subject";
+import { activitySubject } from "../support/keys";
 import { api, engines, eventually, startMesh, type Mesh } from "../support/mesh";
 import { countMovements } from "../support/es";
 import { ownerQuery } from "../support/db";

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomCpf } from "../../lib/cpf";
-import { activitySubject } from "../../lib/base-c/subject";
+import { activitySubject } from "../support/keys";
 import { config } from "../../config";
 import { api, engines, eventually, startMesh, type Mesh } from "../support/mesh";
 import { withEs } from "../support/es";

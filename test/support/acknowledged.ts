@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import { config } from "../../config";
-import { piiCipher } from "../../mixins/pii.mixin";
-import { activitySubject } from "../../lib/base-c/subject";
+import { activitySubject, piiCipher } from "./keys";
 import { ownerQuery } from "./db";
 import { withEs } from "./es";
 import { withMongo } from "./mongo";

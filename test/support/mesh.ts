@@ -7,7 +7,7 @@ import brokerConfig from "../../moleculer.config";
 import { connect } from "nats";
 import { config } from "../../config";
 import { natsOptions } from "../../config/nats";
-import { STREAMS, channel, type StreamKey } from "../../mixins/jetstream.mixin";
+import { STREAMS, channel, type StreamKey } from "../../lib/mesh/streams";
 import ApiService from "../../services/api.service";
 import PersonsService from "../../services/persons.service";
 import CpfLookupService from "../../services/cpf-lookup.service";

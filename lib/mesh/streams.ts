@@ -1,0 +1,27 @@
+import { RetentionPolicy, nanos } from "nats";
+import type { Group } from "../../config/groups";
+
+/**
+ * The durable channels of the mesh (NATS JetStream), each created and managed only by the group that
+ * owns it (the other groups' NATS users may not touch JetStream's API, only publish into what they feed).
+ * Names and subjects are prefixed with the Moleculer namespace, so meshes sharing a NATS server
+ * (dev and test, or two deployments) never consume each other's messages.
+ */
+export const STREAMS: Record<"transactions" | "deadLetters" | "consultations" | "erasures", { name: string; subjects: string[]; retention: RetentionPolicy; max_age: number; owner: Group }> = {
+	/** Movements accepted by POST /transactions, until Elasticsearch has them. */
+	transactions: { name: "TRANSACTIONS", subjects: ["transactions.movement"], retention: RetentionPolicy.Workqueue, max_age: nanos(7 * 24 * 3600_000), owner: "base-c" },
+	/** Movements Elasticsearch refused for good, with the reason. */
+	deadLetters: { name: "TRANSACTIONS_DLQ", subjects: ["transactions.dead"], retention: RetentionPolicy.Limits, max_age: nanos(30 * 24 * 3600_000), owner: "base-c" },
+	/** Consultations of a CPF (pseudonymised), for Base C's ultimaConsulta; fed by Base A, Base B and report. */
+	consultations: { name: "CONSULTATIONS", subjects: ["events.cpf.consulted"], retention: RetentionPolicy.Workqueue, max_age: nanos(7 * 24 * 3600_000), owner: "base-c" },
+	/** LGPD erasures still to finish (a base was down); kept until every base confirmed. */
+	erasures: { name: "PRIVACY_ERASURES", subjects: ["privacy.erase"], retention: RetentionPolicy.Workqueue, max_age: nanos(365 * 24 * 3600_000), owner: "privacy" }
+};
+
+export type StreamKey = keyof typeof STREAMS;
+
+/** A stream's name and subject within a namespace. */
+export function channel(namespace: string, key: StreamKey): { name: string; subject: string } {
+	const ns = namespace.replace(/[^A-Za-z0-9_-]/g, "_") || "default";
+	return { name: `${ns}_${STREAMS[key].name}`, subject: `${ns}.${STREAMS[key].subjects[0]}` };
+}

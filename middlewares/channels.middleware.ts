@@ -1,0 +1,218 @@
+import { AckPolicy, DiscardPolicy, type JetStreamClient, type JetStreamManager, type JsMsg, type NatsConnection, type PubAck, StorageType, connect, nanos } from "nats";
+import type { Middleware, Service, ServiceBroker } from "moleculer";
+import { config } from "../config";
+import { groupOf, type Group } from "../config/groups";
+import { natsOptions } from "../config/nats";
+import { BaseUnavailableError } from "../lib/errors";
+import { STREAMS, channel, type StreamKey } from "../lib/mesh/streams";
+
+export interface Delivery<T> {
+	data: T;
+	msg: JsMsg;
+}
+
+/**
+ * A durable pull consumer, declared in a service schema's `channels` under the stream it reads
+ * (ChannelsMiddleware runs it while the service runs). Every replica shares the durable name: a
+ * consumer group. The handler acks, naks or terminates each message of its batch.
+ */
+export interface ChannelConsumer<T = any> {
+	durable: string;
+	/** Messages handed to one call of the handler. */
+	batchSize?: number;
+	/** Batches handled at once (e.g. two bulk requests keep both of Elasticsearch's cores busy). */
+	parallel?: number;
+	handler(this: any, batch: Delivery<T>[]): Promise<void>;
+}
+
+/** What services reach as `this.broker.channels`. */
+export interface Channels {
+	/** Resolves once the server stored the message (a PubAck); 503 when it cannot. */
+	publish(stream: StreamKey, payload: unknown, msgID?: string): Promise<PubAck>;
+	/** Removes a stored message that no longer needs handling (e.g. a job finished inline). */
+	forget(stream: StreamKey, seq: number): Promise<void>;
+}
+
+const pause = (ms: number) => new Promise(r => setTimeout(r, ms));
+
+/** One broker's JetStream connection, the streams it put in place and the consumers it runs. */
+class JetStreamLink implements Channels {
+	private connection?: Promise<{ nc: NatsConnection; js: JetStreamClient; manager: () => Promise<JetStreamManager> }>;
+	private readonly ensured = new Set<string>();
+	/** The groups of this broker's services: only a stream's owner creates and manages it. */
+	readonly groups = new Set<Group>();
+	readonly consumers = new Map<Service, { stop(): Promise<void> }[]>();
+
+	constructor(private readonly broker: ServiceBroker) {}
+
+	private jetstream() {
+		this.connection ??= (async () => {
+			// The broker's own NATS user (each group has one), not the process's.
+			const url = (this.broker.options.transporter as { options?: { url?: string } } | null)?.options?.url ?? config.transporter;
+			const nc = await connect({
+				...natsOptions(config, url), name: `credit-mesh-jetstream-${this.broker.nodeID}`, maxReconnectAttempts: -1, reconnectTimeWait: 500,
+				// A stack trace captured per publish cost a fifth of the ingest path's CPU.
+				noAsyncTraces: true
+			});
+			// The manager (JetStream's API) is made on first use: only the owners of streams may call it.
+			let jsm: Promise<JetStreamManager> | undefined;
+			return { nc, js: nc.jetstream({ timeout: 5000 }), manager: () => (jsm ??= nc.jetstreamManager({ timeout: 5000 }).catch(err => { jsm = undefined; throw err; })) };
+		})().catch(err => {
+			this.connection = undefined;
+			throw err;
+		});
+		return this.connection;
+	}
+
+	/** Creates or updates the stream when this broker runs its owner; the others only use its name. */
+	async ensure(key: StreamKey): Promise<{ name: string; subject: string }> {
+		const ch = channel(this.broker.namespace, key);
+		if (this.ensured.has(ch.name) || !this.groups.has(STREAMS[key].owner)) return ch;
+		const jsm = await (await this.jetstream()).manager();
+		const { owner: _owner, ...settings } = STREAMS[key];
+		const cfg = {
+			...settings, name: ch.name, subjects: [ch.subject], storage: StorageType.File, discard: DiscardPolicy.New,
+			// A full stream refuses new messages (back-pressure: the API answers 503) rather than dropping old ones.
+			max_bytes: config.jetstreamMaxBytes, duplicate_window: nanos(120_000)
+		};
+		try {
+			await jsm.streams.info(cfg.name);
+			await jsm.streams.update(cfg.name, cfg);
+		} catch (err: any) {
+			if (err?.code !== "404" && !/stream not found/i.test(err?.message ?? "")) throw err;
+			await jsm.streams.add(cfg);
+		}
+		this.ensured.add(ch.name);
+		return ch;
+	}
+
+	async publish(stream: StreamKey, payload: unknown, msgID?: string): Promise<PubAck> {
+		try {
+			const { subject } = await this.ensure(stream);
+			const { js } = await this.jetstream();
+			return await js.publish(subject, JSON.stringify(payload), msgID ? { msgID } : undefined);
+		} catch (err: any) {
+			this.broker.logger.warn(`JetStream refused a message for ${STREAMS[stream].name}:`, err?.code ?? err?.name);
+			throw new BaseUnavailableError("C (ingest channel)");
+		}
+	}
+
+	async forget(stream: StreamKey, seq: number): Promise<void> {
+		const jsm = await (await this.jetstream()).manager();
+		await jsm.streams.deleteMessage(channel(this.broker.namespace, stream).name, seq, false).catch(() => false);
+	}
+
+	/** Runs a durable consumer for `service` until stopped, reconnecting after any failure. */
+	consume<T>(service: Service, stream: StreamKey, spec: ChannelConsumer<T>): { stop(): Promise<void> } {
+		const { durable, batchSize = 1000, parallel = 1 } = spec;
+		let stopping = false;
+		let messages: { stop(): void } | undefined;
+		const loop = (async () => {
+			while (!stopping) {
+				try {
+					const { name } = await this.ensure(stream);
+					const { js, manager } = await this.jetstream();
+					await (await manager()).consumers.add(name, {
+						durable_name: durable, ack_policy: AckPolicy.Explicit, ack_wait: nanos(60_000),
+						max_ack_pending: batchSize * (parallel + 3), max_deliver: -1
+					});
+					// consume() keeps pulling while a batch is being handled; a short pause gathers a burst
+					// into one batch, and a lone message waits milliseconds, not a fetch's second.
+					const pulled = await (await js.consumers.get(name, durable)).consume({ max_messages: batchSize * (parallel + 1) });
+					messages = pulled;
+					if (stopping) pulled.stop();
+					const pending: Delivery<T>[] = [];
+					let ended = false;
+					const reader = (async () => {
+						for await (const msg of pulled) {
+							let data: T;
+							try {
+								data = msg.json<T>();
+							} catch {
+								data = undefined as T;
+							}
+							pending.push({ data, msg });
+						}
+					})().finally(() => (ended = true));
+					const inFlight = new Set<Promise<void>>();
+					try {
+						while (!stopping && !ended) {
+							if (pending.length < batchSize) await pause(pending.length === 0 ? 10 : 5);
+							if (pending.length === 0) continue;
+							const handled: Promise<void> = spec.handler.call(service, pending.splice(0, batchSize)).finally(() => inFlight.delete(handled));
+							inFlight.add(handled);
+							if (inFlight.size >= parallel) await Promise.race(inFlight);
+						}
+					} finally {
+						await Promise.allSettled(inFlight);
+						pulled.stop();
+						await reader.catch(() => undefined);
+					}
+				} catch (err: any) {
+					if (stopping) break;
+					service.logger.warn(`Consumer ${durable} on ${STREAMS[stream].name} paused:`, err?.code ?? err?.name, err?.message);
+					await pause(1000);
+				}
+			}
+		})();
+		return {
+			async stop() {
+				stopping = true;
+				messages?.stop();
+				await loop;
+			}
+		};
+	}
+
+	async close(): Promise<void> {
+		const connection = this.connection;
+		this.connection = undefined;
+		if (!connection) return;
+		const { nc } = await connection.catch(() => ({ nc: undefined }));
+		await nc?.drain().catch(() => nc.close());
+	}
+}
+
+type ChannelsSchema = Partial<Record<StreamKey, ChannelConsumer>>;
+
+/**
+ * The mesh's durable channels (NATS JetStream) for every service of a broker, as moleculer-channels
+ * does it: one connection per broker, opened on first use; `broker.channels` to publish; the consumers
+ * a schema declares under `channels` run from the service's start to its stop. The owner group of a
+ * stream puts it in place at start, so the groups that feed it find it there.
+ */
+export function ChannelsMiddleware(): Middleware {
+	const links = new WeakMap<ServiceBroker, JetStreamLink>();
+	return {
+		name: "Channels",
+		created(broker: ServiceBroker) {
+			const link = new JetStreamLink(broker);
+			links.set(broker, link);
+			broker.channels = link;
+		},
+		serviceCreated(service: Service) {
+			const group = groupOf(service.name);
+			if (group) links.get(service.broker)?.groups.add(group);
+		},
+		async serviceStarted(service: Service) {
+			const link = links.get(service.broker);
+			const group = groupOf(service.name);
+			if (!link || !group) return;
+			const owned = (Object.keys(STREAMS) as StreamKey[]).filter(key => STREAMS[key].owner === group);
+			await Promise.all(owned.map(key => link.ensure(key)))
+				.catch((err: Error) => service.logger.warn("JetStream streams not in place yet (retried on use):", err?.name, err?.message));
+			const declared = (service.schema as { channels?: ChannelsSchema }).channels ?? {};
+			const running = (Object.entries(declared) as [StreamKey, ChannelConsumer][]).map(([stream, spec]) => link.consume(service, stream, spec));
+			if (running.length > 0) link.consumers.set(service, running);
+		},
+		async serviceStopping(service: Service) {
+			const link = links.get(service.broker);
+			await Promise.allSettled((link?.consumers.get(service) ?? []).map(c => c.stop()));
+			link?.consumers.delete(service);
+		},
+		// The link stays: a broker started again reconnects on first use.
+		async stopped(broker: ServiceBroker) {
+			await links.get(broker)?.close();
+		}
+	} as unknown as Middleware;
+}
