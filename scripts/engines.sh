@@ -66,7 +66,8 @@ engine_name() {
 select_engines() {
   local e out=
   if (( $# == 0 )); then echo "$ENGINES"; return 0; fi
-  for e in "$@"; do out+="$(engine_name "$e") "; done
+  # `|| exit`: errexit is off in the command substitution that calls this.
+  for e in "$@"; do e=$(engine_name "$e") || exit 1; out+="$e "; done
   echo "${out% }"
 }
 
