@@ -13,6 +13,8 @@ import { GROUPS, type Group } from "../../config/groups";
 const ROOT = resolve(__dirname, "../..");
 const STACK_FILE = resolve(ROOT, "docker-stack.yml");
 const stackText = readFileSync(STACK_FILE, "utf8");
+// js-yaml's `load` resolves the file's anchors and `<<` merge keys as Docker's loader does (YAML 1.1
+// merge: keys beside `<<` win); it reads a 1.1 octal such as `mode: 0444` as decimal, which no check uses.
 const stack = load(stackText) as any;
 const services: Record<string, any> = stack.services;
 
