@@ -35,7 +35,7 @@ DATA=${CREDIT_MESH_DATA:-$ROOT/.data}
 case $DATA in /*) ;; *) DATA=$PWD/$DATA ;; esac
 LOG=$DATA/log
 SECRETS=$DATA/secrets
-# The service groups of docker-stack.yml (lib/mesh/groups.ts), each with its own mesh key.
+# The service groups of docker-stack.yml (config/groups.ts), each with its own mesh key.
 MESH_GROUPS="api base-a base-b base-c report privacy operators"
 WAIT_SECS=30
 IS_ROOT=0

@@ -235,7 +235,7 @@ describe("docker-stack.yml: our services", () => {
 			expect(list, `${name} sets no SERVICES`).not.toBe("");
 			for (const s of list.split(",")) expect(existsSync(resolve(ROOT, "services", `${s.trim()}.service.ts`)), `${name}: ${s}`).toBe(true);
 			expect(env(services[name]).NODE_ENV, name).toBe("production");
-			// Each group joins the mesh as itself: its own NATS user and signing key, its services those of lib/mesh/groups.ts.
+			// Each group joins the mesh as itself: its own NATS user and signing key, its services those of config/groups.ts.
 			const g = name.replace(/-/g, "_");
 			expect(env(services[name]).TRANSPORTER_FILE, name).toBe(`/run/secrets/transporter_${g}`);
 			expect(env(services[name]).MESH_KEYS_FILE, name).toBe(`/run/secrets/mesh_key_${g}`);
