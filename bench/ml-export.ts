@@ -8,6 +8,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { rmSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Collection } from "mongodb";
 import pg from "pg";
 import { need } from "../config";
@@ -16,12 +17,17 @@ import { parseDate, todayIso } from "../lib/dates";
 import { PiiCipher, pseudonymizer } from "../lib/pii";
 import { featureRow } from "../lib/base-b/features";
 import type { ProfileDoc } from "../lib/base-b/profile";
-import {
-	AUDIT_SQL, basesAandBUp, type BenchState, checkInSync, type Observation, createConsumer, deleteProfiles,
-	ferretStorageUrl, flagArg, fmt, gitState, gitText, launchMesh, machineInfo, memoryOf, meshWarnings, noiseWarning,
-	numberArg, observe, percentile, prepare, printObservation, profilesCollection, randomProfile, revokeConsumer, runMain,
-	sleep, stopEverything, stopMesh, table, type Watch, writeResults
-} from "./lib";
+import { parseFlags } from "../scripts/args";
+import { deleteSeededProfiles, ferretStorageUrl, profilesCollection } from "./lib/base-b";
+import { memoryOf } from "./lib/cpu";
+import { randomProfile } from "./lib/data";
+import { AUDIT_SQL, checkInSync, prepare } from "./lib/engines";
+import { createConsumer, revokeConsumer } from "./lib/http";
+import { type BenchState, runMain, stopEverything } from "./lib/lifecycle";
+import { type Observation, type Watch, observe } from "./lib/measure";
+import { basesAandBUp, launchMesh, meshWarnings, stopMesh } from "./lib/mesh";
+import { fmt, gitState, gitText, machineInfo, noiseWarning, printMeshWarnings, printObservation, table, writeResults } from "./lib/report";
+import { percentile, sortedCopy } from "./lib/stats";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -35,16 +41,15 @@ const BARE_LABEL = "raw cursor only (engine ceiling)";
 /** Everything the export touches. */
 const SERVICES = ["api", "consumers", "audit", "idempotency", "profiles", "ml-export"];
 
-const argv = process.argv.slice(2);
-const opts = {
-	profiles: numberArg(argv, "profiles", 20000),
+const opts = parseFlags(process.argv.slice(2), {
+	profiles: { type: "number", default: 20000 },
 	/** Measured exports per side, after one warm-up export each. */
-	runs: numberArg(argv, "runs", 5),
+	runs: { type: "number", default: 5 },
 	/** Documents per insertMany while seeding. */
-	batch: numberArg(argv, "batch", 1000),
+	batch: { type: "number", default: 1000 },
 	/** Leave the seeded profiles in the dev database (they are deleted by default). */
-	keepData: flagArg(argv, "keep-data")
-};
+	keepData: { type: "boolean" }
+});
 
 // ------------------------------------------------------------------ state that cleanup() undoes
 
@@ -59,10 +64,7 @@ const state: BenchState & {
 
 async function removeSeeded(): Promise<void> {
 	if (opts.keepData || !state.mongo || state.seeded.length === 0) return;
-	const ids = state.seeded.splice(0);
-	const started = Date.now();
-	const deleted = await deleteProfiles(state.mongo.profiles, ids);
-	console.log(`removed the ${deleted} seeded profiles in ${((Date.now() - started) / 1000).toFixed(1)} s (--keep-data keeps them)`);
+	await deleteSeededProfiles(state.mongo.profiles, state.seeded.splice(0));
 }
 
 async function cleanup(): Promise<void> {
@@ -212,7 +214,7 @@ async function measure(label: string, watch: Watch, once: () => Promise<ExportRu
 		for (let i = 0; i < opts.runs; i++) out.push(await once());
 		return out;
 	});
-	const seconds = percentile(Float64Array.from(runs.map(r => r.seconds)).sort(), 50);
+	const seconds = percentile(sortedCopy(runs.map(r => r.seconds)), 50);
 	const median = runs.find(r => r.seconds === seconds)!;
 	console.log(`  ${label}: ${runs.map(r => `${fmt(r.rows / r.seconds, 0)} rows/s (${fmt(r.seconds)} s)`).join(", ")}`);
 	printObservation(observed);
@@ -316,7 +318,7 @@ async function main(): Promise<void> {
 	console.log("note: the raw side appends the one ml.export audit row per export, as the service does; it computes and hashes each line but writes it nowhere (ours writes it to HTTP, read by this process).");
 	const noise = noiseWarning([["ours", ours], ["raw", raw], ["bare", bare]]);
 	if (noise) console.log(noise);
-	if (warnings.length) console.log(`\nthe mesh logged ${warnings.length} warning/error line(s); first: ${warnings[0].slice(0, 300)}`);
+	printMeshWarnings(warnings);
 
 	const out = writeResults(ROOT, "ml-export", {
 		benchmark: "ml-export",

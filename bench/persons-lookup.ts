@@ -11,16 +11,19 @@ import { need } from "../config";
 import { randomCpf } from "../lib/cpf";
 import { PiiCipher } from "../lib/pii";
 import { debtView } from "../lib/base-a/debts";
-import {
-	AUDIT_SQL, inParallel, type BenchState, call, capPoolSize, checkInSync, CITIES, createConsumer, expect, flagArg, fmt,
-	gitState, gitText, launchMesh, machineInfo, measureGatewayThenRaw, numberArg, pick, prepare, printComparison,
-	runMain, shuffled, stopEverything, STREETS, writeResults
-} from "./lib";
 import { LOOKUP_SQL } from "../lib/base-a/lookup";
+import { parseFlags } from "../scripts/args";
+import { call, createConsumer, expect } from "./lib/http";
+import { CITIES, inParallel, pick, shuffled, STREETS } from "./lib/data";
+import { AUDIT_SQL, capPoolSize, checkInSync, prepare } from "./lib/engines";
+import { type BenchState, runMain, stopEverything } from "./lib/lifecycle";
+import { measureGatewayThenRaw } from "./lib/measure";
+import { launchMesh } from "./lib/mesh";
+import { fmt, gitState, gitText, machineInfo, printComparison, writeResults } from "./lib/report";
 
 // ------------------------------------------------------------------ the database work, as the services do it
 
-// The lookup query is cpf-lookup's own (lib/base-a/lookup.ts); AUDIT_SQL (bench/lib.ts) is the
+// The lookup query is cpf-lookup's own (lib/base-a/lookup.ts); AUDIT_SQL (bench/lib/engines.ts) is the
 // audit service's insert, checked by checkInSync().
 
 const ROOT = path.resolve(__dirname, "..");
@@ -32,22 +35,21 @@ const gatewayLabel = (split: boolean) => (split ? "HTTP → gateway → NATS →
 /** The gateway and Base A: everything GET /persons/:cpf and the seeding touch. */
 const SERVICES = ["api", "persons", "cpf-lookup", "debt-write", "audit", "consumers", "idempotency"];
 
-const argv = process.argv.slice(2);
-const opts = {
-	persons: numberArg(argv, "persons", 2000),
-	concurrency: numberArg(argv, "concurrency", 32),
-	duration: numberArg(argv, "duration", 15),
-	seedParallelism: numberArg(argv, "seed-parallelism", 8),
+const flags = parseFlags(process.argv.slice(2), {
+	persons: { type: "number", default: 2000 },
+	concurrency: { type: "number", default: 32 },
+	duration: { type: "number", default: 15 },
+	seedParallelism: { type: "number", default: 8 },
 	/** Connections of the raw side's pool; by default as many as the concurrency. */
-	rawPool: 0,
+	rawPool: { type: "number" },
 	/** Each service in its own process, so every hop really crosses NATS. */
-	split: flagArg(argv, "split"),
+	split: { type: "boolean" },
 	/** Only the gateway and Base A (when the other bases' engines are not available), not all of dist/services. */
-	baseAOnly: flagArg(argv, "base-a"),
+	baseAOnly: { type: "boolean", flag: "base-a" },
 	/** Leave the seeded persons in the dev database (they are deleted by default). */
-	keepData: flagArg(argv, "keep-data")
-};
-opts.rawPool = numberArg(argv, "raw-pool", opts.concurrency);
+	keepData: { type: "boolean" }
+});
+const opts = { ...flags, rawPool: flags.rawPool ?? flags.concurrency };
 
 // ------------------------------------------------------------------ state that cleanup() undoes
 

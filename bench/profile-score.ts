@@ -15,11 +15,15 @@ import { todayIso } from "../lib/dates";
 import { PiiCipher } from "../lib/pii";
 import type { ProfileDoc } from "../lib/base-b/profile";
 import { scoreProfile } from "../lib/base-b/score";
-import {
-	AUDIT_SQL, inParallel, basesAandBUp, type BenchState, call, capPoolSize, checkInSync, createConsumer, deleteProfiles,
-	expect, ferretStorageUrl, flagArg, fmt, gitState, gitText, launchMesh, machineInfo, measureGatewayThenRaw, numberArg,
-	prepare, printComparison, profilesCollection, randomProfile, runMain, shuffled, stopEverything, writeResults
-} from "./lib";
+import { parseFlags } from "../scripts/args";
+import { deleteSeededProfiles, ferretStorageUrl, profilesCollection } from "./lib/base-b";
+import { inParallel, randomProfile, shuffled } from "./lib/data";
+import { AUDIT_SQL, capPoolSize, checkInSync, prepare } from "./lib/engines";
+import { call, createConsumer, expect } from "./lib/http";
+import { type BenchState, runMain, stopEverything } from "./lib/lifecycle";
+import { measureGatewayThenRaw } from "./lib/measure";
+import { basesAandBUp, launchMesh } from "./lib/mesh";
+import { fmt, gitState, gitText, machineInfo, printComparison, writeResults } from "./lib/report";
 
 const ROOT = path.resolve(__dirname, "..");
 const WARMUP_SECONDS = 3;
@@ -32,20 +36,19 @@ const gatewayLabel = (split: boolean) => (split ? "HTTP → gateway → NATS →
 /** Everything the seeding (PUT /profiles) and the load (GET /profiles/:cpf/score) touch. */
 const SERVICES = ["api", "consumers", "audit", "idempotency", "profiles", "asset-score"];
 
-const argv = process.argv.slice(2);
-const opts = {
-	profiles: numberArg(argv, "profiles", 2000),
-	concurrency: numberArg(argv, "concurrency", 32),
-	duration: numberArg(argv, "duration", 15),
-	seedParallelism: numberArg(argv, "seed-parallelism", 8),
+const flags = parseFlags(process.argv.slice(2), {
+	profiles: { type: "number", default: 2000 },
+	concurrency: { type: "number", default: 32 },
+	duration: { type: "number", default: 15 },
+	seedParallelism: { type: "number", default: 8 },
 	/** Connections of the raw side's pools (MongoDB and PostgreSQL); by default as many as the concurrency. */
-	rawPool: 0,
+	rawPool: { type: "number" },
 	/** Each service in its own process, so every hop really crosses NATS. */
-	split: flagArg(argv, "split"),
+	split: { type: "boolean" },
 	/** Leave the seeded profiles in the dev database (they are deleted by default). */
-	keepData: flagArg(argv, "keep-data")
-};
-opts.rawPool = numberArg(argv, "raw-pool", opts.concurrency);
+	keepData: { type: "boolean" }
+});
+const opts = { ...flags, rawPool: flags.rawPool ?? flags.concurrency };
 
 // ------------------------------------------------------------------ state that cleanup() undoes
 
@@ -57,13 +60,9 @@ const state: BenchState & {
 	cleaning?: Promise<void>;
 } = { children: [], seeded: [] };
 
-/** Deletes the seeded profiles by `_id`. Their audit rows stay: the log is insert-only. */
 async function removeSeeded(): Promise<void> {
 	if (opts.keepData || !state.mongo || state.seeded.length === 0) return;
-	const ids = state.seeded.splice(0);
-	const started = Date.now();
-	const deleted = await deleteProfiles(state.mongo.profiles, ids);
-	console.log(`removed the ${deleted} seeded profiles in ${((Date.now() - started) / 1000).toFixed(1)} s (--keep-data keeps them)`);
+	await deleteSeededProfiles(state.mongo.profiles, state.seeded.splice(0));
 }
 
 async function cleanup(): Promise<void> {

@@ -5,23 +5,27 @@
 // is no raw side. Options: --seconds S (120), --clients C (16), --seed N (random), --sample-seconds K (5),
 // --keep-data (do not erase the run's CPFs afterwards).
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "../config";
 import { SERVICE_GROUPS } from "../config/groups";
-import {
-	type BenchState, type CpuReport, type EnginePids, type MeshProc, cpuMeter, cpuText, createConsumer, enginePids, fmt, flagArg,
-	gitState, gitText, launchMesh, machineInfo, memoryOf, meshWarnings, numberArg, observerBroker, prepare, runMain, sleep, stopEverything, stringArg, table, writeResults
-} from "./lib";
+import { parseFlags } from "../scripts/args";
+import { type CpuReport, type EnginePids, cpuMeter, enginePids, memoryOf } from "./lib/cpu";
+import { prepare } from "./lib/engines";
+import { createConsumer } from "./lib/http";
+import { type BenchState, runMain, stopEverything } from "./lib/lifecycle";
+import { type MeshProc, launchMesh, meshWarnings, observerBroker } from "./lib/mesh";
+import { cpuText, fmt, gitState, gitText, machineInfo, table, writeResults } from "./lib/report";
 import { WORKLOAD_SCOPES, type WorkloadResult, runWorkload } from "./workload";
 
 const ROOT = path.resolve(__dirname, "..");
-const argv = process.argv.slice(2);
-const opts = {
-	seconds: numberArg(argv, "seconds", 120),
-	clients: numberArg(argv, "clients", 16),
-	seed: stringArg(argv, "seed") === undefined ? undefined : numberArg(argv, "seed", 1, 0),
-	sampleSeconds: numberArg(argv, "sample-seconds", 5),
-	keepData: flagArg(argv, "keep-data")
-};
+const opts = parseFlags(process.argv.slice(2), {
+	seconds: { type: "number", default: 120 },
+	clients: { type: "number", default: 16 },
+	/** Random unless given. */
+	seed: { type: "number", min: 0 },
+	sampleSeconds: { type: "number", default: 5 },
+	keepData: { type: "boolean" }
+});
 
 /** The service groups of docker-stack.yml, one moleculer-runner each (SERVICES=<group>). */
 const GROUPS: Record<string, readonly string[]> = SERVICE_GROUPS;

@@ -9,8 +9,9 @@
 // A write whose final outcome is not a success (a connection cut after the server committed, say) may
 // still be stored: the acknowledged writes are a lower bound of what each base holds, not all of it.
 import { createHash } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { generatePerson, mulberry32, type SeedPerson } from "../scripts/seed";
-import { percentile, sleep, sortedCopy } from "./lib";
+import { percentiles } from "./lib/stats";
 
 export interface WorkloadOptions {
 	/**
@@ -350,10 +351,10 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
 	const elapsedMs = Date.now() - started;
 	const routeStats: RouteStats[] = (Object.keys(WORKLOAD_ROUTES) as RouteName[]).filter(r => stats.has(r)).map(r => {
 		const s = stats.get(r)!;
-		const sorted = sortedCopy(s.latencies);
+		const { p50, p99 } = percentiles(s.latencies);
 		return {
 			route: WORKLOAD_ROUTES[r].label, requests: s.requests, errors: s.errors, statuses: s.statuses, retried: s.retried, retryCauses: s.retryCauses,
-			p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), perSecond: s.requests / (elapsedMs / 1000)
+			p50Ms: p50, p99Ms: p99, perSecond: s.requests / (elapsedMs / 1000)
 		};
 	});
 	return { elapsedMs, routes: routeStats, acknowledged, unexpected, seed };

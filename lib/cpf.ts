@@ -22,14 +22,18 @@ export function normalizeCpf(input: unknown): string | null {
 	return digits;
 }
 
+/** The 11 digits of a CPF whose first nine are `base`, with its two check digits (`529982247` → `52998224725`). */
+export function withCheckDigits(base: string): string {
+	const d1 = checkDigit(base, 9);
+	return `${base}${d1}${checkDigit(base + d1, 10)}`;
+}
+
 /** A random valid CPF, for tests, benchmarks and the demo loader. */
 export function randomCpf(): string {
 	for (;;) {
 		let base = "";
 		for (let i = 0; i < 9; i++) base += String(randomInt(10));
-		const d1 = checkDigit(base, 9);
-		const d2 = checkDigit(base + d1, 10);
-		const cpf = `${base}${d1}${d2}`;
+		const cpf = withCheckDigits(base);
 		if (normalizeCpf(cpf)) return cpf;
 	}
 }

@@ -9,7 +9,9 @@
 // Ctrl-C stops starting persons, lets the ones in flight finish, prints the summary and exits 130.
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { normalizeCpf } from "../lib/cpf";
+import { setTimeout as sleep } from "node:timers/promises";
+import { parseFlags } from "./args";
+import { normalizeCpf, withCheckDigits } from "../lib/cpf";
 import { formatDate, todayIso } from "../lib/dates";
 import { ASSET_TYPES, INCOME_SOURCES } from "../lib/base-b/catalog";
 import { MOVEMENT_TYPES } from "../lib/base-c/movement";
@@ -65,13 +67,6 @@ const msOf = (iso: string) => Date.parse(`${iso}T00:00:00Z`);
 const WINDOW_START = msOf("2020-01-01");
 const WINDOW_END = msOf("2025-10-31");
 
-function cpfDigit(digits: string, length: number): number {
-	let sum = 0;
-	for (let i = 0; i < length; i++) sum += Number(digits[i]) * (length + 1 - i);
-	const rest = (sum * 10) % 11;
-	return rest === 10 ? 0 : rest;
-}
-
 export interface SeedPerson {
 	cpf: string;
 	nome: string;
@@ -95,8 +90,7 @@ export function generatePerson(seed: number, i: number, today = todayIso()): See
 	while (!cpf) {
 		let base = "";
 		for (let k = 0; k < 9; k++) base += String(int(0, 9));
-		const d1 = cpfDigit(base, 9);
-		cpf = normalizeCpf(`${base}${d1}${cpfDigit(base + d1, 10)}`);
+		cpf = normalizeCpf(withCheckDigits(base));
 	}
 	const names = rnd() < 0.5 ? FEMALE_NAMES : MALE_NAMES;
 	const first = rnd() < 0.3 ? `${pick(names)} ${pick(names)}` : pick(names);
@@ -140,7 +134,6 @@ export function seedCpfs(seed: number, persons: number): string[] {
 // ---------------------------------------------------------------- HTTP
 
 const MAX_ATTEMPTS = 8;
-const sleep = (ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms));
 
 class HttpError extends Error {}
 
@@ -207,24 +200,7 @@ async function seedOne(c: Client, seed: number, p: SeedPerson, totals: Totals): 
 
 // ---------------------------------------------------------------- command line
 
-function arg(argv: string[], name: string): string | undefined {
-	for (let i = 0; i < argv.length; i++) {
-		if (argv[i] === `--${name}`) return argv[i + 1];
-		if (argv[i].startsWith(`--${name}=`)) return argv[i].slice(name.length + 3);
-	}
-	return undefined;
-}
-
-function intArg(argv: string[], name: string, fallback: number, min: number, max: number): number {
-	const raw = arg(argv, name);
-	if (raw === undefined) return fallback;
-	const n = Number(raw);
-	if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer from ${min} to ${max} (got '${raw}')`);
-	return n;
-}
-
-function adminKey(argv: string[]): string {
-	const given = arg(argv, "key") ?? process.env.ADMIN_API_KEY;
+function adminKey(given: string | undefined): string {
 	if (given) return given.trim();
 	const file = process.env.ADMIN_API_KEY_FILE ?? path.resolve(__dirname, "..", ".data", "secrets", "admin_api_key");
 	if (!existsSync(file)) throw new Error(`no API key: pass --key, or set ADMIN_API_KEY / ADMIN_API_KEY_FILE (${file} does not exist)`);
@@ -234,16 +210,22 @@ function adminKey(argv: string[]): string {
 const duration = (s: number) => (s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(Math.floor(s % 60)).padStart(2, "0")}s` : `${Math.round(s)}s`);
 
 export async function main(argv: string[]): Promise<number> {
-	const persons = intArg(argv, "persons", 100, 1, 10_000_000);
-	const seed = intArg(argv, "seed", 1, 0, 2 ** 31 - 1);
-	const concurrency = intArg(argv, "concurrency", 8, 1, 256);
-	if (argv.includes("--print-cpfs")) {
+	const flags = parseFlags(argv, {
+		persons: { type: "number", integer: true, default: 100, min: 1, max: 10_000_000 },
+		seed: { type: "number", integer: true, default: 1, min: 0, max: 2 ** 31 - 1 },
+		concurrency: { type: "number", integer: true, default: 8, min: 1, max: 256 },
+		url: { type: "string", default: "http://127.0.0.1:3000" },
+		key: { type: "string" },
+		printCpfs: { type: "boolean" }
+	});
+	const { persons, seed, concurrency } = flags;
+	if (flags.printCpfs) {
 		for (let i = 0; i < persons; i++) process.stdout.write(`${generatePerson(seed, i).cpf}\n`);
 		return 0;
 	}
-	const url = new URL(arg(argv, "url") ?? "http://127.0.0.1:3000");
+	const url = new URL(flags.url);
 	if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(`--url must be http(s) (got '${url.href}')`);
-	const client: Client = { url: url.origin, key: adminKey(argv) };
+	const client: Client = { url: url.origin, key: adminKey(flags.key ?? process.env.ADMIN_API_KEY) };
 	const today = todayIso();
 	const totals: Totals = { ok: 0, existing: 0, failed: 0, debts: 0, profiles: 0, movements: 0, errors: [] };
 

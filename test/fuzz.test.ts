@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { config } from "../config";
 import { MOVEMENT_TYPES } from "../lib/base-c/movement";
 import { SCOPES } from "../lib/scopes";
-import { tail } from "../bench/lib";
+import { tail } from "../bench/lib/processes";
 import { ownerQuery } from "./support/db";
 import { startReplicatedMesh, type ReplicatedMesh } from "./support/replicas";
 

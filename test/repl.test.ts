@@ -1,7 +1,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { stripVTControlCharacters } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { enginesEnv } from "../bench/lib";
+import { enginesEnv } from "../bench/lib/engines";
 import { randomCpf } from "../lib/cpf";
 import { operatorId } from "../middlewares/operator.middleware";
 import { ownerQuery } from "./support/db";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatCpf, normalizeCpf, randomCpf } from "../../lib/cpf";
+import { formatCpf, normalizeCpf, randomCpf, withCheckDigits } from "../../lib/cpf";
 
 describe("normalizeCpf", () => {
 	it.each([
@@ -15,6 +15,11 @@ describe("normalizeCpf", () => {
 
 	it("rejects non-strings", () => {
 		for (const v of [52998224725, null, undefined, {}, ["52998224725"]]) expect(normalizeCpf(v)).toBeNull();
+	});
+
+	it("completes nine digits with their check digits", () => {
+		expect(withCheckDigits("529982247")).toBe("52998224725");
+		expect(withCheckDigits("111444777")).toBe("11144477735");
 	});
 
 	it("makes valid random CPFs", () => {

@@ -3,7 +3,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { promisify } from "node:util";
 import { ServiceBroker } from "moleculer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { enginesEnv } from "../../bench/lib";
+import { enginesEnv } from "../../bench/lib/engines";
 import { randomCpf } from "../../lib/cpf";
 import { ROUTES } from "../../lib/gateway/routes";
 import { nowSeconds, signToken } from "../../lib/mesh/token";

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { connect as tcpConnect } from "node:net";
 import { connect, RetentionPolicy, StorageType, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { enginesEnv } from "../../bench/lib";
+import { enginesEnv } from "../../bench/lib/engines";
 import { config, loadConfig } from "../../config";
 import { natsOptions } from "../../config/nats";
 import { channel } from "../../lib/mesh/streams";

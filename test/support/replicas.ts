@@ -3,7 +3,9 @@ import { randomBytes } from "node:crypto";
 import os from "node:os";
 import path from "node:path";
 import { config } from "../../config";
-import { alive, enginesEnv, freePort, observerBroker, spawnLogged, stopChild } from "../../bench/lib";
+import { enginesEnv } from "../../bench/lib/engines";
+import { observerBroker } from "../../bench/lib/mesh";
+import { alive, freePort, spawnLogged, stopChild } from "../../bench/lib/processes";
 import { SERVICE_GROUPS, type ServiceGroup } from "../../config/groups";
 import { deleteStreams, engines } from "./mesh";
 

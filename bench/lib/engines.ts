@@ -1,0 +1,82 @@
+// The engines, their settings and the build a benchmark measures; the raw sides' copies of service code
+// and the limits they keep to.
+import { spawnSync, type SpawnSyncOptions } from "node:child_process";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import pg from "pg";
+import { type Config, loadConfig } from "../../config";
+
+/** Runs a command to completion (output shown), throwing when it fails or overruns. */
+function run(cmd: string, args: string[], opts: SpawnSyncOptions & { timeoutMs: number }): void {
+	const r = spawnSync(cmd, args, { stdio: ["ignore", "inherit", "inherit"], ...opts, timeout: opts.timeoutMs });
+	if (r.error) throw new Error(`${cmd} ${args.join(" ")}: ${r.error.message}`);
+	if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} exited with ${r.status ?? r.signal}`);
+}
+
+/**
+ * The variables `bash scripts/engines.sh env <profile>` exports, evaluated by bash itself (so any
+ * quoting it uses is honoured) and returned as a plain object.
+ */
+export function enginesEnv(root: string, profile: string): Record<string, string> {
+	const script = `eval "$(bash scripts/engines.sh env ${profile})" && bash scripts/engines.sh env ${profile} | sed -n 's/^export \\([A-Za-z_][A-Za-z0-9_]*\\)=.*/\\1/p' | while read -r n; do printf '%s=%s\\0' "$n" "\${!n}"; done`;
+	const r = spawnSync("bash", ["-c", script], { cwd: root, encoding: "utf8", timeout: 30_000 });
+	if (r.status !== 0) throw new Error(`engines.sh env ${profile} failed: ${r.stderr}`);
+	const env: Record<string, string> = {};
+	for (const entry of r.stdout.split("\0")) {
+		const eq = entry.indexOf("=");
+		if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
+	}
+	if (Object.keys(env).length === 0) throw new Error(`engines.sh env ${profile} exported nothing`);
+	return env;
+}
+
+/** The dev engines up, their settings (`engines.sh env dev`), a fresh build and the schema migrated. */
+export function prepare(root: string): { env: NodeJS.ProcessEnv; cfg: Config } {
+	run("bash", ["scripts/engines.sh", "up"], { cwd: root, timeoutMs: 180_000 });
+	const env: NodeJS.ProcessEnv = { ...process.env, ...enginesEnv(root, "dev") };
+	delete env.NODE_ID;
+	console.log("building…");
+	run("npm", ["run", "--silent", "build"], { cwd: root, env, timeoutMs: 300_000 });
+	run(process.execPath, ["dist/scripts/migrate.js"], { cwd: root, env, timeoutMs: 120_000 });
+	// The same settings the services read (config/index.ts), from the same environment.
+	return { env, cfg: loadConfig(env) };
+}
+
+/**
+ * Warns when a service's source no longer holds a fragment a benchmark copied from it (an SQL
+ * statement, a projection), since the raw side would then no longer do the same work.
+ */
+export function checkInSync(root: string, fragments: [file: string, text: string][]): void {
+	const squash = (s: string) => s.replace(/\s+/g, " ").trim();
+	for (const [file, text] of fragments) {
+		if (!squash(readFileSync(path.join(root, file), "utf8")).includes(squash(text))) {
+			console.warn(`WARNING: ${file} no longer contains this benchmark's copy of '${squash(text).slice(0, 80)}'; the raw side may not do the same work.`);
+		}
+	}
+}
+
+/** The audit service's insert (services/audit.service.ts, not exported there); checkInSync() watches it. */
+export const AUDIT_SQL = `INSERT INTO audit_log (seq, at, consumer, action, cpf_bidx, request_id, outcome, prev_hash, hash)
+					 VALUES (0, now(), $1, $2, $3, $4, $5, '', '') RETURNING seq::text`;
+
+/**
+ * A raw pool size within the server's connection limit (max_connections − 20, for the mesh, FerretDB
+ * and other work), warning when the wanted size had to be lowered.
+ */
+export async function capPoolSize(connectionString: string, wanted: number): Promise<number> {
+	const probe = new pg.Client({ connectionString, connectionTimeoutMillis: 2000 });
+	await probe.connect();
+	try {
+		const maxConnections = Number((await probe.query("SHOW max_connections")).rows[0].max_connections);
+		if (wanted <= maxConnections - 20) return wanted;
+		console.warn(`--raw-pool ${wanted} is more than PostgreSQL allows (max_connections ${maxConnections}); using ${maxConnections - 20}`);
+		return maxConnections - 20;
+	} finally {
+		await probe.end();
+	}
+}
+
+/** Refuses an engine's URL that is not on this machine: the benchmarks only talk to 127.0.0.1. */
+export function loopbackOnly(url: URL, setting: string): void {
+	if (!["127.0.0.1", "localhost", "[::1]"].includes(url.hostname)) throw new Error(`${setting} points at ${url.hostname}: the benchmarks only talk to 127.0.0.1`);
+}
