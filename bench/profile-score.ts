@@ -20,7 +20,8 @@ import { deleteSeededProfiles, ferretStorageUrl, profilesCollection } from "./li
 import { inParallel, randomProfile, shuffled } from "./lib/data";
 import { AUDIT_SQL, capPoolSize, checkInSync, prepare } from "./lib/engines";
 import { call, createConsumer, expect } from "./lib/http";
-import { type BenchState, runMain, stopEverything } from "./lib/lifecycle";
+import { runMain, stopEverything } from "./lib/lifecycle";
+import type { BenchState } from "./lib/state";
 import { measureGatewayThenRaw } from "./lib/measure";
 import { basesAandBUp, launchMesh } from "./lib/mesh";
 import { fmt, gitState, gitText, machineInfo, printComparison, writeResults } from "./lib/report";

@@ -1,7 +1,7 @@
 // The ingest benchmark's report: the paths' labels, CPU per movement (or request), the summary printed
 // at the end and bench/results/ingest.json.
 import type { CpuReport } from "../lib/cpu";
-import type { Observation, SideResult } from "../lib/measure";
+import type { Observation, SideResult } from "../lib/report";
 import { comparisonTable, fmt, type gitState, type machineInfo, noiseWarning, printMeshWarnings, ratioText, sideRatio, table, writeResults } from "../lib/report";
 import { type EsDelta, esText } from "./elasticsearch";
 import type { OursIngest } from "./ours";

@@ -1,6 +1,6 @@
 // The mesh's HTTP API as the benchmarks call it: a request with a bearer key, the status expected, and
 // the API consumer made for the load and revoked after it.
-import type { BenchState } from "./lifecycle";
+import type { BenchState } from "./state";
 
 interface Reply { status: number; body: any }
 

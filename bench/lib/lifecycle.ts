@@ -1,28 +1,9 @@
 // A benchmark's life cycle: the state it must undo, a watchdog and the signals around its main, and the
 // clean-up every benchmark starts with.
-import type { ChildProcess } from "node:child_process";
-import type { ServiceBroker } from "moleculer";
 import { revokeConsumer } from "./http";
-import type { AutocannonInstance } from "./load";
+import type { BenchState } from "./state";
 import { removeMeshStreams, stopMesh } from "./mesh";
 import { alive } from "./processes";
-
-/** What the shared helpers start and cleanup must stop; each benchmark extends it. */
-export interface BenchState {
-	children: ChildProcess[];
-	/** A broker watching the namespace while the mesh starts. */
-	observer?: ServiceBroker;
-	cannon?: AutocannonInstance;
-	/** Set when the mesh is stopped on purpose. */
-	meshStopping?: boolean;
-	/** The benchmark's API consumer, revoked once the mesh side is done. */
-	consumer?: { base: string; id: string; adminKey: string };
-	/** The mesh's namespace, set as soon as it is drawn: its JetStream streams are deleted at the end. */
-	namespace?: string;
-	/** The mesh's NATS (TRANSPORTER), where those streams are. */
-	transporter?: string;
-	natsCa?: string;
-}
 
 /**
  * Runs main, then cleanup, and exits; cleanup also runs on an error, Ctrl-C / SIGTERM and when the

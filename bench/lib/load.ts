@@ -1,7 +1,7 @@
 // Load generators: autocannon over HTTP (ours) and closed loops of async workers (the raw sides).
 // @ts-expect-error autocannon ships no type declarations; the shapes used are declared below.
 import autocannonUntyped from "autocannon";
-import type { BenchState } from "./lifecycle";
+import type { BenchState } from "./state";
 
 interface Histogram { average: number; mean: number; p50: number; p99: number; total: number; min: number; max: number }
 interface AutocannonResult {

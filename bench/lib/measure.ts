@@ -1,13 +1,13 @@
 // Measuring a side: the work run while CPU by process group and the databases' sessions are watched
 // (after a look at the machine with none of our load), and the two sides of a read benchmark.
 import { setTimeout as sleep } from "node:timers/promises";
-import { type CpuReport, cpuMeter, enginePids, restartedEngines } from "./cpu";
+import { cpuMeter, enginePids, restartedEngines } from "./cpu";
 import { type WaitProfile, waitSampler } from "./db-waits";
 import { revokeConsumer } from "./http";
-import type { BenchState } from "./lifecycle";
+import type { BenchState } from "./state";
 import { closedLoop, httpLoad } from "./load";
 import { meshWarnings, stopMesh } from "./mesh";
-import { printObservation } from "./report";
+import { type Observation, type SideResult, printObservation } from "./report";
 import { percentiles } from "./stats";
 
 /** What is watched while a side runs: the mesh's processes, the engines, the databases' sessions. */
@@ -47,33 +47,6 @@ export async function observe<T>(watch: Watch, work: () => Promise<T>): Promise<
 	return { result, cpu, db, idleBefore, enginesRestarted };
 }
 
-export interface Observation<T> {
-	result: T;
-	cpu: CpuReport;
-	db: Record<string, WaitProfile>;
-	/** CPU in the 2 s before the measurement, with none of our load running. */
-	idleBefore: CpuReport;
-	/** Engines whose pid changed during the measurement: someone stopped or restarted them. */
-	enginesRestarted: string[];
-}
-
-export interface SideResult {
-	reqPerSec: number;
-	p50: number;
-	p99: number;
-	mean: number;
-	ok: number;
-	errors: number;
-	seconds: number;
-	cpu: CpuReport;
-	/** Where each database's client sessions were, on average, during the measurement. */
-	db: Record<string, WaitProfile>;
-	/** CPU in the 2 s before the measurement, with none of our load running (see observe). */
-	idleBefore: CpuReport;
-	/** Engines whose pid changed during the measurement (see observe). */
-	enginesRestarted: string[];
-	detail: Record<string, unknown>;
-}
 
 function latencyStats(latencies: number[]) {
 	return { ...percentiles(latencies), mean: latencies.reduce((a, b) => a + b, 0) / (latencies.length || 1), ok: latencies.length };

@@ -14,7 +14,7 @@ import { natsOptions, transporterOptions } from "../../config/nats";
 import { createZeroTrustMiddleware } from "../../middlewares/zero-trust.middleware";
 import { STREAMS, type StreamKey, channel } from "../../lib/mesh/streams";
 import { loopbackOnly } from "./engines";
-import type { BenchState } from "./lifecycle";
+import type { BenchState } from "./state";
 import { alive, freePort, spawnLogged, stopChild, tail } from "./processes";
 
 export interface MeshProc { pid: number; name: string; child: ChildProcess }

@@ -6,12 +6,39 @@ import os from "node:os";
 import path from "node:path";
 import type { CpuReport } from "./cpu";
 import type { WaitProfile } from "./db-waits";
-import type { Observation, SideResult } from "./measure";
 
 /**
  * The commit the measured code was built from, and the files outside bench/ that differed from it
  * (the build compiles the working tree, so uncommitted changes are part of what was measured).
  */
+export interface Observation<T> {
+	result: T;
+	cpu: CpuReport;
+	db: Record<string, WaitProfile>;
+	/** CPU in the 2 s before the measurement, with none of our load running. */
+	idleBefore: CpuReport;
+	/** Engines whose pid changed during the measurement: someone stopped or restarted them. */
+	enginesRestarted: string[];
+}
+
+export interface SideResult {
+	reqPerSec: number;
+	p50: number;
+	p99: number;
+	mean: number;
+	ok: number;
+	errors: number;
+	seconds: number;
+	cpu: CpuReport;
+	/** Where each database's client sessions were, on average, during the measurement. */
+	db: Record<string, WaitProfile>;
+	/** CPU in the 2 s before the measurement, with none of our load running (see observe). */
+	idleBefore: CpuReport;
+	/** Engines whose pid changed during the measurement (see observe). */
+	enginesRestarted: string[];
+	detail: Record<string, unknown>;
+}
+
 export function gitState(root: string): { head: string | null; changedOutsideBench: string[] } {
 	const git = (args: string[]) => spawnSync("git", args, { cwd: root, encoding: "utf8", timeout: 10_000 });
 	const head = git(["rev-parse", "--short", "HEAD"]);
