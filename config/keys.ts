@@ -33,8 +33,10 @@ export function parseGroupKeys(text: string, kind: "private" | "public"): Map<Gr
 	const keys = new Map<Group, KeyObject>();
 	for (const entry of text.split(",").map(s => s.trim()).filter(Boolean)) {
 		const colon = entry.indexOf(":");
+		if (colon < 1) throw new Error("each entry needs 'group:' before its key");
 		const group = entry.slice(0, colon);
-		if (colon < 1 || !isGroup(group)) throw new Error(`unknown group '${group}'`);
+		// Only a name that could be a group is echoed: a key pasted without its name must not reach a log.
+		if (!isGroup(group)) throw new Error(/^[a-z-]{1,20}$/.test(group) ? `unknown group '${group}'` : "unknown group");
 		const der = Buffer.from(entry.slice(colon + 1), "base64");
 		const key = kind === "private" ? createPrivateKey({ key: der, format: "der", type: "pkcs8" }) : createPublicKey({ key: der, format: "der", type: "spki" });
 		if (key.asymmetricKeyType !== "ed25519") throw new Error(`the key of '${group}' is not Ed25519`);

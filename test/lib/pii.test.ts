@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { PiiCipher, pseudonymizer } from "../../lib/pii";
-import { parseDataKeys } from "../../config/keys";
 
 const k1 = { id: "k1", key: randomBytes(32) };
 const k2 = { id: "k2", key: randomBytes(32) };
@@ -50,15 +49,4 @@ describe("PiiCipher", () => {
 		expect(a).not.toBe(b);
 		expect(a).toBe(pseudonymizer(key, "activity")("52998224725"));
 	});
-});
-
-describe("parseDataKeys", () => {
-	it("parses ids and keys, first is current", () => {
-		const spec = `new:${k2.key.toString("base64")},old:${k1.key.toString("base64")}`;
-		expect(parseDataKeys(spec).map(k => k.id)).toEqual(["new", "old"]);
-	});
-	it.each(["nokey", `:${k1.key.toString("base64")}`, `k1:${randomBytes(16).toString("base64")}`, `bad id:${k1.key.toString("base64")}`,
-		// one id twice: a value sealed under it could not be opened (every new write failed)
-		`k1:${k1.key.toString("base64")},k1:${k2.key.toString("base64")}`])(
-		"rejects %j", spec => expect(() => parseDataKeys(spec)).toThrow());
 });

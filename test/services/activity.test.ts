@@ -1,16 +1,13 @@
-import { natsOptions } from "../../config/nats";
-import { connect } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatCpf, randomCpf } from "../../lib/cpf";
 import { formatDate, todayIso } from "../../lib/dates";
-import { activitySubject } from "../support/keys";
-import { channel } from "../../lib/mesh/streams";
-import { config } from "../../config";
 import { api, engines, eventually, startMesh, type Mesh } from "../support/mesh";
-import { countMovements, withEs } from "../support/es";
+import { countMovements } from "../support/es";
 import { enginePid } from "../support/replicas";
+import { bySubject, postNdjson, postTransactions } from "../support/transactions";
 
-
+// activity: payload C (GET /activity/:cpf) and the movements (GET /activity/:cpf/movements), with the
+// last consultation kept from the consultations channel. Taking movements in is transaction-ingest.test.ts's.
 let mesh: Mesh;
 beforeAll(async () => {
 	mesh = await startMesh();
@@ -20,17 +17,13 @@ afterAll(async () => {
 	await mesh?.stop();
 });
 
-const ingest = (body: unknown, headers: Record<string, string> = {}) => api(mesh, "POST", "/api/v1/transactions", { body, headers });
-const ndjson = (lines: string[]) => api(mesh, "POST", "/api/v1/transactions", { rawBody: lines.join("\n"), headers: { "content-type": "application/x-ndjson" } });
-const bySubject = (cpf: string) => ({ term: { subject: activitySubject(cpf) } });
-
 describe("payload C", () => {
 	it("round-trips the seed payload: consultation from Base A, last card purchase, movements newest first", async () => {
 		const cpf = randomCpf();
 		await api(mesh, "POST", "/api/v1/persons", { body: { cpf, nome: "Consultada Lima", endereco: "Rua K, 11" } });
 		expect((await api(mesh, "GET", `/api/v1/persons/${cpf}`)).status).toBe(200);
 
-		const accepted = await ingest([
+		const accepted = await postTransactions(mesh, [
 			{ cpf: formatCpf(cpf), tipo: "cartao", valor: 150.75, data: "10/01/2025" },
 			{ cpf, tipo: "pix", valor: 20, data: "2025-01-12" },
 			{ cpf, tipo: "cartao", valor: 99.9, data: "11/01/2025" },
@@ -59,7 +52,7 @@ describe("payload C", () => {
 	it("lists movements by date range and tipo, with totals, paged with after", async () => {
 		const cpf = randomCpf();
 		const lines = Array.from({ length: 30 }, (_, i) => JSON.stringify({ cpf, tipo: i % 3 === 0 ? "cartao" : "pix", valor: 10.05, data: `2024-03-${String(1 + (i % 28)).padStart(2, "0")}`, id: `m${i}` }));
-		expect((await ndjson(lines)).status).toBe(202);
+		expect((await postNdjson(mesh, lines)).status).toBe(202);
 		await eventually(() => countMovements(bySubject(cpf)), n => n === 30);
 
 		const all = await api(mesh, "GET", `/api/v1/activity/${cpf}/movements?size=100`);
@@ -83,116 +76,13 @@ describe("payload C", () => {
 		expect((await api(mesh, "GET", `/api/v1/activity/${cpf}/movements?from=2024-03-10&to=2024-03-01`)).status).toBe(422);
 		expect((await api(mesh, "GET", `/api/v1/activity/${cpf}/movements?tipo=bitcoin`)).status).toBe(422);
 	});
-
-	it("counts the same batch sent twice once, and keeps two identical movements of one batch", async () => {
-		const cpf = randomCpf();
-		const batch = [{ cpf, tipo: "pix", valor: 5, data: "01/02/2025" }, { cpf, tipo: "pix", valor: 5, data: "01/02/2025" }, { cpf, tipo: "ted", valor: 7, data: "01/02/2025", id: "abc-1" }];
-		expect((await ingest(batch)).status).toBe(202);
-		expect((await ingest(batch)).status).toBe(202);
-		expect((await ingest([batch[2]])).status).toBe(202);
-		await eventually(() => countMovements(bySubject(cpf)), n => n >= 3);
-		await new Promise(r => setTimeout(r, 1500));
-		expect(await countMovements(bySubject(cpf))).toBe(3);
-	});
-
-	it("stores no CPF anywhere in Base C", async () => {
-		const cpf = randomCpf();
-		await ingest({ cpf: formatCpf(cpf), tipo: "saque", valor: 100, data: "03/03/2025" });
-		await api(mesh, "GET", `/api/v1/profiles/${cpf}`);
-		await eventually(() => countMovements(bySubject(cpf)), n => n === 1);
-		const dump = await withEs(async es => {
-			await es.indices.refresh({ index: `${config.esIndexPrefix}-*` });
-			const res = await es.search({ index: `${config.esIndexPrefix}-*`, size: 10_000, query: { match_all: {} } });
-			return JSON.stringify(res.hits.hits);
-		});
-		expect(dump).toContain(activitySubject(cpf));
-		expect(dump).not.toContain(cpf);
-		expect(dump).not.toContain(formatCpf(cpf));
-	});
 });
 
-describe("bad input gets a 4xx and nothing is accepted", () => {
-	const good = () => ({ cpf: randomCpf(), tipo: "pix", valor: 1, data: "01/01/2025" });
-	const cases: [string, () => { body?: unknown; raw?: string; type?: string }, number][] = [
-		["invalid CPF", () => ({ body: [good(), { ...good(), cpf: "52998224726" }] }), 422],
-		["unknown tipo", () => ({ body: { ...good(), tipo: "bitcoin" } }), 422],
-		["three-decimal valor", () => ({ body: { ...good(), valor: 1.001 } }), 422],
-		["negative valor", () => ({ body: { ...good(), valor: -1 } }), 422],
-		["impossible date", () => ({ body: { ...good(), data: "30/02/2025" } }), 422],
-		["unknown field", () => ({ body: { ...good(), nome: "Fulano" } }), 422],
-		["operator injection", () => ({ body: { ...good(), cpf: { $gt: "" } } }), 422],
-		["a bad NDJSON line", () => ({ raw: [JSON.stringify(good()), "{not json", JSON.stringify(good())].join("\n"), type: "application/x-ndjson" }), 422],
-		["an NDJSON line that is not an object", () => ({ raw: [JSON.stringify(good()), "[1,2]"].join("\n"), type: "application/x-ndjson" }), 422],
-		["an empty array", () => ({ body: [] }), 422],
-		["a JSON string", () => ({ raw: '"hello"', type: "application/json" }), 400],
-		["text/plain", () => ({ raw: JSON.stringify(good()), type: "text/plain" }), 415],
-		["a body of 50 MB", () => ({ raw: JSON.stringify(good()) + "\n" + " ".repeat(50 * 1024 * 1024), type: "application/x-ndjson" }), 413]
-	];
-
-	it.each(cases)("%s → %s", async (_name, make, status) => {
-		const { body, raw, type } = make();
-		const before = await countMovements();
-		const res = raw !== undefined
-			? await api(mesh, "POST", "/api/v1/transactions", { rawBody: raw, headers: { "content-type": type! } })
-			: await ingest(body);
-		expect(res.status).toBe(status);
-		expect(res.body.code).toBe(status);
-		await new Promise(r => setTimeout(r, 300));
-		expect(await countMovements()).toBe(before);
-	});
-
-	it("reads junk NDJSON no further than its caps: a million and a half bad lines are a 422 naming the first 100", async () => {
-		const post = (rawBody: string) => api(mesh, "POST", "/api/v1/transactions", { rawBody, headers: { "content-type": "application/x-ndjson" } });
-		// 5.8 MB that the mesh would carry as 11.6 MB (newlines escaped): past NATS's 8 MB message, a 413, not a 500.
-		const huge = await post("x\n".repeat(2_900_000));
-		expect(huge.status).toBe(413);
-		expect(huge.body).toMatchObject({ code: 413, type: "ENTITY_TOO_LARGE" });
-		const res = await post("x\n".repeat(1_500_000));
-		expect(res.status).toBe(422);
-		expect(res.body.data).toHaveLength(100);
-		expect(res.body.data[99].index).toBe(99);
-		const tooMany = Array.from({ length: 10_001 }, () => "{}").join("\n");
-		expect((await api(mesh, "POST", "/api/v1/transactions", { rawBody: tooMany, headers: { "content-type": "application/x-ndjson" } })).status).toBe(413);
-	});
-
-	it("names every bad line by its index", async () => {
-		const lines = [JSON.stringify(good()), "{oops", JSON.stringify({ ...good(), tipo: "x" }), JSON.stringify(good())];
-		const res = await ndjson(lines);
-		expect(res.status).toBe(422);
-		expect(res.body.data.map((e: any) => e.index)).toEqual([1, 2]);
-		expect(JSON.stringify(res.body)).not.toMatch(/\d{11}/);
-	});
-
-	it("refuses more movements than a request may carry", async () => {
-		const many = Array.from({ length: config.ingestMaxMovements + 1 }, () => JSON.stringify({ cpf: "52998224725", tipo: "pix", valor: 1, data: "01/01/2025" }));
-		expect((await ndjson(many)).status).toBe(413);
-	});
-});
-
-describe("durability", () => {
-	it("sends a poison message to the dead-letter stream with the reason", async () => {
-		const nc = await connect(natsOptions());
-		try {
-			const js = nc.jetstream();
-			await js.publish(channel(mesh.namespace, "transactions").subject, JSON.stringify({ records: [{ movement_id: "poison-1", subject: "s", tipo: "pix", valor_cents: "not a number", data: "2025-01-01" }] }));
-			await js.publish(channel(mesh.namespace, "transactions").subject, "this is not JSON");
-			const jsm = await nc.jetstreamManager();
-			const dlq = channel(mesh.namespace, "deadLetters").name;
-			const count = await eventually(async () => (await jsm.streams.info(dlq).catch(() => null))?.state.messages ?? 0, n => n >= 2, 20_000);
-			expect(count).toBe(2);
-			const first = JSON.parse((await jsm.streams.getMessage(dlq, { seq: 1 })).string());
-			const second = JSON.parse((await jsm.streams.getMessage(dlq, { seq: 2 })).string());
-			expect([first.reason, second.reason].join(" ")).toMatch(/parsing_exception/);
-			expect([first.reason, second.reason]).toContain("not a movement batch");
-		} finally {
-			await nc.close();
-		}
-	});
-
+describe("Elasticsearch frozen", () => {
 	it("answers 503 with Retry-After, not a hang, while Elasticsearch is frozen, and takes movements meanwhile", async () => {
 		// Found by test/faults.test.ts: frozen (SIGSTOP), Elasticsearch left GET /activity unanswered for more than 15 s.
 		const cpf = randomCpf();
-		expect((await ingest({ cpf, tipo: "pix", valor: 3, data: "2025-03-01", id: "frozen-1" })).status).toBe(202);
+		expect((await postTransactions(mesh, { cpf, tipo: "pix", valor: 3, data: "2025-03-01", id: "frozen-1" })).status).toBe(202);
 		expect((await eventually(() => api(mesh, "GET", `/api/v1/activity/${cpf}`), r => r.status === 200, 30_000, 300)).status).toBe(200);
 		const pid = await enginePid("elasticsearch");
 		process.kill(pid, "SIGSTOP");
@@ -203,33 +93,11 @@ describe("durability", () => {
 				expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
 				expect(((await res.json()) as { code: number }).code).toBe(503);
 			}
-			expect((await ingest({ cpf, tipo: "pix", valor: 4, data: "2025-03-02", id: "frozen-2" })).status).toBe(202);
+			expect((await postTransactions(mesh, { cpf, tipo: "pix", valor: 4, data: "2025-03-02", id: "frozen-2" })).status).toBe(202);
 		} finally {
 			process.kill(pid, "SIGCONT");
 		}
 		const back = await eventually(() => api(mesh, "GET", `/api/v1/activity/${cpf}`), r => r.status === 200 && r.body.movimentacaoFinanceira.length === 2, 60_000, 500);
 		expect(back.body.movimentacaoFinanceira).toHaveLength(2);
 	}, 120_000);
-
-	it("loses nothing it acknowledged when Elasticsearch stops in the middle of an ingest, and counts each movement once", async () => {
-		const cpf = randomCpf();
-		const batches = 30;
-		const perBatch = 1000;
-		let accepted = 0;
-		for (let b = 0; b < batches; b++) {
-			if (b === 8) await engines("down", "elasticsearch");
-			if (b === 22) await engines("up", "elasticsearch");
-			const lines = Array.from({ length: perBatch }, (_, i) => JSON.stringify({ cpf, tipo: i % 2 ? "pix" : "cartao", valor: 1.5, data: "2025-02-01", id: `b${b}-m${i}` }));
-			// Resend the batch before Elasticsearch stopped too: a client retry must not double anything.
-			const res = await ndjson(lines);
-			expect(res.status).toBe(202);
-			accepted += res.body.accepted;
-			if (b === 5) expect((await ndjson(lines)).status).toBe(202);
-		}
-		expect(accepted).toBe(batches * perBatch);
-		const count = await eventually(() => countMovements(bySubject(cpf)).catch(() => -1), n => n >= accepted, 120_000, 1000);
-		expect(count).toBe(accepted);
-		await new Promise(r => setTimeout(r, 2000));
-		expect(await countMovements(bySubject(cpf))).toBe(accepted);
-	}, 240_000);
 });

@@ -4,7 +4,6 @@ import { ROUTES } from "../../lib/gateway/routes";
 import { SCOPES } from "../../lib/scopes";
 import { api, startMesh, type Mesh } from "../support/mesh";
 import { ownerQuery } from "../support/db";
-import ConsumersService from "../../services/consumers.service";
 
 let mesh: Mesh;
 let cpf: string;
@@ -50,54 +49,6 @@ describe("authentication and scopes on every route", () => {
 
 		const scoped = await api(mesh, route.method, path, { key: await keyWith([route.scope]), body });
 		expect([401, 403]).not.toContain(scoped.status);
-	});
-});
-
-describe("consumers", () => {
-	it("issues a key shown once, stores only its hash, and revokes it at once", async () => {
-		const created = await api(mesh, "POST", "/api/v1/consumers", { body: { name: "parceiro", scopes: ["persons:read"] } });
-		expect(created.status).toBe(201);
-		expect(created.body.key).toMatch(/^cm_[A-Za-z0-9_-]{43}$/);
-		expect((await api(mesh, "GET", `/api/v1/persons/${cpf}`, { key: created.body.key })).status).toBe(200);
-
-		expect((await api(mesh, "DELETE", `/api/v1/consumers/${created.body.id}`)).status).toBe(204);
-		expect((await api(mesh, "GET", `/api/v1/persons/${cpf}`, { key: created.body.key })).status).toBe(401);
-		// Idempotent: revoking again succeeds and changes nothing (schemathesis replayed an idempotent POST, then DELETE).
-		const [{ revoked_at: revokedAt }] = await ownerQuery("SELECT revoked_at FROM consumers WHERE id = $1", [created.body.id]);
-		expect((await api(mesh, "DELETE", `/api/v1/consumers/${created.body.id}`)).status).toBe(204);
-		expect((await ownerQuery("SELECT revoked_at FROM consumers WHERE id = $1", [created.body.id]))[0].revoked_at).toEqual(revokedAt);
-		expect((await api(mesh, "DELETE", "/api/v1/consumers/6f1c1f8e-4a53-4c1e-9a4e-0d1b2a3c4d5e")).status).toBe(404);
-	});
-
-	it("never stores a new key for an Idempotency replay: the replay names the consumer, without its key", async () => {
-		const headers = { "idempotency-key": `consumer-${randomCpf()}` };
-		const first = await api(mesh, "POST", "/api/v1/consumers", { body: { name: "uma vez", scopes: ["persons:read"] }, headers });
-		expect(first.status).toBe(201);
-		expect(first.body.key).toMatch(/^cm_/);
-		const replay = await api(mesh, "POST", "/api/v1/consumers", { body: { name: "uma vez", scopes: ["persons:read"] }, headers });
-		expect(replay.status).toBe(201);
-		expect(replay.body).toMatchObject({ id: first.body.id });
-		expect(replay.body.key).toBeUndefined();
-	});
-
-	it("never brings back a revoked bootstrap admin key when the service starts again", async () => {
-		const admin = "00000000-0000-4000-8000-000000000001";
-		await ownerQuery("UPDATE consumers SET revoked_at = now() WHERE id = $1", [admin]);
-		try {
-			const consumers = mesh.broker("consumers");
-			await consumers.destroyService(consumers.getLocalService("consumers")!);
-			await consumers.createService(ConsumersService);
-			await consumers.waitForServices("consumers");
-			const [row] = await ownerQuery("SELECT revoked_at FROM consumers WHERE id = $1", [admin]);
-			expect(row.revoked_at).not.toBeNull();
-		} finally {
-			await ownerQuery("UPDATE consumers SET revoked_at = NULL WHERE id = $1", [admin]);
-		}
-	});
-
-	it("refuses unknown scopes", async () => {
-		const res = await api(mesh, "POST", "/api/v1/consumers", { body: { name: "x", scopes: ["root"] } });
-		expect(res.status).toBe(422);
 	});
 });
 

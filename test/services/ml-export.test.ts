@@ -1,12 +1,13 @@
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { randomCpf } from "../../lib/cpf";
+import { formatCpf, randomCpf } from "../../lib/cpf";
 import { piiCipher } from "../support/keys";
 import { PROFILES } from "../../mixins/base-b.mixin";
 import { ASSET_TYPES, INCOME_SOURCES } from "../../lib/base-b/catalog";
-import { startMesh, type Mesh } from "../support/mesh";
+import { api, startMesh, type Mesh } from "../support/mesh";
 import { withMongo } from "../support/mongo";
+import { seedPayloadB } from "../support/profiles";
 
 const COUNT = 100_000;
 let mesh: Mesh;
@@ -39,22 +40,11 @@ function profileDoc(i: number) {
 }
 
 beforeAll(async () => {
-	await withMongo(async db => {
-		const col = db.collection(PROFILES);
-		for await (const doc of col.find({}, { projection: { _id: 1 } })) taken.add(String(doc._id));
-		for (let start = 0; start < COUNT; start += 2000) {
-			const batch = Array.from({ length: 2000 }, (_, k) => profileDoc(start + k));
-			await col.insertMany(batch as any[], { ordered: false });
-		}
-	});
 	mesh = await startMesh();
-}, 600_000);
-
+});
 afterAll(async () => {
 	await mesh?.stop();
-	// Deleting 100 000 documents one filter at a time is slow on FerretDB; the test database is ours alone.
-	await withMongo(db => db.collection(PROFILES).drop());
-}, 120_000);
+});
 
 /** Live heap after a full collection: what the process really holds at that moment. */
 function retainedHeap(): number {
@@ -63,7 +53,44 @@ function retainedHeap(): number {
 	return process.memoryUsage().heapUsed;
 }
 
+describe("the ML export", () => {
+	it("streams one pseudonymised row per profile, with no identifier", async () => {
+		const cpfs = [randomCpf(), randomCpf(), randomCpf()];
+		for (const cpf of cpfs) await api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: { ...seedPayloadB, endereco: `Rua Rastreavel ${cpf.slice(0, 3)}` } });
+		const res = await fetch(`${mesh.url}/api/v1/ml/features`, { headers: { authorization: `Bearer ${mesh.adminKey}` } });
+		expect(res.status).toBe(200);
+		expect(res.headers.get("content-type")).toContain("application/x-ndjson");
+		const text = await res.text();
+		const rows = text.trim().split("\n").map(l => JSON.parse(l));
+		const total = await withMongo(db => db.collection("profiles").countDocuments({}));
+		expect(rows).toHaveLength(total);
+		expect(Object.keys(rows[0]).sort()).toEqual(["anosPosseMax", "anosPosseMedia", "band", "bensFinanceiros", "bensImoveis", "bensOutros", "bensQuitados", "bensTotal", "bensVeiculos", "fonteDeRenda", "idade", "score", "subject"]);
+		const ids = await withMongo(async db => (await db.collection("profiles").find({}, { projection: { _id: 1 } }).toArray()).map(d => String(d._id)));
+		for (const secret of [...cpfs, ...cpfs.map(formatCpf), "Rastreavel", "1986", "10/05", ...ids]) expect(text).not.toContain(secret);
+		expect(new Set(rows.map(r => r.subject)).size).toBe(rows.length);
+		// Stable between exports, so a model can join its own runs.
+		const again = (await (await fetch(`${mesh.url}/api/v1/ml/features`, { headers: { authorization: `Bearer ${mesh.adminKey}` } })).text()).trim().split("\n").map(l => JSON.parse(l).subject);
+		expect(new Set(again)).toEqual(new Set(rows.map(r => r.subject)));
+	});
+});
+
 describe("ML export at scale", () => {
+	beforeAll(async () => {
+		await withMongo(async db => {
+			const col = db.collection(PROFILES);
+			for await (const doc of col.find({}, { projection: { _id: 1 } })) taken.add(String(doc._id));
+			for (let start = 0; start < COUNT; start += 2000) {
+				const batch = Array.from({ length: 2000 }, (_, k) => profileDoc(start + k));
+				await col.insertMany(batch as any[], { ordered: false });
+			}
+		});
+	}, 600_000);
+
+	afterAll(async () => {
+		// Deleting 100 000 documents one filter at a time is slow on FerretDB; the test database is ours alone.
+		await withMongo(db => db.collection(PROFILES).drop());
+	}, 120_000);
+
 	it(`streams ${COUNT} profiles with memory that does not grow with them`, async () => {
 		const res = await fetch(`${mesh.url}/api/v1/ml/features`, { headers: { authorization: `Bearer ${mesh.adminKey}` } });
 		expect(res.status).toBe(200);

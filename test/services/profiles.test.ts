@@ -3,6 +3,7 @@ import { formatCpf, randomCpf } from "../../lib/cpf";
 import { todayIso, yearsBetween } from "../../lib/dates";
 import { api, engines, eventually, startMesh, type Mesh } from "../support/mesh";
 import { profilesDigest, withMongo } from "../support/mongo";
+import { seedPayloadB } from "../support/profiles";
 
 let mesh: Mesh;
 beforeAll(async () => {
@@ -13,23 +14,13 @@ afterAll(async () => {
 	await mesh?.stop();
 });
 
-const seedB = {
-	dataNascimento: "10/05/1986",
-	endereco: "Rua XXXX, 100 - Bairro",
-	fonteDeRenda: "Assalariado",
-	bens: [
-		{ tipo: "Casa", inicioPosse: "01/02/2015", quitado: true },
-		{ tipo: "Carro", inicioPosse: "2022-07-15", quitado: false }
-	]
-};
-
 describe("payload B", () => {
 	it("round-trips the seed payload, with idade derived from dataNascimento", async () => {
 		const cpf = randomCpf();
-		const created = await api(mesh, "PUT", `/api/v1/profiles/${formatCpf(cpf)}`, { body: seedB });
+		const created = await api(mesh, "PUT", `/api/v1/profiles/${formatCpf(cpf)}`, { body: seedPayloadB });
 		expect(created.status).toBe(201);
 		const expected = {
-			cpf, dataNascimento: "10/05/1986", idade: yearsBetween("1986-05-10", todayIso()), endereco: seedB.endereco, fonteDeRenda: "Assalariado",
+			cpf, dataNascimento: "10/05/1986", idade: yearsBetween("1986-05-10", todayIso()), endereco: seedPayloadB.endereco, fonteDeRenda: "Assalariado",
 			bens: [{ tipo: "Casa", inicioPosse: "01/02/2015", quitado: true }, { tipo: "Carro", inicioPosse: "15/07/2022", quitado: false }]
 		};
 		expect(created.body).toEqual(expected);
@@ -39,11 +30,11 @@ describe("payload B", () => {
 		expect(read.body).toEqual(expected);
 
 		// A second PUT replaces the profile (200) and keeps it unique per CPF.
-		const replaced = await api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: { ...seedB, bens: [], idade: expected.idade } });
+		const replaced = await api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: { ...seedPayloadB, bens: [], idade: expected.idade } });
 		expect(replaced.status).toBe(200);
 		expect((await api(mesh, "GET", `/api/v1/profiles/${cpf}`)).body.bens).toEqual([]);
 		const count = await withMongo(db => db.collection("profiles").countDocuments({}));
-		const again = await api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: seedB });
+		const again = await api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: seedPayloadB });
 		expect(again.status).toBe(200);
 		expect(await withMongo(db => db.collection("profiles").countDocuments({}))).toBe(count);
 	});
@@ -53,7 +44,7 @@ describe("payload B", () => {
 		for (let round = 0; round < 5; round++) {
 			const cpf = randomCpf();
 			const answers = await Promise.all(Array.from({ length: 6 }, (_, i) =>
-				api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: { ...seedB, fonteDeRenda: i % 2 ? "Autônomo" : "Assalariado" } })));
+				api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: { ...seedPayloadB, fonteDeRenda: i % 2 ? "Autônomo" : "Assalariado" } })));
 			const statuses = answers.map(a => a.status).sort();
 			expect(statuses.every(s => s === 200 || s === 201), JSON.stringify(answers.map(a => a.body))).toBe(true);
 			expect(statuses.filter(s => s === 201).length).toBeGreaterThanOrEqual(1);
@@ -61,24 +52,13 @@ describe("payload B", () => {
 		}
 	});
 
-	it("scores a profile with reasons, and answers 404 for an unknown CPF", async () => {
-		const cpf = randomCpf();
-		await api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: seedB });
-		const score = await api(mesh, "GET", `/api/v1/profiles/${cpf}/score`);
-		expect(score.status).toBe(200);
-		expect(score.body.cpf).toBe(cpf);
-		expect(score.body.score).toBeGreaterThanOrEqual(0);
-		expect(score.body.score).toBeLessThanOrEqual(1000);
-		expect(score.body.reasons.map((r: any) => r.code)).toEqual(["ASSETS_PAID_OFF", "ASSETS_FINANCED", "POSSESSION_TIME", "INCOME_SOURCE", "AGE"]);
-		expect(score.body.score).toBe(300 + score.body.reasons.reduce((s: number, r: any) => s + r.points, 0));
-		const missing = randomCpf();
-		expect((await api(mesh, "GET", `/api/v1/profiles/${missing}`)).status).toBe(404);
-		expect((await api(mesh, "GET", `/api/v1/profiles/${missing}/score`)).status).toBe(404);
+	it("answers 404 for an unknown CPF", async () => {
+		expect((await api(mesh, "GET", `/api/v1/profiles/${randomCpf()}`)).status).toBe(404);
 	});
 
 	it("audits reads and writes of Base B", async () => {
 		const cpf = randomCpf();
-		await api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: seedB });
+		await api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: seedPayloadB });
 		await api(mesh, "GET", `/api/v1/profiles/${cpf}`);
 		await api(mesh, "GET", `/api/v1/profiles/${cpf}/score`);
 		const trail = await api(mesh, "GET", `/api/v1/audit?cpf=${cpf}`);
@@ -89,7 +69,7 @@ describe("payload B", () => {
 
 	it("stores no plaintext CPF, address or birth date", async () => {
 		const cpf = randomCpf();
-		await api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: { ...seedB, endereco: "Alameda Improvavel, 999", dataNascimento: "13/07/1977" } });
+		await api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: { ...seedPayloadB, endereco: "Alameda Improvavel, 999", dataNascimento: "13/07/1977" } });
 		const dump = await withMongo(async db => JSON.stringify(await db.collection("profiles").find({}).toArray()));
 		for (const secret of [cpf, formatCpf(cpf), "Improvavel", "1977-07-13", "13/07/1977"]) expect(dump).not.toContain(secret);
 		const doc = await withMongo(db => db.collection("profiles").findOne({}));
@@ -101,29 +81,29 @@ describe("payload B", () => {
 describe("bad input gets a 4xx and writes nothing", () => {
 	const gt = { $gt: "" };
 	const cases: [string, unknown, number][] = [
-		["operator in dataNascimento", { ...seedB, dataNascimento: gt }, 422],
-		["operator in endereco", { ...seedB, endereco: gt }, 422],
-		["operator in fonteDeRenda", { ...seedB, fonteDeRenda: { $ne: null } }, 422],
-		["operator in bens", { ...seedB, bens: gt }, 422],
-		["operator in bens[].tipo", { ...seedB, bens: [{ tipo: { $regex: ".*" }, inicioPosse: "01/01/2020", quitado: true }] }, 422],
-		["operator in bens[].quitado", { ...seedB, bens: [{ tipo: "Casa", inicioPosse: "01/01/2020", quitado: { $exists: true } }] }, 422],
-		["$set as a field", { ...seedB, $set: { fonteDeRenda: "Outro" } }, 422],
-		["operator in cpf body field", { ...seedB, cpf: gt }, 422],
-		["unknown tipo", { ...seedB, bens: [{ tipo: "Castelo", inicioPosse: "01/01/2020", quitado: true }] }, 422],
-		["unknown field in an asset", { ...seedB, bens: [{ tipo: "Casa", inicioPosse: "01/01/2020", quitado: true, valor: 1 }] }, 422],
-		["asset without quitado", { ...seedB, bens: [{ tipo: "Casa", inicioPosse: "01/01/2020" }] }, 422],
-		["quitado as a string", { ...seedB, bens: [{ tipo: "Casa", inicioPosse: "01/01/2020", quitado: "true" }] }, 422],
-		["bens not an array", { ...seedB, bens: "Casa" }, 422],
-		["impossible inicioPosse", { ...seedB, bens: [{ tipo: "Casa", inicioPosse: "30/02/2020", quitado: true }] }, 422],
-		["possession in the future", { ...seedB, bens: [{ tipo: "Casa", inicioPosse: "01/01/2199", quitado: true }] }, 422],
-		["possession before birth", { ...seedB, bens: [{ tipo: "Casa", inicioPosse: "01/01/1980", quitado: true }] }, 422],
-		["birth in the future", { ...seedB, dataNascimento: "01/01/2199", bens: [] }, 422],
-		["impossible birth date", { ...seedB, dataNascimento: "31/04/1990" }, 422],
-		["idade that contradicts dataNascimento", { ...seedB, idade: 3 }, 422],
-		["unknown fonteDeRenda", { ...seedB, fonteDeRenda: "Loteria" }, 422],
-		["SQL/NoSQL injection string in endereco", { ...seedB, endereco: "'; db.profiles.drop(); '" }, 422],
+		["operator in dataNascimento", { ...seedPayloadB, dataNascimento: gt }, 422],
+		["operator in endereco", { ...seedPayloadB, endereco: gt }, 422],
+		["operator in fonteDeRenda", { ...seedPayloadB, fonteDeRenda: { $ne: null } }, 422],
+		["operator in bens", { ...seedPayloadB, bens: gt }, 422],
+		["operator in bens[].tipo", { ...seedPayloadB, bens: [{ tipo: { $regex: ".*" }, inicioPosse: "01/01/2020", quitado: true }] }, 422],
+		["operator in bens[].quitado", { ...seedPayloadB, bens: [{ tipo: "Casa", inicioPosse: "01/01/2020", quitado: { $exists: true } }] }, 422],
+		["$set as a field", { ...seedPayloadB, $set: { fonteDeRenda: "Outro" } }, 422],
+		["operator in cpf body field", { ...seedPayloadB, cpf: gt }, 422],
+		["unknown tipo", { ...seedPayloadB, bens: [{ tipo: "Castelo", inicioPosse: "01/01/2020", quitado: true }] }, 422],
+		["unknown field in an asset", { ...seedPayloadB, bens: [{ tipo: "Casa", inicioPosse: "01/01/2020", quitado: true, valor: 1 }] }, 422],
+		["asset without quitado", { ...seedPayloadB, bens: [{ tipo: "Casa", inicioPosse: "01/01/2020" }] }, 422],
+		["quitado as a string", { ...seedPayloadB, bens: [{ tipo: "Casa", inicioPosse: "01/01/2020", quitado: "true" }] }, 422],
+		["bens not an array", { ...seedPayloadB, bens: "Casa" }, 422],
+		["impossible inicioPosse", { ...seedPayloadB, bens: [{ tipo: "Casa", inicioPosse: "30/02/2020", quitado: true }] }, 422],
+		["possession in the future", { ...seedPayloadB, bens: [{ tipo: "Casa", inicioPosse: "01/01/2199", quitado: true }] }, 422],
+		["possession before birth", { ...seedPayloadB, bens: [{ tipo: "Casa", inicioPosse: "01/01/1980", quitado: true }] }, 422],
+		["birth in the future", { ...seedPayloadB, dataNascimento: "01/01/2199", bens: [] }, 422],
+		["impossible birth date", { ...seedPayloadB, dataNascimento: "31/04/1990" }, 422],
+		["idade that contradicts dataNascimento", { ...seedPayloadB, idade: 3 }, 422],
+		["unknown fonteDeRenda", { ...seedPayloadB, fonteDeRenda: "Loteria" }, 422],
+		["SQL/NoSQL injection string in endereco", { ...seedPayloadB, endereco: "'; db.profiles.drop(); '" }, 422],
 		["missing fields", { dataNascimento: "10/05/1986" }, 422],
-		["too many assets", { ...seedB, bens: Array(101).fill(seedB.bens[0]) }, 422]
+		["too many assets", { ...seedPayloadB, bens: Array(101).fill(seedPayloadB.bens[0]) }, 422]
 	];
 
 	it.each(cases)("%s → %s", async (_name, body, status) => {
@@ -136,49 +116,27 @@ describe("bad input gets a 4xx and writes nothing", () => {
 	});
 
 	it("refuses a CPF that is not one, and non-JSON bodies", async () => {
-		expect((await api(mesh, "PUT", "/api/v1/profiles/52998224726", { body: seedB })).status).toBe(422);
+		expect((await api(mesh, "PUT", "/api/v1/profiles/52998224726", { body: seedPayloadB })).status).toBe(422);
 		expect((await api(mesh, "GET", "/api/v1/profiles/%7B%22%24gt%22%3A%22%22%7D")).status).toBe(422);
-		expect((await api(mesh, "GET", "/api/v1/profiles/x/score")).status).toBe(422);
 		expect((await api(mesh, "PUT", `/api/v1/profiles/${randomCpf()}`, { rawBody: "x", headers: { "content-type": "text/plain" } })).status).toBe(415);
 		// The body may carry the cpf of payload B, but only the path's.
 		const cpf = randomCpf();
-		expect((await api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: { ...seedB, cpf: randomCpf() } })).status).toBe(422);
-		expect((await api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: { ...seedB, cpf: formatCpf(cpf) } })).status).toBe(201);
-	});
-});
-
-describe("the ML export", () => {
-	it("streams one pseudonymised row per profile, with no identifier", async () => {
-		const cpfs = [randomCpf(), randomCpf(), randomCpf()];
-		for (const cpf of cpfs) await api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: { ...seedB, endereco: `Rua Rastreavel ${cpf.slice(0, 3)}` } });
-		const res = await fetch(`${mesh.url}/api/v1/ml/features`, { headers: { authorization: `Bearer ${mesh.adminKey}` } });
-		expect(res.status).toBe(200);
-		expect(res.headers.get("content-type")).toContain("application/x-ndjson");
-		const text = await res.text();
-		const rows = text.trim().split("\n").map(l => JSON.parse(l));
-		const total = await withMongo(db => db.collection("profiles").countDocuments({}));
-		expect(rows).toHaveLength(total);
-		expect(Object.keys(rows[0]).sort()).toEqual(["anosPosseMax", "anosPosseMedia", "band", "bensFinanceiros", "bensImoveis", "bensOutros", "bensQuitados", "bensTotal", "bensVeiculos", "fonteDeRenda", "idade", "score", "subject"]);
-		const ids = await withMongo(async db => (await db.collection("profiles").find({}, { projection: { _id: 1 } }).toArray()).map(d => String(d._id)));
-		for (const secret of [...cpfs, ...cpfs.map(formatCpf), "Rastreavel", "1986", "10/05", ...ids]) expect(text).not.toContain(secret);
-		expect(new Set(rows.map(r => r.subject)).size).toBe(rows.length);
-		// Stable between exports, so a model can join its own runs.
-		const again = (await (await fetch(`${mesh.url}/api/v1/ml/features`, { headers: { authorization: `Bearer ${mesh.adminKey}` } })).text()).trim().split("\n").map(l => JSON.parse(l).subject);
-		expect(new Set(again)).toEqual(new Set(rows.map(r => r.subject)));
+		expect((await api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: { ...seedPayloadB, cpf: randomCpf() } })).status).toBe(422);
+		expect((await api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: { ...seedPayloadB, cpf: formatCpf(cpf) } })).status).toBe(201);
 	});
 });
 
 describe("Base B going down and coming back", () => {
 	it("answers 503 with Retry-After while the MongoDB-protocol server is down, then recovers", async () => {
 		const cpf = randomCpf();
-		await api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: seedB });
+		await api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: seedPayloadB });
 		await engines("down", "mongo");
 		// FerretDB shuts down gracefully: a connection it already had may finish its last request.
 		const read = await eventually(() => api(mesh, "GET", `/api/v1/profiles/${cpf}`), r => r.status === 503, 10_000, 200);
 		expect(read.status).toBe(503);
 		expect(Number(read.headers.get("retry-after"))).toBeGreaterThan(0);
 		expect((await api(mesh, "GET", `/api/v1/profiles/${cpf}/score`)).status).toBe(503);
-		expect((await api(mesh, "PUT", `/api/v1/profiles/${randomCpf()}`, { body: seedB })).status).toBe(503);
+		expect((await api(mesh, "PUT", `/api/v1/profiles/${randomCpf()}`, { body: seedPayloadB })).status).toBe(503);
 		const ready = await api(mesh, "GET", "/health/ready", { key: null });
 		expect(ready.status).toBe(503);
 		expect(ready.body.bases).toMatchObject({ A: { status: "up" }, B: { status: "down" } });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_REPORTED_ERRORS, splitBody, validateMovements } from "../../../lib/base-c/movement";
+import { MAX_REPORTED_ERRORS, splitBody, toRecords, validateMovements } from "../../../lib/base-c/movement";
 
 describe("splitBody", () => {
 	it("stops reading NDJSON at the hundredth bad line: a body of a million is never held whole", () => {
@@ -22,5 +22,34 @@ describe("splitBody", () => {
 describe("validateMovements", () => {
 	it("names at most a hundred bad items", () => {
 		expect(validateMovements(new Array(5000).fill({ tipo: "x" })).errors.length).toBeLessThanOrEqual(MAX_REPORTED_ERRORS + 10);
+	});
+});
+
+describe("toRecords", () => {
+	const subjectOf = (cpf: string) => `subject-of-${cpf.slice(0, 3)}`;
+	const pix = { cpf: "52998224725", tipo: "pix", valor: 5, data: "2025-02-01" };
+
+	it("carries the pseudonym, not the CPF, and money as whole cents", () => {
+		const [record] = toRecords([{ ...pix, valor: 1234.56 }], subjectOf);
+		expect(record).toEqual({ movement_id: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), subject: "subject-of-529", tipo: "pix", valor_cents: 123456, data: "2025-02-01" });
+		expect(JSON.stringify(record)).not.toContain("52998224725");
+	});
+
+	it("gives the same batch sent twice the same ids, and two identical movements of one batch two", () => {
+		const batch = [pix, { ...pix }, { ...pix, tipo: "ted" }];
+		const first = toRecords(batch, subjectOf).map(r => r.movement_id);
+		expect(toRecords(batch, subjectOf).map(r => r.movement_id)).toEqual(first);
+		expect(new Set(first).size).toBe(3);
+		// Alone, the first of the two identical movements is the same record as in the batch.
+		expect(toRecords([pix], subjectOf)[0].movement_id).toBe(first[0]);
+	});
+
+	it("takes a client id as the identity: the same id is one movement whatever it says, per person", () => {
+		const [a] = toRecords([{ ...pix, id: "abc-1" }], subjectOf);
+		const [b] = toRecords([{ ...pix, valor: 7, tipo: "ted", id: "abc-1" }], subjectOf);
+		const [c] = toRecords([{ ...pix, cpf: "11144477735", id: "abc-1" }], subjectOf);
+		expect(b.movement_id).toBe(a.movement_id);
+		expect(c.movement_id).not.toBe(a.movement_id);
+		expect(toRecords([pix], subjectOf)[0].movement_id).not.toBe(a.movement_id);
 	});
 });

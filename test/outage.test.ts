@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { randomCpf } from "../../lib/cpf";
-import { api, engines, eventually, startMesh, type Mesh } from "../support/mesh";
+import { randomCpf } from "../lib/cpf";
+import { api, engines, eventually, startMesh, type Mesh } from "./support/mesh";
 
 
 let mesh: Mesh;

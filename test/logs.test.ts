@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { formatCpf, randomCpf } from "../../lib/cpf";
-import { api, startMesh, type Mesh } from "../support/mesh";
+import { formatCpf, randomCpf } from "../lib/cpf";
+import { api, startMesh, type Mesh } from "./support/mesh";
 
 const lines: string[] = [];
 let mesh: Mesh;

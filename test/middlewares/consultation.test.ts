@@ -1,0 +1,80 @@
+import { randomUUID } from "node:crypto";
+import { ServiceBroker, type ServiceSchema } from "moleculer";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomCpf } from "../../lib/cpf";
+import { NotFoundError } from "../../lib/errors";
+import { ConsultationMiddleware } from "../../middlewares/consultation.middleware";
+import { consumerToken, ZeroTrustMiddleware } from "../../middlewares/zero-trust.middleware";
+import { activitySubject } from "../support/keys";
+
+// ConsultationMiddleware on an in-process broker, after ZeroTrust (which tells it the calling group, as in
+// moleculer.config.ts). The services stand in for ours only by name; what the middleware publishes on
+// the durable channels (broker.channels, ChannelsMiddleware) is recorded here instead.
+const recorded: { stream: string; payload: any }[] = [];
+const consumer = { id: randomUUID(), name: "consultation-test", scopes: ["persons:read", "reports:read"], rateLimit: 60 };
+const callerToken = consumerToken(consumer, null);
+let broker: ServiceBroker;
+
+const Lookup: ServiceSchema = {
+	name: "cpf-lookup",
+	actions: {
+		get: {
+			callers: ["api", "report"], scopes: ["persons:read"], consultation: true,
+			handler: (ctx: any) => (ctx.params.missing ? Promise.reject(new NotFoundError("Person")) : { cpf: ctx.params.cpf })
+		},
+		// Not a consultation: nothing is recorded.
+		exists: { callers: ["api"], scopes: ["persons:read"], handler: () => true }
+	}
+};
+const Report: ServiceSchema = {
+	name: "report",
+	actions: { get: { callers: ["api"], scopes: ["reports:read"], consultation: true, handler: (ctx: any) => ctx.call("cpf-lookup.get", { cpf: ctx.params.cpf }) } }
+};
+
+beforeAll(async () => {
+	broker = new ServiceBroker({ transporter: null, nodeID: `consultation-${process.pid}`, logger: false, middlewares: [ConsultationMiddleware, ZeroTrustMiddleware] });
+	for (const schema of [Lookup, Report]) broker.createService(schema);
+	broker.channels = {
+		publish: async (stream, payload) => (recorded.push({ stream, payload }), { seq: recorded.length } as any),
+		forget: async () => undefined
+	};
+	await broker.start();
+});
+afterAll(async () => {
+	await broker?.stop();
+});
+
+describe("consultation", () => {
+	it("counts a lookup once, and a report once, not its parts", async () => {
+		recorded.length = 0;
+		const [a, b] = [randomCpf(), randomCpf()];
+		await broker.call("cpf-lookup.get", { cpf: a }, { meta: { callerToken } });
+		await broker.call("report.get", { cpf: b }, { meta: { callerToken } });
+		expect(recorded.map(r => [r.stream, r.payload.subject, r.payload.source])).toEqual([
+			["consultations", activitySubject(a), "cpf-lookup"],
+			["consultations", activitySubject(b), "report"]
+		]);
+		for (const { payload } of recorded) expect(Date.parse(payload.at)).toBeGreaterThan(Date.now() - 60_000);
+		// Base C's pseudonym travels, never the CPF.
+		expect(JSON.stringify(recorded)).not.toMatch(new RegExp(`${a}|${b}`));
+	});
+
+	it("counts only what answered, and only actions declared consultations", async () => {
+		recorded.length = 0;
+		await expect(broker.call("cpf-lookup.get", { cpf: randomCpf(), missing: true }, { meta: { callerToken } })).rejects.toMatchObject({ code: 404 });
+		expect(await broker.call("cpf-lookup.exists", { cpf: randomCpf() }, { meta: { callerToken } })).toBe(true);
+		expect(recorded).toEqual([]);
+	});
+
+	it("answers even when the channel refuses the consultation (it is logged, not returned)", async () => {
+		const publish = broker.channels.publish;
+		broker.channels.publish = () => Promise.reject(new Error("NATS down"));
+		try {
+			const cpf = randomCpf();
+			expect(await broker.call("cpf-lookup.get", { cpf }, { meta: { callerToken } })).toEqual({ cpf });
+		} finally {
+			broker.channels.publish = publish;
+		}
+	});
+
+});
