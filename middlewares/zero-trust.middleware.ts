@@ -130,15 +130,15 @@ export function createZeroTrustMiddleware(settings: MeshSettings = config): Midd
 	return {
 		name: "ZeroTrust",
 
-		serviceCreating(service: { name: string }, schema: { name: string; actions?: Record<string, any> }) {
+		serviceCreating(_service: unknown, schema: { name: string; actions?: Record<string, any> }) {
 			if (schema.name.startsWith("$")) return;
 			for (const [name, action] of Object.entries(schema.actions ?? {})) {
 				if (action === false || action?.visibility === "private" || action?.visibility === "protected") continue;
 				if (!Array.isArray(action?.callers) || !action.callers.every(isGroup)) {
-					throw new Error(`${service.name}.${name} declares no 'callers' (the groups that may call it): refusing to start`);
+					throw new Error(`${schema.name}.${name} declares no 'callers' (the groups that may call it): refusing to start`);
 				}
 				if (action.scopes !== undefined && !(Array.isArray(action.scopes) && action.scopes.every((s: string) => (SCOPES as readonly string[]).includes(s)))) {
-					throw new Error(`${service.name}.${name} declares unknown scopes`);
+					throw new Error(`${schema.name}.${name} declares unknown scopes`);
 				}
 			}
 		},

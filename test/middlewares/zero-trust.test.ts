@@ -112,7 +112,7 @@ describe("declared on every action", () => {
 
 	it("a service with an undeclared action refuses to start", () => {
 		const broker = new ServiceBroker({ logger: false, transporter: null, middlewares: [ZeroTrustMiddleware] });
-		expect(() => broker.createService({ name: "undeclared", actions: { open: () => "anything" } })).toThrow(/declares no 'callers'/);
+		expect(() => broker.createService({ name: "undeclared", actions: { open: () => "anything" } })).toThrow(/^undeclared\.open declares no 'callers'/);
 		expect(() => broker.createService({ name: "declared", actions: { closed: { callers: ["api"], handler: () => "ok" } } })).not.toThrow();
 	});
 });
