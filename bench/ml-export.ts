@@ -170,13 +170,13 @@ function oursExport(base: string, key: string): Promise<ExportRun> {
 }
 
 /**
- * What ml-export.features does, in this process: the one `ml.export` audit row, the same cursor, the
+ * What ml-export.features does, in this process: the one `ml-export.features` audit row, the same cursor, the
  * birth date opened with the same AAD, featureRow under the same ML pseudonym, JSON.stringify + "\n".
  * The lines are counted, measured (UTF-8 bytes) and hashed, not kept.
  */
 async function rawExport(profiles: Collection, pool: pg.Pool, cipher: PiiCipher, subjectOf: (bidx: string) => string, consumer: string): Promise<ExportRun> {
 	const t0 = process.hrtime.bigint();
-	await pool.query(AUDIT_SQL, [consumer, "ml.export", null, randomUUID(), "started"]);
+	await pool.query(AUDIT_SQL, [consumer, "ml-export.features", null, randomUUID(), "started"]);
 	const cursor = profiles.find({}, { projection: PROJECTION, batchSize: BATCH_SIZE });
 	const today = todayIso();
 	const hash = createHash("sha256");
@@ -232,7 +232,7 @@ async function main(): Promise<void> {
 	checkInSync(ROOT, [
 		["services/ml-export.service.ts", "find({}, { projection: { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 }, batchSize: 500 })"],
 		["services/ml-export.service.ts", `pseudonymizer(need(config, "pseudonymKey"), "ml")`],
-		["services/ml-export.service.ts", `this.audit(ctx, "ml.export", null, "started")`],
+		["services/ml-export.service.ts", `audit: { before: "started", outcome: () => null }`],
 		["services/audit.service.ts", AUDIT_SQL]
 	]);
 
@@ -317,7 +317,7 @@ async function main(): Promise<void> {
 	console.log(`mesh memory: VmRSS ${fmt(memBefore?.rssMiB ?? NaN, 1)} MiB before → ${fmt(memAfter?.rssMiB ?? NaN, 1)} MiB at the end (highest sampled ${fmt(rssMaxMiB, 1)} MiB); VmHWM ${fmt(memBefore?.hwmMiB ?? NaN, 1)} → ${fmt(memAfter?.hwmMiB ?? NaN, 1)} MiB; after each of the ${opts.runs + 1} exports of ${fmt(ours.runs[0].bytes / 2 ** 20, 2)} MiB: ${rssAfterEach.map(v => fmt(v, 1)).join(", ")} MiB`);
 	console.log(same ? "check: the gateway's stream and the raw side's lines are byte-identical (same SHA-256)." : "WARNING: the gateway's stream and the raw side's lines differ (SHA-256 or size): the two sides may not do the same work.");
 	if (rowsSeen.size !== 1 || !rowsSeen.has(total)) console.log(`WARNING: the runs read ${[...rowsSeen].join(" / ")} rows, the collection held ${total}: something else wrote to it meanwhile.`);
-	console.log("note: the raw side appends the one ml.export audit row per export, as the service does; it computes and hashes each line but writes it nowhere (ours writes it to HTTP, read by this process).");
+	console.log("note: the raw side appends the one ml-export.features audit row per export, as the service does; it computes and hashes each line but writes it nowhere (ours writes it to HTTP, read by this process).");
 	const noise = noiseWarning([["ours", ours], ["raw", raw], ["bare", bare]]);
 	if (noise) console.log(noise);
 	printMeshWarnings(warnings);

@@ -123,7 +123,7 @@ async function rawLookup(pool: pg.Pool, cipher: PiiCipher, cpf: string, consumer
 	const identity: Record<string, string> = {};
 	for (const field of ["cpf", "nome", "endereco"]) identity[field] = cipher.decrypt(rows[0][`${field}_enc`], `persons.${field}:${bidx}`);
 	const person = { ...identity, dividas: rows.filter(r => r.id).map(debtView) };
-	await pool.query(AUDIT_SQL, [consumer, "persons.read", bidx, randomUUID(), "ok"]);
+	await pool.query(AUDIT_SQL, [consumer, "cpf-lookup.get", bidx, randomUUID(), "ok"]);
 	return person;
 }
 

@@ -104,7 +104,7 @@ async function seed(base: string, adminKey: string, cipher: PiiCipher, profiles:
 /**
  * One score as asset-score.get computes it: blind index, the projected findOne by `_id`, the birth
  * date opened with the same AAD (`profiles.dataNascimento:<bidx>`), scoreProfile, then the audit row
- * (`score.read`, outcome `ok`) the service appends through audit.append before it answers.
+ * (`asset-score.get`, outcome `ok`) the service appends through audit.append before it answers.
  */
 async function rawScore(profiles: Collection, pool: pg.Pool, cipher: PiiCipher, cpf: string, consumer: string) {
 	const bidx = cipher.blindIndex(cpf);
@@ -112,7 +112,7 @@ async function rawScore(profiles: Collection, pool: pg.Pool, cipher: PiiCipher, 
 	if (!doc) throw new Error("profile not found");
 	const dataNascimento = cipher.decrypt(doc.dataNascimento_enc, `profiles.dataNascimento:${bidx}`);
 	const result = scoreProfile({ dataNascimento, fonteDeRenda: doc.fonteDeRenda, bens: doc.bens }, todayIso());
-	await pool.query(AUDIT_SQL, [consumer, "score.read", bidx, randomUUID(), "ok"]);
+	await pool.query(AUDIT_SQL, [consumer, "asset-score.get", bidx, randomUUID(), "ok"]);
 	return { cpf, ...result };
 }
 
@@ -124,7 +124,7 @@ async function main(): Promise<void> {
 	console.log(`machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memGiB} GiB, node ${machine.node}`);
 	checkInSync(ROOT, [
 		["services/asset-score.service.ts", "findOne( { _id: bidx }, { projection: { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 } } )"],
-		["services/asset-score.service.ts", `this.audited(ctx, "score.read", bidx,`],
+		["services/asset-score.service.ts", `scopes: ["score:read"], audit: true,`],
 		["services/audit.service.ts", AUDIT_SQL]
 	]);
 
@@ -178,7 +178,7 @@ async function main(): Promise<void> {
 		setup: `machine: ${machine.cpus} CPUs (${machine.cpuModel}), node ${machine.node}; N = ${cpfs.length} profiles; concurrency ${opts.concurrency}; duration ${opts.duration} s per side after ${WARMUP_SECONDS} s warm-up`,
 		gatewayLabel: gatewayLabel(opts.split), rawLabel: RAW_LABEL, gateway, raw, warnings,
 		notes: [
-			"the raw side appends the same audit row per read (INSERT INTO audit_log … 'score.read'), because asset-score.get audits every score read through audit.append: without it the two sides would not do the same work.",
+			"the raw side appends the same audit row per read (INSERT INTO audit_log … 'asset-score.get'), because asset-score.get audits every score read through audit.append: without it the two sides would not do the same work.",
 			!opts.split && "with the mesh in one process, moleculer's preferLocal routes the calls in-process, so no request crosses NATS; --split runs one process per service.",
 			opts.rawPool !== opts.concurrency && `the raw pools had ${opts.rawPool} connections (--raw-pool), not ${opts.concurrency}.`
 		]

@@ -2,20 +2,22 @@ import type { Context, Middleware } from "moleculer";
 import { classify } from "../lib/errors";
 import type { PiiCipher } from "../lib/pii";
 
-/** An action's `audit` declaration, as the middleware reads it (types/moleculer.d.ts). */
+/**
+ * An action's `audit` declaration, as the middleware reads it (types/moleculer.d.ts): `true`, or when
+ * to write rows. The log names the act by the action's own name (`cpf-lookup.get`); rows written under
+ * the older names are shown under these (migration 005).
+ */
 export interface AuditSpec {
-	/** The name the audit log records the act under, e.g. `persons.read`. */
-	action: string;
 	/** A row appended before the handler runs (a base without transactions: no write without its row). */
 	before?: string;
 	/** The row after a success; null for none (the outcome is recorded later, e.g. by a worker). Default "ok". */
 	outcome?: (result: any) => string | null;
 }
 
-export type AuditDeclaration = string | AuditSpec;
+export type AuditDeclaration = true | AuditSpec;
 
 const specOf = (declared: AuditDeclaration | undefined): AuditSpec | undefined =>
-	typeof declared === "string" ? { action: declared } : declared;
+	declared === true ? {} : declared || undefined;
 
 /** The CPF's blind index the row is filed under: given as `cpfBidx`, or made from `cpf` by the service's cipher (PiiMixin). */
 function cpfBidxOf(ctx: Context<any>): string | null {
@@ -33,10 +35,10 @@ function cpfBidxOf(ctx: Context<any>): string | null {
  * inside the write's transaction; then `ctx.locals.audited` says it is done.
  */
 export function appendAudit(ctx: Context<any, any, any>, outcome: string): Promise<unknown> {
-	const spec = specOf((ctx.action as { audit?: AuditDeclaration } | undefined)?.audit);
-	if (!spec) return Promise.resolve();
+	const action = ctx.action as { name: string; audit?: AuditDeclaration } | undefined;
+	if (!action || !specOf(action.audit)) return Promise.resolve();
 	if (outcome === "ok") ctx.locals.audited = true;
-	return ctx.call("audit.append", { action: spec.action, cpfBidx: cpfBidxOf(ctx), requestId: ctx.requestID ?? undefined, outcome });
+	return ctx.call("audit.append", { action: action.name, cpfBidx: cpfBidxOf(ctx), requestId: ctx.requestID ?? undefined, outcome });
 }
 
 /**

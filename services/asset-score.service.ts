@@ -14,7 +14,7 @@ const AssetScoreService: ServiceSchema = {
 
 	actions: {
 		get: {
-			callers: ["api", "report"], scopes: ["score:read"], audit: "score.read", consultation: true,
+			callers: ["api", "report"], scopes: ["score:read"], audit: true, consultation: true,
 			params: { $$strict: true, cpf: f.cpf },
 			async handler(ctx: Context<{ cpf: string }, any>) {
 				const { cpf } = ctx.params;

@@ -67,13 +67,14 @@ const AuditService: ServiceSchema = {
 			async handler(ctx: Context<{ cpf?: string; from?: string; to?: string; after?: number; limit: number }>) {
 				const { cpf, from, to, after, limit } = ctx.params;
 				const rows = await this.query(
-					`SELECT seq::text, at, consumer, action, request_id, outcome
-					   FROM audit_log
-					  WHERE ($1::char(64) IS NULL OR cpf_bidx = $1)
-					    AND ($2::date IS NULL OR at >= $2::date)
-					    AND ($3::date IS NULL OR at < $3::date + 1)
-					    AND seq > $4
-					  ORDER BY audit_log.seq LIMIT $5`,
+					// Rows written under an action's older name are shown under its current one (migration 005).
+					`SELECT a.seq::text, a.at, a.consumer, COALESCE(n.action, a.action) AS action, a.request_id, a.outcome
+					   FROM audit_log a LEFT JOIN audit_action_names n ON n.recorded = a.action
+					  WHERE ($1::char(64) IS NULL OR a.cpf_bidx = $1)
+					    AND ($2::date IS NULL OR a.at >= $2::date)
+					    AND ($3::date IS NULL OR a.at < $3::date + 1)
+					    AND a.seq > $4
+					  ORDER BY a.seq LIMIT $5`,
 					[cpf ? this.blindIndex(cpf) : null, from ?? null, to ?? null, after ?? 0, limit]
 				);
 				const entries = rows.map((r: any) => ({

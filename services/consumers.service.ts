@@ -39,7 +39,7 @@ const ConsumersService: ServiceSchema = {
 		},
 
 		create: {
-			callers: ["api", "operators"], scopes: ["consumers:admin"], audit: "consumers.create",
+			callers: ["api", "operators"], scopes: ["consumers:admin"], audit: true,
 			params: {
 				$$strict: true,
 				name: { type: "string", trim: true, min: 1, max: 80, pattern: /^[\p{L}\p{N} ._-]+$/u },
@@ -59,7 +59,7 @@ const ConsumersService: ServiceSchema = {
 		},
 
 		revoke: {
-			callers: ["api", "operators"], scopes: ["consumers:admin"], audit: "consumers.revoke",
+			callers: ["api", "operators"], scopes: ["consumers:admin"], audit: true,
 			params: { $$strict: true, id: { type: "uuid" } },
 			async handler(ctx: Context<{ id: string }, any>) {
 				const [count] = await this.adapter.model.update({ revoked_at: new Date() }, { where: { id: ctx.params.id, revoked_at: null } });
@@ -72,7 +72,7 @@ const ConsumersService: ServiceSchema = {
 
 		/** Every consumer, revoked ones too, oldest first: for operators (the REPL's keys:list), not on HTTP. */
 		list: {
-			callers: ["operators"], scopes: ["consumers:admin"], audit: "consumers.list",
+			callers: ["operators"], scopes: ["consumers:admin"], audit: true,
 			visibility: "public",
 			params: { $$strict: true },
 			async handler() {

@@ -14,7 +14,7 @@ const CpfLookupService: ServiceSchema = {
 
 	actions: {
 		get: {
-			callers: ["api", "report"], scopes: ["persons:read"], audit: "persons.read", consultation: true,
+			callers: ["api", "report"], scopes: ["persons:read"], audit: true, consultation: true,
 			params: { $$strict: true, cpf: f.cpf },
 			async handler(ctx: Context<{ cpf: string }, any>) {
 				const bidx = this.blindIndex(ctx.params.cpf);

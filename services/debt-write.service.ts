@@ -36,7 +36,7 @@ const DebtWriteService: ServiceSchema = {
 
 	actions: {
 		create: {
-			callers: ["api"], scopes: ["debts:write"], audit: "debts.create",
+			callers: ["api"], scopes: ["debts:write"], audit: true,
 			params: {
 				$$strict: true,
 				cpf: f.cpf, valor: f.money, empresa: f.empresa, dataVencimento: f.date,
@@ -61,7 +61,7 @@ const DebtWriteService: ServiceSchema = {
 		},
 
 		settle: {
-			callers: ["api"], scopes: ["debts:write"], audit: "debts.settle",
+			callers: ["api"], scopes: ["debts:write"], audit: true,
 			params: { $$strict: true, cpf: f.cpf, id: f.uuid, datePagamento: f.optionalDate, dataPagamento: f.paymentDateAlias },
 			async handler(ctx: Context<DebtParams, any, MeshLocals>) {
 				const paid = paymentDate(ctx.params);

@@ -24,7 +24,7 @@ const MlExportService: ServiceSchema = {
 	actions: {
 		features: {
 			// One audit row for the act of exporting: it reads every profile, never one person's data.
-			callers: ["api"], scopes: ["ml:export"], audit: { action: "ml.export", before: "started", outcome: () => null },
+			callers: ["api"], scopes: ["ml:export"], audit: { before: "started", outcome: () => null },
 			params: { $$strict: true },
 			async handler(ctx: Context<Record<string, never>, any>) {
 				const cursor = this.adapter.collection.find({}, { projection: { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 }, batchSize: 500 });

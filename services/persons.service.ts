@@ -14,7 +14,7 @@ const PersonsService: ServiceSchema = {
 
 	actions: {
 		create: {
-			callers: ["api"], scopes: ["persons:write"], audit: "persons.create",
+			callers: ["api"], scopes: ["persons:write"], audit: true,
 			params: { $$strict: true, cpf: f.cpf, nome: f.nome, endereco: f.endereco },
 			async handler(ctx: Context<Required<PersonParams>, any>) {
 				const { cpf, nome, endereco } = ctx.params;
@@ -29,7 +29,7 @@ const PersonsService: ServiceSchema = {
 		},
 
 		update: {
-			callers: ["api"], scopes: ["persons:write"], audit: "persons.update",
+			callers: ["api"], scopes: ["persons:write"], audit: true,
 			params: { $$strict: true, cpf: f.cpf, nome: { ...f.nome, optional: true }, endereco: { ...f.endereco, optional: true } },
 			async handler(ctx: Context<PersonParams, any>) {
 				const { cpf, nome, endereco } = ctx.params;
@@ -46,7 +46,7 @@ const PersonsService: ServiceSchema = {
 
 		/** LGPD access: everything Base A holds on a person (by blind index), or null. */
 		export: {
-			callers: ["privacy"], scopes: ["privacy:admin"], audit: "persons.export",
+			callers: ["privacy"], scopes: ["privacy:admin"], audit: true,
 			visibility: "public",
 			params: { cpfBidx: { type: "string", length: 64 } },
 			async handler(ctx: Context<{ cpfBidx: string }>) {
@@ -57,7 +57,7 @@ const PersonsService: ServiceSchema = {
 
 		/** LGPD erasure: the person and (by cascade) their debts. Idempotent. */
 		erase: {
-			callers: ["privacy"], audit: "persons.erase",
+			callers: ["privacy"], audit: true,
 			visibility: "public",
 			params: { cpfBidx: { type: "string", length: 64 } },
 			async handler(ctx: Context<{ cpfBidx: string }>) {

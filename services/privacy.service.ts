@@ -32,7 +32,7 @@ const PrivacyService: ServiceSchema = {
 
 	actions: {
 		access: {
-			callers: ["api"], scopes: ["privacy:admin"], audit: "privacy.access",
+			callers: ["api"], scopes: ["privacy:admin"], audit: true,
 			params: { $$strict: true, cpf: f.cpf },
 			async handler(ctx: Context<{ cpf: string }, any>) {
 				const { cpf } = ctx.params;
@@ -51,7 +51,7 @@ const PrivacyService: ServiceSchema = {
 		erase: {
 			// `requested` first; `ok` once every base confirmed, here or later by the worker (finishErasures).
 			callers: ["api"], scopes: ["privacy:admin"],
-			audit: { action: "privacy.erase", before: "requested", outcome: (result: { status: string }) => (result.status === "erased" ? "ok" : null) },
+			audit: { before: "requested", outcome: (result: { status: string }) => (result.status === "erased" ? "ok" : null) },
 			params: { $$strict: true, cpf: f.cpf },
 			async handler(ctx: Context<{ cpf: string }, any>) {
 				const erasure: Erasure = { cpfBidx: this.blindIndex(ctx.params.cpf), subject: this.activitySubject(ctx.params.cpf), requestedAt: new Date().toISOString() };

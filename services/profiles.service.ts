@@ -39,7 +39,7 @@ const ProfilesService: ServiceSchema & { afterConnected(): Promise<void> } = {
 	actions: {
 		put: {
 			// No transactions in Base B: a `started` row goes in first, so no write exists without its row.
-			callers: ["api"], scopes: ["profiles:write"], audit: { action: "profiles.write", before: "started" },
+			callers: ["api"], scopes: ["profiles:write"], audit: { before: "started" },
 			params: {
 				$$strict: true,
 				cpf: f.cpf,
@@ -80,7 +80,7 @@ const ProfilesService: ServiceSchema & { afterConnected(): Promise<void> } = {
 		},
 
 		get: {
-			callers: ["api", "report"], scopes: ["profiles:read"], audit: "profiles.read", consultation: true,
+			callers: ["api", "report"], scopes: ["profiles:read"], audit: true, consultation: true,
 			params: { $$strict: true, cpf: f.cpf },
 			async handler(ctx: Context<{ cpf: string }, any>) {
 				const bidx = this.blindIndex(ctx.params.cpf);
@@ -92,7 +92,7 @@ const ProfilesService: ServiceSchema & { afterConnected(): Promise<void> } = {
 
 		/** LGPD access: payload B of a person (by blind index), or null. */
 		export: {
-			callers: ["privacy"], scopes: ["privacy:admin"], audit: "profiles.export",
+			callers: ["privacy"], scopes: ["privacy:admin"], audit: true,
 			visibility: "public",
 			params: { cpfBidx: { type: "string", length: 64 } },
 			async handler(ctx: Context<{ cpfBidx: string }>) {
@@ -104,7 +104,7 @@ const ProfilesService: ServiceSchema & { afterConnected(): Promise<void> } = {
 
 		/** LGPD erasure of the profile. Idempotent. */
 		erase: {
-			callers: ["privacy"], audit: { action: "profiles.erase", before: "started" },
+			callers: ["privacy"], audit: { before: "started" },
 			visibility: "public",
 			params: { cpfBidx: { type: "string", length: 64 } },
 			async handler(ctx: Context<{ cpfBidx: string }>) {

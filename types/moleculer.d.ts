@@ -17,7 +17,7 @@ declare module "moleculer" {
 		callers?: readonly Group[];
 		/** The call must carry a valid caller token holding one of these scopes (`[]`: any valid caller). */
 		scopes?: readonly Scope[];
-		/** The audit log's name for this act (or its full declaration): middlewares/audit.middleware.ts. */
+		/** Every call leaves an audit row under the action's name (`true`, or when: middlewares/audit.middleware.ts). */
 		audit?: AuditDeclaration;
 		/** A consultation of the CPF in the params (middlewares/consultation.middleware.ts). */
 		consultation?: boolean;

@@ -21,8 +21,8 @@ const Persons: ServiceSchema = {
 	name: "persons",
 	mixins: [PiiMixin],
 	actions: {
-		create: { callers: ["api"], scopes: ["persons:write"], audit: "persons.create", handler: (ctx: any) => ({ cpf: ctx.params.cpf }) },
-		update: { callers: ["api"], scopes: ["persons:write"], audit: "persons.update", handler: () => Promise.reject(new NotFoundError("Person")) },
+		create: { callers: ["api"], scopes: ["persons:write"], audit: true, handler: (ctx: any) => ({ cpf: ctx.params.cpf }) },
+		update: { callers: ["api"], scopes: ["persons:write"], audit: true, handler: () => Promise.reject(new NotFoundError("Person")) },
 		// Not declared: nothing is appended.
 		count: { callers: ["api"], scopes: ["persons:read"], handler: () => 1 }
 	}
@@ -32,14 +32,14 @@ const Profiles: ServiceSchema = {
 	mixins: [PiiMixin],
 	actions: {
 		// A base without transactions: the row goes in before the write, and another after.
-		put: { callers: ["api"], scopes: ["profiles:write"], audit: { action: "profiles.write", before: "started" }, handler: (ctx: any) => ({ cpf: ctx.params.cpf }) },
+		put: { callers: ["api"], scopes: ["profiles:write"], audit: { before: "started" }, handler: (ctx: any) => ({ cpf: ctx.params.cpf }) },
 		// The outcome is recorded later (by a worker) when the answer says so.
 		erase: {
-			callers: ["api"], scopes: ["profiles:write"], audit: { action: "profiles.erase", outcome: (r: { pending: boolean }) => (r.pending ? null : "erased") },
+			callers: ["api"], scopes: ["profiles:write"], audit: { outcome: (r: { pending: boolean }) => (r.pending ? null : "erased") },
 			handler: (ctx: any) => ({ pending: ctx.params.pending })
 		},
 		// Filed under a blind index given as such (no CPF in the params).
-		sweep: { callers: ["api"], scopes: ["profiles:write"], audit: "profiles.sweep", handler: () => true }
+		sweep: { callers: ["api"], scopes: ["profiles:write"], audit: true, handler: () => true }
 	}
 };
 
@@ -76,7 +76,7 @@ describe("audit", () => {
 	it("appends the declared row before the handler runs, and the outcome after", async () => {
 		const requestID = randomUUID();
 		await broker.call("profiles.put", { cpf: randomCpf() }, { meta: { callerToken }, requestID });
-		expect((await rowsOf(requestID)).map(r => `${r.action}:${r.outcome}`)).toEqual(["profiles.write:started", "profiles.write:ok"]);
+		expect((await rowsOf(requestID)).map(r => `${r.action}:${r.outcome}`)).toEqual(["profiles.put:started", "profiles.put:ok"]);
 	});
 
 	it("takes the outcome from the answer, and appends no row when it says none yet", async () => {

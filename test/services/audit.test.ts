@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomCpf } from "../../lib/cpf";
 import { api, startMesh, type Mesh } from "../support/mesh";
 import { appQuery, ownerQuery } from "../support/db";
+import { piiCipher } from "../support/keys";
 
 let mesh: Mesh;
 let cpf: string;
@@ -26,7 +27,7 @@ describe("audit trail", () => {
 		const res = await api(mesh, "GET", `/api/v1/audit?cpf=${cpf}`);
 		expect(res.status).toBe(200);
 		expect(res.body.entries.map((e: any) => [e.action, e.outcome])).toEqual([
-			["persons.create", "ok"], ["persons.read", "ok"], ["persons.read", "ok"]
+			["persons.create", "ok"], ["cpf-lookup.get", "ok"], ["cpf-lookup.get", "ok"]
 		]);
 		for (const e of res.body.entries) {
 			expect(e.consumer).toBeTruthy();
@@ -36,6 +37,20 @@ describe("audit trail", () => {
 		await api(mesh, "GET", `/api/v1/persons/${missing}`);
 		const miss = await api(mesh, "GET", `/api/v1/audit?cpf=${missing}`);
 		expect(miss.body.entries.map((e: any) => e.outcome)).toEqual(["not_found"]);
+	});
+
+	it("names every act by its action; rows written under an older name read under the current one, their chain intact", async () => {
+		const old = randomCpf();
+		const bidx = piiCipher().blindIndex(old);
+		// Rows as a release before migration 005 wrote them (the insert trigger chains them).
+		for (const action of ["persons.read", "score.read", "debts.create", "privacy.access"]) {
+			await ownerQuery("INSERT INTO audit_log (seq, at, consumer, action, cpf_bidx, request_id, outcome, prev_hash, hash) VALUES (0, now(), 'old-release', $1, $2, NULL, 'ok', '', '')", [action, bidx]);
+		}
+		const res = await api(mesh, "GET", `/api/v1/audit?cpf=${old}`);
+		expect(res.body.entries.map((e: any) => e.action)).toEqual(["cpf-lookup.get", "asset-score.get", "debt-write.create", "privacy.access"]);
+		const [stored] = await ownerQuery<{ actions: string[] }>("SELECT array_agg(action ORDER BY seq) AS actions FROM audit_log WHERE cpf_bidx = $1", [bidx]);
+		expect(stored.actions).toEqual(["persons.read", "score.read", "debts.create", "privacy.access"]);
+		expect((await api(mesh, "GET", "/api/v1/audit/verify")).body).toMatchObject({ ok: true, broken: [] });
 	});
 
 	it("is insert-only for the application's role", async () => {

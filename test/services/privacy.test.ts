@@ -36,7 +36,7 @@ describe("LGPD access", () => {
 		expect(res.body.baseB).toMatchObject({ cpf, fonteDeRenda: "Aposentado", bens: [{ tipo: "Casa" }] });
 		expect(res.body.baseC.movements).toHaveLength(2);
 		expect(res.body.baseC.consultations.length).toBeGreaterThanOrEqual(1);
-		expect(res.body.audit.map((e: any) => e.action)).toEqual(expect.arrayContaining(["persons.create", "debts.create", "profiles.write", "persons.read"]));
+		expect(res.body.audit.map((e: any) => e.action)).toEqual(expect.arrayContaining(["persons.create", "debt-write.create", "profiles.put", "cpf-lookup.get"]));
 		expect((await api(mesh, "GET", `/api/v1/privacy/${cpf}`, { key: (await api(mesh, "POST", "/api/v1/consumers", { body: { name: "sem privacidade", scopes: ["persons:read"] } })).body.key })).status).toBe(403);
 	});
 });

@@ -63,7 +63,7 @@ describe("payload B", () => {
 		await api(mesh, "GET", `/api/v1/profiles/${cpf}/score`);
 		const trail = await api(mesh, "GET", `/api/v1/audit?cpf=${cpf}`);
 		expect(trail.body.entries.map((e: any) => `${e.action}:${e.outcome}`)).toEqual([
-			"profiles.write:started", "profiles.write:ok", "profiles.read:ok", "score.read:ok"
+			"profiles.put:started", "profiles.put:ok", "profiles.get:ok", "asset-score.get:ok"
 		]);
 	});
 
