@@ -211,7 +211,10 @@ const ApiService: ServiceSchema<any> = {
 
 		authorize(ctx: Context<any, any>, _route: unknown, req: Req) {
 			const route = this.routeOf(req);
+			// moleculer-web hands authenticate's answer over as meta.user; past this point the caller has one
+			// name, the signed ctx.meta.callerToken (ctx.locals.caller once verified), so it is not sent on.
 			const consumer = ctx.meta.user;
+			delete ctx.meta.user;
 			// Fail closed: a route without a scope in the table is reachable by nobody.
 			if (!route || !consumer.scopes.includes(route.scope)) {
 				throw new ForbiddenError("ERR_MISSING_SCOPE", { required: route?.scope ?? null });

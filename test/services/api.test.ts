@@ -4,6 +4,8 @@ import { ROUTES } from "../../lib/gateway/routes";
 import { SCOPES } from "../../lib/scopes";
 import { api, startMesh, type Mesh } from "../support/mesh";
 import { ownerQuery } from "../support/db";
+import { connect } from "nats";
+import { natsOptions } from "../../config/nats";
 
 let mesh: Mesh;
 let cpf: string;
@@ -53,6 +55,26 @@ describe("authentication and scopes on every route", () => {
 });
 
 describe("gateway behaviour", () => {
+	it("sends the caller beyond the gateway only as its signed token, never as meta.user", async () => {
+		// Everything the mesh's nodes say to each other on NATS during one authenticated request.
+		const nc = await connect({ ...natsOptions(), name: "api-test-wire" });
+		const packets: string[] = [];
+		const sub = nc.subscribe(`MOL-${mesh.namespace}.>`, { callback: (_err, msg) => packets.push(msg.string()) });
+		try {
+			const res = await api(mesh, "GET", `/api/v1/persons/${cpf}`);
+			expect(res.status).toBe(200);
+			await nc.flush();
+		} finally {
+			sub.unsubscribe();
+			await nc.close();
+		}
+		const requests = packets.map(p => JSON.parse(p)).filter(p => p.action === "cpf-lookup.get");
+		expect(requests).toHaveLength(1);
+		expect(Object.keys(requests[0].meta)).toContain("callerToken");
+		expect(requests[0].meta.user).toBeUndefined();
+		expect(packets.join("\n")).not.toContain(mesh.adminKey);
+	});
+
 	it("rate-limits per key with 429 and Retry-After", async () => {
 		const key = await keyWith(["persons:read"], 3);
 		const statuses: number[] = [];
