@@ -44,13 +44,24 @@ type Next = (err?: unknown) => void;
 
 /**
  * Runs before any body is read: a request without a key, or with one no consumer holds, is a 401
- * that cost no parsing (an unauthenticated 8 MB body is never read into memory).
+ * that cost no parsing (an unauthenticated 8 MB body is never read into memory). Each such failure
+ * counts against the client's address; an address past AUTH_FAILURES_PER_MINUTE gets 429 before its
+ * key costs a lookup (a flood of made-up keys reaches neither NATS nor Base A).
  */
 function authenticateFirst(this: any, req: Req, res: ServerResponse, next: Next): void {
 	// A method the path does not serve is a 404 or 405 at once, key or not, body unread.
 	const served = allowedMethods(new URL(req.originalUrl ?? req.url ?? "/", "http://gateway").pathname);
 	if (!served.includes(req.method ?? "")) return void this.send404(req, res);
-	this.knownConsumer(req).then(() => next(), next);
+	// A key this gateway already knows costs nothing to check: it is let through whatever its address did.
+	if (this.cachedConsumer(req)) return next();
+	const address = this.clientAddress(req);
+	const perMinute: number = this.settings.authFailuresPerMinute;
+	const wait = this.addressLimiter.peek(address, perMinute);
+	if (wait > 0) return next(new RateLimitExceeded({ retryAfter: wait }));
+	this.knownConsumer(req).then(() => next(), (err: unknown) => {
+		this.addressLimiter.take(address, perMinute);
+		next(err);
+	});
 }
 
 /**
@@ -85,6 +96,8 @@ const ApiService: ServiceSchema<any> = {
 	settings: {
 		port: config.port,
 		ip: config.host,
+		authFailuresPerMinute: config.authFailuresPerMinute,
+		trustProxyHops: config.trustProxyHops,
 		// A client's X-Request-Id is kept only if it is harmless; otherwise a new one is made.
 		rootCallOptions(options: any, req: Req) {
 			const given = req.headers["x-request-id"];
@@ -150,6 +163,7 @@ const ApiService: ServiceSchema<any> = {
 		this.consumerCache = new Map<string, { consumer: any; until: number }>();
 		this.readyCache = { until: 0, report: null as unknown };
 		this.rateLimiter = new RateLimiter();
+		this.addressLimiter = new RateLimiter();
 	},
 
 	events: {
@@ -198,6 +212,17 @@ const ApiService: ServiceSchema<any> = {
 			return consumer;
 		},
 
+		/**
+		 * The client's address: the socket's, or behind `trustProxyHops` proxies (the stack's TLS edge) the
+		 * address the outermost of ours appended to X-Forwarded-For; what the client itself wrote there is
+		 * never believed.
+		 */
+		clientAddress(req: Req): string {
+			const hops: number = this.settings.trustProxyHops;
+			const forwarded = hops > 0 ? String(req.headers["x-forwarded-for"] ?? "").split(",").map(a => a.trim()).filter(Boolean) : [];
+			return (forwarded.length >= hops ? forwarded[forwarded.length - hops] : undefined) ?? req.socket.remoteAddress ?? "unknown";
+		},
+
 		/** The consumer of the request's key (cached), or 401. */
 		async knownConsumer(req: Req) {
 			const header = req.headers.authorization;
@@ -234,6 +259,13 @@ const ApiService: ServiceSchema<any> = {
 
 		routeOf(req: Req): GatewayRoute | undefined {
 			return routeByKey.get(`${req.$alias?.method} ${req.$alias?.action}`);
+		},
+
+		/** The consumer of the request's key when this gateway knows it already, else undefined. */
+		cachedConsumer(req: Req) {
+			const match = BEARER.exec(req.headers.authorization ?? "");
+			const hit = match ? this.consumerCache.get(match[1]) : undefined;
+			return hit && hit.until > Date.now() ? hit.consumer ?? undefined : undefined;
 		},
 
 		/** Consumers by key, cached briefly so a request does not cost a Base A round trip. */

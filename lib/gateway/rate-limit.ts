@@ -1,24 +1,49 @@
 /**
- * A token bucket per API key: `perMinute` requests a minute on average, bursts up to the same
- * number. In memory per gateway replica, so N replicas allow up to N times the rate.
+ * A token bucket per id (an API key, a client address): `perMinute` requests a minute on average,
+ * bursts up to the same number. In memory per gateway replica, so N replicas allow up to N times the
+ * rate. At most `maxIds` buckets are kept, the least recently used going first, so a flood of new ids
+ * (addresses) costs bounded memory; a dropped bucket starts full again.
  */
 export class RateLimiter {
 	private readonly buckets = new Map<string, { tokens: number; at: number }>();
 
-	constructor(private readonly now: () => number = Date.now) {}
+	constructor(private readonly now: () => number = Date.now, private readonly maxIds = 100_000) {}
 
-	/** 0 when the request may go ahead, otherwise the seconds to wait. */
+	/** 0 when the request may go ahead (and it is counted), otherwise the seconds to wait. */
 	take(id: string, perMinute: number): number {
-		const now = this.now();
-		const refillPerMs = perMinute / 60_000;
-		const bucket = this.buckets.get(id) ?? { tokens: perMinute, at: now };
-		bucket.tokens = Math.min(perMinute, bucket.tokens + (now - bucket.at) * refillPerMs);
-		bucket.at = now;
-		this.buckets.set(id, bucket);
+		const bucket = this.refilled(id, perMinute);
 		if (bucket.tokens >= 1) {
 			bucket.tokens -= 1;
 			return 0;
 		}
-		return Math.max(1, Math.ceil((1 - bucket.tokens) / refillPerMs / 1000));
+		return this.waitOf(bucket, perMinute);
+	}
+
+	/** Like take, without counting: the seconds to wait before one more would be allowed (0: now). */
+	peek(id: string, perMinute: number): number {
+		const bucket = this.buckets.get(id);
+		if (!bucket) return 0;
+		const tokens = Math.min(perMinute, bucket.tokens + (this.now() - bucket.at) * (perMinute / 60_000));
+		return tokens >= 1 ? 0 : this.waitOf({ tokens }, perMinute);
+	}
+
+	get size(): number {
+		return this.buckets.size;
+	}
+
+	private refilled(id: string, perMinute: number): { tokens: number; at: number } {
+		const now = this.now();
+		const bucket = this.buckets.get(id) ?? { tokens: perMinute, at: now };
+		bucket.tokens = Math.min(perMinute, bucket.tokens + (now - bucket.at) * (perMinute / 60_000));
+		bucket.at = now;
+		// Re-inserted: the Map's order is the order of last use.
+		this.buckets.delete(id);
+		this.buckets.set(id, bucket);
+		while (this.buckets.size > this.maxIds) this.buckets.delete(this.buckets.keys().next().value as string);
+		return bucket;
+	}
+
+	private waitOf(bucket: { tokens: number }, perMinute: number): number {
+		return Math.max(1, Math.ceil((1 - bucket.tokens) / (perMinute / 60_000) / 1000));
 	}
 }

@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomCpf } from "../../lib/cpf";
 import { ROUTES } from "../../lib/gateway/routes";
 import { SCOPES } from "../../lib/scopes";
-import { api, startMesh, type Mesh } from "../support/mesh";
+import { randomBytes } from "node:crypto";
+import { api, BASE_A_MESH, startMesh, type Mesh } from "../support/mesh";
+import ApiService from "../../services/api.service";
 import { ownerQuery } from "../support/db";
 import { connect } from "nats";
 import { natsOptions } from "../../config/nats";
@@ -188,5 +190,45 @@ describe("gateway behaviour", () => {
 		expect(page.status).toBe(200);
 		expect(page.body).toContain("swagger-ui-bundle.js");
 		expect((await api(mesh, "GET", "/docs/swagger-ui-bundle.js", { key: null })).status).toBe(200);
+	});
+});
+
+describe("failed authentications per client address", () => {
+	// A gateway behind one proxy (the stack's TLS edge), allowing 5 failures a minute per address.
+	let limited: Mesh;
+	const LIMIT = 5;
+	beforeAll(async () => {
+		const gateway = { ...ApiService, settings: { ...ApiService.settings, authFailuresPerMinute: LIMIT, trustProxyHops: 1 } };
+		limited = await startMesh(BASE_A_MESH.map(s => (s === ApiService ? gateway : s)));
+	});
+	afterAll(async () => {
+		await limited?.stop();
+	});
+
+	/** Calls of consumers.authenticate so far: each is a NATS request and a Base A query. */
+	const lookups = () => limited.broker("consumers").metrics.list({ includes: "moleculer.request.total" })
+		.flatMap(m => m.values as unknown as { labels: Record<string, string>; value: number }[]).filter(v => v.labels.action === "consumers.authenticate").reduce((sum, v) => sum + Number(v.value), 0);
+	const knock = (forwardedFor: string, key = `cm_${randomBytes(16).toString("hex")}`) =>
+		api(limited, "GET", `/api/v1/persons/${cpf}`, { key, headers: { "x-forwarded-for": forwardedFor } });
+
+	it("answers 429 before looking a key up once an address failed too often; other addresses and known keys go on", async () => {
+		const attacker = "203.0.113.7";
+		const validKey = (await api(limited, "POST", "/api/v1/consumers", { body: { name: "reader", scopes: ["persons:read"] } })).body.key;
+		// Known to the gateway before the flood: its cache answers for it.
+		expect((await knock(attacker, validKey)).status).toBe(200);
+		const before = lookups();
+		const statuses: number[] = [];
+		for (let i = 0; i < LIMIT + 20; i++) statuses.push((await knock(attacker)).status);
+		expect(statuses.slice(0, LIMIT)).toEqual(Array(LIMIT).fill(401));
+		expect(new Set(statuses.slice(LIMIT))).toEqual(new Set([429]));
+		// The flood cost the mesh only the lookups within the limit.
+		expect(lookups() - before).toBe(LIMIT);
+		const refused = await knock(attacker);
+		expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+		// What the client writes in X-Forwarded-For is not believed: only what our proxy appended.
+		expect((await knock(`198.51.100.1, ${attacker}`)).status).toBe(429);
+		// Another address is not held back, and the known key still works from the flooding one.
+		expect((await knock("203.0.113.8")).status).toBe(401);
+		expect((await knock(attacker, validKey)).status).toBe(200);
 	});
 });

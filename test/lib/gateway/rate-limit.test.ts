@@ -46,4 +46,28 @@ describe("RateLimiter", () => {
 		for (let i = 0; i < 6000; i++) limiter.take("k", 6000);
 		expect(limiter.take("k", 6000)).toBe(1);
 	});
+
+	it("peeks without counting", () => {
+		const { limiter, advance } = limiterAt();
+		expect(limiter.peek("ip", 2)).toBe(0);
+		limiter.take("ip", 2);
+		expect(limiter.peek("ip", 2)).toBe(0);
+		limiter.take("ip", 2);
+		expect(limiter.peek("ip", 2)).toBe(30);
+		expect(limiter.peek("ip", 2)).toBe(30);
+		advance(30_000);
+		expect(limiter.peek("ip", 2)).toBe(0);
+	});
+
+	it("keeps at most maxIds buckets, dropping the least recently used", () => {
+		const clock = { now: 0 };
+		const limiter = new RateLimiter(() => clock.now, 3);
+		for (const id of ["a", "b", "c"]) limiter.take(id, 1);
+		limiter.take("a", 1); // a used again: b is now the oldest
+		limiter.take("d", 1);
+		expect(limiter.size).toBe(3);
+		expect(limiter.peek("b", 1)).toBe(0); // dropped: starts full again
+		expect(limiter.peek("a", 1)).toBe(60);
+		expect(limiter.peek("c", 1)).toBe(60);
+	});
 });
