@@ -22,6 +22,10 @@ const schema = {
 	POSTGRES_OWNER_URL: { type: "string", pattern: /^postgres(ql)?:\/\//, optional: true },
 	MONGO_URL: { type: "string", pattern: /^mongodb(\+srv)?:\/\//, optional: true },
 	ELASTICSEARCH_URL: { type: "string", pattern: /^https?:\/\//, optional: true },
+	// Connections each Base A service (6 per base-a process) and each Base B service (3 per base-b process)
+	// may hold: PostgreSQL's max_connections is sized to them (docs/deploy.md, "Connection budget").
+	POSTGRES_POOL_MAX: { type: "number", integer: true, min: 1, max: 100, convert: true, default: 10 },
+	MONGO_POOL_MAX: { type: "number", integer: true, min: 1, max: 100, convert: true, default: 10 },
 	ES_INDEX_PREFIX: { type: "string", pattern: /^[a-z][a-z0-9-]{0,40}$/, default: "credit" },
 	INGEST_MAX_MOVEMENTS: { type: "number", integer: true, min: 1, max: 100_000, convert: true, default: 10_000 },
 	INGEST_BODY_LIMIT: { type: "string", pattern: /^\d+(kb|mb)$/, default: "8mb" },
@@ -65,6 +69,8 @@ export interface Config {
 	postgresOwnerUrl?: string;
 	mongoUrl?: string;
 	elasticsearchUrl?: string;
+	postgresPoolMax: number;
+	mongoPoolMax: number;
 	esIndexPrefix: string;
 	ingestMaxMovements: number;
 	ingestBodyLimit: string;
@@ -98,7 +104,7 @@ export interface Config {
 const ENV_NAMES: Record<keyof Config, string> = {
 	env: "NODE_ENV", namespace: "NAMESPACE", nodeId: "NODE_ID", transporter: "TRANSPORTER", natsCa: "NATS_CA",
 	postgresUrl: "POSTGRES_URL", postgresOwnerUrl: "POSTGRES_OWNER_URL", mongoUrl: "MONGO_URL",
-	elasticsearchUrl: "ELASTICSEARCH_URL", esIndexPrefix: "ES_INDEX_PREFIX", ingestMaxMovements: "INGEST_MAX_MOVEMENTS", ingestBodyLimit: "INGEST_BODY_LIMIT", jetstreamMaxBytes: "JETSTREAM_MAX_BYTES",
+	elasticsearchUrl: "ELASTICSEARCH_URL", postgresPoolMax: "POSTGRES_POOL_MAX", mongoPoolMax: "MONGO_POOL_MAX", esIndexPrefix: "ES_INDEX_PREFIX", ingestMaxMovements: "INGEST_MAX_MOVEMENTS", ingestBodyLimit: "INGEST_BODY_LIMIT", jetstreamMaxBytes: "JETSTREAM_MAX_BYTES",
 	adminApiKey: "ADMIN_API_KEY", piiKeys: "PII_KEYS",
 	blindIndexKey: "BLIND_INDEX_KEY", pseudonymKey: "PSEUDONYM_KEY", meshKeys: "MESH_KEYS", meshPublicKeys: "MESH_PUBLIC_KEYS", callerTokenSeconds: "CALLER_TOKEN_SECONDS", port: "PORT", host: "HOST",
 	logLevel: "LOG_LEVEL", logFormat: "LOG_FORMAT", rateLimitPerMinute: "RATE_LIMIT_PER_MINUTE", authFailuresPerMinute: "AUTH_FAILURES_PER_MINUTE", trustProxyHops: "TRUST_PROXY_HOPS",
@@ -134,7 +140,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 	const cfg: Config = {
 		env: s.NODE_ENV, namespace: s.NAMESPACE, nodeId: s.NODE_ID, transporter: s.TRANSPORTER, natsCa: s.NATS_CA,
 		postgresUrl: s.POSTGRES_URL, postgresOwnerUrl: s.POSTGRES_OWNER_URL, mongoUrl: s.MONGO_URL,
-		elasticsearchUrl: s.ELASTICSEARCH_URL, esIndexPrefix: s.ES_INDEX_PREFIX, ingestMaxMovements: s.INGEST_MAX_MOVEMENTS,
+		elasticsearchUrl: s.ELASTICSEARCH_URL, postgresPoolMax: s.POSTGRES_POOL_MAX, mongoPoolMax: s.MONGO_POOL_MAX, esIndexPrefix: s.ES_INDEX_PREFIX, ingestMaxMovements: s.INGEST_MAX_MOVEMENTS,
 		ingestBodyLimit: s.INGEST_BODY_LIMIT, jetstreamMaxBytes: s.JETSTREAM_MAX_BYTES, adminApiKey: s.ADMIN_API_KEY,
 		blindIndexKey: s.BLIND_INDEX_KEY && Buffer.from(s.BLIND_INDEX_KEY, "base64"),
 		pseudonymKey: s.PSEUDONYM_KEY && Buffer.from(s.PSEUDONYM_KEY, "base64"),

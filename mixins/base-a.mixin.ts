@@ -21,7 +21,7 @@ export function BaseAMixin(defineModel: DefineModel): Partial<ServiceSchema> {
 		merged(schema: any) {
 			const sequelize = new Sequelize(need(config, "postgresUrl"), {
 				logging: false,
-				pool: { max: 10, min: 0, acquire: 4000, idle: 10_000 },
+				pool: { max: config.postgresPoolMax, min: 0, acquire: 4000, idle: 10_000 },
 				dialectOptions: { connectionTimeoutMillis: 2000, statement_timeout: 10_000 },
 				retry: { max: 0 }
 			});

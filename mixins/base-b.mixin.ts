@@ -19,7 +19,7 @@ export function BaseBMixin(): Partial<ServiceSchema> {
 				serverSelectionTimeoutMS: 2000,
 				connectTimeoutMS: 2000,
 				socketTimeoutMS: 30_000,
-				poolSize: 10
+				poolSize: config.mongoPoolMax
 			});
 			schema.collection = PROFILES;
 		}
