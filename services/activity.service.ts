@@ -20,6 +20,14 @@ interface Consultation {
 
 const movementView = (m: any) => ({ tipo: m.tipo, valor: fromCents(m.valor_cents), data: formatDate(m.data) });
 
+/**
+ * What one LGPD access export carries from Base C, newest first: bounded so the answer fits a NATS
+ * message (max_payload 8 MB) and a node's memory whatever a person's history; the rest is paged
+ * through GET /activity/:cpf/movements from `movementsNext`.
+ */
+export const EXPORT_MAX_MOVEMENTS = 10_000;
+export const EXPORT_MAX_CONSULTATIONS = 1_000;
+
 /** `after` cursors are opaque to clients: the sort values of the last row, base64url JSON. */
 const encodeCursor = (sort: unknown[]) => Buffer.from(JSON.stringify(sort)).toString("base64url");
 function decodeCursor(after: string): unknown[] {
@@ -112,16 +120,24 @@ const ActivityService: ServiceSchema = {
 			visibility: "public",
 			params: { subject: { type: "string", min: 10, max: 100 } },
 			async handler(ctx: Context<{ subject: string }>) {
-				const movements: unknown[] = [];
-				const consultations: string[] = [];
-				for await (const hits of this.subjectDocs(index.movements(), ctx.params.subject, ["tipo", "valor_cents", "data"])) {
-					movements.push(...hits.map((h: any) => movementView(h._source)));
-				}
-				for await (const hits of this.subjectDocs(index.consultations(), ctx.params.subject, ["at", "source"])) {
-					consultations.push(...hits.map((h: any) => h._source.at));
-				}
-				consultations.sort().reverse();
-				return { consultations, movements };
+				const query = { term: { subject: ctx.params.subject } };
+				const [moves, consulted]: any[] = await Promise.all([
+					this.es.search({
+						index: index.movements(), size: EXPORT_MAX_MOVEMENTS, query, track_total_hits: true,
+						sort: [{ data: "desc" }, { movement_id: "desc" }], _source: ["tipo", "valor_cents", "data"]
+					}),
+					this.es.search({ index: index.consultations(), size: EXPORT_MAX_CONSULTATIONS, query, track_total_hits: true, sort: [{ at: "desc" }], _source: ["at"] })
+				]);
+				const hits = moves.hits.hits;
+				const movementsTotal: number = moves.hits.total.value;
+				return {
+					consultations: consulted.hits.hits.map((h: any) => h._source.at),
+					consultationsTotal: consulted.hits.total.value,
+					movements: hits.map((h: any) => movementView(h._source)),
+					movementsTotal,
+					// Where GET /activity/:cpf/movements?after= continues (the same order and cursor).
+					movementsNext: movementsTotal > hits.length ? encodeCursor(hits[hits.length - 1].sort) : null
+				};
 			}
 		},
 

@@ -21,6 +21,9 @@ type BaseState = "erased" | "pending";
  * Erasure is durable: the request is stored on JetStream first, every base is asked at once, and a
  * base that is down is retried by the consumer until it confirms — success is never reported early.
  */
+/** Audit rows in one access export (see activity's EXPORT_MAX_MOVEMENTS for why a bound). */
+export const EXPORT_MAX_AUDIT = 5_000;
+
 const PrivacyService: ServiceSchema = {
 	name: "privacy",
 	mixins: [PiiMixin],
@@ -44,7 +47,7 @@ const PrivacyService: ServiceSchema = {
 					ctx.call("activity.export", { subject: this.activitySubject(cpf) }),
 					this.auditTrail(ctx, cpf)
 				]);
-				return { cpf, baseA, baseB, baseC, audit };
+				return { cpf, baseA, baseB, baseC, audit: audit.entries, auditNext: audit.next };
 			}
 		},
 
@@ -83,15 +86,19 @@ const PrivacyService: ServiceSchema = {
 		},
 
 		/** The CPF's audit entries, every page. */
-		async auditTrail(ctx: Context, cpf: string) {
+		/**
+		 * The CPF's audit trail, oldest first, at most EXPORT_MAX_AUDIT rows (the answer must fit a NATS
+		 * message); `next` is where GET /audit?cpf=&after= continues, null when all is here.
+		 */
+		async auditTrail(ctx: Context, cpf: string): Promise<{ entries: unknown[]; next: number | null }> {
 			const entries: unknown[] = [];
 			let after: number | null = 0;
-			while (after !== null) {
-				const page: any = await ctx.call("audit.list", { cpf, after, limit: 500 });
+			while (after !== null && entries.length < EXPORT_MAX_AUDIT) {
+				const page: any = await ctx.call("audit.list", { cpf, after, limit: Math.min(500, EXPORT_MAX_AUDIT - entries.length) });
 				entries.push(...page.entries);
 				after = page.next;
 			}
-			return entries;
+			return { entries, next: after };
 		},
 
 		/** The consumer's side: finish erasures a base was down for; ack only when all three confirmed. */

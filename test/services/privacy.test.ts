@@ -4,6 +4,10 @@ import { activitySubject } from "../support/keys";
 import { api, engines, eventually, startMesh, type Mesh } from "../support/mesh";
 import { countMovements } from "../support/es";
 import { ownerQuery } from "../support/db";
+import { piiCipher } from "../support/keys";
+import { bySubject, postNdjson } from "../support/transactions";
+import { EXPORT_MAX_MOVEMENTS } from "../../services/activity.service";
+import { EXPORT_MAX_AUDIT } from "../../services/privacy.service";
 
 let mesh: Mesh;
 beforeAll(async () => {
@@ -39,6 +43,34 @@ describe("LGPD access", () => {
 		expect(res.body.audit.map((e: any) => e.action)).toEqual(expect.arrayContaining(["persons.create", "debt-write.create", "profiles.put", "cpf-lookup.get"]));
 		expect((await api(mesh, "GET", `/api/v1/privacy/${cpf}`, { key: (await api(mesh, "POST", "/api/v1/consumers", { body: { name: "sem privacidade", scopes: ["persons:read"] } })).body.key })).status).toBe(403);
 	});
+
+	it("is bounded to what one message carries, and says where the movements and the audit trail continue", async () => {
+		const cpf = randomCpf();
+		const n = EXPORT_MAX_MOVEMENTS + 1;
+		const day = (i: number) => new Date(Date.UTC(2024, 0, 1 + (i % 700))).toISOString().slice(0, 10).split("-").reverse().join("/");
+		const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ cpf, tipo: "pix", valor: Number((1 + i / 100).toFixed(2)), data: day(i) }));
+		for (let i = 0; i < n; i += 5000) {
+			const posted = await postNdjson(mesh, lines.slice(i, i + 5000));
+			expect(posted.status, JSON.stringify(posted.body).slice(0, 300)).toBe(202);
+		}
+		expect(await eventually(() => countMovements(bySubject(cpf)), c => c === n, 120_000, 500)).toBe(n);
+		// More audit rows than one export carries (chained by the insert trigger, as the audit service's are).
+		await ownerQuery(`INSERT INTO audit_log (seq, at, consumer, action, cpf_bidx, request_id, outcome, prev_hash, hash)
+			SELECT 0, now(), 'bulk-reader', 'cpf-lookup.get', $1, NULL, 'ok', '', '' FROM generate_series(1, $2::int)`, [piiCipher().blindIndex(cpf), EXPORT_MAX_AUDIT + 1]);
+
+		const res = await api(mesh, "GET", `/api/v1/privacy/${cpf}`);
+		expect(res.status).toBe(200);
+		expect(res.body.baseC.movements).toHaveLength(EXPORT_MAX_MOVEMENTS);
+		expect(res.body.baseC.movementsTotal).toBe(n);
+		const rest = await api(mesh, "GET", `/api/v1/activity/${cpf}/movements?after=${res.body.baseC.movementsNext}&size=100`);
+		expect(rest.status).toBe(200);
+		expect(rest.body.movements).toHaveLength(1);
+		expect(rest.body.next).toBeNull();
+		expect(res.body.audit).toHaveLength(EXPORT_MAX_AUDIT);
+		expect(res.body.auditNext).toBe(res.body.audit[EXPORT_MAX_AUDIT - 1].seq);
+		const more = await api(mesh, "GET", `/api/v1/audit?cpf=${cpf}&after=${res.body.auditNext}`);
+		expect(more.body.entries.map((e: any) => e.consumer)).toContain("bulk-reader");
+	}, 240_000);
 });
 
 describe("LGPD erasure", () => {
