@@ -12,6 +12,7 @@ import { AuditMiddleware } from "./middlewares/audit.middleware";
 import { ConsultationMiddleware } from "./middlewares/consultation.middleware";
 import { HttpStatusMiddleware } from "./middlewares/http-status.middleware";
 import { ChannelsMiddleware } from "./middlewares/channels.middleware";
+import { EventLoopMiddleware } from "./middlewares/event-loop.middleware";
 
 registerPrometheusReporter();
 
@@ -78,7 +79,7 @@ const brokerConfig: BrokerOptions = {
 	// caller before anything runs; a replayed Idempotency answer runs (and audits, counts, sets) nothing again; the
 	// status is set before the answer is stored. Sentry is inert without SENTRY_DSN.
 	middlewares: [
-		ChannelsMiddleware(), ParamsSchemaMiddleware, HttpStatusMiddleware, ConsultationMiddleware, AuditMiddleware, IdempotencyMiddleware,
+		ChannelsMiddleware(), EventLoopMiddleware(), ParamsSchemaMiddleware, HttpStatusMiddleware, ConsultationMiddleware, AuditMiddleware, IdempotencyMiddleware,
 		SentryMiddleware({ dsn: config.sentryDsn, environment: config.sentryEnvironment }), ZeroTrustMiddleware
 	]
 };
