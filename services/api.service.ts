@@ -43,6 +43,16 @@ function send(res: ServerResponse, status: number, body: unknown, type = "applic
 type Next = (err?: unknown) => void;
 
 /**
+ * Refuses a request whose body was not read: the connection is closed after the answer, so the rest
+ * of a large unauthenticated upload is never received (Node would otherwise read it to keep the
+ * connection alive).
+ */
+function refuse(req: Req, res: ServerResponse, next: Next, err: unknown): void {
+	if (req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined) res.setHeader("Connection", "close");
+	next(err);
+}
+
+/**
  * Runs before any body is read: a request without a key, or with one no consumer holds, is a 401
  * that cost no parsing (an unauthenticated 8 MB body is never read into memory). Each such failure
  * counts against the client's address; an address past AUTH_FAILURES_PER_MINUTE gets 429 before its
@@ -56,12 +66,14 @@ function authenticateFirst(this: any, req: Req, res: ServerResponse, next: Next)
 	if (this.cachedConsumer(req)) return next();
 	const address = this.clientAddress(req);
 	const perMinute: number = this.settings.authFailuresPerMinute;
-	const wait = this.addressLimiter.peek(address, perMinute);
-	if (wait > 0) return next(new RateLimitExceeded({ retryAfter: wait }));
-	this.knownConsumer(req).then(() => next(), (err: unknown) => {
-		this.addressLimiter.take(address, perMinute);
-		next(err);
-	});
+	// Counted before the lookup, given back when the key is good: a burst of made-up keys gets no more
+	// lookups in flight than the address's budget.
+	const wait = this.addressLimiter.take(address, perMinute);
+	if (wait > 0) return refuse(req, res, next, new RateLimitExceeded({ retryAfter: wait }));
+	this.knownConsumer(req).then(() => {
+		this.addressLimiter.refund(address, perMinute);
+		next();
+	}, (err: unknown) => refuse(req, res, next, err));
 }
 
 /**

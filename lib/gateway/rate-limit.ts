@@ -27,6 +27,12 @@ export class RateLimiter {
 		return tokens >= 1 ? 0 : this.waitOf({ tokens }, perMinute);
 	}
 
+	/** Gives back one request taken earlier (it turned out not to count, e.g. a good key). */
+	refund(id: string, perMinute: number): void {
+		const bucket = this.buckets.get(id);
+		if (bucket) bucket.tokens = Math.min(perMinute, bucket.tokens + 1);
+	}
+
 	get size(): number {
 		return this.buckets.size;
 	}

@@ -59,6 +59,17 @@ describe("RateLimiter", () => {
 		expect(limiter.peek("ip", 2)).toBe(0);
 	});
 
+	it("gives a request back, never past the burst", () => {
+		const { limiter } = limiterAt();
+		limiter.take("ip", 1);
+		expect(limiter.peek("ip", 1)).toBe(60);
+		limiter.refund("ip", 1);
+		expect(limiter.peek("ip", 1)).toBe(0);
+		limiter.refund("ip", 1);
+		limiter.take("ip", 1);
+		expect(limiter.take("ip", 1)).toBe(60);
+	});
+
 	it("keeps at most maxIds buckets, dropping the least recently used", () => {
 		const clock = { now: 0 };
 		const limiter = new RateLimiter(() => clock.now, 3);
