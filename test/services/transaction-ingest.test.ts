@@ -34,12 +34,15 @@ describe("movements in", () => {
 
 	it("stores no CPF anywhere in Base C", async () => {
 		const cpf = randomCpf();
+		const since = new Date(Date.now() - 1000).toISOString();
 		await postTransactions(mesh, { cpf: formatCpf(cpf), tipo: "saque", valor: 100, data: "03/03/2025" });
 		await api(mesh, "GET", `/api/v1/profiles/${cpf}`);
 		await eventually(() => countMovements(bySubject(cpf)), n => n === 1);
 		const dump = await withEs(async es => {
 			await es.indices.refresh({ index: `${config.esIndexPrefix}-*` });
-			const res = await es.search({ index: `${config.esIndexPrefix}-*`, size: 10_000, query: { match_all: {} } });
+			// Every document written since this test began (other files leave more than one search returns).
+			const recent = { bool: { should: [{ range: { received_at: { gte: since } } }, { range: { at: { gte: since } } }], minimum_should_match: 1 } };
+			const res = await es.search({ index: `${config.esIndexPrefix}-*`, size: 10_000, query: recent });
 			return JSON.stringify(res.hits.hits);
 		});
 		expect(dump).toContain(activitySubject(cpf));
