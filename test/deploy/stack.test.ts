@@ -25,7 +25,7 @@ const APP_IMAGE = "${CREDIT_MESH_IMAGE:?set CREDIT_MESH_IMAGE to the image pushe
 const BASE_NETWORKS: Record<string, { engine: string; members: string[] }> = {
 	base_a: { engine: "postgres", members: ["postgres", "migrate", "base-a"] },
 	base_b: { engine: "mongo", members: ["mongo", "base-b"] },
-	base_c: { engine: "elasticsearch", members: ["elasticsearch", "base-c"] }
+	base_c: { engine: "elasticsearch", members: ["elasticsearch", "elasticsearch-init", "base-c"] }
 };
 
 /** Least privilege: the secrets each service mounts, no more (what its code and init scripts read). */
@@ -40,9 +40,12 @@ const SECRETS: Record<string, string[]> = {
 	mongo: ["mongo_root_password", "mongo_app_password"],
 	"base-b": [...joins("base_b"), "mongo_url", "pii_keys", "blind_index_key", "pseudonym_key"],
 	elasticsearch: ["elastic_password"],
+	// Puts in place Base C's own user (credit_mesh) as `elastic`; base-c itself never holds elastic_password.
+	"elasticsearch-init": ["elastic_password", "elasticsearch_app_password"],
 	"base-c": [...joins("base_c"), "elasticsearch_url", "pseudonym_key"],
 	report: [...joins("report"), "pseudonym_key"],
-	privacy: [...joins("privacy"), "pii_keys", "blind_index_key", "pseudonym_key"]
+	privacy: [...joins("privacy"), "pii_keys", "blind_index_key", "pseudonym_key"],
+	edge: ["edge_tls_cert", "edge_tls_key"]
 };
 
 /** Stateful engines: one task on a labelled node with a named volume, replaced stop-first. */
@@ -52,6 +55,30 @@ const ENGINES: Record<string, { label: string; volume: string }> = {
 	mongo: { label: "credit-mesh.mongo", volume: "mongo_data" },
 	elasticsearch: { label: "credit-mesh.elasticsearch", volume: "es_data" }
 };
+
+/** One-shot tasks: they exit when done, so no healthcheck, and they restart only on failure. */
+const ONE_SHOTS = ["migrate", "elasticsearch-init"];
+
+/**
+ * Linux capabilities added back after `cap_drop: [ALL]`, each for its reason (written beside it in the stack file):
+ * the engines' entrypoints start as root to give their data directories to the engine's user and then drop to it;
+ * Caddy's binary carries NET_BIND_SERVICE as a file capability, which the kernel refuses to exec without.
+ */
+const CAP_ADD: Record<string, string[]> = {
+	postgres: ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"],
+	mongo: ["CHOWN", "DAC_OVERRIDE", "SETGID", "SETUID"],
+	edge: ["NET_BIND_SERVICE"]
+};
+/** Services whose root filesystem stays writable, and why: Elasticsearch's entrypoint writes its keystore into config/. */
+const WRITABLE_ROOT = ["elasticsearch"];
+/**
+ * Service keys that `docker stack deploy` does not carry into the Swarm service: docker/cli's
+ * cli/compose/types/types.go (UnsupportedProperties: it warns "Ignoring unsupported options") and `tmpfs`, which
+ * cli/compose/convert/service.go drops without a word (a tmpfs is a mount of `type: tmpfs` instead).
+ * no-new-privileges (`security_opt`) is set on each node's daemon (docs/deploy.md, section 1).
+ */
+const IGNORED_BY_SWARM = ["build", "cgroupns_mode", "cgroup_parent", "devices", "domainname", "external_links", "ipc", "links",
+	"mac_address", "network_mode", "pid", "privileged", "restart", "security_opt", "shm_size", "userns_mode", "tmpfs"];
 
 const ours = Object.keys(services).filter(name => services[name].image === APP_IMAGE);
 /** Ours and running moleculer-runner (migrate overrides the command: a one-shot script). */
@@ -180,6 +207,8 @@ describe("docker-stack.yml: secrets and configs", () => {
 
 	it("the init scripts the configs carry exist in docker/", () => {
 		expect(existsSync(resolve(ROOT, "docker/nats.conf"))).toBe(true);
+		expect(existsSync(resolve(ROOT, "docker/Caddyfile"))).toBe(true);
+		expect(existsSync(resolve(ROOT, "docker/elasticsearch-init.sh"))).toBe(true);
 		for (const [svc, script] of [["postgres", "postgres-init.sh"], ["mongo", "mongo-init.sh"]]) {
 			expect(existsSync(resolve(ROOT, "docker", script)), script).toBe(true);
 			const target = services[svc].configs.map((c: any) => c.target);
@@ -215,9 +244,22 @@ describe("docker-stack.yml: networks", () => {
 		for (const name of ["api", "report", "privacy"]) {
 			expect(networkNames(services[name]).filter(n => baseNets.includes(n)), name).toEqual([]);
 		}
-		expect(networkNames(services.api).sort()).toEqual(["edge", "mesh"]);
-		expect(services.api.ports?.length).toBeGreaterThan(0);
-		for (const name of Object.keys(services).filter(n => n !== "api")) expect(services[name].ports, `${name} publishes a port`).toBeUndefined();
+		expect(networkNames(services.api).sort()).toEqual(["edge", "mesh", "monitoring"]);
+	});
+
+	it("`edge` carries the TLS proxy and the gateway only", () => {
+		const joined = Object.keys(services).filter(name => networkNames(services[name]).includes("edge"));
+		expect(joined.sort()).toEqual(["api", "edge"]);
+		expect(networkNames(services.edge)).toEqual(["edge"]);
+	});
+
+	it("`monitoring` is an internal, encrypted overlay that only the gateway joins (Prometheus scrapes http://api:3000/metrics there)", () => {
+		const def = stack.networks.monitoring;
+		expect(def.driver).toBe("overlay");
+		expect(def.internal).toBe(true);
+		expect(def.driver_opts?.encrypted).toBe("true");
+		const joined = Object.keys(services).filter(name => networkNames(services[name]).includes("monitoring"));
+		expect(joined).toEqual(["api"]);
 	});
 
 	it("every network used is declared and every declared one is used", () => {
@@ -269,10 +311,10 @@ describe("docker-stack.yml: health, restarts, resources", () => {
 
 	it("every service has a healthcheck (its own or the image's), a restart policy and CPU and memory limits", () => {
 		for (const [name, svc] of Object.entries(services)) {
-			if (name === "migrate") {
-				// One-shot: it exits when done, so no healthcheck, and it restarts only on failure.
-				expect(svc.healthcheck).toEqual({ disable: true });
-				expect(svc.deploy.restart_policy.condition).toBe("on-failure");
+			if (ONE_SHOTS.includes(name)) {
+				expect(svc.healthcheck, name).toEqual({ disable: true });
+				expect(svc.deploy.restart_policy.condition, name).toBe("on-failure");
+				expect(svc.deploy.update_config.failure_action, `${name}: an exited one-shot must not trigger a rollback`).toBe("continue");
 			} else if (ours.includes(name)) {
 				expect(svc.healthcheck, `${name} overrides the image's healthcheck`).toBeUndefined();
 				expect(dockerfile).toMatch(/^HEALTHCHECK [^\n]*\\\n\s*CMD /m);
@@ -328,6 +370,187 @@ describe("docker-stack.yml: health, restarts, resources", () => {
 		expect(e.ES_JAVA_OPTS).toMatch(new RegExp(`-Xms${heap![1]}`));
 		expect(bytes(heap![1]) * 2).toBeLessThanOrEqual(bytes(es.deploy.resources.limits.memory));
 		expect(es.healthcheck.test.join(" ")).toMatch(/_cluster\/health/);
+	});
+});
+
+describe("docker-stack.yml: the TLS edge", () => {
+	const caddyfile = readFileSync(resolve(ROOT, "docker/Caddyfile"), "utf8");
+	/** The Caddyfile's lines without comments, trimmed. */
+	const lines = caddyfile.split("\n").map(l => l.replace(/(^|\s)#.*$/, "").trim()).filter(Boolean);
+	/** The body of the site block that listens on `address` (e.g. ":8443"). */
+	function site(address: string): string[] {
+		const start = lines.indexOf(`${address} {`);
+		expect(start, `no site block ${address} in docker/Caddyfile`).toBeGreaterThan(-1);
+		const body: string[] = [];
+		for (let i = start + 1, depth = 1; i < lines.length; i++) {
+			depth += (lines[i].match(/\{/g) ?? []).length - (lines[i].match(/\}/g) ?? []).length;
+			if (depth === 0) break;
+			body.push(lines[i]);
+		}
+		return body;
+	}
+	const edge = services.edge;
+	const published = (svc: any) => (svc.ports ?? []).map((p: any) => p.published);
+
+	it("only the proxy publishes ports: 443, and 80 (a redirect), in host mode; the gateway publishes none", () => {
+		for (const name of Object.keys(services).filter(n => n !== "edge")) expect(services[name].ports, `${name} publishes a port`).toBeUndefined();
+		expect(published(edge).sort()).toEqual([443, 80]);
+		// Host mode: the proxy sees the client's address (the routing mesh would show its own).
+		for (const port of edge.ports) {
+			expect(port.mode).toBe("host");
+			expect(port.protocol).toBe("tcp");
+		}
+		const https = edge.ports.find((p: any) => p.published === 443).target;
+		const http = edge.ports.find((p: any) => p.published === 80).target;
+		site(`:${https}`);
+		expect(site(`:${http}`), "plain HTTP does nothing but redirect").toEqual(["redir https://{host}{uri} permanent"]);
+		expect(edge.deploy.mode).toBe("global");
+		expect(edge.deploy.placement.constraints).toContain("node.labels.credit-mesh.edge == true");
+		// A host port has one holder: the old task goes before the new one starts.
+		expect(edge.deploy.update_config.order).toBe("stop-first");
+	});
+
+	it("a well-known proxy pinned by version, its config from docker/Caddyfile, its certificate and key from secrets", () => {
+		expect(edge.image).toMatch(/^caddy:2\.\d+\.\d+-alpine$/);
+		expect(edge.configs).toContainEqual(expect.objectContaining({ source: "edge_caddyfile", target: "/etc/caddy/Caddyfile" }));
+		expect(secretNames(edge).sort()).toEqual(["edge_tls_cert", "edge_tls_key"]);
+		expect(edge.user, "the proxy runs unprivileged").toBe("65534:65534");
+		const tls = site(":8443").find(l => l.startsWith("tls "));
+		expect(tls).toBe("tls /run/secrets/edge_tls_cert /run/secrets/edge_tls_key {");
+		expect(lines).toContain("auto_https off");
+		expect(lines).toContain("admin off");
+	});
+
+	it("TLS 1.2 and 1.3 only, and HSTS for at least a year", () => {
+		const body = site(":8443");
+		expect(body).toContain("protocols tls1.2 tls1.3");
+		expect(caddyfile).not.toMatch(/tls1\.[01]\b/);
+		const hsts = body.find(l => l.startsWith("Strict-Transport-Security"));
+		expect(hsts).toBeDefined();
+		expect(Number(/max-age=(\d+)/.exec(hsts!)?.[1])).toBeGreaterThanOrEqual(31_536_000);
+	});
+
+	it("answers 404 for /metrics at the edge and forwards the rest to the gateway over `edge`", () => {
+		const body = site(":8443");
+		expect(body).toContain("@metrics path /metrics /metrics/*");
+		const refuse = body.indexOf("respond @metrics 404");
+		const proxy = body.indexOf("reverse_proxy api:3000");
+		expect(refuse).toBeGreaterThan(-1);
+		expect(proxy).toBeGreaterThan(refuse);
+		expect(env(services.api).PORT).toBe("3000");
+	});
+
+	it("X-Forwarded-For carries the client's address: the proxy trusts no client's header (no trusted_proxies) and adds none of its own", () => {
+		// Caddy then replaces any X-Forwarded-For a client sent with the connection's address.
+		const config = lines.join("\n");
+		expect(config).not.toMatch(/trusted_proxies|client_ip_headers/);
+		expect(config).not.toMatch(/header_up\s+[+-]?X-Forwarded-For/i);
+	});
+});
+
+describe("docker-stack.yml: least privilege for every container", () => {
+	it("every container drops every capability; only the engines and the proxy add back the ones listed, with their reason", () => {
+		for (const [name, svc] of Object.entries(services)) {
+			expect(svc.cap_drop, name).toEqual(["ALL"]);
+			expect([...(svc.cap_add ?? [])].sort(), name).toEqual([...(CAP_ADD[name] ?? [])].sort());
+		}
+		// The reason is written beside each added capability.
+		for (const name of Object.keys(CAP_ADD)) {
+			const block = stackText.slice(stackText.indexOf(`\n  ${name}:\n`), stackText.indexOf("cap_add:", stackText.indexOf(`\n  ${name}:\n`)));
+			for (const cap of CAP_ADD[name]) expect(block, `${name}: no comment explains ${cap}`).toContain(cap);
+		}
+	});
+
+	it("every root filesystem is read-only, but Elasticsearch's (its keystore); the processes write only to volumes and tmpfs", () => {
+		for (const [name, svc] of Object.entries(services)) expect(svc.read_only, name).toBe(!WRITABLE_ROOT.includes(name));
+		const tmpfs = (svc: any) => (svc.volumes ?? []).filter((v: any) => typeof v === "object" && v.type === "tmpfs").map((v: any) => v.target);
+		for (const name of ours) expect(tmpfs(services[name]), name).toContain("/tmp");
+		expect(tmpfs(services.postgres)).toEqual(expect.arrayContaining(["/var/run/postgresql", "/tmp", "/dev/shm"]));
+		expect(tmpfs(services.mongo)).toEqual(expect.arrayContaining(["/tmp", "/data/configdb"]));
+		expect(tmpfs(services.edge).sort()).toEqual(["/config", "/data"]);
+		expect(tmpfs(services["elasticsearch-init"])).toContain("/tmp");
+	});
+
+	it("every service of ours (the mesh groups and migrate) runs read-only with no capability at all", () => {
+		expect(ours.length).toBeGreaterThan(0);
+		for (const name of ours) {
+			expect(services[name].read_only, name).toBe(true);
+			expect(services[name].cap_drop, name).toEqual(["ALL"]);
+			expect(services[name].cap_add, name).toBeUndefined();
+		}
+	});
+
+	it("uses no key that `docker stack deploy` ignores (security_opt, a service-level tmpfs, privileged…)", () => {
+		for (const [name, svc] of Object.entries(services)) {
+			for (const key of IGNORED_BY_SWARM) expect(svc, `${name}: Swarm ignores ${key}`).not.toHaveProperty(key);
+		}
+		// What Swarm ignores is done on the nodes instead, and said so.
+		const docs = readFileSync(resolve(ROOT, "docs/deploy.md"), "utf8");
+		expect(docs).toMatch(/"no-new-privileges": true/);
+		expect(docs).toMatch(/\/etc\/docker\/daemon\.json/);
+	});
+
+	it.skipIf(spawnSync("docker", ["--version"]).status !== 0)("Docker's own loader keeps read_only, cap_drop and cap_add for every service", () => {
+		const out = execFileSync("docker", ["stack", "config", "-c", STACK_FILE], {
+			encoding: "utf8", env: { ...process.env, CREDIT_MESH_IMAGE: "registry.example.com/credit-mesh:0.0.0-test" }
+		});
+		const rendered = (load(out) as any).services;
+		for (const [name, svc] of Object.entries(services)) {
+			expect(rendered[name].read_only ?? false, name).toBe(svc.read_only);
+			expect(rendered[name].cap_drop, name).toEqual(["ALL"]);
+			expect(rendered[name].cap_add ?? [], name).toEqual(svc.cap_add ?? []);
+		}
+	});
+});
+
+describe("docker-stack.yml: Base C's own Elasticsearch user", () => {
+	const script = readFileSync(resolve(ROOT, "docker/elasticsearch-init.sh"), "utf8");
+	const init = services["elasticsearch-init"];
+	const prefix = env(services["base-c"]).ES_INDEX_PREFIX;
+
+	/** The JSON body of the request `es PUT <path>` in the script (a here-document or a printf), with $prefix filled in. */
+	function body(path: string): any {
+		const heredoc = new RegExp(`es PUT ${path}[^\\n]*<<JSON\\n([\\s\\S]*?)\\nJSON`).exec(script);
+		const text = heredoc ? heredoc[1] : /printf '(\{[^']*\})'[^\n]*\n\s*\| es PUT \/_security\/user\/credit_mesh/.exec(script)![1].replace("%s", "PASSWORD");
+		return JSON.parse(text.replaceAll("$prefix", prefix));
+	}
+
+	it("base-c holds no elastic_password: it connects as credit_mesh through elasticsearch_url", () => {
+		expect(secretNames(services["base-c"])).not.toContain("elastic_password");
+		expect(Object.keys(env(services["base-c"])).filter(k => k.startsWith("ELASTIC_PASSWORD"))).toEqual([]);
+		expect(env(services["base-c"]).ELASTICSEARCH_URL_FILE).toBe("/run/secrets/elasticsearch_url");
+		const holders = Object.keys(services).filter(name => secretNames(services[name]).includes("elastic_password"));
+		expect(holders.sort()).toEqual(["elasticsearch", "elasticsearch-init"]);
+	});
+
+	it("a one-shot on Elasticsearch's image and network runs docker/elasticsearch-init.sh with the same index prefix as base-c", () => {
+		expect(init.image).toBe(services.elasticsearch.image);
+		expect(networkNames(init)).toEqual(["base_c"]);
+		expect(init.configs).toContainEqual(expect.objectContaining({ source: "elasticsearch_init" }));
+		const target = init.configs.find((c: any) => c.source === "elasticsearch_init").target;
+		expect(init.entrypoint).toEqual(["bash", target]);
+		expect(env(init).ES_INDEX_PREFIX).toBe(prefix);
+		expect(prefix).toBe("credit");
+		// The index names the services use are `${prefix}-…` (lib/base-c/indices.ts).
+		expect(readFileSync(resolve(ROOT, "lib/base-c/indices.ts"), "utf8").match(/`\$\{config\.esIndexPrefix\}-[a-z]+`/g)).toHaveLength(2);
+	});
+
+	it("role credit_mesh_writer: what Base C's code does, on its indices only", () => {
+		const role = body("/_security/role/credit_mesh_writer");
+		// _cluster/health (the health action) and the index templates ensureIndices puts at start.
+		expect([...role.cluster].sort()).toEqual(["cluster:monitor/health", "manage_index_templates"]);
+		expect(role.indices).toHaveLength(1);
+		expect(role.indices[0].names).toEqual([`${prefix}-*`]);
+		expect([...role.indices[0].privileges].sort()).toEqual(["create_doc", "create_index", "delete", "read", "view_index_metadata"]);
+		expect(Object.keys(role).sort()).toEqual(["cluster", "indices"]);
+	});
+
+	it("user credit_mesh has that role alone, and its password comes from the elasticsearch_app_password secret", () => {
+		const user = body("/_security/user/credit_mesh");
+		expect(user.roles).toEqual(["credit_mesh_writer"]);
+		expect(script).toMatch(/app_pw=\$\(cat \/run\/secrets\/elasticsearch_app_password\)/);
+		// Credentials travel to curl through a pipe, never on its command line.
+		expect(script).toMatch(/curl -fsS -K <\(printf 'user = "elastic:%s"\\n' "\$\(cat \/run\/secrets\/elastic_password\)"\)/);
 	});
 });
 
