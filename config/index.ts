@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import Validator from "fastest-validator";
 import type { KeyObject } from "node:crypto";
 import { type DataKey, parseDataKeys, parseGroupKeys } from "./keys";
+import { parseAddressList } from "./addresses";
 import type { Group } from "./groups";
 
 /** A bad or missing setting; the message names the environment variable. */
@@ -47,8 +48,8 @@ const schema = {
 	RATE_LIMIT_PER_MINUTE: { type: "number", integer: true, min: 1, convert: true, default: 600 },
 	// Failed authentications a client address may make per minute (burst the same) before it gets 429 without its key being looked up.
 	AUTH_FAILURES_PER_MINUTE: { type: "number", integer: true, min: 1, convert: true, default: 60 },
-	// Proxies in front of the gateway whose X-Forwarded-For is believed (the stack's TLS edge: 1); 0 uses the socket's address.
-	TRUST_PROXY_HOPS: { type: "number", integer: true, min: 0, max: 5, convert: true, default: 0 },
+	// Addresses (CIDRs, comma-separated) of the proxy in front of the gateway: only a connection from one of them has its X-Forwarded-For believed.
+	TRUSTED_PROXIES: { type: "string", pattern: /^[0-9A-Fa-f.:/, ]{2,500}$/, optional: true },
 	BODY_LIMIT: { type: "string", pattern: /^\d+(kb|mb)$/, default: "256kb" },
 	AUTH_CACHE_SECONDS: { type: "number", integer: true, min: 0, max: 3600, convert: true, default: 30 },
 	REQUEST_TIMEOUT_MS: { type: "number", integer: true, min: 100, convert: true, default: 10_000 },
@@ -90,7 +91,8 @@ export interface Config {
 	logFormat: "json" | "short" | "full";
 	rateLimitPerMinute: number;
 	authFailuresPerMinute: number;
-	trustProxyHops: number;
+	/** Where X-Forwarded-For is believed from (the stack's TLS edge), as config/addresses.ts reads it; empty: never. */
+	trustedProxies: string;
 	bodyLimit: string;
 	authCacheSeconds: number;
 	requestTimeoutMs: number;
@@ -107,7 +109,7 @@ const ENV_NAMES: Record<keyof Config, string> = {
 	elasticsearchUrl: "ELASTICSEARCH_URL", postgresPoolMax: "POSTGRES_POOL_MAX", mongoPoolMax: "MONGO_POOL_MAX", esIndexPrefix: "ES_INDEX_PREFIX", ingestMaxMovements: "INGEST_MAX_MOVEMENTS", ingestBodyLimit: "INGEST_BODY_LIMIT", jetstreamMaxBytes: "JETSTREAM_MAX_BYTES",
 	adminApiKey: "ADMIN_API_KEY", piiKeys: "PII_KEYS",
 	blindIndexKey: "BLIND_INDEX_KEY", pseudonymKey: "PSEUDONYM_KEY", meshKeys: "MESH_KEYS", meshPublicKeys: "MESH_PUBLIC_KEYS", callerTokenSeconds: "CALLER_TOKEN_SECONDS", port: "PORT", host: "HOST",
-	logLevel: "LOG_LEVEL", logFormat: "LOG_FORMAT", rateLimitPerMinute: "RATE_LIMIT_PER_MINUTE", authFailuresPerMinute: "AUTH_FAILURES_PER_MINUTE", trustProxyHops: "TRUST_PROXY_HOPS",
+	logLevel: "LOG_LEVEL", logFormat: "LOG_FORMAT", rateLimitPerMinute: "RATE_LIMIT_PER_MINUTE", authFailuresPerMinute: "AUTH_FAILURES_PER_MINUTE", trustedProxies: "TRUSTED_PROXIES",
 	bodyLimit: "BODY_LIMIT", authCacheSeconds: "AUTH_CACHE_SECONDS", requestTimeoutMs: "REQUEST_TIMEOUT_MS", heartbeatInterval: "HEARTBEAT_INTERVAL", heartbeatTimeout: "HEARTBEAT_TIMEOUT",
 	sentryDsn: "SENTRY_DSN", sentryEnvironment: "SENTRY_ENVIRONMENT"
 };
@@ -127,6 +129,15 @@ function readSetting(env: NodeJS.ProcessEnv, name: string): string | undefined {
 
 const check = new Validator({ haltOnFirstError: false }).compile(schema as any);
 
+function checkedAddressList(text: string): string {
+	try {
+		parseAddressList(text);
+		return text;
+	} catch (err) {
+		throw new ConfigError(`Invalid configuration: TRUSTED_PROXIES (or TRUSTED_PROXIES_FILE): ${(err as Error).message}`);
+	}
+}
+
 /** Reads and validates the settings; throws ConfigError naming every bad variable (never its value). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 	const raw: Record<string, unknown> = {};
@@ -145,7 +156,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 		blindIndexKey: s.BLIND_INDEX_KEY && Buffer.from(s.BLIND_INDEX_KEY, "base64"),
 		pseudonymKey: s.PSEUDONYM_KEY && Buffer.from(s.PSEUDONYM_KEY, "base64"),
 		callerTokenSeconds: s.CALLER_TOKEN_SECONDS, port: s.PORT, host: s.HOST, logLevel: s.LOG_LEVEL, logFormat: s.LOG_FORMAT,
-		rateLimitPerMinute: s.RATE_LIMIT_PER_MINUTE, authFailuresPerMinute: s.AUTH_FAILURES_PER_MINUTE, trustProxyHops: s.TRUST_PROXY_HOPS, bodyLimit: s.BODY_LIMIT,
+		rateLimitPerMinute: s.RATE_LIMIT_PER_MINUTE, authFailuresPerMinute: s.AUTH_FAILURES_PER_MINUTE, trustedProxies: checkedAddressList(s.TRUSTED_PROXIES ?? ""), bodyLimit: s.BODY_LIMIT,
 		authCacheSeconds: s.AUTH_CACHE_SECONDS, requestTimeoutMs: s.REQUEST_TIMEOUT_MS, heartbeatInterval: s.HEARTBEAT_INTERVAL, heartbeatTimeout: s.HEARTBEAT_TIMEOUT,
 		sentryDsn: s.SENTRY_DSN, sentryEnvironment: s.SENTRY_ENVIRONMENT ?? s.NODE_ENV
 	};

@@ -1,9 +1,11 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { type BlockList, isIP, isIPv4 } from "node:net";
 import type { Context, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { getAbsoluteFSPath } from "swagger-ui-dist";
 import { config } from "../config";
+import { parseAddressList } from "../config/addresses";
 import { allowedMethods, API_PREFIX, ROUTES, type GatewayRoute } from "../lib/gateway/routes";
 import { toHttpError } from "../lib/gateway/errors";
 import { RateLimiter } from "../lib/gateway/rate-limit";
@@ -41,6 +43,9 @@ function send(res: ServerResponse, status: number, body: unknown, type = "applic
 }
 
 type Next = (err?: unknown) => void;
+
+/** `::ffff:10.0.0.5` (an IPv4 client on a dual-stack socket) as `10.0.0.5`. */
+const unmapped = (address: string) => (address.startsWith("::ffff:") && isIPv4(address.slice(7)) ? address.slice(7) : address);
 
 /**
  * Refuses a request whose body was not read: the connection is closed after the answer, so the rest
@@ -109,7 +114,7 @@ const ApiService: ServiceSchema<any> = {
 		port: config.port,
 		ip: config.host,
 		authFailuresPerMinute: config.authFailuresPerMinute,
-		trustProxyHops: config.trustProxyHops,
+		trustedProxies: config.trustedProxies,
 		// A client's X-Request-Id is kept only if it is harmless; otherwise a new one is made.
 		rootCallOptions(options: any, req: Req) {
 			const given = req.headers["x-request-id"];
@@ -176,6 +181,8 @@ const ApiService: ServiceSchema<any> = {
 		this.readyCache = { until: 0, report: null as unknown };
 		this.rateLimiter = new RateLimiter();
 		this.addressLimiter = new RateLimiter();
+		// Settings travel to other nodes as JSON: the list is kept there as text and parsed here.
+		this.trustedProxies = parseAddressList(this.settings.trustedProxies);
 	},
 
 	events: {
@@ -225,14 +232,15 @@ const ApiService: ServiceSchema<any> = {
 		},
 
 		/**
-		 * The client's address: the socket's, or behind `trustProxyHops` proxies (the stack's TLS edge) the
-		 * address the outermost of ours appended to X-Forwarded-For; what the client itself wrote there is
-		 * never believed.
+		 * The client's address: the socket's, or, on a connection from our proxy (TRUSTED_PROXIES: the
+		 * stack's TLS edge), the address it appended to X-Forwarded-For. Anyone else's X-Forwarded-For is
+		 * ignored, and so is what a client wrote there before our proxy appended.
 		 */
 		clientAddress(req: Req): string {
-			const hops: number = this.settings.trustProxyHops;
-			const forwarded = hops > 0 ? String(req.headers["x-forwarded-for"] ?? "").split(",").map(a => a.trim()).filter(Boolean) : [];
-			return (forwarded.length >= hops ? forwarded[forwarded.length - hops] : undefined) ?? req.socket.remoteAddress ?? "unknown";
+			const socket = unmapped(req.socket.remoteAddress ?? "unknown");
+			if (!isIP(socket) || !(this.trustedProxies as BlockList).check(socket, isIPv4(socket) ? "ipv4" : "ipv6")) return socket;
+			const forwarded = unmapped(String(req.headers["x-forwarded-for"] ?? "").split(",").pop()?.trim() ?? "");
+			return isIP(forwarded) ? forwarded : socket;
 		},
 
 		/** The consumer of the request's key (cached), or 401. */

@@ -253,6 +253,27 @@ describe("docker-stack.yml: networks", () => {
 		expect(networkNames(services.edge)).toEqual(["edge"]);
 	});
 
+	it("the gateway believes X-Forwarded-For only from the edge network's fixed subnet", () => {
+		const subnets = (stack.networks.edge.ipam?.config ?? []).map((c: { subnet: string }) => c.subnet);
+		expect(subnets).toHaveLength(1);
+		expect(env(services.api).TRUSTED_PROXIES).toBe(subnets[0]);
+		for (const name of Object.keys(services).filter(n => n !== "api")) expect(env(services[name]).TRUSTED_PROXIES, name).toBeUndefined();
+	});
+
+	it("PostgreSQL's max_connections holds Base A's pools, with a replica more during a rolling update", () => {
+		const command: string[] = services.postgres.command;
+		const max = Number(/^max_connections=(\d+)$/.exec(command[command.indexOf("-c") + 1] ?? "")?.[1]);
+		const baseA = services["base-a"];
+		const pool = Number(env(baseA).POSTGRES_POOL_MAX);
+		const services_ = String(env(baseA).SERVICES).split(",").length;
+		const replicas = baseA.deploy.replicas + (baseA.deploy.update_config.order === "start-first" ? baseA.deploy.update_config.parallelism : 0);
+		// migrate: Sequelize's default pool of 5; PostgreSQL reserves 3 for superusers.
+		expect(pool).toBeGreaterThan(0);
+		expect(max).toBeGreaterThanOrEqual(replicas * services_ * pool + 5 + 3);
+		// Only base-a (and migrate) reach PostgreSQL.
+		expect(Object.keys(services).filter(n => networkNames(services[n]).includes("base_a")).sort()).toEqual(["base-a", "migrate", "postgres"]);
+	});
+
 	it("`monitoring` is an internal, encrypted overlay that only the gateway joins (Prometheus scrapes http://api:3000/metrics there)", () => {
 		const def = stack.networks.monitoring;
 		expect(def.driver).toBe("overlay");

@@ -194,11 +194,11 @@ describe("gateway behaviour", () => {
 });
 
 describe("failed authentications per client address", () => {
-	// A gateway behind one proxy (the stack's TLS edge), allowing 5 failures a minute per address.
+	// A gateway behind a proxy at 127.0.0.1 (the stack's TLS edge), allowing 5 failures a minute per address.
 	let limited: Mesh;
 	const LIMIT = 5;
 	beforeAll(async () => {
-		const gateway = { ...ApiService, settings: { ...ApiService.settings, authFailuresPerMinute: LIMIT, trustProxyHops: 1 } };
+		const gateway = { ...ApiService, settings: { ...ApiService.settings, authFailuresPerMinute: LIMIT, trustedProxies: "127.0.0.1" } };
 		limited = await startMesh(BASE_A_MESH.map(s => (s === ApiService ? gateway : s)));
 	});
 	afterAll(async () => {
@@ -210,6 +210,18 @@ describe("failed authentications per client address", () => {
 		.flatMap(m => m.values as unknown as { labels: Record<string, string>; value: number }[]).filter(v => v.labels.action === "consumers.authenticate").reduce((sum, v) => sum + Number(v.value), 0);
 	const knock = (forwardedFor: string, key = `cm_${randomBytes(16).toString("hex")}`) =>
 		api(limited, "GET", `/api/v1/persons/${cpf}`, { key, headers: { "x-forwarded-for": forwardedFor } });
+
+	it("believes X-Forwarded-For only on a connection from the trusted proxy, and only what the proxy appended", () => {
+		const req = (remoteAddress: string, forwarded?: string) => ({ socket: { remoteAddress }, headers: forwarded ? { "x-forwarded-for": forwarded } : {} });
+		const behindProxy = limited.broker("api").getLocalService("api") as any;
+		const direct = mesh.broker("api").getLocalService("api") as any; // TRUSTED_PROXIES unset
+		expect(behindProxy.clientAddress(req("127.0.0.1", "198.51.100.1, 203.0.113.7"))).toBe("203.0.113.7");
+		expect(behindProxy.clientAddress(req("::ffff:127.0.0.1", "203.0.113.7"))).toBe("203.0.113.7");
+		expect(behindProxy.clientAddress(req("127.0.0.1"))).toBe("127.0.0.1");
+		expect(behindProxy.clientAddress(req("127.0.0.1", "not an address"))).toBe("127.0.0.1");
+		expect(behindProxy.clientAddress(req("10.1.2.3", "203.0.113.7"))).toBe("10.1.2.3");
+		expect(direct.clientAddress(req("127.0.0.1", "203.0.113.7"))).toBe("127.0.0.1");
+	});
 
 	it("answers 429 before looking a key up once an address failed too often; other addresses and known keys go on", async () => {
 		const attacker = "203.0.113.7";
