@@ -3,7 +3,7 @@ import SqlAdapter from "moleculer-db-adapter-sequelize";
 import { Sequelize, type Transaction } from "sequelize";
 import { config, need } from "../config";
 import type { DefineModel } from "../lib/base-a/models";
-import { BaseMixin } from "./base.mixin";
+import { DatabaseMixin } from "./database.mixin";
 import { PiiMixin } from "./pii.mixin";
 import { sealAnswer, STORE_ANSWER_SQL } from "../lib/base-a/idempotency-answer";
 import type { MeshLocals } from "../middlewares/zero-trust.middleware";
@@ -17,7 +17,7 @@ import { httpAnswer } from "../middlewares/http-status.middleware";
 export function BaseAMixin(defineModel: DefineModel): Partial<ServiceSchema> {
 	const mixin: Partial<ServiceSchema> & { merged(schema: any): void } = {
 		// Base A is the encrypted base: every service of it seals and opens fields.
-		mixins: [BaseMixin("A", service => service.adapter.db.query("SELECT 1")), PiiMixin],
+		mixins: [DatabaseMixin("A", service => service.adapter.db.query("SELECT 1")), PiiMixin],
 		merged(schema: any) {
 			const sequelize = new Sequelize(need(config, "postgresUrl"), {
 				logging: false,

@@ -1,7 +1,7 @@
 import type { ServiceSchema } from "moleculer";
 import MongoAdapter from "moleculer-db-adapter-mongo";
 import { config, need } from "../config";
-import { BaseMixin } from "./base.mixin";
+import { DatabaseMixin } from "./database.mixin";
 
 /** The collection of payload B documents, keyed by the CPF's blind index (`_id`). */
 export const PROFILES = "profiles";
@@ -12,7 +12,7 @@ export const PROFILES = "profiles";
  */
 export function BaseBMixin(): Partial<ServiceSchema> {
 	const mixin: Partial<ServiceSchema> & { merged(schema: any): void } = {
-		mixins: [BaseMixin("B", service => service.adapter.db.command({ ping: 1 }))],
+		mixins: [DatabaseMixin("B", service => service.adapter.db.command({ ping: 1 }))],
 		merged(schema: any) {
 			schema.adapter = new MongoAdapter(need(config, "mongoUrl"), {
 				useUnifiedTopology: true,
