@@ -125,7 +125,7 @@ function readSetting(env: NodeJS.ProcessEnv, name: string): string | undefined {
 	}
 }
 
-const check = new Validator({ haltOnFirstError: false }).compile(schema as any);
+const check = new Validator({ haltOnFirstError: false }).compile(schema);
 
 /** Reads and validates the settings; throws ConfigError naming every bad variable (never its value). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {

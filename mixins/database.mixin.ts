@@ -1,9 +1,17 @@
-import type { ServiceSchema } from "moleculer";
-import DbService from "moleculer-db";
+import DbService, { type MoleculerDbMethods } from "moleculer-db";
 import { BaseUnavailableError, ConflictError, isConnectionError, isDuplicateKeyError } from "../lib/errors";
+import type { Mixin, MixinSchema } from "../types/mixin";
+
+/** moleculer-db's service schema, to mix in: its types describe it as a class, which it is not. */
+const DbServiceSchema = DbService as unknown as Mixin;
 
 // moleculer-db's generic CRUD actions are switched off: each service publishes only its own actions.
 const NO_CRUD = { find: false, count: false, list: false, create: false, insert: false, get: false, update: false, remove: false } as const;
+
+/** What DatabaseMixin adds to `this`: moleculer-db's methods and the adapter of the engine's mixin (Base A's, Base B's). */
+export interface DatabaseThis<TAdapter> extends MoleculerDbMethods {
+	adapter: TAdapter;
+}
 
 /** Turns driver errors into API errors: a missing base is a 503, a duplicate a 409; anything else stays a 500. */
 export function mapDriverError(base: string, err: unknown): never {
@@ -17,15 +25,15 @@ export function mapDriverError(base: string, err: unknown): never {
  * engine; Base C has its own client): moleculer-db without its generic actions, a `health` action
  * for /health/ready answered by the engine's `ping`, and driver errors mapped to API errors.
  */
-export function DatabaseMixin(base: string, ping: (service: any) => Promise<unknown>): Partial<ServiceSchema> {
+export function DatabaseMixin<TAdapter>(base: string, ping: (service: DatabaseThis<TAdapter>) => Promise<unknown>): Mixin {
 	return {
-		mixins: [DbService as any],
+		mixins: [DbServiceSchema],
 		actions: {
 			...NO_CRUD,
 			health: {
 				callers: ["api", "operators"],
 				visibility: "public",
-				async handler(this: any) {
+				async handler() {
 					await ping(this).catch((err: unknown) => mapDriverError(base, err));
 					return { base, status: "up" };
 				}
@@ -38,5 +46,5 @@ export function DatabaseMixin(base: string, ping: (service: any) => Promise<unkn
 				}
 			}
 		}
-	};
+	} satisfies MixinSchema<DatabaseThis<TAdapter>> as unknown as Mixin;
 }
