@@ -10,5 +10,7 @@ export type MixinSchema<TThis, TSettings = ServiceSettingSchema> = Partial<Servi
  * A mixin as `mixins: [...]` takes it. Moleculer types that list without `this` (Partial<ServiceSchema>),
  * and a schema whose handlers need a `this` of their own is not assignable to it: each mixin is checked
  * as a MixinSchema, then handed over as a Mixin (`as unknown as Mixin`, once, where it is exported).
+ * Services do the same: typed as ServiceSchema<TSettings, TMethods, TVars>, exported as a plain
+ * ServiceSchema, which is what moleculer-runner and the tests' lists of services take.
  */
 export type Mixin = Partial<ServiceSchema>;
