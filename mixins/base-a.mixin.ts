@@ -2,7 +2,7 @@ import type { Context, ServiceSchema } from "moleculer";
 import SqlAdapter from "moleculer-db-adapter-sequelize";
 import { type ModelStatic, QueryTypes, Sequelize, type Transaction } from "sequelize";
 import { config, need } from "../config";
-import type { DefineModel, Row } from "../lib/base-a/models";
+import type { DefineModel, ModelRow } from "../lib/base-a/models";
 import { DatabaseMixin, type DatabaseThis } from "./database.mixin";
 import { PiiMixin, type PiiThis } from "./pii.mixin";
 import { sealAnswer, STORE_ANSWER_SQL } from "../lib/base-a/idempotency-answer";
@@ -14,7 +14,7 @@ import type { Mixin, MixinSchema } from "../types/mixin";
 /** moleculer-db-adapter-sequelize once connected: its types leave out the Sequelize instance and the model. */
 export interface SequelizeAdapter extends SqlAdapter {
 	db: Sequelize;
-	model: ModelStatic<Row>;
+	model: ModelStatic<ModelRow>;
 }
 
 /** What BaseAMixin adds to `this`: the model and connection pool (through `this.adapter`), field encryption, and these. */
@@ -32,7 +32,7 @@ export function BaseAMixin(defineModel: DefineModel): Mixin {
 	return {
 		// Base A is the encrypted base: every service of it seals and opens fields.
 		mixins: [DatabaseMixin<SequelizeAdapter>("A", service => service.adapter.db.query("SELECT 1")), PiiMixin],
-		merged(schema: ServiceSchema & { adapter?: SqlAdapter; model?: ModelStatic<Row> }) {
+		merged(schema: ServiceSchema & { adapter?: SqlAdapter; model?: ModelStatic<ModelRow> }) {
 			const sequelize = new Sequelize(need(config, "postgresUrl"), {
 				logging: false,
 				pool: { max: config.postgresPoolMax, min: 0, acquire: 4000, idle: 10_000 },
