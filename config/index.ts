@@ -127,7 +127,7 @@ function readSetting(env: NodeJS.ProcessEnv, name: string): string | undefined {
 	}
 }
 
-const check = new Validator({ haltOnFirstError: false }).compile(schema as any);
+const check = new Validator({ haltOnFirstError: false }).compile(schema);
 
 function checkedAddressList(text: string): string {
 	try {

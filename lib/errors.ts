@@ -2,6 +2,22 @@ import { Errors } from "moleculer";
 
 const { MoleculerError, MoleculerClientError } = Errors;
 
+/**
+ * A thrown value as this code reads it, whatever raised it (a driver, Moleculer, body-parser or ours):
+ * every field may be missing, and the value may be no object at all.
+ */
+export type Thrown = {
+	name?: string;
+	message?: string;
+	code?: string | number;
+	type?: string;
+	data?: unknown;
+	/** The error a driver wrapped (Sequelize: `original`/`parent`; the standard `cause`). */
+	original?: unknown;
+	parent?: unknown;
+	cause?: unknown;
+} | null | undefined;
+
 /** Seconds a client should wait before retrying when a base is down. */
 export const RETRY_AFTER_SECONDS = 5;
 
@@ -32,7 +48,7 @@ export class InvalidFieldError extends MoleculerClientError {
 	}
 }
 
-const CONNECTION_CODES = new Set([
+const CONNECTION_CODES: ReadonlySet<unknown> = new Set([
 	"ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH",
 	"57P01", "57P02", "57P03", // admin_shutdown, crash_shutdown, cannot_connect_now
 	"53300", // too_many_connections: the server has no connection for us now
@@ -55,7 +71,7 @@ const RELAYED_STORAGE_DOWN = /\(SQLSTATE (57P0[1-3]|08[0-9A-Z]{3})\)|failed to c
 
 /** True for errors that mean "the database is not there", whatever driver layer raised them. */
 export function isConnectionError(err: unknown): boolean {
-	for (let e = err as any, depth = 0; e && depth < 4; e = e.original ?? e.parent ?? e.cause, depth++) {
+	for (let e = err as Thrown, depth = 0; e && depth < 4; e = (e.original ?? e.parent ?? e.cause) as Thrown, depth++) {
 		if (CONNECTION_CODES.has(e.code)) return true;
 		if (/^Mongo/.test(e.name ?? "") && typeof e.code === "number") {
 			if (MONGO_UNAVAILABLE_CODES.has(e.code)) return true;
@@ -70,7 +86,7 @@ export function isConnectionError(err: unknown): boolean {
 
 /** A unique-key violation, from PostgreSQL (Sequelize) or MongoDB (code 11000). */
 export function isDuplicateKeyError(err: unknown): boolean {
-	const e = err as any;
+	const e = err as Thrown;
 	return e?.name === "SequelizeUniqueConstraintError" || e?.code === 11000 || e?.code === "23505";
 }
 
@@ -92,7 +108,7 @@ export class ForbiddenError extends MoleculerClientError {
 export type Outcome = "not_found" | "conflict" | "invalid" | "forbidden" | "unavailable" | "error";
 
 /** Errors that mean "no healthy node can serve this now": the client should come back shortly. */
-const NO_NODE_NOW = new Set([
+const NO_NODE_NOW: ReadonlySet<unknown> = new Set([
 	"ServiceNotFoundError", "ServiceNotAvailableError", "RequestTimeoutError", "QueueIsFullError",
 	"BrokerDisconnectedError", "RequestRejectedError", "RequestSkippedError"
 ]);
@@ -101,11 +117,12 @@ const NO_NODE_NOW = new Set([
  * The one classifier of errors: the gateway's HTTP status, the audit row's outcome and a report
  * part's status all come from it.
  */
-export function classify(err: any): { outcome: Outcome; status: number } {
-	if (NO_NODE_NOW.has(err?.name)) return { outcome: "unavailable", status: 503 };
+export function classify(err: unknown): { outcome: Outcome; status: number } {
+	const e = err as Thrown;
+	if (NO_NODE_NOW.has(e?.name)) return { outcome: "unavailable", status: 503 };
 	// A request larger, as the mesh encodes it, than NATS carries in one message: the client's to shrink.
-	if (err?.code === "MAX_PAYLOAD_EXCEEDED") return { outcome: "invalid", status: 413 };
-	const code = Number(err?.code);
+	if (e?.code === "MAX_PAYLOAD_EXCEEDED") return { outcome: "invalid", status: 413 };
+	const code = Number(e?.code);
 	if (code === 404) return { outcome: "not_found", status: 404 };
 	if (code === 409) return { outcome: "conflict", status: 409 };
 	if (code === 400 || code === 413 || code === 415 || code === 422) return { outcome: "invalid", status: code };

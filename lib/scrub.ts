@@ -15,10 +15,11 @@ export function scrubValue(value: unknown, depth = 0): unknown {
 	if (typeof value === "string") return scrubText(value);
 	if (value === null || typeof value !== "object" || depth > 8) return value;
 	if (value instanceof Error) {
-		const copy = new Error(scrubText(value.message));
+		// The copy takes the error's own fields too (a driver's `code`, Moleculer's `data`…).
+		const copy = new Error(scrubText(value.message)) as Error & Record<string, unknown>;
 		copy.name = value.name;
 		copy.stack = value.stack && scrubText(value.stack);
-		for (const [k, v] of Object.entries(value)) (copy as any)[k] = PERSONAL_KEYS.has(k) ? REDACTED : scrubValue(v, depth + 1);
+		for (const [k, v] of Object.entries(value)) copy[k] = PERSONAL_KEYS.has(k) ? REDACTED : scrubValue(v, depth + 1);
 		return copy;
 	}
 	if (Array.isArray(value)) return value.map(v => scrubValue(v, depth + 1));

@@ -1,3 +1,4 @@
+import type { CheckerFunctionError, CompilationRule, Context as RuleContext, default as FastestValidator, MessagesType, ValidatorConstructorOptions } from "fastest-validator";
 import { Validators } from "moleculer";
 import { normalizeCpf } from "./cpf";
 import { parseDate } from "./dates";
@@ -5,13 +6,21 @@ import { toCents } from "./money";
 
 type Parse = (value: unknown) => unknown;
 
+/** fastest-validator as a custom rule's compiler sees it (`this`): its types leave `makeCustomValidator` out. */
+interface RuleCompiler {
+	makeCustomValidator(opts: { fnName: string; path: string; schema: object; messages: MessagesType; context: RuleContext; ruleIndex: number }): string;
+}
+
+/** Moleculer's fastest-validator wrapper: its types leave out `validator`, the fastest-validator it compiles with. */
+export type MoleculerFastestValidator = InstanceType<typeof Validators.Fastest> & { validator: FastestValidator };
+
 /**
  * A fastest-validator rule from a parse function: the parsed value replaces the input
  * (`529.982.247-25` → `52998224725`, `15/03/2024` → `2024-03-15`), null means invalid.
  */
 function parsedRule(type: string, parse: Parse) {
-	return function (this: any, { schema, messages, index }: any, path: string, context: any) {
-		const check = (value: unknown, errors: any[]) => {
+	return function (this: RuleCompiler, { schema, messages, index }: CompilationRule, path: string, context: RuleContext) {
+		const check = (value: unknown, errors: CheckerFunctionError[]) => {
 			const parsed = parse(value);
 			if (parsed === null) errors.push({ type });
 			return parsed ?? value;
@@ -43,8 +52,13 @@ const defaults = Object.fromEntries(
 	["string", "number", "boolean", "enum", "array", "object", "uuid", "email", "url", "cpf", "date", "money"].map(t => [t, NOT_NULL])
 );
 
-export const VALIDATOR_OPTIONS = { useNewCustomCheckerFunction: true, haltOnFirstError: false, considerNullAsAValue: true, defaults, customRules, messages };
+export const VALIDATOR_OPTIONS: ValidatorConstructorOptions = {
+	useNewCustomCheckerFunction: true, haltOnFirstError: false, considerNullAsAValue: true,
+	// fastest-validator's types ask for a default of every rule; it takes any of them.
+	defaults: defaults as ValidatorConstructorOptions["defaults"],
+	customRules, messages
+};
 
 export function createValidator() {
-	return new Validators.Fastest(VALIDATOR_OPTIONS as any);
+	return new Validators.Fastest(VALIDATOR_OPTIONS);
 }

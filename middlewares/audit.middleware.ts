@@ -1,6 +1,7 @@
 import type { Context, Middleware } from "moleculer";
 import { classify } from "../lib/errors";
 import type { PiiCipher } from "../lib/pii";
+import type { MeshLocals, MeshMeta } from "./zero-trust.middleware";
 
 /**
  * An action's `audit` declaration, as the middleware reads it (types/moleculer.d.ts): `true`, or when
@@ -10,17 +11,20 @@ import type { PiiCipher } from "../lib/pii";
 export interface AuditSpec {
 	/** A row appended before the handler runs (a base without transactions: no write without its row). */
 	before?: string;
-	/** The row after a success; null for none (the outcome is recorded later, e.g. by a worker). Default "ok". */
-	outcome?: (result: any) => string | null;
+	/** The row after a success, from the handler's answer; null for none (the outcome is recorded later, e.g. by a worker). Default "ok". */
+	outcome?(result: unknown): string | null;
 }
 
 export type AuditDeclaration = true | AuditSpec;
+
+/** The params an audit row reads: the CPF, or its blind index, when the action has one. */
+export type AuditedParams = { cpf?: unknown; cpfBidx?: unknown } | null | undefined;
 
 const specOf = (declared: AuditDeclaration | undefined): AuditSpec | undefined =>
 	declared === true ? {} : declared || undefined;
 
 /** The CPF's blind index the row is filed under: given as `cpfBidx`, or made from `cpf` by the service's cipher (PiiMixin). */
-function cpfBidxOf(ctx: Context<any>): string | null {
+function cpfBidxOf(ctx: Context<AuditedParams, MeshMeta, MeshLocals>): string | null {
 	const params = ctx.params;
 	if (typeof params?.cpfBidx === "string") return params.cpfBidx;
 	if (typeof params?.cpf !== "string") return null;
@@ -34,7 +38,7 @@ function cpfBidxOf(ctx: Context<any>): string | null {
  * CPF, which request, how it ended. Also called by BaseAMixin.inTransaction, to append the success row
  * inside the write's transaction; then `ctx.locals.audited` says it is done.
  */
-export function appendAudit(ctx: Context<any, any, any>, outcome: string): Promise<unknown> {
+export function appendAudit(ctx: Context<AuditedParams, MeshMeta, MeshLocals>, outcome: string): Promise<unknown> {
 	const action = ctx.action as { name: string; audit?: AuditDeclaration } | undefined;
 	if (!action || !specOf(action.audit)) return Promise.resolve();
 	if (outcome === "ok") ctx.locals.audited = true;
@@ -46,12 +50,12 @@ export function appendAudit(ctx: Context<any, any, any>, outcome: string): Promi
  * leaves only once its row exists, and a call that failed is recorded with its outcome (never its
  * message). When the row cannot be written, the call fails too.
  */
-export const AuditMiddleware = {
+export const AuditMiddleware: Middleware = {
 	name: "Audit",
 	localAction(handler: (ctx: Context) => Promise<unknown>, action: { audit?: AuditDeclaration }) {
 		const spec = specOf(action.audit);
 		if (!spec) return handler;
-		return async function audited(ctx: Context<any, any, { audited?: boolean }>) {
+		return async function audited(ctx: Context<AuditedParams, MeshMeta, MeshLocals>) {
 			ctx.locals ??= {};
 			if (spec.before) await appendAudit(ctx, spec.before);
 			let result: unknown;
@@ -66,4 +70,4 @@ export const AuditMiddleware = {
 			return result;
 		};
 	}
-} as unknown as Middleware;
+};

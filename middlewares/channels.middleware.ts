@@ -3,7 +3,7 @@ import type { Middleware, Service, ServiceBroker } from "moleculer";
 import { config } from "../config";
 import { groupOf, type Group } from "../config/groups";
 import { natsOptions } from "../config/nats";
-import { BaseUnavailableError } from "../lib/errors";
+import { BaseUnavailableError, type Thrown } from "../lib/errors";
 import { STREAMS, channel, type StreamKey } from "../lib/mesh/streams";
 
 export interface Delivery<T> {
@@ -16,13 +16,14 @@ export interface Delivery<T> {
  * (ChannelsMiddleware runs it while the service runs). Every replica shares the durable name: a
  * consumer group. The handler acks, naks or terminates each message of its batch.
  */
-export interface ChannelConsumer<T = any> {
+export interface ChannelConsumer<T = unknown, TThis = Service> {
 	durable: string;
 	/** Messages handed to one call of the handler. */
 	batchSize?: number;
 	/** Batches handled at once (e.g. two bulk requests keep both of Elasticsearch's cores busy). */
 	parallel?: number;
-	handler(this: any, batch: Delivery<T>[]): Promise<void>;
+	/** Called with the service as `this` (a schema's `this`: types/moleculer.d.ts). */
+	handler(this: TThis, batch: Delivery<T>[]): Promise<void>;
 }
 
 /** What services reach as `this.broker.channels`. */
@@ -78,8 +79,9 @@ class JetStreamLink implements Channels {
 		try {
 			await jsm.streams.info(cfg.name);
 			await jsm.streams.update(cfg.name, cfg);
-		} catch (err: any) {
-			if (err?.code !== "404" && !/stream not found/i.test(err?.message ?? "")) throw err;
+		} catch (err) {
+			const e = err as Thrown;
+			if (e?.code !== "404" && !/stream not found/i.test(e?.message ?? "")) throw err;
 			await jsm.streams.add(cfg);
 		}
 		this.ensured.add(ch.name);
@@ -91,8 +93,9 @@ class JetStreamLink implements Channels {
 			const { subject } = await this.ensure(stream);
 			const { js } = await this.jetstream();
 			return await js.publish(subject, JSON.stringify(payload), msgID ? { msgID } : undefined);
-		} catch (err: any) {
-			this.broker.logger.warn(`JetStream refused a message for ${STREAMS[stream].name}:`, err?.code ?? err?.name);
+		} catch (err) {
+			const e = err as Thrown;
+			this.broker.logger.warn(`JetStream refused a message for ${STREAMS[stream].name}:`, e?.code ?? e?.name);
 			throw new BaseUnavailableError("C (ingest channel)");
 		}
 	}
@@ -148,9 +151,10 @@ class JetStreamLink implements Channels {
 						pulled.stop();
 						await reader.catch(() => undefined);
 					}
-				} catch (err: any) {
+				} catch (err) {
 					if (stopping) break;
-					service.logger.warn(`Consumer ${durable} on ${STREAMS[stream].name} paused:`, err?.code ?? err?.name, err?.message);
+					const e = err as Thrown;
+					service.logger.warn(`Consumer ${durable} on ${STREAMS[stream].name} paused:`, e?.code ?? e?.name, e?.message);
 					await pause(1000);
 				}
 			}
@@ -214,5 +218,5 @@ export function ChannelsMiddleware(): Middleware {
 		async stopped(broker: ServiceBroker) {
 			await links.get(broker)?.close();
 		}
-	} as unknown as Middleware;
+	};
 }

@@ -1,5 +1,5 @@
 import type { Context, Middleware } from "moleculer";
-import type { MeshLocals } from "./zero-trust.middleware";
+import type { MeshLocals, MeshMeta } from "./zero-trust.middleware";
 import { activityPseudonym } from "../lib/base-c/subject";
 
 /**
@@ -10,13 +10,13 @@ import { activityPseudonym } from "../lib/base-c/subject";
  * failure is logged (it means NATS itself is down). Inside a report the parts are not consultations
  * of their own: the report counts once, so a call made by the report group is not counted.
  */
-export const ConsultationMiddleware = {
+export const ConsultationMiddleware: Middleware = {
 	name: "Consultation",
 	localAction(handler: (ctx: Context) => Promise<unknown>, action: { consultation?: boolean; service?: { name: string } }) {
 		if (!action.consultation) return handler;
 		const subjectOf = activityPseudonym();
 		const source = action.service?.name;
-		return async function consulted(ctx: Context<{ cpf: string }, any, MeshLocals>) {
+		return async function consulted(ctx: Context<{ cpf: string }, MeshMeta, MeshLocals>) {
 			const result = await handler(ctx);
 			if (ctx.locals?.callerGroup !== "report") {
 				ctx.broker.channels.publish("consultations", { subject: subjectOf(ctx.params.cpf), at: new Date().toISOString(), source })
@@ -25,4 +25,4 @@ export const ConsultationMiddleware = {
 			return result;
 		};
 	}
-} as unknown as Middleware;
+};

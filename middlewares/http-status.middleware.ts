@@ -1,10 +1,11 @@
 import type { Context, Middleware } from "moleculer";
-import { API_PREFIX, ROUTES, type GatewayRoute } from "../lib/gateway/routes";
+import { API_PREFIX, ROUTES, type GatewayRoute, type ResultFields } from "../lib/gateway/routes";
+import type { MeshLocals, MeshMeta } from "./zero-trust.middleware";
 
 const routeByAction = new Map<string, GatewayRoute>(ROUTES.map(r => [r.action, r]));
 
 /** `/persons/:cpf/dividas/:id` with each name taken from the answer, else from the params. */
-function expand(template: string, result: any, params: any): string {
+function expand(template: string, result: ResultFields, params: ResultFields): string {
 	return API_PREFIX + template.replace(/:(\w+)/g, (_m, name: string) => encodeURIComponent(String(result?.[name] ?? params?.[name] ?? "")));
 }
 
@@ -12,8 +13,9 @@ function expand(template: string, result: any, params: any): string {
 export function httpAnswer(action: string, result: unknown, params: unknown, locals: { created?: boolean } = {}): { status: number; location?: string } {
 	const route = routeByAction.get(action);
 	if (!route) return { status: 200 };
-	const status = route.statusOf?.(result, locals) ?? route.status;
-	return { status, location: status === 201 && route.location ? expand(route.location, result, params) : undefined };
+	// The table reads answers and params by field name (anything but an object reads as having none).
+	const status = route.statusOf?.(result as ResultFields, locals) ?? route.status;
+	return { status, location: status === 201 && route.location ? expand(route.location, result as ResultFields, params as ResultFields) : undefined };
 }
 
 /**
@@ -26,7 +28,7 @@ export const HttpStatusMiddleware = {
 	localAction(handler: (ctx: Context) => Promise<unknown>, action: { name: string }) {
 		const route = routeByAction.get(action.name);
 		if (!route) return handler;
-		return async function withStatus(ctx: Context<any, any, { created?: boolean }>) {
+		return async function withStatus(ctx: Context<unknown, MeshMeta, MeshLocals>) {
 			const result = await handler(ctx);
 			const { status, location } = httpAnswer(action.name, result, ctx.params, ctx.locals);
 			if (status !== 200) ctx.meta.$statusCode = status;

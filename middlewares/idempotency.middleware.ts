@@ -1,12 +1,11 @@
 import type { Context, Middleware } from "moleculer";
-import { fingerprint } from "../lib/base-a/idempotency-answer";
+import { type Claim, fingerprint } from "../lib/base-a/idempotency-answer";
+import type { Thrown } from "../lib/errors";
 import { ROUTES } from "../lib/gateway/routes";
+import type { MeshLocals, MeshMeta } from "./zero-trust.middleware";
 
-export interface IdempotencyMeta {
-	key: string;
-	/** The action the key belongs to; meta travels into nested calls, which must not be caught too. */
-	action: string;
-}
+/** A write's params, as far as this middleware reads them: the CPF, when it has one. */
+type WriteParams = { cpf?: unknown } | null | undefined;
 
 const shownOnce = new Map(ROUTES.filter(r => r.shownOnce).map(r => [r.action, r.shownOnce!]));
 
@@ -25,14 +24,14 @@ const SETTLE_DELAYS_MS = [250, 500, 1000, 2000, 2000];
  * It is called outside the request's own deadline (the gateway may have given up already): the write
  * happened, and the next retry of the client must find its answer. False when every attempt failed.
  */
-async function settle(ctx: Context<any, any>, action: "idempotency.complete" | "idempotency.release", params: object): Promise<boolean> {
+async function settle(ctx: Context<unknown, MeshMeta, MeshLocals>, action: "idempotency.complete" | "idempotency.release", params: object): Promise<boolean> {
 	for (let attempt = 0; ; attempt++) {
 		try {
 			await ctx.broker.call(action, params, { timeout: 3000, retries: 0, requestID: ctx.requestID ?? undefined, meta: { callerToken: ctx.meta.callerToken }, caller: ctx.service?.fullName });
 			return true;
-		} catch (err: any) {
+		} catch (err) {
 			if (attempt >= SETTLE_DELAYS_MS.length) {
-				ctx.broker.logger.warn(`${action} failed after ${attempt + 1} attempts; the key stays claimed until its lease runs out:`, err?.name);
+				ctx.broker.logger.warn(`${action} failed after ${attempt + 1} attempts; the key stays claimed until its lease runs out:`, (err as Thrown)?.name);
 				return false;
 			}
 			await new Promise(r => setTimeout(r, SETTLE_DELAYS_MS[attempt]));
@@ -52,15 +51,15 @@ async function settle(ctx: Context<any, any>, action: "idempotency.complete" | "
  */
 export const IdempotencyMiddleware = {
 	name: "Idempotency",
-	localAction(handler: (ctx: Context<any, any>) => Promise<unknown>, action: { name: string }) {
-		return async function idempotent(ctx: Context<any, any>) {
-			const meta: IdempotencyMeta | undefined = ctx.meta.idempotency;
-			if (!meta || meta.action !== action.name) return handler(ctx);
+	localAction(handler: (ctx: Context<WriteParams, MeshMeta, MeshLocals>) => Promise<unknown>, action: { name: string }) {
+		return async function idempotent(ctx: Context<WriteParams, MeshMeta, MeshLocals>) {
+			const idempotency = ctx.meta.idempotency;
+			if (!idempotency || idempotency.action !== action.name) return handler(ctx);
 			// idempotency.* files the key under the caller its token proves.
-			const ref = { key: meta.key };
+			const ref = { key: idempotency.key };
 			// The CPF (if the write has one) files the answer under its blind index, for erasure.
 			const cpf = typeof ctx.params?.cpf === "string" ? ctx.params.cpf : undefined;
-			const claim: any = await ctx.call("idempotency.begin", { ...ref, action: action.name, fingerprint: fingerprint(action.name, ctx.params), cpf });
+			const claim: Claim = await ctx.call("idempotency.begin", { ...ref, action: action.name, fingerprint: fingerprint(action.name, ctx.params), cpf });
 			if (claim.state === "replay") {
 				ctx.meta.$statusCode = claim.status;
 				if (claim.location) ctx.meta.$location = claim.location;

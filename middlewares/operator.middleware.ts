@@ -1,5 +1,5 @@
 import { hostname, userInfo } from "node:os";
-import type { Middleware } from "moleculer";
+import type { CallingOptions, Middleware } from "moleculer";
 import { operatorToken } from "./zero-trust.middleware";
 
 /** Who is at the keyboard, as the audit log names them: `operator:<os user>@<host>`. */
@@ -32,8 +32,8 @@ export function OperatorMiddleware(consumer = operatorConsumer()): Middleware {
 	};
 	return {
 		name: "ReplOperator",
-		call(next: (...args: any[]) => Promise<unknown>) {
-			return (actionName: string, params?: unknown, opts: Record<string, any> = {}) =>
+		call(next: (actionName: string, params?: unknown, opts?: CallingOptions) => Promise<unknown>) {
+			return (actionName: string, params?: unknown, opts: CallingOptions = {}) =>
 				next(actionName, params, { ...opts, meta: { ...opts.meta, callerToken: current() } });
 		}
 	} as unknown as Middleware;

@@ -5,6 +5,7 @@ import { CallerTokenError, ForbiddenError } from "../lib/errors";
 import { groupOf, isGroup, TOKEN_ISSUER, type Group } from "../config/groups";
 import { nowSeconds, signToken, TokenError, verifyToken, type CallerClaims, type MeshClaims } from "../lib/mesh/token";
 import { SCOPES } from "../lib/scopes";
+import type { IdempotencyMeta } from "../lib/base-a/idempotency-answer";
 
 /** The call header that carries the calling group's token (never propagated to nested calls). */
 export const GROUP_TOKEN_HEADER = "x-mesh-group";
@@ -27,11 +28,34 @@ export interface Caller {
 	issuer: Group;
 }
 
-/** What a handler may read from ctx.locals after the middleware ran. */
+/** What a handler may read from ctx.locals after the middleware ran, and what handlers and middlewares leave there for each other. */
 export interface MeshLocals {
 	caller?: Caller;
 	/** The group that made this call (this node's own for an in-process call). */
 	callerGroup?: Group;
+	/** Set by a handler whose route answers 201 or 200: the call created its record (middlewares/http-status.middleware.ts). */
+	created?: boolean;
+	/** The success row is written already, inside the write's transaction (BaseAMixin.inTransaction): AuditMiddleware adds none. */
+	audited?: boolean;
+}
+
+/**
+ * What travels in ctx.meta in this mesh: from the gateway into the action, on into its nested calls, and
+ * (the `$` fields) back to the gateway with the answer.
+ */
+export interface MeshMeta {
+	/** The caller token (consumers.authenticate's, or an operator's): checked by every action, never trusted unchecked. */
+	callerToken?: string;
+	/** The Idempotency-Key of a write, put by the gateway on idempotent routes (middlewares/idempotency.middleware.ts honours it). */
+	idempotency?: IdempotencyMeta;
+	/** moleculer-web: the answer's HTTP status, from the route table (middlewares/http-status.middleware.ts). */
+	$statusCode?: number;
+	/** moleculer-web: the `Location` of a 201. */
+	$location?: string;
+	/** moleculer-web: the answer's Content-Type (ml-export's NDJSON stream). */
+	$responseType?: string;
+	/** moleculer-web's answer of authenticate, inside the gateway only: dropped once authorised, so it never travels. */
+	user?: unknown;
 }
 
 /** The settings the middleware reads: the keys this process holds and every group's public key. */
@@ -118,6 +142,9 @@ export function consumerToken(consumer: { id: string; name: string; scopes: stri
 
 interface ActionDef { name: string; callers?: readonly Group[]; scopes?: readonly string[]; visibility?: string }
 
+/** An action as its schema declares it, before any check: what it says is not trusted yet. */
+interface DeclaredAction { visibility?: string; callers?: unknown; scopes?: unknown }
+
 /**
  * Zero trust between nodes (docs/security.md). Every call that leaves a node carries a token of the
  * calling group signed for the target node; every action checks, on its own node:
@@ -130,7 +157,7 @@ export function createZeroTrustMiddleware(settings: MeshSettings = config): Midd
 	return {
 		name: "ZeroTrust",
 
-		serviceCreating(_service: unknown, schema: { name: string; actions?: Record<string, any> }) {
+		serviceCreating(_service: unknown, schema: { name: string; actions?: Record<string, DeclaredAction | false> }) {
 			if (schema.name.startsWith("$")) return;
 			for (const [name, action] of Object.entries(schema.actions ?? {})) {
 				if (action === false || action?.visibility === "private" || action?.visibility === "protected") continue;
@@ -157,7 +184,7 @@ export function createZeroTrustMiddleware(settings: MeshSettings = config): Midd
 			const internal = action.name.startsWith("$");
 			const callers = new Set(internal ? INTERNAL_CALLERS : (action.callers ?? []));
 			const scopes = action.scopes;
-			return function checkedCall(ctx: Context<unknown, any, MeshLocals>) {
+			return function checkedCall(ctx: Context<unknown, MeshMeta, MeshLocals>) {
 				ctx.locals ??= {};
 				const remote = !!ctx.nodeID && ctx.nodeID !== state.broker.nodeID;
 				if (remote) {

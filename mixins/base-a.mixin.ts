@@ -1,24 +1,38 @@
 import type { Context, ServiceSchema } from "moleculer";
 import SqlAdapter from "moleculer-db-adapter-sequelize";
-import { Sequelize, type Transaction } from "sequelize";
+import { type ModelStatic, QueryTypes, Sequelize, type Transaction } from "sequelize";
 import { config, need } from "../config";
-import type { DefineModel } from "../lib/base-a/models";
-import { BaseMixin } from "./base.mixin";
-import { PiiMixin } from "./pii.mixin";
+import type { DefineModel, ModelRow } from "../lib/base-a/models";
+import { DatabaseMixin, type DatabaseThis } from "./database.mixin";
+import { PiiMixin, type PiiThis } from "./pii.mixin";
 import { sealAnswer, STORE_ANSWER_SQL } from "../lib/base-a/idempotency-answer";
-import type { MeshLocals } from "../middlewares/zero-trust.middleware";
-import { appendAudit } from "../middlewares/audit.middleware";
+import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
+import { appendAudit, type AuditedParams } from "../middlewares/audit.middleware";
 import { httpAnswer } from "../middlewares/http-status.middleware";
+import type { Mixin, MixinSchema } from "../types/mixin";
+
+/** moleculer-db-adapter-sequelize once connected: its types leave out the Sequelize instance and the model. */
+export interface SequelizeAdapter extends SqlAdapter {
+	db: Sequelize;
+	model: ModelStatic<ModelRow>;
+}
+
+/** What BaseAMixin adds to `this`: the model and connection pool (through `this.adapter`), field encryption, and these. */
+export interface BaseAThis extends DatabaseThis<SequelizeAdapter>, PiiThis {
+	inTransaction<T>(work: (t: Transaction) => Promise<T>, ctx?: Context<AuditedParams, MeshMeta, MeshLocals>): Promise<T>;
+	/** The rows of a SELECT, each as the query names its columns (`T`). */
+	query<T extends object = Record<string, unknown>>(sql: string, bind?: unknown[], transaction?: Transaction): Promise<T[]>;
+}
 
 /**
  * Base A (PostgreSQL) through moleculer-db and its Sequelize adapter. The model is defined on a
  * Sequelize instance of this service's own (never synced: migrations own the schema).
  */
-export function BaseAMixin(defineModel: DefineModel): Partial<ServiceSchema> {
-	const mixin: Partial<ServiceSchema> & { merged(schema: any): void } = {
+export function BaseAMixin(defineModel: DefineModel): Mixin {
+	return {
 		// Base A is the encrypted base: every service of it seals and opens fields.
-		mixins: [BaseMixin("A", service => service.adapter.db.query("SELECT 1")), PiiMixin],
-		merged(schema: any) {
+		mixins: [DatabaseMixin<SequelizeAdapter>("A", service => service.adapter.db.query("SELECT 1")), PiiMixin],
+		merged(schema: ServiceSchema & { adapter?: SqlAdapter; model?: ModelStatic<ModelRow> }) {
 			const sequelize = new Sequelize(need(config, "postgresUrl"), {
 				logging: false,
 				pool: { max: config.postgresPoolMax, min: 0, acquire: 4000, idle: 10_000 },
@@ -35,26 +49,25 @@ export function BaseAMixin(defineModel: DefineModel): Partial<ServiceSchema> {
 			 * transaction: a node dying right after the commit leaves the answer for the client's retry,
 			 * never a claim without one that a retry would take over and write again.
 			 */
-			inTransaction<T>(this: any, work: (t: Transaction) => Promise<T>, ctx?: Context<unknown, any, MeshLocals & { created?: boolean; audited?: boolean }>): Promise<T> {
+			inTransaction<T>(work: (t: Transaction) => Promise<T>, ctx?: Context<AuditedParams, MeshMeta, MeshLocals>): Promise<T> {
 				return this.adapter.db.transaction(async (t: Transaction) => {
 					const result = await work(t);
 					if (!ctx) return result;
 					// The audit row of a declared action goes in before the commit: no write without its row.
 					await appendAudit(ctx, "ok");
-					const claim = ctx.meta?.idempotency;
+					const idempotency = ctx.meta?.idempotency;
 					const consumer = ctx.locals?.caller?.id;
-					if (claim && consumer && claim.action === ctx.action?.name) {
-						const answer = { ...httpAnswer(claim.action, result, ctx.params, ctx.locals), response: result };
-						await this.query(STORE_ANSWER_SQL, [consumer, claim.key, answer.status, sealAnswer(this.pii, consumer, claim.key, answer)], t);
+					if (idempotency && consumer && idempotency.action === ctx.action?.name) {
+						const answer = { ...httpAnswer(idempotency.action, result, ctx.params, ctx.locals), response: result };
+						await this.query(STORE_ANSWER_SQL, [consumer, idempotency.key, answer.status, sealAnswer(this.pii, consumer, idempotency.key, answer)], t);
 					}
 					return result;
 				});
 			},
 			/** A raw parameterised query ($1…) on this service's connection pool. */
-			query(this: any, sql: string, bind: unknown[] = [], transaction?: Transaction): Promise<any[]> {
-				return this.adapter.db.query(sql, { bind, type: "SELECT", transaction });
+			query<T extends object>(sql: string, bind: unknown[] = [], transaction?: Transaction): Promise<T[]> {
+				return this.adapter.db.query<T>(sql, { bind, type: QueryTypes.SELECT, transaction });
 			}
 		}
-	};
-	return mixin;
+	} satisfies MixinSchema<BaseAThis> as unknown as Mixin;
 }

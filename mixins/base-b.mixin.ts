@@ -1,19 +1,31 @@
 import type { ServiceSchema } from "moleculer";
 import MongoAdapter from "moleculer-db-adapter-mongo";
+import type { Collection, Db } from "mongodb";
 import { config, need } from "../config";
-import { BaseMixin } from "./base.mixin";
+import type { ProfileDoc } from "../lib/base-b/profile";
+import { DatabaseMixin, type DatabaseThis } from "./database.mixin";
+import type { Mixin, MixinSchema } from "../types/mixin";
 
 /** The collection of payload B documents, keyed by the CPF's blind index (`_id`). */
 export const PROFILES = "profiles";
+
+/** moleculer-db-adapter-mongo once connected: its types leave out the database, and type no collection. */
+export interface ProfilesAdapter extends MongoAdapter {
+	db: Db;
+	collection: Collection<ProfileDoc>;
+}
+
+/** What BaseBMixin adds to `this`: the profiles collection, through `this.adapter.collection`. */
+export type BaseBThis = DatabaseThis<ProfilesAdapter>;
 
 /**
  * Base B (MongoDB protocol) through moleculer-db and its Mongo adapter; an adapter of this service's
  * own. Fails fast when the server is away, so the API answers 503 instead of hanging.
  */
-export function BaseBMixin(): Partial<ServiceSchema> {
-	const mixin: Partial<ServiceSchema> & { merged(schema: any): void } = {
-		mixins: [BaseMixin("B", service => service.adapter.db.command({ ping: 1 }))],
-		merged(schema: any) {
+export function BaseBMixin(): Mixin {
+	return {
+		mixins: [DatabaseMixin<ProfilesAdapter>("B", service => service.adapter.db.command({ ping: 1 }))],
+		merged(schema: ServiceSchema & { adapter?: MongoAdapter; collection?: string }) {
 			schema.adapter = new MongoAdapter(need(config, "mongoUrl"), {
 				useUnifiedTopology: true,
 				serverSelectionTimeoutMS: 2000,
@@ -23,6 +35,5 @@ export function BaseBMixin(): Partial<ServiceSchema> {
 			});
 			schema.collection = PROFILES;
 		}
-	};
-	return mixin;
+	} satisfies MixinSchema<BaseBThis> as unknown as Mixin;
 }

@@ -1,14 +1,31 @@
 import { Client } from "@elastic/elasticsearch";
-import type { ServiceSchema } from "moleculer";
+import type { estypes } from "@elastic/elasticsearch";
 import { config, need } from "../config";
 import { BaseUnavailableError } from "../lib/errors";
 import { MAPPINGS, index } from "../lib/base-c/indices";
 import { activityPseudonym } from "../lib/base-c/subject";
+import type { Mixin, MixinSchema } from "../types/mixin";
+
+/** An error of the Elasticsearch client as read here (a ResponseError carries the status and the server's error). */
+type EsError = { name?: string; meta?: { statusCode?: number }; body?: { error?: { type?: string } } } | null | undefined;
 
 /** Elasticsearch errors that mean "Base C is not there or not coping": answer 503, try again later. */
-export function isEsUnavailable(err: any): boolean {
-	if (["ConnectionError", "NoLivingConnectionsError", "TimeoutError", "RequestAbortedError"].includes(err?.name)) return true;
-	return err?.name === "ResponseError" && [429, 502, 503, 504].includes(err?.meta?.statusCode);
+export function isEsUnavailable(err: unknown): boolean {
+	const e = err as EsError;
+	if ((["ConnectionError", "NoLivingConnectionsError", "TimeoutError", "RequestAbortedError"] as unknown[]).includes(e?.name)) return true;
+	return e?.name === "ResponseError" && ([429, 502, 503, 504] as unknown[]).includes(e?.meta?.statusCode);
+}
+
+/** What BaseCMixin adds to `this`. */
+export interface BaseCThis {
+	/** This service's own Elasticsearch client. */
+	es: Client;
+	/** A person's key in Base C (lib/base-c/subject.ts). */
+	activitySubject: (cpf: string) => string;
+	/** A client error as the API answers it: 503 when Base C is away or not coping, else as it is. */
+	mapEsError(err: unknown): never;
+	/** Puts the index templates and indices in place (idempotent). */
+	ensureIndices(): Promise<void>;
 }
 
 /**
@@ -23,12 +40,12 @@ export const ES_READ = { requestTimeout: 4000, maxRetries: 0 } as const;
  * Base C (Elasticsearch): a client of this service's own, the index templates and indices put in
  * place idempotently at start, a `health` action and errors mapped to 503.
  */
-export const BaseCMixin: Partial<ServiceSchema> = {
+export const BaseCMixin = {
 	actions: {
 		health: {
 			callers: ["api", "operators"],
 			visibility: "public",
-			async handler(this: any) {
+			async handler() {
 				await this.es.cluster.health({ timeout: "2s" }).catch((err: unknown) => this.mapEsError(err));
 				return { base: "C", status: "up" };
 			}
@@ -37,7 +54,7 @@ export const BaseCMixin: Partial<ServiceSchema> = {
 
 	hooks: {
 		error: {
-			"*"(this: any, _ctx: unknown, err: unknown) {
+			"*"(_ctx: unknown, err: unknown) {
 				this.mapEsError(err);
 			}
 		}
@@ -50,7 +67,7 @@ export const BaseCMixin: Partial<ServiceSchema> = {
 		},
 
 		async ensureIndices() {
-			for (const [name, mappings] of Object.entries(MAPPINGS) as [keyof typeof MAPPINGS, any][]) {
+			for (const [name, mappings] of Object.entries(MAPPINGS) as [keyof typeof MAPPINGS, estypes.MappingTypeMapping][]) {
 				const target = index[name]();
 				await this.es.indices.putIndexTemplate({
 					name: target,
@@ -58,8 +75,8 @@ export const BaseCMixin: Partial<ServiceSchema> = {
 					template: { settings: { number_of_shards: 1, number_of_replicas: 0, refresh_interval: "1s" }, mappings }
 				});
 				const exists = await this.es.indices.exists({ index: target });
-				if (!exists) await this.es.indices.create({ index: target }).catch((err: any) => {
-					if (err?.body?.error?.type !== "resource_already_exists_exception") throw err;
+				if (!exists) await this.es.indices.create({ index: target }).catch((err: unknown) => {
+					if ((err as EsError)?.body?.error?.type !== "resource_already_exists_exception") throw err;
 				});
 			}
 		}
@@ -77,9 +94,9 @@ export const BaseCMixin: Partial<ServiceSchema> = {
 			try {
 				await this.ensureIndices();
 				return;
-			} catch (err: any) {
+			} catch (err) {
 				if (attempt >= 60) throw err;
-				if (attempt === 1) this.logger.warn("Waiting for Elasticsearch:", err?.name);
+				if (attempt === 1) this.logger.warn("Waiting for Elasticsearch:", (err as EsError)?.name);
 				await new Promise(r => setTimeout(r, 1000));
 			}
 		}
@@ -88,4 +105,4 @@ export const BaseCMixin: Partial<ServiceSchema> = {
 	async stopped() {
 		await this.es.close();
 	}
-};
+} satisfies MixinSchema<BaseCThis> as unknown as Mixin;

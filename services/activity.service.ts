@@ -1,12 +1,14 @@
 import { createHash } from "node:crypto";
-import type { Context, ServiceSchema } from "moleculer";
-import { BaseCMixin, ES_READ } from "../mixins/base-c.mixin";
+import type { estypes } from "@elastic/elasticsearch";
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { BaseCMixin, type BaseCThis, ES_READ } from "../mixins/base-c.mixin";
 import type { Delivery } from "../middlewares/channels.middleware";
+import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import { index } from "../lib/base-c/indices";
 import { MOVEMENT_TYPES } from "../lib/base-c/movement";
 import { formatDate } from "../lib/dates";
 import { fromCents } from "../lib/money";
-import { InvalidFieldError, NotFoundError } from "../lib/errors";
+import { InvalidFieldError, NotFoundError, type Thrown } from "../lib/errors";
 import * as f from "../lib/fields";
 
 /** How many movements payload C lists, newest first. */
@@ -18,7 +20,47 @@ interface Consultation {
 	source: string;
 }
 
-const movementView = (m: any) => ({ tipo: m.tipo, valor: fromCents(m.valor_cents), data: formatDate(m.data) });
+/** A movement as Base C keeps it, in the fields read back. */
+interface MovementDoc {
+	tipo: string;
+	valor_cents: number;
+	data: string;
+}
+
+/** A search hit as read here: its id, its source (the fields asked for) and its sort values. */
+interface Hit<T> {
+	_id: string;
+	_source: T;
+	sort: unknown[];
+}
+
+/**
+ * An Elasticsearch search answer as this service reads it (the client's types leave every part optional):
+ * the hits, their exact total (track_total_hits), the aggregations asked for; in an _msearch, or an error.
+ */
+interface SearchAnswer<T, TAggregations = unknown> {
+	hits: { total: { value: number }; hits: Hit<T>[] };
+	aggregations: TAggregations;
+	error?: { type: string };
+	status?: number;
+}
+
+/** Per-`tipo` totals of the movements search. */
+interface ByTipo {
+	byTipo: { buckets: { key: string; doc_count: number; cents: { value: number } }[] };
+}
+
+/** Every operation of a bulk request here is a create. */
+type CreateItems = { create: estypes.BulkResponseItem }[];
+
+interface ActivityMethods {
+	/** Every document of a subject in one index, through a point in time, in pages. */
+	subjectDocs(indexName: string, subject: string, source: string[] | false): AsyncGenerator<Hit<MovementDoc & Consultation>[]>;
+	/** The consumer's side of the consultations channel. */
+	recordConsultations(batch: Delivery<Consultation>[]): Promise<void>;
+}
+
+const movementView = (m: MovementDoc) => ({ tipo: m.tipo, valor: fromCents(m.valor_cents), data: formatDate(m.data) });
 
 /**
  * What one LGPD access export carries from Base C, newest first: bounded so the answer fits a NATS
@@ -44,7 +86,7 @@ function decodeCursor(after: string): unknown[] {
  * Base C: payload C of a CPF (last consultation, last card purchase, latest movements) and the
  * movements with filters, totals and paging. Keeps `ultimaConsulta` from the durable consultations channel.
  */
-const ActivityService: ServiceSchema = {
+const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, BaseCThis> = {
 	name: "activity",
 	mixins: [BaseCMixin],
 
@@ -52,7 +94,7 @@ const ActivityService: ServiceSchema = {
 		get: {
 			callers: ["api", "report"], scopes: ["activity:read"],
 			params: { $$strict: true, cpf: f.cpf },
-			async handler(ctx: Context<{ cpf: string }>) {
+			async handler(ctx: Context<{ cpf: string }, MeshMeta, MeshLocals>) {
 				const subject = this.activitySubject(ctx.params.cpf);
 				const bySubject = { term: { subject } };
 				// One round trip for the three questions payload C asks.
@@ -63,8 +105,10 @@ const ActivityService: ServiceSchema = {
 						{ index: index.movements() }, { size: RECENT_MOVEMENTS, query: bySubject, sort: [{ data: "desc" }, { movement_id: "desc" }], _source: ["tipo", "valor_cents", "data"] }
 					]
 				}, ES_READ);
-				for (const r of responses as any[]) if (r.error) throw Object.assign(new Error(r.error.type), { name: "ResponseError", meta: { statusCode: r.status } });
-				const [consultation, card, recent] = (responses as any[]).map(r => r.hits.hits.map((h: any) => h._source));
+				// The three searches' sources, each with the fields it asked for.
+				const answers = responses as SearchAnswer<MovementDoc & Consultation>[];
+				for (const r of answers) if (r.error) throw Object.assign(new Error(r.error.type), { name: "ResponseError", meta: { statusCode: r.status } });
+				const [consultation, card, recent] = answers.map(r => r.hits.hits.map(h => h._source));
 				if (consultation.length === 0 && recent.length === 0) throw new NotFoundError("Activity for this CPF");
 				return {
 					cpf: ctx.params.cpf,
@@ -86,13 +130,13 @@ const ActivityService: ServiceSchema = {
 				size: { type: "number", integer: true, min: 1, max: 500, convert: true, default: 50 },
 				after: { type: "string", max: 200, optional: true, openapi: { description: "Opaque cursor: the `next` of the previous page, passed back unchanged" } }
 			},
-			async handler(ctx: Context<{ cpf: string; from?: string; to?: string; tipo?: string; size: number; after?: string }>) {
+			async handler(ctx: Context<{ cpf: string; from?: string; to?: string; tipo?: string; size: number; after?: string }, MeshMeta, MeshLocals>) {
 				const { cpf, from, to, tipo, size, after } = ctx.params;
 				if (from && to && from > to) throw new InvalidFieldError("from", "'from' is after 'to'.", "range");
 				const filter: object[] = [{ term: { subject: this.activitySubject(cpf) } }];
 				if (from || to) filter.push({ range: { data: { ...(from && { gte: from }), ...(to && { lte: to }) } } });
 				if (tipo) filter.push({ term: { tipo } });
-				const res: any = await this.es.search({
+				const res = await this.es.search({
 					index: index.movements(),
 					size,
 					query: { bool: { filter } },
@@ -101,14 +145,14 @@ const ActivityService: ServiceSchema = {
 					_source: ["tipo", "valor_cents", "data"],
 					track_total_hits: true,
 					aggs: { byTipo: { terms: { field: "tipo", size: MOVEMENT_TYPES.length }, aggs: { cents: { sum: { field: "valor_cents" } } } } }
-				}, ES_READ);
+				}, ES_READ) as SearchAnswer<MovementDoc, ByTipo>;
 				const hits = res.hits.hits;
-				const totals = Object.fromEntries(res.aggregations.byTipo.buckets.map((b: any) => [b.key, { count: b.doc_count, valor: fromCents(Math.round(b.cents.value)) }]));
+				const totals = Object.fromEntries(res.aggregations.byTipo.buckets.map(b => [b.key, { count: b.doc_count, valor: fromCents(Math.round(b.cents.value)) }]));
 				return {
 					cpf,
 					total: res.hits.total.value,
 					totals,
-					movements: hits.map((h: any) => movementView(h._source)),
+					movements: hits.map(h => movementView(h._source)),
 					next: hits.length === size ? encodeCursor(hits[hits.length - 1].sort) : null
 				};
 			}
@@ -119,21 +163,21 @@ const ActivityService: ServiceSchema = {
 			callers: ["privacy"], scopes: ["privacy:admin"],
 			visibility: "public",
 			params: { subject: { type: "string", min: 10, max: 100 } },
-			async handler(ctx: Context<{ subject: string }>) {
+			async handler(ctx: Context<{ subject: string }, MeshMeta, MeshLocals>) {
 				const query = { term: { subject: ctx.params.subject } };
-				const [moves, consulted]: any[] = await Promise.all([
+				const [moves, consulted] = await Promise.all([
 					this.es.search({
 						index: index.movements(), size: EXPORT_MAX_MOVEMENTS, query, track_total_hits: true,
 						sort: [{ data: "desc" }, { movement_id: "desc" }], _source: ["tipo", "valor_cents", "data"]
-					}),
-					this.es.search({ index: index.consultations(), size: EXPORT_MAX_CONSULTATIONS, query, track_total_hits: true, sort: [{ at: "desc" }], _source: ["at"] })
+					}) as Promise<unknown> as Promise<SearchAnswer<MovementDoc>>,
+					this.es.search({ index: index.consultations(), size: EXPORT_MAX_CONSULTATIONS, query, track_total_hits: true, sort: [{ at: "desc" }], _source: ["at"] }) as Promise<unknown> as Promise<SearchAnswer<Consultation>>
 				]);
 				const hits = moves.hits.hits;
-				const movementsTotal: number = moves.hits.total.value;
+				const movementsTotal = moves.hits.total.value;
 				return {
-					consultations: consulted.hits.hits.map((h: any) => h._source.at),
+					consultations: consulted.hits.hits.map(h => h._source.at),
 					consultationsTotal: consulted.hits.total.value,
-					movements: hits.map((h: any) => movementView(h._source)),
+					movements: hits.map(h => movementView(h._source)),
 					movementsTotal,
 					// Where GET /activity/:cpf/movements?after= continues (the same order and cursor).
 					movementsNext: movementsTotal > hits.length ? encodeCursor(hits[hits.length - 1].sort) : null
@@ -146,11 +190,11 @@ const ActivityService: ServiceSchema = {
 			callers: ["privacy"],
 			visibility: "public",
 			params: { subject: { type: "string", min: 10, max: 100 } },
-			async handler(ctx: Context<{ subject: string }>) {
+			async handler(ctx: Context<{ subject: string }, MeshMeta, MeshLocals>) {
 				let erased = 0;
 				for (const target of [index.movements(), index.consultations()]) {
 					const ids: string[] = [];
-					for await (const hits of this.subjectDocs(target, ctx.params.subject, false)) ids.push(...hits.map((h: any) => h._id));
+					for await (const hits of this.subjectDocs(target, ctx.params.subject, false)) ids.push(...hits.map(h => h._id));
 					for (let i = 0; i < ids.length; i += 1000) {
 						const res = await this.es.bulk({ refresh: "wait_for", operations: ids.slice(i, i + 1000).map(id => ({ delete: { _index: target, _id: id } })) });
 						if (res.errors) throw Object.assign(new Error("Elasticsearch refused some deletes"), { name: "ResponseError", meta: { statusCode: 503 } });
@@ -169,10 +213,10 @@ const ActivityService: ServiceSchema = {
 			try {
 				let after: unknown[] | undefined;
 				for (;;) {
-					const res: any = await this.es.search({
+					const res = await this.es.search({
 						pit: { id: pit.id, keep_alive: "1m" }, size: 1000, query: { term: { subject } },
 						sort: [{ _shard_doc: "asc" }], search_after: after, _source: source
-					});
+					}) as SearchAnswer<MovementDoc & Consultation>;
 					if (res.hits.hits.length === 0) return;
 					yield res.hits.hits;
 					after = res.hits.hits[res.hits.hits.length - 1].sort;
@@ -194,9 +238,9 @@ const ActivityService: ServiceSchema = {
 						return [{ create: { _index: index.consultations(), _id: id } }, { consultation_id: id, subject: data.subject, at: data.at, source: String(data.source).slice(0, 64) }];
 					})
 				});
-				res.items.forEach((item: any, i: number) => (!item.create.error || item.create.status === 409 ? valid[i].msg.ack() : valid[i].msg.nak(2000)));
-			} catch (err: any) {
-				this.logger.warn("Elasticsearch not taking consultations; retrying:", err?.name);
+				(res.items as CreateItems).forEach((item, i) => (!item.create.error || item.create.status === 409 ? valid[i].msg.ack() : valid[i].msg.nak(2000)));
+			} catch (err) {
+				this.logger.warn("Elasticsearch not taking consultations; retrying:", (err as Thrown)?.name);
 				for (const d of valid) d.msg.nak(2000);
 			}
 		}
@@ -207,4 +251,5 @@ const ActivityService: ServiceSchema = {
 	}
 };
 
-export default ActivityService;
+// Checked above against its own `this`; handed over as Moleculer takes a schema, untyped (types/mixin.ts).
+export default ActivityService as unknown as ServiceSchema;

@@ -1,6 +1,7 @@
-import type { Context, ServiceSchema } from "moleculer";
-import { BaseBMixin } from "../mixins/base-b.mixin";
-import { PiiMixin } from "../mixins/pii.mixin";
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { BaseBMixin, type BaseBThis } from "../mixins/base-b.mixin";
+import { PiiMixin, type PiiThis } from "../mixins/pii.mixin";
+import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import type { ProfileDoc } from "../lib/base-b/profile";
 import { scoreProfile } from "../lib/base-b/score";
 import { todayIso } from "../lib/dates";
@@ -8,7 +9,7 @@ import { NotFoundError } from "../lib/errors";
 import * as f from "../lib/fields";
 
 /** Base B: the explainable asset score of a profile (formula in docs/score.md). A consultation. */
-const AssetScoreService: ServiceSchema = {
+const AssetScoreService: ServiceSchema<ServiceSettingSchema, object, BaseBThis & PiiThis> = {
 	name: "asset-score",
 	mixins: [BaseBMixin(), PiiMixin],
 
@@ -16,7 +17,7 @@ const AssetScoreService: ServiceSchema = {
 		get: {
 			callers: ["api", "report"], scopes: ["score:read"], audit: true, consultation: true,
 			params: { $$strict: true, cpf: f.cpf },
-			async handler(ctx: Context<{ cpf: string }, any>) {
+			async handler(ctx: Context<{ cpf: string }, MeshMeta, MeshLocals>) {
 				const { cpf } = ctx.params;
 				const bidx = this.blindIndex(cpf);
 				// Only what the score needs: the birth date is the one sealed field it opens.
@@ -32,4 +33,5 @@ const AssetScoreService: ServiceSchema = {
 	}
 };
 
-export default AssetScoreService;
+// Checked above against its own `this`; handed over as Moleculer takes a schema, untyped (types/mixin.ts).
+export default AssetScoreService as unknown as ServiceSchema;

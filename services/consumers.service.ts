@@ -1,11 +1,11 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import type { Context, ServiceSchema } from "moleculer";
-import { BaseAMixin } from "../mixins/base-a.mixin";
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { BaseAMixin, type BaseAThis } from "../mixins/base-a.mixin";
 import { defineConsumer } from "../lib/base-a/models";
 import { NotFoundError } from "../lib/errors";
 import { BOOTSTRAP_ADMIN_ID, SCOPES } from "../lib/scopes";
 import { config } from "../config";
-import { consumerToken } from "../middlewares/zero-trust.middleware";
+import { consumerToken, type MeshLocals, type MeshMeta } from "../middlewares/zero-trust.middleware";
 
 /** Keys are 256 random bits, so a plain SHA-256 is enough to store them: nothing to brute-force. */
 export function hashApiKey(key: string): string {
@@ -17,7 +17,7 @@ function consumerView(row: Record<string, any>) {
 }
 
 /** Base A: API clients, their hashed keys, scopes and rate limits. */
-const ConsumersService: ServiceSchema = {
+const ConsumersService: ServiceSchema<ServiceSettingSchema, object, BaseAThis> = {
 	name: "consumers",
 	mixins: [BaseAMixin(defineConsumer)],
 
@@ -30,7 +30,7 @@ const ConsumersService: ServiceSchema = {
 			callers: ["api"],
 			visibility: "public",
 			params: { key: { type: "string", min: 1, max: 256 } },
-			async handler(ctx: Context<{ key: string }>) {
+			async handler(ctx: Context<{ key: string }, MeshMeta, MeshLocals>) {
 				const row = await this.adapter.model.findOne({ where: { key_hash: hashApiKey(ctx.params.key), revoked_at: null } });
 				if (!row) return null;
 				const consumer = consumerView(row.get());
@@ -46,7 +46,7 @@ const ConsumersService: ServiceSchema = {
 				scopes: { type: "array", min: 1, unique: true, items: { type: "enum", values: [...SCOPES] } },
 				rateLimit: { type: "number", integer: true, min: 1, max: 1_000_000, optional: true }
 			},
-			async handler(ctx: Context<{ name: string; scopes: string[]; rateLimit?: number }, any>) {
+			async handler(ctx: Context<{ name: string; scopes: string[]; rateLimit?: number }, MeshMeta, MeshLocals>) {
 				const key = `cm_${randomBytes(32).toString("base64url")}`;
 				const row = await this.adapter.model.create({
 					id: randomUUID(), name: ctx.params.name, key_hash: hashApiKey(key),
@@ -61,7 +61,7 @@ const ConsumersService: ServiceSchema = {
 		revoke: {
 			callers: ["api", "operators"], scopes: ["consumers:admin"], audit: true,
 			params: { $$strict: true, id: { type: "uuid" } },
-			async handler(ctx: Context<{ id: string }, any>) {
+			async handler(ctx: Context<{ id: string }, MeshMeta, MeshLocals>) {
 				const [count] = await this.adapter.model.update({ revoked_at: new Date() }, { where: { id: ctx.params.id, revoked_at: null } });
 				// Revoking is idempotent (a retried DELETE succeeds); only an id never issued is 404.
 				if (count === 0 && (await this.adapter.model.count({ where: { id: ctx.params.id } })) === 0) throw new NotFoundError("Consumer");
@@ -77,7 +77,7 @@ const ConsumersService: ServiceSchema = {
 			params: { $$strict: true },
 			async handler() {
 				const rows = await this.adapter.model.findAll({ order: [["created_at", "ASC"]] });
-				return rows.map((r: any) => {
+				return rows.map(r => {
 					const row = r.get();
 					return { ...consumerView(row), revokedAt: row.revoked_at ? new Date(row.revoked_at).toISOString() : null };
 				});
@@ -98,4 +98,5 @@ const ConsumersService: ServiceSchema = {
 	}
 };
 
-export default ConsumersService;
+// Checked above against its own `this`; handed over as Moleculer takes a schema, untyped (types/mixin.ts).
+export default ConsumersService as unknown as ServiceSchema;

@@ -1,5 +1,6 @@
-import type { Context, ServiceSchema } from "moleculer";
-import { BaseAMixin } from "../mixins/base-a.mixin";
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { BaseAMixin, type BaseAThis } from "../mixins/base-a.mixin";
+import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import { definePerson } from "../lib/base-a/models";
 import { LOOKUP_SQL, payloadA } from "../lib/base-a/lookup";
 import { NotFoundError } from "../lib/errors";
@@ -8,7 +9,7 @@ import * as f from "../lib/fields";
 const IDENTITY = ["cpf", "nome", "endereco"];
 
 /** Base A: payload A of a CPF (identity and debts). Each lookup is a consultation. */
-const CpfLookupService: ServiceSchema = {
+const CpfLookupService: ServiceSchema<ServiceSettingSchema, object, BaseAThis> = {
 	name: "cpf-lookup",
 	mixins: [BaseAMixin(definePerson)],
 
@@ -16,7 +17,7 @@ const CpfLookupService: ServiceSchema = {
 		get: {
 			callers: ["api", "report"], scopes: ["persons:read"], audit: true, consultation: true,
 			params: { $$strict: true, cpf: f.cpf },
-			async handler(ctx: Context<{ cpf: string }, any>) {
+			async handler(ctx: Context<{ cpf: string }, MeshMeta, MeshLocals>) {
 				const bidx = this.blindIndex(ctx.params.cpf);
 				const person = payloadA(await this.query(LOOKUP_SQL, [bidx]), row => this.openFields("persons", bidx, row, IDENTITY));
 				if (!person) throw new NotFoundError("Person");
@@ -26,4 +27,5 @@ const CpfLookupService: ServiceSchema = {
 	}
 };
 
-export default CpfLookupService;
+// Checked above against its own `this`; handed over as Moleculer takes a schema, untyped (types/mixin.ts).
+export default CpfLookupService as unknown as ServiceSchema;

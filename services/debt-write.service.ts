@@ -1,11 +1,12 @@
-import type { Context, ServiceSchema } from "moleculer";
-import { BaseAMixin } from "../mixins/base-a.mixin";
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import type { Transaction } from "sequelize";
+import { BaseAMixin, type BaseAThis } from "../mixins/base-a.mixin";
 import { defineDebt } from "../lib/base-a/models";
 import { debtView } from "../lib/base-a/debts";
 import { todayIso } from "../lib/dates";
 import { toCents } from "../lib/money";
 import { ForbiddenError, InvalidFieldError, NotFoundError } from "../lib/errors";
-import type { MeshLocals } from "../middlewares/zero-trust.middleware";
+import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import * as f from "../lib/fields";
 
 interface DebtParams {
@@ -29,8 +30,13 @@ function paymentDate(params: DebtParams): string | undefined {
 	return paid;
 }
 
+interface DebtWriteMethods {
+	/** The id of the person a CPF's blind index names, locked against erasure until the transaction ends; 404 if none. */
+	personId(bidx: string, transaction: Transaction): Promise<string>;
+}
+
 /** Base A: records debts and their settlement. */
-const DebtWriteService: ServiceSchema = {
+const DebtWriteService: ServiceSchema<ServiceSettingSchema, DebtWriteMethods, BaseAThis> = {
 	name: "debt-write",
 	mixins: [BaseAMixin(defineDebt)],
 
@@ -42,10 +48,10 @@ const DebtWriteService: ServiceSchema = {
 				cpf: f.cpf, valor: f.money, empresa: f.empresa, dataVencimento: f.date,
 				datePagamento: f.optionalDate, dataPagamento: f.paymentDateAlias
 			},
-			async handler(ctx: Context<DebtParams, any, MeshLocals>) {
+			async handler(ctx: Context<DebtParams, MeshMeta, MeshLocals>) {
 				const paid = paymentDate(ctx.params);
 				const bidx = this.blindIndex(ctx.params.cpf);
-				return this.inTransaction(async (transaction: unknown) => {
+				return this.inTransaction(async transaction => {
 					const personId = await this.personId(bidx, transaction);
 					const row = await this.adapter.model.create({
 						person_id: personId,
@@ -63,11 +69,11 @@ const DebtWriteService: ServiceSchema = {
 		settle: {
 			callers: ["api"], scopes: ["debts:write"], audit: true,
 			params: { $$strict: true, cpf: f.cpf, id: f.uuid, datePagamento: f.optionalDate, dataPagamento: f.paymentDateAlias },
-			async handler(ctx: Context<DebtParams, any, MeshLocals>) {
+			async handler(ctx: Context<DebtParams, MeshMeta, MeshLocals>) {
 				const paid = paymentDate(ctx.params);
 				if (!paid) throw new InvalidFieldError("datePagamento", "The 'datePagamento' field is required.", "required");
 				const bidx = this.blindIndex(ctx.params.cpf);
-				return this.inTransaction(async (transaction: unknown) => {
+				return this.inTransaction(async transaction => {
 					const personId = await this.personId(bidx, transaction);
 					const row = await this.adapter.model.findOne({ where: { id: ctx.params.id, person_id: personId }, transaction, lock: true });
 					if (!row) throw new NotFoundError("Debt");
@@ -83,12 +89,13 @@ const DebtWriteService: ServiceSchema = {
 	},
 
 	methods: {
-		async personId(bidx: string, transaction: unknown): Promise<string> {
-			const [person] = await this.query("SELECT id FROM persons WHERE cpf_bidx = $1 FOR SHARE", [bidx], transaction);
+		async personId(bidx: string, transaction: Transaction): Promise<string> {
+			const [person] = await this.query<{ id: string }>("SELECT id FROM persons WHERE cpf_bidx = $1 FOR SHARE", [bidx], transaction);
 			if (!person) throw new NotFoundError("Person");
 			return person.id;
 		}
 	}
 };
 
-export default DebtWriteService;
+// Checked above against its own `this`; handed over as Moleculer takes a schema, untyped (types/mixin.ts).
+export default DebtWriteService as unknown as ServiceSchema;

@@ -1,9 +1,9 @@
-import type { Context, ServiceSchema } from "moleculer";
-import { BaseAMixin } from "../mixins/base-a.mixin";
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { BaseAMixin, type BaseAThis } from "../mixins/base-a.mixin";
 import { defineIdempotencyKey } from "../lib/base-a/models";
 import { ConflictError } from "../lib/errors";
-import { openAnswer, sealAnswer, STORE_ANSWER_SQL } from "../lib/base-a/idempotency-answer";
-import type { MeshLocals } from "../middlewares/zero-trust.middleware";
+import { type Claim, openAnswer, sealAnswer, STORE_ANSWER_SQL } from "../lib/base-a/idempotency-answer";
+import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 
 /** How long a key is remembered; a client retrying later than this starts afresh. */
 const KEY_TTL_HOURS = 24;
@@ -17,11 +17,28 @@ const SWEEP_EVERY_MS = 10 * 60_000;
 
 interface KeyRef { key: string }
 
+/** A row of idempotency_keys, as begin reads it back. */
+interface KeyRow {
+	fingerprint: string;
+	status: number | null;
+	node_id: string | null;
+	response_enc: string | null;
+}
+
+interface IdempotencyMethods {
+	/** Removes the answers past their lifetime; how many. */
+	sweep(): Promise<number>;
+}
+
+interface IdempotencyVars extends BaseAThis {
+	sweeper: ReturnType<typeof setInterval>;
+}
+
 /**
  * Base A: remembers the outcome of writes sent with an `Idempotency-Key`, so a retried request
  * gets the first answer instead of a second write. Stored responses are encrypted: they hold PII.
  */
-const IdempotencyService: ServiceSchema = {
+const IdempotencyService: ServiceSchema<ServiceSettingSchema, IdempotencyMethods, IdempotencyVars> = {
 	name: "idempotency",
 	mixins: [BaseAMixin(defineIdempotencyKey)],
 
@@ -36,12 +53,12 @@ const IdempotencyService: ServiceSchema = {
 			callers: ["base-a", "base-b"], scopes: [],
 			visibility: "public",
 			params: { key: "string", action: "string", fingerprint: "string", cpf: { type: "cpf", optional: true } },
-			async handler(ctx: Context<KeyRef & { action: string; fingerprint: string; cpf?: string }, object, MeshLocals>) {
+			async handler(ctx: Context<KeyRef & { action: string; fingerprint: string; cpf?: string }, MeshMeta, MeshLocals>): Promise<Claim> {
 				const { key, action, fingerprint, cpf } = ctx.params;
 				const consumer = ctx.locals.caller!.id;
 				// The node whose middleware claims the key (the caller), which holds it while the write runs.
 				const owner = ctx.nodeID ?? this.broker.nodeID;
-				const [claimed] = await this.query(
+				const [claimed] = await this.query<{ claimed: boolean }>(
 					`INSERT INTO idempotency_keys (consumer_id, key, action, fingerprint, node_id, cpf_bidx) VALUES ($1, $2, $3, $4, $5, $6)
 					 ON CONFLICT (consumer_id, key) DO UPDATE
 					   SET action = EXCLUDED.action, fingerprint = EXCLUDED.fingerprint, status = NULL, response_enc = NULL,
@@ -51,14 +68,14 @@ const IdempotencyService: ServiceSchema = {
 					[consumer, key, action, fingerprint, owner, cpf ? this.blindIndex(cpf) : null]
 				);
 				if (claimed) return { state: "new" };
-				const [row] = await this.query("SELECT * FROM idempotency_keys WHERE consumer_id = $1 AND key = $2", [consumer, key]);
+				const [row] = await this.query<KeyRow>("SELECT * FROM idempotency_keys WHERE consumer_id = $1 AND key = $2", [consumer, key]);
 				if (!row || row.fingerprint !== fingerprint) throw new ConflictError("This Idempotency-Key was used for a different request", "IDEMPOTENCY_KEY_REUSED");
 				if (row.status === null) {
 					// Taken over only if it is still the same abandoned claim: of two retries racing, one wins.
 					// Gone means seen and then lost: a node this replica has not met yet may be alive (its lease applies).
 					const holder = row.node_id ? this.broker.registry.nodes.get(row.node_id) : undefined;
 					const gone = holder && !holder.available ? row.node_id : null;
-					const [taken] = await this.query(
+					const [taken] = await this.query<{ claimed: boolean }>(
 						`UPDATE idempotency_keys SET node_id = $3, created_at = now()
 						  WHERE consumer_id = $1 AND key = $2 AND status IS NULL AND fingerprint = $5
 						    AND (created_at < now() - interval '${CLAIM_LEASE_SECONDS} seconds' OR ($4::text IS NOT NULL AND node_id = $4))
@@ -80,7 +97,7 @@ const IdempotencyService: ServiceSchema = {
 			callers: ["base-a", "base-b"], scopes: [],
 			visibility: "public",
 			params: { key: "string", status: "number", response: "any", location: "string|optional" },
-			async handler(ctx: Context<KeyRef & { status: number; response: unknown; location?: string }, object, MeshLocals>) {
+			async handler(ctx: Context<KeyRef & { status: number; response: unknown; location?: string }, MeshMeta, MeshLocals>) {
 				const { key, status, response, location } = ctx.params;
 				const consumer = ctx.locals.caller!.id;
 				// A Base A write stored its answer in its own transaction already: then this changes nothing.
@@ -94,7 +111,7 @@ const IdempotencyService: ServiceSchema = {
 			callers: ["base-a", "base-b"], scopes: [],
 			visibility: "public",
 			params: { key: "string" },
-			async handler(ctx: Context<KeyRef, object, MeshLocals>) {
+			async handler(ctx: Context<KeyRef, MeshMeta, MeshLocals>) {
 				await this.query("DELETE FROM idempotency_keys WHERE consumer_id = $1 AND key = $2 AND status IS NULL RETURNING key", [ctx.locals.caller!.id, ctx.params.key]);
 				return true;
 			}
@@ -120,4 +137,5 @@ const IdempotencyService: ServiceSchema = {
 	}
 };
 
-export default IdempotencyService;
+// Checked above against its own `this`; handed over as Moleculer takes a schema, untyped (types/mixin.ts).
+export default IdempotencyService as unknown as ServiceSchema;

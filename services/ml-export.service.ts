@@ -1,7 +1,8 @@
 import { Readable } from "node:stream";
-import type { Context, ServiceSchema } from "moleculer";
-import { BaseBMixin } from "../mixins/base-b.mixin";
-import { PiiMixin } from "../mixins/pii.mixin";
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { BaseBMixin, type BaseBThis } from "../mixins/base-b.mixin";
+import { PiiMixin, type PiiThis } from "../mixins/pii.mixin";
+import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import { config, need } from "../config";
 import { pseudonymizer } from "../lib/pii";
 import type { ProfileDoc } from "../lib/base-b/profile";
@@ -12,7 +13,12 @@ import { todayIso } from "../lib/dates";
  * Base B: streams one NDJSON feature row per profile for model training, keyed by the ML
  * pseudonym. A cursor feeds a stream with back-pressure, so memory stays flat whatever the size.
  */
-const MlExportService: ServiceSchema = {
+interface MlExportVars extends BaseBThis, PiiThis {
+	/** The ML pseudonym of a profile, from its blind index. */
+	subjectOf: (cpfBidx: string) => string;
+}
+
+const MlExportService: ServiceSchema<ServiceSettingSchema, object, MlExportVars> = {
 	name: "ml-export",
 	mixins: [BaseBMixin(), PiiMixin],
 
@@ -26,10 +32,10 @@ const MlExportService: ServiceSchema = {
 			// One audit row for the act of exporting: it reads every profile, never one person's data.
 			callers: ["api"], scopes: ["ml:export"], audit: { before: "started", outcome: () => null },
 			params: { $$strict: true },
-			async handler(ctx: Context<Record<string, never>, any>) {
+			async handler(ctx: Context<Record<string, never>, MeshMeta, MeshLocals>) {
 				const cursor = this.adapter.collection.find({}, { projection: { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 }, batchSize: 500 });
 				const today = todayIso();
-				const rows = async function* (this: any) {
+				const rows = async function* (this: MlExportVars) {
 					try {
 						for await (const doc of cursor as AsyncIterable<ProfileDoc>) {
 							const { dataNascimento } = this.openFields("profiles", doc._id, doc, ["dataNascimento"]);
@@ -47,4 +53,5 @@ const MlExportService: ServiceSchema = {
 	}
 };
 
-export default MlExportService;
+// Checked above against its own `this`; handed over as Moleculer takes a schema, untyped (types/mixin.ts).
+export default MlExportService as unknown as ServiceSchema;

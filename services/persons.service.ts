@@ -1,5 +1,6 @@
-import type { Context, ServiceSchema } from "moleculer";
-import { BaseAMixin } from "../mixins/base-a.mixin";
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { BaseAMixin, type BaseAThis } from "../mixins/base-a.mixin";
+import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import { definePerson } from "../lib/base-a/models";
 import { ConflictError, InvalidFieldError, NotFoundError } from "../lib/errors";
 import * as f from "../lib/fields";
@@ -8,7 +9,7 @@ import { LOOKUP_SQL, payloadA } from "../lib/base-a/lookup";
 interface PersonParams { cpf: string; nome?: string; endereco?: string }
 
 /** Base A: registers persons and updates their name and address. */
-const PersonsService: ServiceSchema = {
+const PersonsService: ServiceSchema<ServiceSettingSchema, object, BaseAThis> = {
 	name: "persons",
 	mixins: [BaseAMixin(definePerson)],
 
@@ -16,10 +17,10 @@ const PersonsService: ServiceSchema = {
 		create: {
 			callers: ["api"], scopes: ["persons:write"], audit: true,
 			params: { $$strict: true, cpf: f.cpf, nome: f.nome, endereco: f.endereco },
-			async handler(ctx: Context<Required<PersonParams>, any>) {
+			async handler(ctx: Context<Required<PersonParams>, MeshMeta, MeshLocals>) {
 				const { cpf, nome, endereco } = ctx.params;
 				const bidx = this.blindIndex(cpf);
-				return this.inTransaction(async (transaction: unknown) => {
+				return this.inTransaction(async transaction => {
 					const exists = await this.adapter.model.findOne({ where: { cpf_bidx: bidx }, attributes: ["id"], transaction });
 					if (exists) throw new ConflictError("A person with this CPF already exists", "PERSON_EXISTS");
 					await this.adapter.model.create({ cpf_bidx: bidx, ...this.sealFields("persons", bidx, { cpf, nome, endereco }) }, { transaction });
@@ -31,11 +32,11 @@ const PersonsService: ServiceSchema = {
 		update: {
 			callers: ["api"], scopes: ["persons:write"], audit: true,
 			params: { $$strict: true, cpf: f.cpf, nome: { ...f.nome, optional: true }, endereco: { ...f.endereco, optional: true } },
-			async handler(ctx: Context<PersonParams, any>) {
+			async handler(ctx: Context<PersonParams, MeshMeta, MeshLocals>) {
 				const { cpf, nome, endereco } = ctx.params;
 				if (nome === undefined && endereco === undefined) throw new InvalidFieldError("nome", "Send 'nome', 'endereco' or both.", "required");
 				const bidx = this.blindIndex(cpf);
-				return this.inTransaction(async (transaction: unknown) => {
+				return this.inTransaction(async transaction => {
 					const row = await this.adapter.model.findOne({ where: { cpf_bidx: bidx }, transaction, lock: true });
 					if (!row) throw new NotFoundError("Person");
 					await row.update(this.sealFields("persons", bidx, { nome, endereco }), { transaction });
@@ -49,7 +50,7 @@ const PersonsService: ServiceSchema = {
 			callers: ["privacy"], scopes: ["privacy:admin"], audit: true,
 			visibility: "public",
 			params: { cpfBidx: { type: "string", length: 64 } },
-			async handler(ctx: Context<{ cpfBidx: string }>) {
+			async handler(ctx: Context<{ cpfBidx: string }, MeshMeta, MeshLocals>) {
 				const bidx = ctx.params.cpfBidx;
 				return payloadA(await this.query(LOOKUP_SQL, [bidx]), row => this.openFields("persons", bidx, row, ["cpf", "nome", "endereco"]));
 			}
@@ -60,9 +61,9 @@ const PersonsService: ServiceSchema = {
 			callers: ["privacy"], audit: true,
 			visibility: "public",
 			params: { cpfBidx: { type: "string", length: 64 } },
-			async handler(ctx: Context<{ cpfBidx: string }>) {
+			async handler(ctx: Context<{ cpfBidx: string }, MeshMeta, MeshLocals>) {
 				const bidx = ctx.params.cpfBidx;
-				return this.inTransaction(async (transaction: unknown) => {
+				return this.inTransaction(async transaction => {
 					// Stored Idempotency answers of the person's writes (in any base) hold their data too.
 					await this.query("DELETE FROM idempotency_keys WHERE cpf_bidx = $1 RETURNING key", [bidx], transaction);
 					return { erased: await this.adapter.model.destroy({ where: { cpf_bidx: bidx }, transaction }) };
@@ -72,4 +73,5 @@ const PersonsService: ServiceSchema = {
 	}
 };
 
-export default PersonsService;
+// Checked above against its own `this`; handed over as Moleculer takes a schema, untyped (types/mixin.ts).
+export default PersonsService as unknown as ServiceSchema;

@@ -1,7 +1,9 @@
-import type { Context, ServiceSchema } from "moleculer";
-import { PiiMixin } from "../mixins/pii.mixin";
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { PiiMixin, type PiiThis } from "../mixins/pii.mixin";
 import type { Delivery } from "../middlewares/channels.middleware";
+import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import { activityPseudonym } from "../lib/base-c/subject";
+import type { Thrown } from "../lib/errors";
 import * as f from "../lib/fields";
 
 /** The consumer leaves a fresh request to the request that made it, which usually finishes it inline. */
@@ -16,15 +18,26 @@ interface Erasure {
 
 type BaseState = "erased" | "pending";
 
+interface PrivacyMethods {
+	eraseEverywhere(ctx: Context<unknown, MeshMeta, MeshLocals> | null, e: Erasure): Promise<Record<"A" | "B" | "C", BaseState>>;
+	auditTrail(ctx: Context<unknown, MeshMeta, MeshLocals>, cpf: string): Promise<{ entries: unknown[]; next: number | null }>;
+	finishErasures(batch: Delivery<Erasure>[]): Promise<void>;
+}
+
+interface PrivacyVars extends PiiThis {
+	/** The person's key in Base C (lib/base-c/subject.ts). */
+	activitySubject: (cpf: string) => string;
+}
+
+/** Audit rows in one access export (see activity's EXPORT_MAX_MOVEMENTS for why a bound). */
+export const EXPORT_MAX_AUDIT = 5_000;
+
 /**
  * LGPD rights over all three bases. Access gathers everything held on a CPF, its audit trail included.
  * Erasure is durable: the request is stored on JetStream first, every base is asked at once, and a
  * base that is down is retried by the consumer until it confirms — success is never reported early.
  */
-/** Audit rows in one access export (see activity's EXPORT_MAX_MOVEMENTS for why a bound). */
-export const EXPORT_MAX_AUDIT = 5_000;
-
-const PrivacyService: ServiceSchema = {
+const PrivacyService: ServiceSchema<ServiceSettingSchema, PrivacyMethods, PrivacyVars> = {
 	name: "privacy",
 	mixins: [PiiMixin],
 
@@ -37,7 +50,7 @@ const PrivacyService: ServiceSchema = {
 		access: {
 			callers: ["api"], scopes: ["privacy:admin"], audit: true,
 			params: { $$strict: true, cpf: f.cpf },
-			async handler(ctx: Context<{ cpf: string }, any>) {
+			async handler(ctx: Context<{ cpf: string }, MeshMeta, MeshLocals>) {
 				const { cpf } = ctx.params;
 				const cpfBidx = this.blindIndex(cpf);
 				// Partial answers would mislead: any base down fails the request (503), to be retried.
@@ -56,7 +69,7 @@ const PrivacyService: ServiceSchema = {
 			callers: ["api"], scopes: ["privacy:admin"],
 			audit: { before: "requested", outcome: (result: { status: string }) => (result.status === "erased" ? "ok" : null) },
 			params: { $$strict: true, cpf: f.cpf },
-			async handler(ctx: Context<{ cpf: string }, any>) {
+			async handler(ctx: Context<{ cpf: string }, MeshMeta, MeshLocals>) {
 				const erasure: Erasure = { cpfBidx: this.blindIndex(ctx.params.cpf), subject: this.activitySubject(ctx.params.cpf), requestedAt: new Date().toISOString() };
 				// Durable first: if this node dies now, the consumer still finishes the job.
 				const stored = await this.broker.channels.publish("erasures", erasure);
@@ -70,11 +83,11 @@ const PrivacyService: ServiceSchema = {
 
 	methods: {
 		/** Asks every base to erase; a base that cannot answer now stays pending. */
-		async eraseEverywhere(ctx: Context | null, e: Erasure): Promise<Record<"A" | "B" | "C", BaseState>> {
+		async eraseEverywhere(ctx: Context<unknown, MeshMeta, MeshLocals> | null, e: Erasure): Promise<Record<"A" | "B" | "C", BaseState>> {
 			const call = (action: string, params: object) => (ctx ? ctx.call(action, params) : this.broker.call(action, params, { caller: this.fullName }));
 			const attempt = (action: string, params: object): Promise<BaseState> =>
-				call(action, params).then(() => "erased" as const, (err: any) => {
-					this.logger.warn(`Erasure pending on ${action}:`, err?.type ?? err?.name);
+				call(action, params).then(() => "erased" as const, (err: unknown) => {
+					this.logger.warn(`Erasure pending on ${action}:`, (err as Thrown)?.type ?? (err as Thrown)?.name);
 					return "pending" as const;
 				});
 			const [A, B, C] = await Promise.all([
@@ -85,16 +98,15 @@ const PrivacyService: ServiceSchema = {
 			return { A, B, C };
 		},
 
-		/** The CPF's audit entries, every page. */
 		/**
 		 * The CPF's audit trail, oldest first, at most EXPORT_MAX_AUDIT rows (the answer must fit a NATS
 		 * message); `next` is where GET /audit?cpf=&after= continues, null when all is here.
 		 */
-		async auditTrail(ctx: Context, cpf: string): Promise<{ entries: unknown[]; next: number | null }> {
+		async auditTrail(ctx: Context<unknown, MeshMeta, MeshLocals>, cpf: string) {
 			const entries: unknown[] = [];
 			let after: number | null = 0;
 			while (after !== null && entries.length < EXPORT_MAX_AUDIT) {
-				const page: any = await ctx.call("audit.list", { cpf, after, limit: Math.min(500, EXPORT_MAX_AUDIT - entries.length) });
+				const page: { entries: unknown[]; next: number | null } = await ctx.call("audit.list", { cpf, after, limit: Math.min(500, EXPORT_MAX_AUDIT - entries.length) });
 				entries.push(...page.entries);
 				after = page.next;
 			}
@@ -127,4 +139,5 @@ const PrivacyService: ServiceSchema = {
 	}
 };
 
-export default PrivacyService;
+// Checked above against its own `this`; handed over as Moleculer takes a schema, untyped (types/mixin.ts).
+export default PrivacyService as unknown as ServiceSchema;

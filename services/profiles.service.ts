@@ -1,6 +1,7 @@
-import type { Context, ServiceSchema } from "moleculer";
-import { BaseBMixin } from "../mixins/base-b.mixin";
-import { PiiMixin } from "../mixins/pii.mixin";
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { BaseBMixin, type BaseBThis } from "../mixins/base-b.mixin";
+import { PiiMixin, type PiiThis } from "../mixins/pii.mixin";
+import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import { ASSET_TYPES, INCOME_SOURCES } from "../lib/base-b/catalog";
 import { type Asset, type ProfileDoc, profileView } from "../lib/base-b/profile";
 import { todayIso, yearsBetween } from "../lib/dates";
@@ -16,7 +17,7 @@ interface ProfileParams {
 	bens: Asset[];
 }
 
-const SEALED = ["cpf", "endereco", "dataNascimento"];
+const SEALED = ["cpf", "endereco", "dataNascimento"] as const;
 
 /** Dates a client could not mean: a birth in the future, an asset owned before birth or from the future. */
 function checkDates(p: ProfileParams, today: string): void {
@@ -32,7 +33,7 @@ function checkDates(p: ProfileParams, today: string): void {
 }
 
 /** Base B: financial profiles (payload B), one per CPF, keyed by its blind index. */
-const ProfilesService: ServiceSchema & { afterConnected(): Promise<void> } = {
+const ProfilesService: ServiceSchema<ServiceSettingSchema, object, BaseBThis & PiiThis> = {
 	name: "profiles",
 	mixins: [BaseBMixin(), PiiMixin],
 
@@ -53,7 +54,7 @@ const ProfilesService: ServiceSchema & { afterConnected(): Promise<void> } = {
 					items: { type: "object", strict: true, props: { tipo: { type: "enum", values: ASSET_TYPES }, inicioPosse: f.date, quitado: "boolean" } }
 				}
 			},
-			async handler(ctx: Context<ProfileParams, any>) {
+			async handler(ctx: Context<ProfileParams, MeshMeta, MeshLocals>) {
 				const p = ctx.params;
 				const today = todayIso();
 				checkDates(p, today);
@@ -82,7 +83,7 @@ const ProfilesService: ServiceSchema & { afterConnected(): Promise<void> } = {
 		get: {
 			callers: ["api", "report"], scopes: ["profiles:read"], audit: true, consultation: true,
 			params: { $$strict: true, cpf: f.cpf },
-			async handler(ctx: Context<{ cpf: string }, any>) {
+			async handler(ctx: Context<{ cpf: string }, MeshMeta, MeshLocals>) {
 				const bidx = this.blindIndex(ctx.params.cpf);
 				const doc: ProfileDoc | null = await this.adapter.collection.findOne({ _id: bidx });
 				if (!doc) throw new NotFoundError("Profile");
@@ -95,7 +96,7 @@ const ProfilesService: ServiceSchema & { afterConnected(): Promise<void> } = {
 			callers: ["privacy"], scopes: ["privacy:admin"], audit: true,
 			visibility: "public",
 			params: { cpfBidx: { type: "string", length: 64 } },
-			async handler(ctx: Context<{ cpfBidx: string }>) {
+			async handler(ctx: Context<{ cpfBidx: string }, MeshMeta, MeshLocals>) {
 				const bidx = ctx.params.cpfBidx;
 				const doc: ProfileDoc | null = await this.adapter.collection.findOne({ _id: bidx });
 				return doc ? profileView(doc, this.openFields("profiles", bidx, doc, SEALED), todayIso()) : null;
@@ -107,17 +108,18 @@ const ProfilesService: ServiceSchema & { afterConnected(): Promise<void> } = {
 			callers: ["privacy"], audit: { before: "started" },
 			visibility: "public",
 			params: { cpfBidx: { type: "string", length: 64 } },
-			async handler(ctx: Context<{ cpfBidx: string }>) {
+			async handler(ctx: Context<{ cpfBidx: string }, MeshMeta, MeshLocals>) {
 				return { erased: (await this.adapter.collection.deleteOne({ _id: ctx.params.cpfBidx })).deletedCount ?? 0 };
 			}
 		}
 	},
 
 	/** Indexes the ML jobs and the export read by; `_id` (the blind index) makes a profile unique per CPF. */
-	async afterConnected(this: any) {
+	async afterConnected() {
 		await this.adapter.collection.createIndex({ updatedAt: 1 });
 		await this.adapter.collection.createIndex({ fonteDeRenda: 1 });
 	}
 };
 
-export default ProfilesService;
+// Checked above against its own `this`; handed over as Moleculer takes a schema, untyped (types/mixin.ts).
+export default ProfilesService as unknown as ServiceSchema;

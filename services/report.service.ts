@@ -1,7 +1,7 @@
-import type { Context, ServiceSchema } from "moleculer";
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import * as f from "../lib/fields";
-import { classify } from "../lib/errors";
-import type { MeshLocals } from "../middlewares/zero-trust.middleware";
+import { classify, type Thrown } from "../lib/errors";
+import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 
 /** Each part of a report: the action that answers it and the scope that allows it. */
 const PARTS = {
@@ -18,12 +18,13 @@ export type Part =
 	| { status: "unavailable" | "error"; reason: string };
 
 /** What became of one part: found, absent, not allowed, or a base that could not answer (and why, without details). */
-function outcome(err: any): Part {
+function partOf(err: unknown): Part {
 	const { outcome } = classify(err);
-	if (outcome === "not_found" && err?.type === "NOT_FOUND") return { status: "not_found" };
+	const e = err as Thrown;
+	if (outcome === "not_found" && e?.type === "NOT_FOUND") return { status: "not_found" };
 	if (outcome === "forbidden") return { status: "forbidden" };
-	if (outcome === "unavailable") return { status: "unavailable", reason: err?.type ?? err?.name ?? "UNAVAILABLE" };
-	return { status: "error", reason: err?.type ?? "INTERNAL_ERROR" };
+	if (outcome === "unavailable") return { status: "unavailable", reason: e?.type ?? e?.name ?? "UNAVAILABLE" };
+	return { status: "error", reason: e?.type ?? "INTERNAL_ERROR" };
 }
 
 /**
@@ -31,7 +32,7 @@ function outcome(err: any): Part {
  * the parts the caller's scopes allow. A base that is down does not sink the report: its part says
  * `unavailable` and `complete` is false. One report is one consultation.
  */
-const ReportService: ServiceSchema = {
+const ReportService: ServiceSchema<ServiceSettingSchema, object, object> = {
 	name: "report",
 
 	actions: {
@@ -39,7 +40,7 @@ const ReportService: ServiceSchema = {
 			// One report is one consultation; its parts, called by this group, are not counted again.
 			callers: ["api"], scopes: ["reports:read"], consultation: true,
 			params: { $$strict: true, cpf: f.cpf },
-			async handler(ctx: Context<{ cpf: string }, any, MeshLocals>) {
+			async handler(ctx: Context<{ cpf: string }, MeshMeta, MeshLocals>) {
 				const { cpf } = ctx.params;
 				const scopes = ctx.locals.caller?.scopes ?? [];
 				const entries = await Promise.all(
@@ -48,7 +49,7 @@ const ReportService: ServiceSchema = {
 						try {
 							return [name, { status: "ok", data: await ctx.call(part.action, { cpf }, { timeout: 5000, retries: 1 }) }];
 						} catch (err) {
-							return [name, outcome(err)];
+							return [name, partOf(err)];
 						}
 					})
 				);
@@ -65,4 +66,5 @@ const ReportService: ServiceSchema = {
 	}
 };
 
-export default ReportService;
+// Checked above against its own `this`; handed over as Moleculer takes a schema, untyped (types/mixin.ts).
+export default ReportService as unknown as ServiceSchema;

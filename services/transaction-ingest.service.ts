@@ -1,9 +1,12 @@
 import { createHash } from "node:crypto";
-import type { Context, ServiceSchema } from "moleculer";
+import type { estypes } from "@elastic/elasticsearch";
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { Errors } from "moleculer";
-import { BaseCMixin, isEsUnavailable } from "../mixins/base-c.mixin";
+import { BaseCMixin, type BaseCThis, isEsUnavailable } from "../mixins/base-c.mixin";
 import type { Delivery } from "../middlewares/channels.middleware";
+import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import { config } from "../config";
+import type { Thrown } from "../lib/errors";
 import { index } from "../lib/base-c/indices";
 import { type MovementRecord, MAX_REPORTED_ERRORS, splitBody, toRecords, validateMovements } from "../lib/base-c/movement";
 
@@ -18,8 +21,16 @@ interface MovementBatch {
 	records: MovementRecord[];
 }
 
-function isRecord(data: any): data is MovementRecord {
+function isRecord(data: unknown): data is MovementRecord {
 	return !!data && typeof data === "object" && RECORD_FIELDS.every(k => k in data) && Object.keys(data).length === RECORD_FIELDS.length;
+}
+
+interface TransactionIngestMethods {
+	/** The consumer's side of the transactions channel: one bulk request for a batch of messages. */
+	writeBatch(batch: Delivery<MovementBatch>[]): Promise<void>;
+	/** Sends deliveries back for a later retry, backing off with their redeliveries. */
+	retryLater(deliveries: Delivery<MovementBatch>[], err: unknown): void;
+	deadLetter(d: Delivery<MovementBatch>, reason: string, payload: string): Promise<void>;
 }
 
 /**
@@ -27,7 +38,7 @@ function isRecord(data: any): data is MovementRecord {
  * them, and writes them to Elasticsearch in bulk under idempotent ids, acknowledging each message
  * only after Elasticsearch confirmed it. Elasticsearch away means back-pressure and catch-up.
  */
-const TransactionIngestService: ServiceSchema = {
+const TransactionIngestService: ServiceSchema<ServiceSettingSchema, TransactionIngestMethods, BaseCThis> = {
 	name: "transaction-ingest",
 	mixins: [BaseCMixin],
 
@@ -36,7 +47,7 @@ const TransactionIngestService: ServiceSchema = {
 			callers: ["api"], scopes: ["transactions:write"],
 			// The gateway passes the raw body (mergeParams off): an object, an array or NDJSON text.
 			params: { body: { type: "any" } },
-			async handler(ctx: Context<{ body: unknown }, any>) {
+			async handler(ctx: Context<{ body: unknown }, MeshMeta, MeshLocals>) {
 				const { items, errors: parseErrors, tooMany } = splitBody(ctx.params.body, config.ingestMaxMovements);
 				if (tooMany) {
 					throw new Errors.MoleculerClientError(`At most ${config.ingestMaxMovements} movements per request`, 413, "TOO_MANY_MOVEMENTS", { max: config.ingestMaxMovements });
@@ -78,19 +89,20 @@ const TransactionIngestService: ServiceSchema = {
 			}
 			if (work.length === 0) return;
 			const receivedAt = new Date().toISOString();
-			let items: any[];
+			// Every operation of the request is a create.
+			let items: { create: estypes.BulkResponseItem }[];
 			try {
 				const res = await this.es.bulk({
 					operations: work.flatMap(w => w.records.flatMap(r => [{ create: { _index: index.movements(), _id: r.movement_id } }, { ...r, received_at: receivedAt }]))
 				});
-				items = res.items;
-			} catch (err: any) {
+				items = res.items as typeof items;
+			} catch (err) {
 				this.retryLater(work.map(w => w.d), err);
 				return;
 			}
 			let at = 0;
 			for (const { d, records } of work) {
-				let retry: any = null;
+				let retry: estypes.ErrorCause | null = null;
 				for (const record of records) {
 					const result = items[at++].create;
 					if (!result.error || result.status === 409) continue;
@@ -102,11 +114,12 @@ const TransactionIngestService: ServiceSchema = {
 			}
 		},
 
-		retryLater(deliveries: Delivery<MovementBatch>[], err: any) {
+		retryLater(deliveries: Delivery<MovementBatch>[], err: unknown) {
 			const attempts = deliveries[0]?.msg.info.redeliveryCount ?? 1;
 			const delay = Math.min(30_000, 500 * 2 ** Math.min(attempts, 6));
-			if (isEsUnavailable(err) || err?.type) this.logger.warn(`Elasticsearch not taking ${deliveries.length} movement(s); retry in ${delay} ms:`, err?.name ?? err?.type);
-			else this.logger.error("Bulk write failed:", err?.name, err?.message);
+			const e = err as Thrown;
+			if (isEsUnavailable(err) || e?.type) this.logger.warn(`Elasticsearch not taking ${deliveries.length} movement(s); retry in ${delay} ms:`, e?.name ?? e?.type);
+			else this.logger.error("Bulk write failed:", e?.name, e?.message);
 			for (const d of deliveries) d.msg.nak(delay);
 		},
 
@@ -123,4 +136,5 @@ const TransactionIngestService: ServiceSchema = {
 	}
 };
 
-export default TransactionIngestService;
+// Checked above against its own `this`; handed over as Moleculer takes a schema, untyped (types/mixin.ts).
+export default TransactionIngestService as unknown as ServiceSchema;

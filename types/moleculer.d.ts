@@ -25,9 +25,15 @@ declare module "moleculer" {
 		paramsSchema?: unknown;
 	}
 
-	interface ServiceSchema {
+	// The type parameters must be Moleculer's own, names included, to merge (TThis: `this` in the schema's handlers).
+	// eslint-disable-next-line @typescript-eslint/no-unused-vars
+	interface ServiceSchema<TSettings, TMethods, TVars, TThis> {
 		/** The durable consumers this service runs, by the stream they read (middlewares/channels.middleware.ts). */
-		channels?: Partial<Record<StreamKey, ChannelConsumer>>;
+		channels?: Partial<Record<StreamKey, ChannelConsumer<unknown, TThis>>>;
+		/** Moleculer calls it once the mixins are merged, with the merged schema (missing from its types). */
+		merged?(this: TThis, schema: ServiceSchema): void;
+		/** moleculer-db calls it once the adapter is connected (its types keep it off the schema). */
+		afterConnected?(this: TThis): Promise<void>;
 	}
 
 	interface ServiceBroker {

@@ -3,8 +3,9 @@ import { DataTypes, type ModelStatic, type Model, type Sequelize } from "sequeli
 // Models only map the tables that migrations/ creates; nothing here syncs a schema.
 const common = { underscored: true, timestamps: true, createdAt: "created_at", updatedAt: "updated_at" } as const;
 
-export type Row = Model<Record<string, any>>;
-export type DefineModel = (sequelize: Sequelize) => ModelStatic<Row>;
+/** A row as Sequelize hands it over: a model instance, read with `get()` (raw queries give plain objects). */
+export type ModelRow = Model<Record<string, any>>;
+export type DefineModel = (sequelize: Sequelize) => ModelStatic<ModelRow>;
 
 export const definePerson: DefineModel = sequelize =>
 	sequelize.define("person", {

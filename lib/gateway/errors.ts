@@ -1,10 +1,18 @@
 import { scrubValue } from "../scrub";
-import { classify, RETRY_AFTER_SECONDS } from "../errors";
+import { classify, RETRY_AFTER_SECONDS, type Thrown } from "../errors";
 
 export interface HttpError {
 	status: number;
 	body: { name: string; message: string; code: number; type?: string; data?: unknown };
 	retryAfter?: number;
+}
+
+/** An error with a code of its own (MoleculerError's shape), as the answer shows it. */
+interface CodedError {
+	name: string;
+	message: string;
+	type?: string;
+	data?: { retryAfter?: unknown };
 }
 
 // body-parser's error types, which arrive before any action runs.
@@ -30,26 +38,30 @@ function safeData(data: unknown): unknown {
  * Any error → the status and JSON body sent to the client (moleculer-web's shape). Client errors keep
  * their message; anything unexpected becomes a bare 500 so no stack, SQL or data leaks.
  */
-export function toHttpError(err: any): HttpError {
-	const bodyError = (typeof err?.type === "string" && BODY_ERRORS[err.type]) || (err?.code === "MAX_PAYLOAD_EXCEEDED" && BODY_ERRORS["entity.too.large"]);
+export function toHttpError(err: unknown): HttpError {
+	const e = err as Thrown;
+	const bodyError = (typeof e?.type === "string" && BODY_ERRORS[e.type]) || (e?.code === "MAX_PAYLOAD_EXCEEDED" && BODY_ERRORS["entity.too.large"]);
 	if (bodyError) {
 		const [status, name, message] = bodyError;
-		return { status, body: { name, message, code: status, type: status === 413 ? "ENTITY_TOO_LARGE" : err.type.toUpperCase().replace(/\W/g, "_") } };
+		// A body-parser error other than 413 is named by its `type` (a string: BODY_ERRORS was found by it).
+		return { status, body: { name, message, code: status, type: status === 413 ? "ENTITY_TOO_LARGE" : (e?.type as string).toUpperCase().replace(/\W/g, "_") } };
 	}
 	const { status } = classify(err);
-	if (status === 503 && Number(err?.code) !== 503) {
+	if (status === 503 && Number(e?.code) !== 503) {
 		return {
 			status: 503, retryAfter: RETRY_AFTER_SECONDS,
 			body: { name: "ServiceUnavailableError", message: "The service is temporarily unavailable; try again later", code: 503, type: "SERVICE_UNAVAILABLE" }
 		};
 	}
+	// From here on the error carries a client or 503 code of its own: a MoleculerError's shape.
+	const coded = err as CodedError;
 	const code = status;
 	if (code >= 400 && code < 500) {
-		const retryAfter = code === 429 ? Number(err.data?.retryAfter) || 1 : undefined;
-		return { status: code, retryAfter, body: { name: err.name, message: err.message, code, type: err.type, data: safeData(err.data) } };
+		const retryAfter = code === 429 ? Number(coded.data?.retryAfter) || 1 : undefined;
+		return { status: code, retryAfter, body: { name: coded.name, message: coded.message, code, type: coded.type, data: safeData(coded.data) } };
 	}
 	if (code === 503) {
-		return { status: 503, retryAfter: Number(err.data?.retryAfter) || RETRY_AFTER_SECONDS, body: { name: err.name, message: err.message, code, type: err.type, data: safeData(err.data) } };
+		return { status: 503, retryAfter: Number(coded.data?.retryAfter) || RETRY_AFTER_SECONDS, body: { name: coded.name, message: coded.message, code, type: coded.type, data: safeData(coded.data) } };
 	}
 	return { status: 500, body: { name: "InternalServerError", message: "Unexpected error; quote the X-Request-Id when reporting it", code: 500, type: "INTERNAL_ERROR" } };
 }

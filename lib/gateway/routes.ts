@@ -97,6 +97,9 @@ const byCpf = (to: Record<string, string>): RouteSpec["links"] =>
 const personLinks = byCpf({ ReadPerson: "GET /persons/:cpf", ChangePerson: "PUT /persons/:cpf", RecordDebt: "POST /persons/:cpf/dividas", Report: "GET /reports/:cpf", PrivacyAccess: "GET /privacy/:cpf" });
 const profileLinks = byCpf({ ReadProfile: "GET /profiles/:cpf", Score: "GET /profiles/:cpf/score", Report: "GET /reports/:cpf" });
 
+/** An action's answer (or its params) as the route table reads it: by field name. */
+export type ResultFields = Readonly<Record<string, unknown>> | null | undefined;
+
 export interface GatewayRoute extends RouteSpec {
 	scope: Scope;
 	/** Media types the body may have (default JSON only). */
@@ -108,7 +111,7 @@ export interface GatewayRoute extends RouteSpec {
 	/** Fields of the answer shown this once (a new API key): never stored for an Idempotency replay. */
 	shownOnce?: string[];
 	/** The status of an answer, when it is not always `status` (middlewares/http-status.middleware.ts). */
-	statusOf?: (result: any, locals: { created?: boolean }) => number;
+	statusOf?: (result: ResultFields, locals: { created?: boolean }) => number;
 }
 
 /** The whole REST surface under /api/v1: each route, its action and the scope it requires. */

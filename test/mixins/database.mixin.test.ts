@@ -1,8 +1,8 @@
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BaseMixin, mapBaseError } from "../../mixins/base.mixin";
+import { DatabaseMixin, mapDriverError } from "../../mixins/database.mixin";
 
-// BaseMixin on an in-process broker, over moleculer-db's in-memory adapter: no engine. The ping and the
+// DatabaseMixin on an in-process broker, over moleculer-db's in-memory adapter: no engine. The ping and the
 // errors are the test's, shaped as the drivers raise them.
 const refused = () => Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), { code: "ECONNREFUSED" });
 const duplicate = () => Object.assign(new Error('duplicate key value violates unique constraint "persons_cpf_bidx_key"'), { name: "SequelizeUniqueConstraintError" });
@@ -11,7 +11,7 @@ let broker: ServiceBroker;
 
 const Vault: ServiceSchema = {
 	name: "vault",
-	mixins: [BaseMixin("A", () => (pingFails ? Promise.reject(refused()) : Promise.resolve()))],
+	mixins: [DatabaseMixin("A", () => (pingFails ? Promise.reject(refused()) : Promise.resolve()))],
 	actions: {
 		fail: { params: { kind: "string" }, handler: (ctx: any) => Promise.reject(ctx.params.kind === "down" ? refused() : ctx.params.kind === "duplicate" ? duplicate() : new RangeError("boom")) }
 	}
@@ -26,7 +26,7 @@ afterAll(async () => {
 	await broker?.stop();
 });
 
-describe("BaseMixin", () => {
+describe("DatabaseMixin", () => {
 	it("publishes none of moleculer-db's generic actions, only its health and the service's own", () => {
 		const names = broker.registry.getActionList({ onlyLocal: true, skipInternal: true }).map((a: any) => a.name).sort();
 		expect(names).toEqual(["vault.fail", "vault.health"]);
@@ -49,16 +49,16 @@ describe("BaseMixin", () => {
 	});
 });
 
-describe("mapBaseError", () => {
+describe("mapDriverError", () => {
 	it("names the base in the 503 and never passes the driver's message on", () => {
 		let thrown: any;
 		try {
-			mapBaseError("B", Object.assign(new Error("getaddrinfo ENOTFOUND mongo.internal"), { name: "MongoServerSelectionError" }));
+			mapDriverError("B", Object.assign(new Error("getaddrinfo ENOTFOUND mongo.internal"), { name: "MongoServerSelectionError" }));
 		} catch (err) {
 			thrown = err;
 		}
 		expect(thrown).toMatchObject({ code: 503, data: { base: "B" } });
 		expect(thrown.message).not.toContain("mongo.internal");
-		expect(() => mapBaseError("B", Object.assign(new Error("E11000 duplicate key"), { code: 11000 }))).toThrow("The record already exists");
+		expect(() => mapDriverError("B", Object.assign(new Error("E11000 duplicate key"), { code: 11000 }))).toThrow("The record already exists");
 	});
 });
