@@ -1,19 +1,37 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomCpf } from "../../lib/cpf";
 import { NotFoundError } from "../../lib/errors";
+import { ChannelsMiddleware, type Delivery } from "../../middlewares/channels.middleware";
 import { ConsultationMiddleware } from "../../middlewares/consultation.middleware";
+import { deleteStreams, eventually } from "../support/mesh";
 import { consumerToken, ZeroTrustMiddleware } from "../../middlewares/zero-trust.middleware";
 import { activitySubject } from "../support/keys";
 
 // ConsultationMiddleware on an in-process broker, after ZeroTrust (which tells it the calling group, as in
-// moleculer.config.ts). The services stand in for ours only by name; what the middleware publishes on
-// the durable channels (broker.channels, ChannelsMiddleware) is recorded here instead.
+// moleculer.config.ts), publishing on the real JetStream through ChannelsMiddleware. The services stand
+// in for ours only by name; a stand-in "activity" (it owns the stream) records what arrives.
 const recorded: { stream: string; payload: any }[] = [];
 const consumer = { id: randomUUID(), name: "consultation-test", scopes: ["persons:read", "reports:read"], rateLimit: 60 };
 const callerToken = consumerToken(consumer, null);
 let broker: ServiceBroker;
+const namespace = `consultation-${randomBytes(4).toString("hex")}`;
+
+const Activity: ServiceSchema = {
+	name: "activity",
+	channels: {
+		consultations: {
+			durable: "consultation-test",
+			async handler(batch: Delivery<any>[]) {
+				for (const d of batch) {
+					recorded.push({ stream: "consultations", payload: d.data });
+					d.msg.ack();
+				}
+			}
+		}
+	}
+};
 
 const Lookup: ServiceSchema = {
 	name: "cpf-lookup",
@@ -32,17 +50,17 @@ const Report: ServiceSchema = {
 };
 
 beforeAll(async () => {
-	broker = new ServiceBroker({ transporter: null, nodeID: `consultation-${process.pid}`, logger: false, middlewares: [ConsultationMiddleware, ZeroTrustMiddleware] });
-	for (const schema of [Lookup, Report]) broker.createService(schema);
-	broker.channels = {
-		publish: async (stream, payload) => (recorded.push({ stream, payload }), { seq: recorded.length } as any),
-		forget: async () => undefined
-	};
+	broker = new ServiceBroker({ namespace, transporter: null, nodeID: `consultation-${process.pid}`, logger: false, middlewares: [ChannelsMiddleware(), ConsultationMiddleware, ZeroTrustMiddleware] });
+	for (const schema of [Lookup, Report, Activity]) broker.createService(schema);
 	await broker.start();
 });
 afterAll(async () => {
 	await broker?.stop();
+	await deleteStreams(namespace);
 });
+
+/** Waits until `n` consultations arrived through JetStream. */
+const arrived = (n: number) => eventually(async () => recorded.length, count => count >= n, 20_000, 50);
 
 describe("consultation", () => {
 	it("counts a lookup once, and a report once, not its parts", async () => {
@@ -50,6 +68,8 @@ describe("consultation", () => {
 		const [a, b] = [randomCpf(), randomCpf()];
 		await broker.call("cpf-lookup.get", { cpf: a }, { meta: { callerToken } });
 		await broker.call("report.get", { cpf: b }, { meta: { callerToken } });
+		await arrived(2);
+		await new Promise(r => setTimeout(r, 300)); // a third (the report's part) would have come by now
 		expect(recorded.map(r => [r.stream, r.payload.subject, r.payload.source])).toEqual([
 			["consultations", activitySubject(a), "cpf-lookup"],
 			["consultations", activitySubject(b), "report"]
@@ -63,7 +83,11 @@ describe("consultation", () => {
 		recorded.length = 0;
 		await expect(broker.call("cpf-lookup.get", { cpf: randomCpf(), missing: true }, { meta: { callerToken } })).rejects.toMatchObject({ code: 404 });
 		expect(await broker.call("cpf-lookup.exists", { cpf: randomCpf() }, { meta: { callerToken } })).toBe(true);
-		expect(recorded).toEqual([]);
+		// A consultation after them: once it arrived, anything published before it has arrived too (one stream, in order).
+		const marker = randomCpf();
+		await broker.call("cpf-lookup.get", { cpf: marker }, { meta: { callerToken } });
+		await arrived(1);
+		expect(recorded.map(r => r.payload.subject)).toEqual([activitySubject(marker)]);
 	});
 
 	it("answers even when the channel refuses the consultation (it is logged, not returned)", async () => {
