@@ -186,7 +186,7 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
 		const networkAttempts = Math.max(3, 2 * o.bases.length);
 		// Round-robin across requests; a request's own retries go on from its base to the next ones.
 		const first = nextBase++;
-		for (let attempt = 0, retries503 = 0, networkErrors = 0; ; attempt++) {
+		for (let attempt = 0, retries503 = 0, networkErrors = 0, refusals = 0; ; attempt++) {
 			if (o.signal?.aborted) return null;
 			const base = o.bases[(first + attempt) % o.bases.length];
 			let delayMs = 0;
@@ -212,7 +212,11 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
 				const cause = (err as any)?.cause;
 				const code = cause?.code ?? cause?.errors?.[0]?.code;
 				final = { status: 0, text: `${kind}: ${(err as Error).message}${code ? ` (${code})` : ""}`, kind };
-				if (++networkErrors >= networkAttempts) break;
+				// A refused connection means no gateway listens there (a client behind a load balancer never sees
+				// it): it moves the request on to the next gateway without using up one of its attempts, up to
+				// a bound of its own so a mesh with no gateway left still ends.
+				const refused = code === "ECONNREFUSED" && ++refusals <= networkAttempts * o.bases.length;
+				if (!refused && ++networkErrors >= networkAttempts) break;
 				s.retryCauses[kind] = (s.retryCauses[kind] ?? 0) + 1;
 				delayMs = Math.min(1000, 50 * networkErrors);
 			}
