@@ -8,6 +8,7 @@ import { config } from "../config";
 import { parseAddressList } from "../config/addresses";
 import { allowedMethods, API_PREFIX, ROUTES, type GatewayRoute } from "../lib/gateway/routes";
 import { toHttpError } from "../lib/gateway/errors";
+import { localize, preferredLanguage } from "../lib/gateway/language";
 import { RateLimiter } from "../lib/gateway/rate-limit";
 import { buildOpenApi, IDEMPOTENCY_KEY_PATTERN } from "../lib/openapi";
 import { swaggerUiHtml } from "../lib/swagger-ui";
@@ -168,7 +169,10 @@ const ApiService: ServiceSchema<any> = {
 			}
 		],
 		onError(this: any, req: Req, res: ServerResponse, err: any) {
-			const { status, body, retryAfter } = toHttpError(err);
+			const language = preferredLanguage(req.headers["accept-language"]);
+			const { status, body, retryAfter } = localize(toHttpError(err), language);
+			res.setHeader("Content-Language", language);
+			res.setHeader("Vary", "Accept-Language");
 			if (status >= 500) this.logger[status === 503 ? "warn" : "error"]("Request failed:", req.method, scrubText(req.url ?? ""), err?.name, scrubText(String(err?.message)), "requestID:", req.$ctx?.requestID);
 			if (retryAfter) res.setHeader("Retry-After", String(retryAfter));
 			if (!res.getHeader("X-Request-ID") && req.$ctx?.requestID) res.setHeader("X-Request-ID", req.$ctx.requestID);

@@ -26,10 +26,29 @@ const BODY_ERRORS: Record<string, [number, string, string]> = {
 	"charset.unsupported": [415, "UnsupportedMediaType", "The request body's charset is not supported"]
 };
 
+/**
+ * The rule types whose `expected` is the schema's own (a length, a bound, the allowed values): only these
+ * show it. Others may carry the client's data there (arrayUnique's `expected` is the repeated values).
+ */
+const SCHEMA_EXPECTED = new Set([
+	"stringMin", "stringMax", "stringLength", "stringContains", "numberMin", "numberMax", "numberEqual", "numberNotEqual",
+	"arrayMin", "arrayMax", "arrayLength", "arrayContains", "arrayEnum", "tupleLength", "emailMin", "emailMax",
+	"objectMinProps", "objectMaxProps", "enumValue", "equalValue", "equalField"
+]);
+
+/** A schema's expected value as the answer may show it: a number, a short text, or a list of them. */
+function plain(type: unknown, expected: unknown): unknown {
+	if (typeof type !== "string" || !SCHEMA_EXPECTED.has(type)) return undefined;
+	const ok = (v: unknown) => typeof v === "number" || typeof v === "boolean" || (typeof v === "string" && v.length <= 200);
+	if (ok(expected)) return expected;
+	if (Array.isArray(expected) && expected.length <= 50 && expected.every(ok)) return expected;
+	return undefined;
+}
+
 /** Validation details without the offending values: they may be a CPF or a name. */
 function safeData(data: unknown): unknown {
 	if (Array.isArray(data)) {
-		return data.map(d => (d && typeof d === "object" ? { index: d.index, type: d.type, field: d.field, message: d.message } : d));
+		return data.map(d => (d && typeof d === "object" ? { index: d.index, type: d.type, field: d.field, message: d.message, expected: plain(d.type, d.expected) } : d));
 	}
 	return data === undefined ? undefined : scrubValue(data);
 }

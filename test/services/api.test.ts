@@ -193,6 +193,45 @@ describe("gateway behaviour", () => {
 	});
 });
 
+describe("error messages in the client's language (Accept-Language)", () => {
+	const PT = { "accept-language": "pt-BR,pt;q=0.9,en;q=0.5" };
+	const EN = { "accept-language": "en-US,en;q=0.9" };
+
+	it.each([
+		["401 without a key", "GET", () => `/api/v1/persons/${cpf}`, { key: null }, 401, "NO_TOKEN", "Não autorizado: envie a chave de API no cabeçalho Authorization (Bearer)"],
+		["401 with an unknown key", "GET", () => `/api/v1/persons/${cpf}`, { key: "cm_never-issued-to-anyone-at-all" }, 401, "INVALID_TOKEN", "Não autorizado: a chave de API é inválida ou foi revogada"],
+		["404 for an unknown person", "GET", () => `/api/v1/persons/${randomCpf()}`, {}, 404, "NOT_FOUND", "Pessoa não encontrada"],
+		["404 for an unknown route", "GET", () => "/api/v1/nowhere", {}, 404, "NOT_FOUND", "Recurso não encontrado"],
+		["405 for a method the path does not serve", "DELETE", () => `/api/v1/persons/${cpf}`, {}, 405, "METHOD_NOT_ALLOWED", "Método não permitido nesta rota"],
+		["409 for a CPF already recorded", "POST", () => "/api/v1/persons", { body: () => ({ cpf, nome: "Outra Pessoa", endereco: "Rua F, 6" }) }, 409, "PERSON_EXISTS", "Já existe uma pessoa com este CPF"],
+		["415 for a body that is not JSON", "POST", () => "/api/v1/persons", { rawBody: "cpf=1", headers: { "content-type": "text/plain" } }, 415, "UNSUPPORTED_MEDIA_TYPE", "Tipo de mídia não aceito por esta rota"],
+		["400 for broken JSON", "POST", () => "/api/v1/persons", { rawBody: "{", headers: { "content-type": "application/json" } }, 400, "ENTITY_PARSE_FAILED", "O corpo da requisição não é um JSON válido"]
+	] as const)("%s", async (_label, method, path, opts, status, type, portuguese) => {
+		const o = { ...opts, body: "body" in opts ? opts.body() : undefined } as { key?: string | null; body?: unknown; rawBody?: string; headers?: Record<string, string> };
+		const pt = await api(mesh, method, path(), { ...o, headers: { ...o.headers, ...PT } });
+		const en = await api(mesh, method, path(), { ...o, headers: { ...o.headers, ...EN } });
+		expect([pt.status, en.status]).toEqual([status, status]);
+		expect(pt.body).toMatchObject({ code: status, type, message: portuguese });
+		expect(en.body).toMatchObject({ code: status, type, name: pt.body.name });
+		expect(en.body.message).not.toBe(portuguese);
+		expect(pt.headers.get("content-language")).toBe("pt-BR");
+		expect(en.headers.get("content-language")).toBe("en");
+	});
+
+	it("translates each validation item and keeps its type and field; without Accept-Language the answer is English", async () => {
+		const body = { cpf: "123", nome: "", endereco: "Rua G, 7" };
+		const pt = await api(mesh, "POST", "/api/v1/persons", { body, headers: PT });
+		const plain = await api(mesh, "POST", "/api/v1/persons", { body });
+		expect(pt.status).toBe(422);
+		expect(pt.body.message).toBe("Erro de validação dos parâmetros");
+		expect(pt.body.data.map((d: any) => [d.field, d.type])).toEqual(plain.body.data.map((d: any) => [d.field, d.type]));
+		expect(pt.body.data.find((d: any) => d.field === "cpf").message).toMatch(/^O campo 'cpf' deve ser um CPF válido/);
+		expect(plain.body.message).toBe("Parameters validation error!");
+		expect(plain.headers.get("content-language")).toBe("en");
+		expect(JSON.stringify(pt.body)).not.toContain("The '");
+	});
+});
+
 describe("failed authentications per client address", () => {
 	// A gateway behind a proxy at 127.0.0.1 (the stack's TLS edge), allowing 5 failures a minute per address.
 	let limited: Mesh;
