@@ -13,6 +13,7 @@ import { ConsultationMiddleware } from "./middlewares/consultation.middleware";
 import { HttpStatusMiddleware } from "./middlewares/http-status.middleware";
 import { ChannelsMiddleware } from "./middlewares/channels.middleware";
 import { EventLoopMiddleware } from "./middlewares/event-loop.middleware";
+import { LivenessMiddleware } from "./middlewares/liveness.middleware";
 
 registerPrometheusReporter();
 
@@ -48,7 +49,8 @@ const brokerConfig: BrokerOptions = {
 	// Only errors flagged retryable (a node gone, a timeout) are retried; a base being down is answered at once with 503.
 	retryPolicy: { enabled: true, retries: 3, delay: 100, maxDelay: 1000, factor: 2, check: (err: any) => !!err?.retryable },
 	maxCallLevel: 20,
-	// A node killed without a goodbye is dropped after heartbeatTimeout; its pending calls are then rejected and retried elsewhere.
+	// A node killed without a goodbye is dropped within about two seconds by LivenessMiddleware (NATS knows it is gone),
+	// at the latest after heartbeatTimeout; its pending calls are then rejected and retried elsewhere.
 	heartbeatInterval: config.heartbeatInterval,
 	heartbeatTimeout: config.heartbeatTimeout,
 	contextParamsCloning: false,
@@ -79,7 +81,7 @@ const brokerConfig: BrokerOptions = {
 	// caller before anything runs; a replayed Idempotency answer runs (and audits, counts, sets) nothing again; the
 	// status is set before the answer is stored. Sentry is inert without SENTRY_DSN.
 	middlewares: [
-		ChannelsMiddleware(), EventLoopMiddleware(), ParamsSchemaMiddleware, HttpStatusMiddleware, ConsultationMiddleware, AuditMiddleware, IdempotencyMiddleware,
+		ChannelsMiddleware(), EventLoopMiddleware(), LivenessMiddleware(), ParamsSchemaMiddleware, HttpStatusMiddleware, ConsultationMiddleware, AuditMiddleware, IdempotencyMiddleware,
 		SentryMiddleware({ dsn: config.sentryDsn, environment: config.sentryEnvironment }), ZeroTrustMiddleware
 	]
 };
