@@ -22,7 +22,7 @@ const broker = new ServiceBroker({
 beforeAll(async () => {
 	await broker.start();
 	child = spawn(process.execPath, ["--import", "tsx", "test/support/liveness-node.ts"], { env: { ...process.env, NAMESPACE: namespace, NODE_ID: childID }, stdio: ["ignore", "pipe", "inherit"] });
-	await eventually(async () => broker.registry.nodes.get(childID)?.available === true && broker.registry.hasService("echo"), ok => ok, 30_000, 200);
+	await eventually(async () => broker.registry.nodes.get(childID)?.available === true && broker.registry.hasService("echo", childID), ok => ok, 30_000, 200);
 }, 60_000);
 afterAll(async () => {
 	if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
@@ -50,6 +50,6 @@ describe("LivenessMiddleware", () => {
 		expect(err?.retryable).toBe(true);
 		// Within the 20 s looked for above, far from the 120 s heartbeat timeout and the 90 s request timeout.
 		expect(Date.now() - killedAt).toBeLessThan(20_000);
-		expect(broker.registry.hasService("echo")).toBe(false);
+		expect(broker.registry.hasService("echo", childID)).toBe(false);
 	}, 40_000);
 });
