@@ -10,6 +10,8 @@ set -euo pipefail
 PROMETHEUS=${PROMETHEUS_PATH:-/usr/bin/prometheus}
 PROMTOOL=${PROMTOOL_PATH:-/usr/bin/promtool}
 [[ -x $PROMETHEUS && -x $PROMTOOL ]] && exit 0
+[[ -n ${PROMETHEUS_PATH:-} && ! -x $PROMETHEUS ]] && { echo "prometheus.sh: PROMETHEUS_PATH=$PROMETHEUS is not an executable" >&2; exit 1; }
+[[ -n ${PROMTOOL_PATH:-} && ! -x $PROMTOOL ]] && { echo "prometheus.sh: PROMTOOL_PATH=$PROMTOOL is not an executable" >&2; exit 1; }
 if [[ $(id -u) -ne 0 ]]; then
   echo "prometheus.sh: $PROMETHEUS or $PROMTOOL is missing (the alert-rule tests run them): sudo apt-get install --no-install-recommends prometheus" >&2
   exit 1
