@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { type BrokerOptions, TracerExporters } from "moleculer";
+import { TracerExporters, type TracerOptions } from "moleculer";
 import { scrubText } from "../lib/scrub";
 
 /**
@@ -47,7 +47,7 @@ export const PRIVATE_ZIPKIN = "PrivateZipkin";
  * URL is given (ZIPKIN_URL: its base, e.g. http://zipkin:9411), to the console when TRACING_EXPORTER=console,
  * otherwise nowhere. `intervalSeconds`: how often the queued spans are sent.
  */
-export function tracingOptions(zipkinUrl: string | undefined, intervalSeconds = 5): NonNullable<BrokerOptions["tracing"]> {
+export function tracingOptions(zipkinUrl: string | undefined, intervalSeconds = 5): TracerOptions {
 	const exporter: any[] = [];
 	if (zipkinUrl) exporter.push({ type: PRIVATE_ZIPKIN, options: { baseURL: zipkinUrl.replace(/\/+$/, "").replace(/\/api\/v2\/spans$/, ""), interval: intervalSeconds } });
 	if (process.env.TRACING_EXPORTER === "console") exporter.push("Console");
@@ -57,5 +57,5 @@ export function tracingOptions(zipkinUrl: string | undefined, intervalSeconds = 
 		// Errors' `data` carries what a validator was given (a CPF, a name): only these fields go into a span.
 		errorFields: ["name", "message", "code", "type"],
 		tags: { action: { params: false, meta: false, response: false }, event: { params: false, meta: false } }
-	} as NonNullable<BrokerOptions["tracing"]>;
+	} as TracerOptions;
 }
