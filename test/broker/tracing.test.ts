@@ -93,7 +93,7 @@ describe("spans of a real mesh, sent to a stand-in for Zipkin", () => {
 		const res = await api(mesh, "GET", `/api/v1/persons/${cpf}`, { headers: { "x-request-id": requestId } });
 		expect(res.status).toBe(200);
 		expect(res.headers.get("x-request-id")).toBe(requestId);
-		const spans = await eventually(async () => trace(zipkinTraceId(requestId)), s => s.some(x => x.localEndpoint.serviceName === "cpf-lookup"), 20_000, 250);
+		const spans = await eventually(async () => trace(zipkinTraceId(requestId)), s => ["api", "cpf-lookup"].every(n => s.some(x => x.localEndpoint.serviceName === n)), 20_000, 250);
 		expect(spans.map(s => s.localEndpoint.serviceName)).toContain("api");
 	}, 30_000);
 

@@ -64,7 +64,7 @@ describe("traces in a real Zipkin", () => {
 	it("a client's own X-Request-Id: its trace is under the id's SHA-256 prefix, and holds no personal data", async () => {
 		const requestId = `zipkin-client-${Date.now()}`;
 		expect((await api(mesh, "GET", `/api/v1/persons/${cpf}`, { headers: { "x-request-id": requestId } })).status).toBe(200);
-		const spans = await eventually(() => trace(zipkinTraceId(requestId)), s => s.some(x => x.localEndpoint?.serviceName === "cpf-lookup"), 30_000, 500);
+		const spans = await eventually(() => trace(zipkinTraceId(requestId)), s => ["api", "cpf-lookup"].every(n => s.some(x => x.localEndpoint?.serviceName === n)), 30_000, 500);
 		const stored = JSON.stringify(spans);
 		for (const secret of [cpf, formatCpf(cpf), nome, "Rua Zipkin"]) expect(stored, secret).not.toContain(secret);
 		for (const span of spans) for (const key of Object.keys(span.tags ?? {})) expect(key).not.toMatch(/^(params|meta|response)(\.|$)/);
