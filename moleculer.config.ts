@@ -4,6 +4,7 @@ import { transporterOptions } from "./config/nats";
 import { createValidator } from "./lib/validator";
 import { scrubText, scrubValue } from "./lib/scrub";
 import { IN_PROCESS_PROMETHEUS, registerPrometheusReporter } from "./broker/prometheus.reporter";
+import { tracingOptions } from "./broker/tracing";
 import { IdempotencyMiddleware } from "./middlewares/idempotency.middleware";
 import { ParamsSchemaMiddleware } from "./middlewares/params-schema.middleware";
 import { SentryMiddleware } from "./middlewares/sentry.middleware";
@@ -69,13 +70,10 @@ const brokerConfig: BrokerOptions = {
 	validator: createValidator() as any,
 	errorHandler: null as any,
 
-	metrics: { enabled: true, reporter: [{ type: IN_PROCESS_PROMETHEUS as "Prometheus" }] },
-	// Spans never carry params, meta or responses: they hold personal data.
-	tracing: {
-		enabled: true,
-		exporter: process.env.TRACING_EXPORTER === "console" ? ["Console"] : [],
-		tags: { action: { params: false, meta: false, response: false }, event: { params: false, meta: false } }
-	},
+	// /metrics on the gateway's port; on a port of its own (METRICS_PORT) for the other groups (docs/deploy.md, section 8).
+	metrics: { enabled: true, reporter: [{ type: IN_PROCESS_PROMETHEUS as "Prometheus", options: { ownPort: config.metricsPort, ownHost: config.metricsHost } as any }] },
+	// Spans never carry params, meta or responses: they hold personal data. Exported to Zipkin only when ZIPKIN_URL is set.
+	tracing: tracingOptions(config.zipkinUrl),
 
 	// What an action declares is enforced here, on every node. Each one wraps those before it: ZeroTrust checks the
 	// caller before anything runs; a replayed Idempotency answer runs (and audits, counts, sets) nothing again; the
