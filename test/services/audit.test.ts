@@ -117,6 +117,8 @@ describe("audit chain gauge (the CreditMeshAuditChainBroken alert)", () => {
 
 describe("audit list", () => {
 	it("pages in numeric order, across a change in the number of digits, each page going on where the last ended", async () => {
+		// A log fresh from an empty database may hold a handful of rows: every lookup, found or not, adds one.
+		for (let i = 0; i < 15; i++) await api(mesh, "GET", `/api/v1/persons/${randomCpf()}`);
 		const [{ max }] = await ownerQuery<{ max: number }>("SELECT max(seq)::int AS max FROM audit_log");
 		// The last power of ten the log has passed by a few rows: 998, 999, 1000… (as text, "1000" sorts before "998").
 		let boundary = 10 ** (String(max).length - 1);
