@@ -6,7 +6,8 @@ import type { Delivery } from "../middlewares/channels.middleware";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import { index } from "../lib/base-c/indices";
 import { MOVEMENT_TYPES } from "../lib/base-c/movement";
-import { formatDate } from "../lib/dates";
+import { MOVEMENT_PERIOD_DAYS, MOVEMENT_WINDOW_DAYS, type MovementStats } from "../lib/credit-score/inputs";
+import { formatDate, todayIso } from "../lib/dates";
 import { fromCents } from "../lib/money";
 import { InvalidFieldError, NotFoundError, type Thrown } from "../lib/errors";
 import * as f from "../lib/fields";
@@ -49,6 +50,16 @@ interface SearchAnswer<T, TAggregations = unknown> {
 interface ByTipo {
 	byTipo: { buckets: { key: string; doc_count: number; cents: { value: number } }[] };
 }
+
+/** The aggregations of movementStats. */
+interface StatsAggs {
+	volume: { value: number };
+	card: { doc_count: number };
+	periods: { buckets: { doc_count: number }[] };
+}
+
+/** ISO day `days` after `iso` (negative: before). */
+const plusDays = (iso: string, days: number) => new Date(Date.parse(iso) + days * 86_400_000).toISOString().slice(0, 10);
 
 /** Every operation of a bulk request here is a create. */
 type CreateItems = { create: estypes.BulkResponseItem }[];
@@ -154,6 +165,38 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 					totals,
 					movements: hits.map(h => movementView(h._source)),
 					next: hits.length === size ? encodeCursor(hits[hits.length - 1].sort) : null
+				};
+			}
+		},
+
+		/**
+		 * The credit score's Base C part (lib/credit-score/inputs.ts): movements of the last 180 days,
+		 * their volume, card use, and in how many of the six 30-day periods there were any. One search, no hits.
+		 */
+		movementStats: {
+			callers: ["report"], scopes: ["score:read"],
+			params: { $$strict: true, cpf: f.cpf },
+			async handler(ctx: Context<{ cpf: string }, MeshMeta, MeshLocals>): Promise<MovementStats> {
+				const today = todayIso();
+				// Period k (0 = the newest) covers the days (today − 30(k+1), today − 30k]; `to` is exclusive.
+				const periods = Array.from({ length: MOVEMENT_WINDOW_DAYS / MOVEMENT_PERIOD_DAYS }, (_, k) => ({
+					from: plusDays(today, -MOVEMENT_PERIOD_DAYS * (k + 1) + 1), to: plusDays(today, -MOVEMENT_PERIOD_DAYS * k + 1)
+				}));
+				const res = await this.es.search({
+					index: index.movements(), size: 0, track_total_hits: true,
+					query: { bool: { filter: [{ term: { subject: this.activitySubject(ctx.params.cpf) } }, { range: { data: { gte: periods.at(-1)!.from, lte: today } } }] } },
+					aggs: {
+						volume: { sum: { field: "valor_cents" } },
+						card: { filter: { term: { tipo: "cartao" } } },
+						periods: { date_range: { field: "data", format: "strict_date", ranges: periods } }
+					}
+				}, ES_READ) as SearchAnswer<object, StatsAggs>;
+				const a = res.aggregations;
+				return {
+					movements: res.hits.total.value,
+					volumeCents: Math.round(a.volume.value),
+					cardMovements: a.card.doc_count,
+					activePeriods: a.periods.buckets.filter(b => b.doc_count > 0).length
 				};
 			}
 		},

@@ -37,7 +37,7 @@ const AuditService: ServiceSchema<ServiceSettingSchema, object, BaseAThis> = {
 
 	actions: {
 		append: {
-			callers: ["base-a", "base-b", "privacy"],
+			callers: ["base-a", "base-b", "report", "privacy"],
 			visibility: "public",
 			params: {
 				action: { type: "string", max: 100 },
