@@ -313,7 +313,7 @@ describe("docker-stack.yml: our services", () => {
 	});
 
 	it("the base groups run their base's services", () => {
-		expect(env(services["base-b"]).SERVICES).toBe("profiles,asset-score,ml-export");
+		expect(env(services["base-b"]).SERVICES).toBe("profiles,asset-score,ml-export,score-history");
 		expect(env(services["base-c"]).SERVICES).toBe("transaction-ingest,activity");
 		for (const name of runners) expect(services[name].deploy.replicas, name).toBeGreaterThanOrEqual(2);
 	});
