@@ -4,6 +4,7 @@ import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { BaseCMixin, type BaseCThis, ES_READ } from "../mixins/base-c.mixin";
 import type { Delivery } from "../middlewares/channels.middleware";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
+import type { ConsultationMessage } from "../middlewares/consultation.middleware";
 import { index } from "../lib/base-c/indices";
 import { MOVEMENT_TYPES } from "../lib/base-c/movement";
 import { MOVEMENT_PERIOD_DAYS, MOVEMENT_WINDOW_DAYS, type MovementStats } from "../lib/credit-score/inputs";
@@ -15,11 +16,11 @@ import * as f from "../lib/fields";
 /** How many movements payload C lists, newest first. */
 const RECENT_MOVEMENTS = 20;
 
-interface Consultation {
-	subject: string;
-	at: string;
-	source: string;
-}
+/** A consultation as the channel brings it (middlewares/consultation.middleware.ts) and Base C keeps it. */
+type Consultation = ConsultationMessage;
+
+/** The window of consultationStats: the consultations of the last 90 days. */
+export const CONSULTATION_STATS_DAYS = 90;
 
 /** A movement as Base C keeps it, in the fields read back. */
 interface MovementDoc {
@@ -201,6 +202,24 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 			}
 		},
 
+		/**
+		 * How often a CPF was consulted in the last 90 days and by how many distinct consumers (a
+		 * cardinality aggregation on `consumer`): an input of the credit score. Not a consultation itself.
+		 */
+		consultationStats: {
+			callers: ["report", "api"], scopes: ["score:read"],
+			visibility: "public",
+			params: { $$strict: true, cpf: f.cpf },
+			async handler(ctx: Context<{ cpf: string }, MeshMeta, MeshLocals>) {
+				const res = await this.es.search({
+					index: index.consultations(), size: 0, track_total_hits: true,
+					query: { bool: { filter: [{ term: { subject: this.activitySubject(ctx.params.cpf) } }, { range: { at: { gte: `now-${CONSULTATION_STATS_DAYS}d` } } }] } },
+					aggs: { consumers: { cardinality: { field: "consumer" } } }
+				}, ES_READ) as SearchAnswer<unknown, { consumers: { value: number } }>;
+				return { consultations90d: res.hits.total.value, distinctConsumers90d: res.aggregations.consumers.value };
+			}
+		},
+
 		/** LGPD access: everything Base C holds under a subject (no size limit: it pages through). */
 		export: {
 			callers: ["privacy"], scopes: ["privacy:admin"],
@@ -277,8 +296,11 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 			try {
 				const res = await this.es.bulk({
 					operations: valid.flatMap(({ data }) => {
-						const id = createHash("sha256").update(`${data.subject}|${data.at}|${data.source}`).digest("base64url");
-						return [{ create: { _index: index.consultations(), _id: id } }, { consultation_id: id, subject: data.subject, at: data.at, source: String(data.source).slice(0, 64) }];
+						// Messages published before consumer and purpose existed carry neither: kept as "unknown" and null.
+						const consumer = typeof data.consumer === "string" ? data.consumer.slice(0, 64) : "unknown";
+						const purpose = typeof data.purpose === "string" ? data.purpose.slice(0, 64) : null;
+						const id = createHash("sha256").update(`${data.subject}|${data.at}|${data.source}|${consumer}|${purpose}`).digest("base64url");
+						return [{ create: { _index: index.consultations(), _id: id } }, { consultation_id: id, subject: data.subject, at: data.at, source: String(data.source).slice(0, 64), consumer, purpose }];
 					})
 				});
 				(res.items as CreateItems).forEach((item, i) => (!item.create.error || item.create.status === 409 ? valid[i].msg.ack() : valid[i].msg.nak(2000)));

@@ -15,7 +15,7 @@ import { startReplicatedMesh, type ReplicatedMesh } from "./support/replicas";
 // Replay a failure with the printed seed (FUZZ_SEED=<seed> npx vitest run test/fuzz.test.ts).
 const ROOT = path.resolve(__dirname, "..");
 const FUZZ_DIR = path.join(ROOT, "test/fuzz");
-const ST = execFileSync("bash", [path.join(ROOT, "scripts/schemathesis.sh"), "path"], { encoding: "utf8" }).trim();
+const ST = execFileSync("bash", [path.join(ROOT, "scripts/python-tools.sh"), "path", "st"], { encoding: "utf8" }).trim();
 const SEED = Number(process.env.FUZZ_SEED ?? 20261125);
 const RUN_LIMIT_MS = 360_000;
 

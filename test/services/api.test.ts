@@ -197,17 +197,22 @@ describe("error messages in the client's language (Accept-Language)", () => {
 	const PT = { "accept-language": "pt-BR,pt;q=0.9,en;q=0.5" };
 	const EN = { "accept-language": "en-US,en;q=0.9" };
 
-	it.each([
-		["401 without a key", "GET", () => `/api/v1/persons/${cpf}`, { key: null }, 401, "NO_TOKEN", "Não autorizado: envie a chave de API no cabeçalho Authorization (Bearer)"],
-		["401 with an unknown key", "GET", () => `/api/v1/persons/${cpf}`, { key: "cm_never-issued-to-anyone-at-all" }, 401, "INVALID_TOKEN", "Não autorizado: a chave de API é inválida ou foi revogada"],
-		["404 for an unknown person", "GET", () => `/api/v1/persons/${randomCpf()}`, {}, 404, "NOT_FOUND", "Pessoa não encontrada"],
-		["404 for an unknown route", "GET", () => "/api/v1/nowhere", {}, 404, "NOT_FOUND", "Recurso não encontrado"],
-		["405 for a method the path does not serve", "DELETE", () => `/api/v1/persons/${cpf}`, {}, 405, "METHOD_NOT_ALLOWED", "Método não permitido nesta rota"],
-		["409 for a CPF already recorded", "POST", () => "/api/v1/persons", { body: () => ({ cpf, nome: "Outra Pessoa", endereco: "Rua F, 6" }) }, 409, "PERSON_EXISTS", "Já existe uma pessoa com este CPF"],
-		["415 for a body that is not JSON", "POST", () => "/api/v1/persons", { rawBody: "cpf=1", headers: { "content-type": "text/plain" } }, 415, "UNSUPPORTED_MEDIA_TYPE", "Tipo de mídia não aceito por esta rota"],
-		["400 for broken JSON", "POST", () => "/api/v1/persons", { rawBody: "{", headers: { "content-type": "application/json" } }, 400, "ENTITY_PARSE_FAILED", "O corpo da requisição não é um JSON válido"]
-	] as const)("%s", async (_label, method, path, opts, status, type, portuguese) => {
-		const o = { ...opts, body: "body" in opts ? opts.body() : undefined } as { key?: string | null; body?: unknown; rawBody?: string; headers?: Record<string, string> };
+	interface Case { method: string; path: () => string; opts?: { key?: string | null; body?: () => unknown; rawBody?: string; headers?: Record<string, string> }; status: number; type: string; pt: string }
+	const cases: Record<string, Case> = {
+		"401 without a key": { method: "GET", path: () => `/api/v1/persons/${cpf}`, opts: { key: null }, status: 401, type: "NO_TOKEN", pt: "Não autorizado: envie a chave de API no cabeçalho Authorization (Bearer)" },
+		"401 with an unknown key": { method: "GET", path: () => `/api/v1/persons/${cpf}`, opts: { key: "cm_never-issued-to-anyone-at-all" }, status: 401, type: "INVALID_TOKEN", pt: "Não autorizado: a chave de API é inválida ou foi revogada" },
+		"404 for an unknown person": { method: "GET", path: () => `/api/v1/persons/${randomCpf()}`, status: 404, type: "NOT_FOUND", pt: "Pessoa não encontrada" },
+		"404 for an unknown route": { method: "GET", path: () => "/api/v1/nowhere", status: 404, type: "NOT_FOUND", pt: "Recurso não encontrado" },
+		"405 for a method the path does not serve": { method: "DELETE", path: () => `/api/v1/persons/${cpf}`, status: 405, type: "METHOD_NOT_ALLOWED", pt: "Método não permitido nesta rota" },
+		"409 for a CPF already recorded": { method: "POST", path: () => "/api/v1/persons", opts: { body: () => ({ cpf, nome: "Outra Pessoa", endereco: "Rua F, 6" }) }, status: 409, type: "PERSON_EXISTS", pt: "Já existe uma pessoa com este CPF" },
+		"415 for a body that is not JSON": { method: "POST", path: () => "/api/v1/persons", opts: { rawBody: "cpf=1", headers: { "content-type": "text/plain" } }, status: 415, type: "UNSUPPORTED_MEDIA_TYPE", pt: "Tipo de mídia não aceito por esta rota" },
+		"400 for broken JSON": { method: "POST", path: () => "/api/v1/persons", opts: { rawBody: "{", headers: { "content-type": "application/json" } }, status: 400, type: "ENTITY_PARSE_FAILED", pt: "O corpo da requisição não é um JSON válido" }
+	};
+
+	it.each(Object.keys(cases))("%s", async label => {
+		const { method, path, opts = {}, status, type, pt: portuguese } = cases[label];
+		const o = { key: opts.key, rawBody: opts.rawBody, body: opts.body?.(), headers: opts.headers };
+		if (!("key" in opts)) delete o.key;
 		const pt = await api(mesh, method, path(), { ...o, headers: { ...o.headers, ...PT } });
 		const en = await api(mesh, method, path(), { ...o, headers: { ...o.headers, ...EN } });
 		expect([pt.status, en.status]).toEqual([status, status]);

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createRequire } from "node:module";
+import FastestValidator from "fastest-validator";
 import { describe, expect, it } from "vitest";
 import { localize, preferredLanguage } from "../../../lib/gateway/language";
 import { toHttpError } from "../../../lib/gateway/errors";
@@ -8,7 +8,8 @@ import { ERRORS_PT, LINE_PT, MESSAGES_PT, VALIDATION_PT } from "../../../lib/gat
 import { messages as OUR_RULE_MESSAGES } from "../../../lib/validator";
 import { BaseUnavailableError, ConflictError, InvalidFieldError, NotFoundError } from "../../../lib/errors";
 
-const fastestMessages: Record<string, string> = createRequire(import.meta.url)("fastest-validator/lib/messages");
+// fastest-validator's own catalogue, as an instance holds it (its types leave `messages` out).
+const fastestMessages = (new FastestValidator() as unknown as { messages: Record<string, string> }).messages;
 
 /** Every TypeScript file of the code that answers clients. */
 function sources(): string {
