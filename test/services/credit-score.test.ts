@@ -116,6 +116,19 @@ describe("credit-score", () => {
 		expect(text).not.toContain(indebted);
 	});
 
+	it("reads the consultations of the last 90 days by distinct consumers from Base C", async () => {
+		const cpf = await person("Consultada");
+		const key = (await api(mesh, "POST", "/api/v1/consumers", { body: { name: "outro banco", scopes: ["score:read"] } })).body.key;
+		expect((await score(cpf)).status).toBe(200);
+		expect((await api(mesh, "GET", `/api/v1/scores/${cpf}`, { key })).status).toBe(200);
+		const value = (r: { body?: { components?: { code: string; value: number }[] } }, code: string) => r.body?.components?.find(c => c.code === code)?.value;
+		const later = await eventually(() => score(cpf), r => value(r, "CONSULTING_COMPANIES") === 2);
+		expect(value(later, "CONSULTING_COMPANIES")).toBe(2);
+		expect(value(later, "RECENT_CONSULTATIONS")).toBeGreaterThanOrEqual(2);
+		expect(later.body.missing).toEqual([]);
+		expect(later.body.complete).toBe(true);
+	});
+
 	it("a base that is down marks its part unavailable: a partial score, not an error", async () => {
 		await engines("down", "elasticsearch");
 		const res = await eventually(() => score(clean), r => r.body?.missing?.some((m: { part: string; reason: string }) => m.part === "movements" && m.reason === "unavailable"), 30_000, 500);
