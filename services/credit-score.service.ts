@@ -9,8 +9,8 @@ import * as f from "../lib/fields";
 
 /**
  * Each part the scorecard reads (lib/credit-score/inputs.ts): the base action that answers it in one
- * query, and how its answer becomes the part. Consultations come from Base C's activity.consultationStats
- * once it exists; until then the part is missing (`not_supported`).
+ * query, and how its answer becomes the part. A Base C without activity.consultationStats (an older
+ * node during a rolling update) leaves the consultations part missing as `not_supported`.
  */
 const PARTS: Record<PartName, { action: string; read(answer: any): ScoreInputs[PartName] }> = {
 	debts: { action: "cpf-lookup.debtSummary", read: a => a },
