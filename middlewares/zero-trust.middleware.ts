@@ -46,6 +46,8 @@ export interface MeshLocals {
 export interface MeshMeta {
 	/** The caller token (consumers.authenticate's, or an operator's): checked by every action, never trusted unchecked. */
 	callerToken?: string;
+	/** The purpose (finalidade) the client stated for a consultation, checked against the caller token by ConsultationMiddleware. */
+	finalidade?: string;
 	/** The Idempotency-Key of a write, put by the gateway on idempotent routes (middlewares/idempotency.middleware.ts honours it). */
 	idempotency?: IdempotencyMeta;
 	/** moleculer-web: the answer's HTTP status, from the route table (middlewares/http-status.middleware.ts). */

@@ -4,9 +4,11 @@ import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { BaseCMixin, type BaseCThis, ES_READ } from "../mixins/base-c.mixin";
 import type { Delivery } from "../middlewares/channels.middleware";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
+import type { ConsultationMessage } from "../middlewares/consultation.middleware";
 import { index } from "../lib/base-c/indices";
 import { MOVEMENT_TYPES } from "../lib/base-c/movement";
-import { formatDate } from "../lib/dates";
+import { MOVEMENT_PERIOD_DAYS, MOVEMENT_WINDOW_DAYS, type MovementStats } from "../lib/credit-score/inputs";
+import { formatDate, todayIso } from "../lib/dates";
 import { fromCents } from "../lib/money";
 import { InvalidFieldError, NotFoundError, type Thrown } from "../lib/errors";
 import * as f from "../lib/fields";
@@ -14,11 +16,11 @@ import * as f from "../lib/fields";
 /** How many movements payload C lists, newest first. */
 const RECENT_MOVEMENTS = 20;
 
-interface Consultation {
-	subject: string;
-	at: string;
-	source: string;
-}
+/** A consultation as the channel brings it (middlewares/consultation.middleware.ts) and Base C keeps it. */
+type Consultation = ConsultationMessage;
+
+/** The window of consultationStats: the consultations of the last 90 days. */
+export const CONSULTATION_STATS_DAYS = 90;
 
 /** A movement as Base C keeps it, in the fields read back. */
 interface MovementDoc {
@@ -49,6 +51,16 @@ interface SearchAnswer<T, TAggregations = unknown> {
 interface ByTipo {
 	byTipo: { buckets: { key: string; doc_count: number; cents: { value: number } }[] };
 }
+
+/** The aggregations of movementStats. */
+interface StatsAggs {
+	volume: { value: number };
+	card: { doc_count: number };
+	periods: { buckets: { doc_count: number }[] };
+}
+
+/** ISO day `days` after `iso` (negative: before). */
+const plusDays = (iso: string, days: number) => new Date(Date.parse(iso) + days * 86_400_000).toISOString().slice(0, 10);
 
 /** Every operation of a bulk request here is a create. */
 type CreateItems = { create: estypes.BulkResponseItem }[];
@@ -158,6 +170,56 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 			}
 		},
 
+		/**
+		 * The credit score's Base C part (lib/credit-score/inputs.ts): movements of the last 180 days,
+		 * their volume, card use, and in how many of the six 30-day periods there were any. One search, no hits.
+		 */
+		movementStats: {
+			callers: ["report"], scopes: ["score:read"],
+			params: { $$strict: true, cpf: f.cpf },
+			async handler(ctx: Context<{ cpf: string }, MeshMeta, MeshLocals>): Promise<MovementStats> {
+				const today = todayIso();
+				// Period k (0 = the newest) covers the days (today − 30(k+1), today − 30k]; `to` is exclusive.
+				const periods = Array.from({ length: MOVEMENT_WINDOW_DAYS / MOVEMENT_PERIOD_DAYS }, (_, k) => ({
+					from: plusDays(today, -MOVEMENT_PERIOD_DAYS * (k + 1) + 1), to: plusDays(today, -MOVEMENT_PERIOD_DAYS * k + 1)
+				}));
+				const res = await this.es.search({
+					index: index.movements(), size: 0, track_total_hits: true,
+					query: { bool: { filter: [{ term: { subject: this.activitySubject(ctx.params.cpf) } }, { range: { data: { gte: periods.at(-1)!.from, lte: today } } }] } },
+					aggs: {
+						volume: { sum: { field: "valor_cents" } },
+						card: { filter: { term: { tipo: "cartao" } } },
+						periods: { date_range: { field: "data", format: "strict_date", ranges: periods } }
+					}
+				}, ES_READ) as SearchAnswer<object, StatsAggs>;
+				const a = res.aggregations;
+				return {
+					movements: res.hits.total.value,
+					volumeCents: Math.round(a.volume.value),
+					cardMovements: a.card.doc_count,
+					activePeriods: a.periods.buckets.filter(b => b.doc_count > 0).length
+				};
+			}
+		},
+
+		/**
+		 * How often a CPF was consulted in the last 90 days and by how many distinct consumers (a
+		 * cardinality aggregation on `consumer`): an input of the credit score. Not a consultation itself.
+		 */
+		consultationStats: {
+			callers: ["report", "api"], scopes: ["score:read"],
+			visibility: "public",
+			params: { $$strict: true, cpf: f.cpf },
+			async handler(ctx: Context<{ cpf: string }, MeshMeta, MeshLocals>) {
+				const res = await this.es.search({
+					index: index.consultations(), size: 0, track_total_hits: true,
+					query: { bool: { filter: [{ term: { subject: this.activitySubject(ctx.params.cpf) } }, { range: { at: { gte: `now-${CONSULTATION_STATS_DAYS}d` } } }] } },
+					aggs: { consumers: { cardinality: { field: "consumer" } } }
+				}, ES_READ) as SearchAnswer<unknown, { consumers: { value: number } }>;
+				return { consultations90d: res.hits.total.value, distinctConsumers90d: res.aggregations.consumers.value };
+			}
+		},
+
 		/** LGPD access: everything Base C holds under a subject (no size limit: it pages through). */
 		export: {
 			callers: ["privacy"], scopes: ["privacy:admin"],
@@ -234,8 +296,11 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 			try {
 				const res = await this.es.bulk({
 					operations: valid.flatMap(({ data }) => {
-						const id = createHash("sha256").update(`${data.subject}|${data.at}|${data.source}`).digest("base64url");
-						return [{ create: { _index: index.consultations(), _id: id } }, { consultation_id: id, subject: data.subject, at: data.at, source: String(data.source).slice(0, 64) }];
+						// Messages published before consumer and purpose existed carry neither: kept as "unknown" and null.
+						const consumer = typeof data.consumer === "string" ? data.consumer.slice(0, 64) : "unknown";
+						const purpose = typeof data.purpose === "string" ? data.purpose.slice(0, 64) : null;
+						const id = createHash("sha256").update(`${data.subject}|${data.at}|${data.source}|${consumer}|${purpose}`).digest("base64url");
+						return [{ create: { _index: index.consultations(), _id: id } }, { consultation_id: id, subject: data.subject, at: data.at, source: String(data.source).slice(0, 64), consumer, purpose }];
 					})
 				});
 				(res.items as CreateItems).forEach((item, i) => (!item.create.error || item.create.status === 409 ? valid[i].msg.ack() : valid[i].msg.nak(2000)));

@@ -37,6 +37,8 @@ const READINESS_CACHE_MS = 1_000;
 const BEARER = /^Bearer ([A-Za-z0-9_-]{16,256})$/;
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 const IDEMPOTENCY_KEY = new RegExp(IDEMPOTENCY_KEY_PATTERN);
+/** The request header stating a consultation's purpose (docs/consultation-purpose.md), lower-cased as Node gives headers. */
+const PURPOSE_HEADER = "finalidade";
 
 function send(res: ServerResponse, status: number, body: unknown, type = "application/json; charset=utf-8"): void {
 	res.statusCode = status;
@@ -284,6 +286,9 @@ const ApiService: ServiceSchema<any> = {
 		checkRequest(ctx: Context<any, any>, req: Req, route: GatewayRoute) {
 			this.checkBody(req, route);
 			this.checkPathParamsInBody(req);
+			// The stated purpose travels to the consulting node, which checks it against the caller token (ConsultationMiddleware).
+			const finalidade = req.headers[PURPOSE_HEADER];
+			if (typeof finalidade === "string") ctx.meta.finalidade = finalidade.trim();
 			const key = req.headers["idempotency-key"];
 			if (typeof key === "string" && route.idempotent) ctx.meta.idempotency = { key: this.checkIdempotencyKey(key), action: route.action };
 		},

@@ -82,7 +82,7 @@ const AuditService: ServiceSchema<ServiceSettingSchema, { verifyChain(): Promise
 
 	actions: {
 		append: {
-			callers: ["base-a", "base-b", "privacy"],
+			callers: ["base-a", "base-b", "report", "privacy"],
 			visibility: "public",
 			params: {
 				action: { type: "string", max: 100 },

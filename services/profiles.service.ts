@@ -4,6 +4,7 @@ import { PiiMixin, type PiiThis } from "../mixins/pii.mixin";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import { ASSET_TYPES, INCOME_SOURCES } from "../lib/base-b/catalog";
 import { type Asset, type ProfileDoc, profileView } from "../lib/base-b/profile";
+import { SCORE_HISTORY, SCORE_LATEST } from "../lib/base-b/score-history";
 import { todayIso, yearsBetween } from "../lib/dates";
 import { InvalidFieldError, NotFoundError, isDuplicateKeyError } from "../lib/errors";
 import * as f from "../lib/fields";
@@ -109,7 +110,11 @@ const ProfilesService: ServiceSchema<ServiceSettingSchema, object, BaseBThis & P
 			visibility: "public",
 			params: { cpfBidx: { type: "string", length: 64 } },
 			async handler(ctx: Context<{ cpfBidx: string }, MeshMeta, MeshLocals>) {
-				return { erased: (await this.adapter.collection.deleteOne({ _id: ctx.params.cpfBidx })).deletedCount ?? 0 };
+				const bidx = ctx.params.cpfBidx;
+				// The kept credit scores go with the profile (docs/credit-score.md, "History").
+				await this.adapter.db.collection(SCORE_HISTORY).deleteMany({ bidx });
+				await this.adapter.db.collection<{ _id: string }>(SCORE_LATEST).deleteOne({ _id: bidx });
+				return { erased: (await this.adapter.collection.deleteOne({ _id: bidx })).deletedCount ?? 0 };
 			}
 		}
 	},

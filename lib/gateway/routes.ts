@@ -91,6 +91,38 @@ const report: JsonSchema = {
 	}
 };
 
+const scorePart = { type: "string", enum: ["debts", "assets", "movements", "consultations"] };
+const scoreComponent: JsonSchema = {
+	type: "object", required: ["code", "value", "points", "neutral"],
+	properties: { code: str, part: scorePart, value: { type: ["number", "null"] }, points: { type: "integer" }, maxPoints: { type: "integer" }, neutral: { type: "boolean", description: "the part was missing: the characteristic's neutral points" } }
+};
+const scoreCore = {
+	score: { type: "integer", minimum: 0, maximum: 1000 },
+	band: { type: "string", enum: ["A", "B", "C", "D", "E"] },
+	risk: { type: "string", examples: ["baixo risco"] },
+	model: { type: "string", examples: ["cm-score-1.0"] },
+	complete: { type: "boolean", description: "false when a part was missing (docs/credit-score.md, missing parts)" },
+	missing: { type: "array", items: { type: "object", required: ["part", "reason"], properties: { part: scorePart, reason: { type: "string", enum: ["not_found", "no_data", "unavailable", "not_supported"] } } } },
+	components: { type: "array", items: scoreComponent }
+};
+const creditScore: JsonSchema = {
+	type: "object", required: ["cpf", "score", "band", "risk", "model", "computedAt", "complete", "missing", "components", "reasons", "recorded"],
+	properties: {
+		cpf: { type: "string", pattern: "^\\d{11}$" }, ...scoreCore,
+		computedAt: { type: "string", format: "date-time" },
+		reasons: { type: "array", maxItems: 4, description: "The strongest negative factors, in Portuguese", items: { type: "object", required: ["code", "pointsLost", "message"], properties: { code: str, pointsLost: { type: "integer" }, message: str } } },
+		recorded: { type: "boolean", description: "false when the score could not be kept in the history (Base B down)" }
+	}
+};
+const scoreHistory: JsonSchema = {
+	type: "object", required: ["cpf", "entries", "next"],
+	properties: {
+		cpf: { type: "string", pattern: "^\\d{11}$" },
+		entries: { type: "array", items: { type: "object", required: ["score", "band", "model", "computedAt", "components"], properties: { ...scoreCore, computedAt: { type: "string", format: "date-time" } } } },
+		next: { type: ["string", "null"], description: "Pass as `before` for the next (older) page" }
+	}
+};
+
 // Where a written CPF can be read back and used next (OpenAPI links).
 const byCpf = (to: Record<string, string>): RouteSpec["links"] =>
 	Object.fromEntries(Object.entries(to).map(([name, route]) => [name, { to: route, parameters: { cpf: "$response.body#/cpf" } }]));
@@ -143,6 +175,9 @@ export const ROUTES: GatewayRoute[] = [
 	{ method: "GET", path: "/activity/:cpf", action: "activity.get", scope: "activity:read", status: 200, tag: "Base C", summary: "Payload C: last consultation, last card purchase, latest movements", response: payloadC },
 	{ method: "GET", path: "/activity/:cpf/movements", action: "activity.movements", scope: "activity:read", status: 200, tag: "Base C", summary: "Movements filtered by date range and tipo, with per-tipo totals, paged with `after`", response: movementsPage },
 	{ method: "GET", path: "/reports/:cpf", action: "report.get", scope: "reports:read", status: 200, tag: "Reports", summary: "Base A, Base B, score and Base C in one answer, limited to the caller's scopes (a consultation)", response: report },
+	{ method: "GET", path: "/scores/:cpf", action: "credit-score.get", scope: "score:read", status: 200, tag: "Scores", summary: "Credit score 0–1000 from Bases A, B and C, with band, reasons and model version; a base down gives a partial score (a consultation)", response: creditScore,
+		links: byCpf({ ScoreHistory: "GET /scores/:cpf/history" }) },
+	{ method: "GET", path: "/scores/:cpf/history", action: "score-history.list", scope: "score:read", status: 200, tag: "Scores", summary: "The credit scores computed for a CPF, newest first, paged with `before`", response: scoreHistory },
 	{ method: "GET", path: "/privacy/:cpf", action: "privacy.access", scope: "privacy:admin", status: 200, tag: "Privacy (LGPD)", summary: "Everything held on a CPF in all three bases, with its audit trail; at most 10 000 movements, 1 000 consultations and 5 000 audit rows (newest movements first): `baseC.movementsNext` and `auditNext` continue in GET /activity/{cpf}/movements and GET /audit", response: { type: "object", required: ["cpf", "baseA", "baseB", "baseC", "audit", "auditNext"] } },
 	{ method: "DELETE", path: "/privacy/:cpf", action: "privacy.erase", scope: "privacy:admin", status: 200, alsoStatus: [202], statusOf: result => (result?.status === "pending" ? 202 : 200), tag: "Privacy (LGPD)", summary: "Erase a CPF from all three bases: 200 when done, 202 while a base is still pending (finished automatically)", response: { type: "object", required: ["cpf", "status", "bases"], properties: { cpf: str, status: { type: "string", enum: ["erased", "pending"] }, bases: { type: "object" } } } },
 	{ method: "GET", path: "/audit", action: "audit.list", scope: "audit:read", status: 200, tag: "Audit", summary: "Audit trail, optionally of one CPF and a date range", response: auditPage },

@@ -43,7 +43,7 @@ const SECRETS: Record<string, string[]> = {
 	// Puts in place Base C's own user (credit_mesh) as `elastic`; base-c itself never holds elastic_password.
 	"elasticsearch-init": ["elastic_password", "elasticsearch_app_password"],
 	"base-c": [...joins("base_c"), "elasticsearch_url", "pseudonym_key"],
-	report: [...joins("report"), "pseudonym_key"],
+	report: [...joins("report"), "pseudonym_key", "blind_index_key"],
 	privacy: [...joins("privacy"), "pii_keys", "blind_index_key", "pseudonym_key"],
 	edge: ["edge_tls_cert", "edge_tls_key"],
 	prometheus: [],
@@ -338,7 +338,7 @@ describe("docker-stack.yml: our services", () => {
 	});
 
 	it("the base groups run their base's services", () => {
-		expect(env(services["base-b"]).SERVICES).toBe("profiles,asset-score,ml-export");
+		expect(env(services["base-b"]).SERVICES).toBe("profiles,asset-score,ml-export,score-history");
 		expect(env(services["base-c"]).SERVICES).toBe("transaction-ingest,activity");
 		for (const name of runners) expect(services[name].deploy.replicas, name).toBeGreaterThanOrEqual(2);
 	});

@@ -21,6 +21,8 @@ import MlExportService from "../../services/ml-export.service";
 import TransactionIngestService from "../../services/transaction-ingest.service";
 import ActivityService from "../../services/activity.service";
 import ReportService from "../../services/report.service";
+import CreditScoreService from "../../services/credit-score.service";
+import ScoreHistoryService from "../../services/score-history.service";
 import PrivacyService from "../../services/privacy.service";
 
 /** Every service of Base A plus the gateway. */
@@ -28,11 +30,11 @@ export const BASE_A_MESH: ServiceSchema[] = [
 	ApiService, PersonsService, CpfLookupService, DebtWriteService, AuditService, ConsumersService, IdempotencyService
 ];
 /** Base B's services. */
-export const BASE_B_SERVICES: ServiceSchema[] = [ProfilesService, AssetScoreService, MlExportService];
+export const BASE_B_SERVICES: ServiceSchema[] = [ProfilesService, AssetScoreService, MlExportService, ScoreHistoryService];
 /** Base C's services. */
 export const BASE_C_SERVICES: ServiceSchema[] = [TransactionIngestService, ActivityService];
 /** The whole mesh as it stands. */
-export const FULL_MESH: ServiceSchema[] = [...BASE_A_MESH, ...BASE_B_SERVICES, ...BASE_C_SERVICES, ReportService, PrivacyService];
+export const FULL_MESH: ServiceSchema[] = [...BASE_A_MESH, ...BASE_B_SERVICES, ...BASE_C_SERVICES, ReportService, CreditScoreService, PrivacyService];
 
 export interface Mesh {
 	namespace: string;
