@@ -166,7 +166,7 @@ async function main(): Promise<void> {
 	const warnings = meshWarnings(mesh.logFile);
 	console.log(`\nmesh log: ${warnings.length} lines at warn or above${warnings.length ? ` (${mesh.logFile})` : ""}`);
 	console.log(gitText(code));
-	console.log(`results: ${writeResults(ROOT, "abuse", { at: new Date().toISOString(), machine, code, params: opts, idle, results, meshWarnings: warnings.length })}`);
+	console.log(`results: ${await writeResults(ROOT, "abuse", { at: new Date().toISOString(), machine, code, params: opts, idle, results, meshWarnings: warnings.length })}`);
 }
 
 runMain(state, { budgetMs: 600_000, main, cleanup });

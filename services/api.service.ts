@@ -13,7 +13,8 @@ import { RateLimiter } from "../lib/gateway/rate-limit";
 import { buildOpenApi, IDEMPOTENCY_KEY_PATTERN } from "../lib/openapi";
 import { swaggerUiHtml } from "../lib/swagger-ui";
 import { scrubText } from "../lib/scrub";
-import { InProcessPrometheusReporter } from "../broker/prometheus.reporter";
+import { prometheusReporter } from "../broker/prometheus.reporter";
+import { GatewayMetricsMixin } from "../mixins/gateway-metrics.mixin";
 import { normalizeCpf } from "../lib/cpf";
 import { InvalidFieldError } from "../lib/errors";
 
@@ -108,10 +109,15 @@ function restRoute(name: string, routes: GatewayRoute[], parsers: Record<string,
 /** The only HTTP edge: REST for API clients, health and metrics for operators, docs for everyone. */
 const ApiService: ServiceSchema<any> = {
 	name: "api",
-	mixins: [ApiGateway as any],
+	mixins: [ApiGateway as any, GatewayMetricsMixin],
 
 	// moleculer-web's actions that change or list routes are not callable by anyone: the routes are fixed.
-	actions: { listAliases: false, addRoute: false, removeRoute: false },
+	// Its `rest` span would be named and tagged with the URL (a CPF is in it): only the method here;
+	// the spans of the actions it calls name the route.
+	actions: {
+		listAliases: false, addRoute: false, removeRoute: false,
+		rest: { tracing: { spanName: (ctx: Context<{ req: Req }>) => `HTTP ${ctx.params.req.method}`, tags: { params: false, meta: false } } } as any
+	},
 
 	settings: {
 		port: config.port,
@@ -161,8 +167,8 @@ const ApiService: ServiceSchema<any> = {
 						const report = await this.readiness();
 						send(res, report.status === "up" ? 200 : 503, report);
 					},
-					"GET /metrics"(this: any, _req: Req, res: ServerResponse) {
-						send(res, 200, this.prometheus()?.render() ?? "", "text/plain; version=0.0.4; charset=utf-8");
+					async "GET /metrics"(this: any, _req: Req, res: ServerResponse) {
+						send(res, 200, (await prometheusReporter(this.broker)?.scrape()) ?? "", "text/plain; version=0.0.4; charset=utf-8");
 					},
 					"GET /openapi.json"(this: any, _req: Req, res: ServerResponse) {
 						send(res, 200, this.openApi());
@@ -216,6 +222,7 @@ const ApiService: ServiceSchema<any> = {
 			// Answers carry personal data: no cache keeps them, and no browser guesses their type.
 			res.setHeader("Cache-Control", "no-store");
 			res.setHeader("X-Content-Type-Options", "nosniff");
+			this.observeHttp(req, res);
 			if (req.method !== "OPTIONS") return (ApiGateway as any).methods.httpHandler.call(this, req, res, next);
 			const allow = allowedMethods(new URL(req.url ?? "/", "http://gateway").pathname);
 			if (!allow.length) return this.sendError(req, res, new NotFoundError());
@@ -370,10 +377,6 @@ const ApiService: ServiceSchema<any> = {
 			const transporter = this.broker.transit ? (this.broker.transit.connected ? "up" : "down") : "local";
 			const up = Object.values(bases).every(b => b.status === "up") && transporter !== "down";
 			return { status: up ? "up" : "down", nodeID: this.broker.nodeID, transporter, bases };
-		},
-
-		prometheus(): InProcessPrometheusReporter | undefined {
-			return this.broker.metrics?.reporter?.find((r: unknown) => r instanceof InProcessPrometheusReporter) as any;
 		},
 
 		/** Generated from the route table and the live actions' parameter schemas. */

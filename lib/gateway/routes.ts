@@ -176,12 +176,23 @@ export const API_PREFIX = "/api/v1";
 /** The gateway's own GET paths outside the prefix (health, metrics, the document and Swagger UI). */
 const OPERATION_PATHS = ["/health/live", "/health/ready", "/metrics", "/openapi.json", "/docs", "/docs/"];
 
-const PATTERNS: { method: string; pattern: RegExp }[] = [
-	...ROUTES.map(r => ({ method: r.method, pattern: new RegExp(`^${API_PREFIX}${r.path.replace(/:\w+/g, "[^/]+")}/?$`) })),
-	...OPERATION_PATHS.map(p => ({ method: "GET", pattern: new RegExp(`^${p.replace(/\./g, "\\.")}$`) }))
+const PATTERNS: { method: string; pattern: RegExp; template: string }[] = [
+	...ROUTES.map(r => ({ method: r.method, pattern: new RegExp(`^${API_PREFIX}${r.path.replace(/:\w+/g, "[^/]+")}/?$`), template: `${API_PREFIX}${r.path}` })),
+	...OPERATION_PATHS.map(p => ({ method: "GET", pattern: new RegExp(`^${p.replace(/\./g, "\\.")}$`), template: p === "/docs/" ? "/docs" : p }))
 ];
 
 /** The methods some route serves on this path: what a 405 lists in `Allow` (none: the path is unknown, 404). */
 export function allowedMethods(pathname: string): string[] {
 	return [...new Set(PATTERNS.filter(p => p.pattern.test(pathname)).map(p => p.method))];
+}
+
+/**
+ * The route a path belongs to, as the route table writes it (`/api/v1/persons/:cpf`): the `route`
+ * label of the gateway's HTTP metrics. Never the path itself (a CPF is in it), and a bounded set:
+ * Swagger UI's files are `/docs/*`, anything else `other`.
+ */
+export function routeTemplate(pathname: string): string {
+	const hit = PATTERNS.find(p => p.pattern.test(pathname));
+	if (hit) return hit.template;
+	return pathname.startsWith("/docs/") ? "/docs/*" : "other";
 }

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import type { AddressInfo } from "node:net";
-import { ServiceBroker, type ServiceSchema } from "moleculer";
+import { type BrokerOptions, ServiceBroker, type ServiceSchema } from "moleculer";
 import brokerConfig from "../../moleculer.config";
 import { connect } from "nats";
 import { config } from "../../config";
@@ -48,7 +48,7 @@ export interface Mesh {
  * Each service on a broker of its own, all meeting over the real NATS server in a namespace of
  * this mesh alone; the gateway listens on a free port.
  */
-export async function startMesh(services: ServiceSchema[] = FULL_MESH, opts: { logLevel?: string } = {}): Promise<Mesh> {
+export async function startMesh(services: ServiceSchema[] = FULL_MESH, opts: { logLevel?: string; broker?: Partial<BrokerOptions> } = {}): Promise<Mesh> {
 	const namespace = `test-${randomBytes(4).toString("hex")}`;
 	const logger: any = brokerConfig.logger;
 	const brokers = services.map(schema => {
@@ -56,7 +56,8 @@ export async function startMesh(services: ServiceSchema[] = FULL_MESH, opts: { l
 			...brokerConfig,
 			namespace,
 			nodeID: `${schema.name}-${randomBytes(2).toString("hex")}`,
-			logger: { ...logger, options: { ...logger.options, level: opts.logLevel ?? config.logLevel } }
+			logger: { ...logger, options: { ...logger.options, level: opts.logLevel ?? config.logLevel } },
+			...opts.broker
 		});
 		broker.createService(schema);
 		return broker;
