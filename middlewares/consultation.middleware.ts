@@ -1,6 +1,7 @@
 import type { Context, Middleware } from "moleculer";
 import type { Caller, MeshLocals, MeshMeta } from "./zero-trust.middleware";
 import { activityPseudonym } from "../lib/base-c/subject";
+import { isPurpose, PurposeError, PurposeNotAllowedError, type Purpose } from "../lib/purposes";
 
 /** What one consultation publishes on the `consultations` channel (Base C's activity service stores it). */
 export interface ConsultationMessage {
@@ -12,7 +13,7 @@ export interface ConsultationMessage {
 	/** the consumer id of the API key (a UUID), or "operator" */
 	consumer: string;
 	/** the purpose stated for it (lib/purposes.ts) */
-	purpose: string | null;
+	purpose: Purpose;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -27,6 +28,11 @@ export const consultingConsumer = (caller: Caller | undefined): string => (calle
  * pseudonym of the CPF (never the CPF), the consumer who consulted and the purpose. Publishing does not
  * hold up the answer; a failure is logged (it means NATS itself is down). Inside a report the parts are
  * not consultations of their own: the report counts once, so a call made by the report group is not counted.
+ *
+ * Before anything is read, the purpose (`ctx.meta.finalidade`, from the `Finalidade` header) must be one
+ * of the documented list (else 400) and one the caller token allows (its `fin` claim, signed by the
+ * group that checks API keys from the key's `purposes`; else 403): a node that forwards the call can
+ * choose among the purposes the key allows, never beyond (docs/consultation-purpose.md).
  */
 export const ConsultationMiddleware: Middleware = {
 	name: "Consultation",
@@ -35,11 +41,15 @@ export const ConsultationMiddleware: Middleware = {
 		const subjectOf = activityPseudonym();
 		const source = action.service?.name ?? "unknown";
 		return async function consulted(ctx: Context<{ cpf: string }, MeshMeta, MeshLocals>) {
+			const purpose = ctx.meta?.finalidade;
+			if (!isPurpose(purpose)) throw new PurposeError(!purpose);
+			const allowed = ctx.locals?.caller?.purposes ?? [];
+			if (!allowed.includes(purpose)) throw new PurposeNotAllowedError(allowed);
 			const result = await handler(ctx);
 			if (ctx.locals?.callerGroup !== "report") {
 				const message: ConsultationMessage = {
 					subject: subjectOf(ctx.params.cpf), at: new Date().toISOString(), source,
-					consumer: consultingConsumer(ctx.locals?.caller), purpose: ctx.meta?.finalidade ?? null
+					consumer: consultingConsumer(ctx.locals?.caller), purpose
 				};
 				ctx.broker.channels.publish("consultations", message)
 					.catch((err: Error) => ctx.broker.logger.warn("Consultation not recorded:", err.name));

@@ -72,6 +72,10 @@ interface ActivityMethods {
 	recordConsultations(batch: Delivery<Consultation>[]): Promise<void>;
 }
 
+/** A stored consultation as it leaves Base C: when, who (a consumer id; names are Base A's), why. */
+const consultationView = (c: Consultation) => ({ at: new Date(c.at).toISOString(), consumer: c.consumer ?? "unknown", purpose: c.purpose ?? null });
+const CONSULTATION_FIELDS = ["at", "consumer", "purpose"];
+
 const movementView = (m: MovementDoc) => ({ tipo: m.tipo, valor: fromCents(m.valor_cents), data: formatDate(m.data) });
 
 /**
@@ -220,6 +224,34 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 			}
 		},
 
+		/**
+		 * The consultations of a subject, newest first, paged with `after` (the privacy service serves them
+		 * as GET /consultations/:cpf, with the consumers' names). Not a consultation itself.
+		 */
+		consultations: {
+			callers: ["privacy"], scopes: ["consultations:read", "privacy:admin"],
+			visibility: "public",
+			params: {
+				$$strict: true,
+				subject: { type: "string", min: 10, max: 100 },
+				size: { type: "number", integer: true, min: 1, max: 200, default: 50 },
+				after: { type: "string", max: 200, optional: true }
+			},
+			async handler(ctx: Context<{ subject: string; size: number; after?: string }, MeshMeta, MeshLocals>) {
+				const { subject, size, after } = ctx.params;
+				const res = await this.es.search({
+					index: index.consultations(), size, query: { term: { subject } }, track_total_hits: true,
+					sort: [{ at: "desc" }, { consultation_id: "desc" }], search_after: after ? decodeCursor(after) : undefined, _source: CONSULTATION_FIELDS
+				}, ES_READ) as SearchAnswer<Consultation>;
+				const hits = res.hits.hits;
+				return {
+					total: res.hits.total.value,
+					consultations: hits.map(h => consultationView(h._source)),
+					next: hits.length === size ? encodeCursor(hits[hits.length - 1].sort) : null
+				};
+			}
+		},
+
 		/** LGPD access: everything Base C holds under a subject (no size limit: it pages through). */
 		export: {
 			callers: ["privacy"], scopes: ["privacy:admin"],
@@ -232,12 +264,12 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 						index: index.movements(), size: EXPORT_MAX_MOVEMENTS, query, track_total_hits: true,
 						sort: [{ data: "desc" }, { movement_id: "desc" }], _source: ["tipo", "valor_cents", "data"]
 					}) as Promise<unknown> as Promise<SearchAnswer<MovementDoc>>,
-					this.es.search({ index: index.consultations(), size: EXPORT_MAX_CONSULTATIONS, query, track_total_hits: true, sort: [{ at: "desc" }], _source: ["at"] }) as Promise<unknown> as Promise<SearchAnswer<Consultation>>
+					this.es.search({ index: index.consultations(), size: EXPORT_MAX_CONSULTATIONS, query, track_total_hits: true, sort: [{ at: "desc" }, { consultation_id: "desc" }], _source: CONSULTATION_FIELDS }) as Promise<unknown> as Promise<SearchAnswer<Consultation>>
 				]);
 				const hits = moves.hits.hits;
 				const movementsTotal = moves.hits.total.value;
 				return {
-					consultations: consulted.hits.hits.map(h => h._source.at),
+					consultations: consulted.hits.hits.map(h => consultationView(h._source)),
 					consultationsTotal: consulted.hits.total.value,
 					movements: hits.map(h => movementView(h._source)),
 					movementsTotal,

@@ -201,6 +201,10 @@ const ApiService: ServiceSchema<any> = {
 		// A revoked key stops working at once on every gateway, not when the cache expires.
 		"consumers.revoked"(this: any) {
 			this.consumerCache.clear();
+		},
+		// Changed purposes too: the cached caller token carries the old ones.
+		"consumers.changed"(this: any) {
+			this.consumerCache.clear();
 		}
 	},
 

@@ -87,14 +87,21 @@ export interface ApiResponse {
 	body: any;
 }
 
-/** One HTTP request to the gateway; JSON bodies are parsed. */
+/** The purpose tests state for their consultations unless they say otherwise (docs/consultation-purpose.md). */
+export const TEST_PURPOSE = "concessao_credito";
+
+/**
+ * One HTTP request to the gateway; JSON bodies are parsed. Every request states TEST_PURPOSE in the
+ * Finalidade header (read only by consultations) unless `finalidade` says another, or null for none.
+ */
 export async function api(
 	mesh: Mesh,
 	method: string,
 	path: string,
-	opts: { key?: string | null; body?: unknown; rawBody?: string | Buffer; headers?: Record<string, string> } = {}
+	opts: { key?: string | null; body?: unknown; rawBody?: string | Buffer; headers?: Record<string, string>; finalidade?: string | null } = {}
 ): Promise<ApiResponse> {
-	const headers: Record<string, string> = { ...opts.headers };
+	const finalidade = opts.finalidade === undefined ? TEST_PURPOSE : opts.finalidade;
+	const headers: Record<string, string> = { ...(finalidade !== null && { finalidade }), ...opts.headers };
 	const key = opts.key === undefined ? mesh.adminKey : opts.key;
 	if (key) headers.authorization = `Bearer ${key}`;
 	let body: string | Buffer | undefined;

@@ -62,8 +62,8 @@ describe("allowedMethods", () => {
 		for (const path of ["/api/v1/nothing", "/api/v1/persons/a/b", "/api/v1/audit/append", "/api/v1/consumers/x/y", "/openapiXjson", "/persons", "/api/v2/persons", "/health"]) {
 			expect(allowedMethods(path), path).toEqual([]);
 		}
-		// The path of DELETE /consumers/:id: known, so a POST to it is a 405, never an internal action.
-		expect(allowedMethods("/api/v1/consumers/authenticate")).toEqual(["DELETE"]);
+		// The path of PATCH and DELETE /consumers/:id: known, so a POST to it is a 405, never an internal action.
+		expect(allowedMethods("/api/v1/consumers/authenticate")).toEqual(["PATCH", "DELETE"]);
 	});
 });
 
