@@ -126,7 +126,8 @@ describe("credit-score", () => {
 		expect((await score(cpf)).status).toBe(200);
 		expect((await api(mesh, "GET", `/api/v1/scores/${cpf}`, { key })).status).toBe(200);
 		const value = (r: { body?: { components?: { code: string; value: number }[] } }, code: string) => r.body?.components?.find(c => c.code === code)?.value;
-		const later = await eventually(() => score(cpf), r => value(r, "CONSULTING_COMPANIES") === 2);
+		// Movements and consultations both reach Base C through JetStream, each in its own time.
+		const later = await eventually(() => score(cpf), r => value(r, "CONSULTING_COMPANIES") === 2 && r.body?.missing?.length === 0);
 		expect(value(later, "CONSULTING_COMPANIES")).toBe(2);
 		expect(value(later, "RECENT_CONSULTATIONS")).toBeGreaterThanOrEqual(2);
 		expect(later.body.missing).toEqual([]);
