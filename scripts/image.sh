@@ -15,8 +15,8 @@
 #      C); checks GET /health/ready (200), the image's HEALTHCHECK command, and that a person can be
 #      created (201) and looked up (200) through the gateway. Then stops everything.
 #
-# Needs root, buildah and debootstrap (installed with apt-get when missing, as root), the engines
-# (`bash scripts/engines.sh up`) and curl. Everything (buildah's storage, the base, layers, logs)
+# Needs root, buildah, debootstrap and curl (installed with apt-get when missing; `--tools` does only
+# that, or says in one line what is missing when not root) and the engines (started when down). Everything (buildah's storage, the base, layers, logs)
 # lives under $CREDIT_MESH_DATA/image; containers, mounts and processes are removed on exit, even on
 # failure. Variables: IMAGE_TAG (localhost/credit-mesh:test), DEBIAN_MIRROR, NPM_VERSION (11),
 # IMAGE_REBUILD_BASE=1 (make the base again).
@@ -38,17 +38,25 @@ say() { printf 'image: %s\n' "$*"; }
 die() { printf 'image: %s\n' "$*" >&2; exit 1; }
 elapsed() { echo "$(( SECONDS - $1 )) s"; }
 
-[[ $(id -u) -eq 0 ]] || die "needs root (buildah --isolation chroot and chroot): sudo npm run image"
-missing=()
-command -v buildah >/dev/null || missing+=(buildah)
-command -v debootstrap >/dev/null || missing+=(debootstrap)
-command -v curl >/dev/null || missing+=(curl)
-if (( ${#missing[@]} )); then
-  say "installing Debian's ${missing[*]}"
+# The tools: buildah, debootstrap, curl. As root, Debian's packages are installed when missing;
+# otherwise one line says what to run. `scripts/image.sh --tools` does only this (npm test runs it
+# before anything else, as it does scripts/chromium.sh).
+ensure_tools() {
+  local missing=()
+  command -v buildah >/dev/null || missing+=(buildah)
+  command -v debootstrap >/dev/null || missing+=(debootstrap)
+  command -v curl >/dev/null || missing+=(curl)
+  [[ $(id -u) -eq 0 ]] || die "needs root (buildah --isolation chroot, debootstrap, chroot): sudo npm run image${missing[*]:+; and sudo apt-get install ${missing[*]}}"
+  (( ${#missing[@]} )) || return 0
+  say "installing Debian's ${missing[*]} (npm run image builds and runs the image with them)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null ||
     { apt-get update >/dev/null && apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; }
-fi
+  for t in "${missing[@]}"; do command -v "$t" >/dev/null || die "apt-get installed $t but it is not on PATH"; done
+}
+ensure_tools
+[[ ${1:-} == --tools ]] && exit 0
+(( $# == 0 )) || die "usage: bash scripts/image.sh [--tools]"
 
 NODE_BIN=$ROOT/node_modules/node/bin/node
 [[ -x $NODE_BIN ]] || die "$NODE_BIN is missing: run npm ci (the npm package \`node\` brings the Node binary)"
