@@ -215,6 +215,14 @@ chown -R "0:${uid#*:}" "$secrets"; chmod 0750 "$secrets"; chmod 0440 "$secrets"/
 mount --bind "$secrets" "$m/run/secrets"; MOUNTS+=("$m/run/secrets")
 mount -o remount,bind,ro "$m/run/secrets"
 
+# What the image holds: nothing of .data (the development secrets), and an /app its user cannot change.
+[[ ! -e $m$IMG_WORKDIR/.data ]] || die "the image holds .data (see .dockerignore)"
+for f in admin_api_key pii_keys blind_index_key pseudonym_key; do
+  ! grep -rqsF -- "$(cat "$DATA/secrets/$f")" "$m$IMG_WORKDIR" || die "the image holds the development secret $f"
+done
+! chroot --userspec="$uid" "$m" /usr/bin/test -w "$IMG_WORKDIR/dist" || die "$IMG_WORKDIR/dist is writable by $IMG_USER"
+say "no development secret in $IMG_WORKDIR; $IMG_WORKDIR/dist read-only for $IMG_USER"
+
 port=$("$NODE_BIN" -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 namespace=image-$$
 

@@ -23,6 +23,7 @@ describe("npm run image", () => {
 	it("builds the image, reports its size, and its migration, gateway and groups serve over the local engines; leaves nothing mounted", async () => {
 		const { code, out } = await run("bash", ["scripts/image.sh"]);
 		expect(out).toMatch(/^image: size localhost\/credit-mesh:test \d+(\.\d+)? [kMG]B$/m);
+		expect(out).toMatch(/^image: no development secret in \/app; \/app\/dist read-only for node$/m);
 		expect(out).toMatch(/^image: migrate: exit 0$/m);
 		for (const group of ["api", "base-a", "base-b", "base-c"]) {
 			expect(out).toMatch(new RegExp(`^image: started ${group}: SERVICES=\\S+ node node_modules/moleculer/bin/moleculer-runner\\.js`, "m"));
