@@ -7,18 +7,20 @@
 #      binary of the npm package `node` (node_modules/node, package.json pins it), npm from the npm
 #      registry, and the user `node` (1000:1000). Tag localhost/node:<version>-bookworm-slim.
 #   2. build: buildah bud --isolation chroot --format docker (HEALTHCHECK is Docker-format only)
-#      --layers (a second run reuses npm ci's layers) with NODE_IMAGE=<the base>; prints the size.
+#      --layers (a second run reuses npm ci's layers) --jobs 2 (the build and deps stages side by
+#      side) with NODE_IMAGE=<the base>; prints the size.
 #   3. run: mounts the image's filesystem and, chrooted into it as its USER, in its WORKDIR, with its
 #      ENV plus the test settings of `bash scripts/engines.sh env test --group <group>` (the secrets
 #      copied to /run/secrets as a Swarm would mount them): the migration entry point, then the
 #      image's CMD for the groups api, base-a, base-b and base-c (/health/ready needs Bases A, B and
 #      C); checks GET /health/ready (200), the image's HEALTHCHECK command, and that a person can be
-#      created (201) and looked up (200) through the gateway. Then stops everything.
+#      created (201) and looked up (200) through the gateway; that no development secret is in the
+#      image and its user cannot change /app/dist. Then stops everything.
 #
 # Needs root, buildah, debootstrap and curl (installed with apt-get when missing; `--tools` does only
-# that, or says in one line what is missing when not root) and the engines (started when down). Everything (buildah's storage, the base, layers, logs)
-# lives under $CREDIT_MESH_DATA/image; containers, mounts and processes are removed on exit, even on
-# failure. Variables: IMAGE_TAG (localhost/credit-mesh:test), DEBIAN_MIRROR, NPM_VERSION (11),
+# that, or says in one line what is missing when not root) and the engines (started when down).
+# Everything (buildah's storage, the base, layers, logs) lives under $CREDIT_MESH_DATA/image;
+# containers, mounts and processes are removed on exit, even on failure. Variables: IMAGE_TAG (localhost/credit-mesh:test), DEBIAN_MIRROR, NPM_VERSION (11),
 # IMAGE_REBUILD_BASE=1 (make the base again).
 set -euo pipefail
 
@@ -177,7 +179,7 @@ if [[ -n $ca && -f $ca ]]; then
   say "the build's npm trusts $ca as the host's npm does (mounted during RUN steps only)"
 fi
 say "building $IMAGE from Dockerfile (NODE_IMAGE=$BASE; log $WORK/logs/build.log)"
-if ! timeout 1200 "${B[@]}" bud --isolation chroot --format docker --layers --force-rm --pull=never "${bud_mounts[@]}" \
+if ! timeout 1200 "${B[@]}" bud --isolation chroot --format docker --layers --jobs 2 --force-rm --pull=never "${bud_mounts[@]}" \
     --build-arg NODE_IMAGE="$BASE" -t "$IMAGE" -f "$ROOT/Dockerfile" "$ROOT" >"$WORK/logs/build.log" 2>&1; then
   tail -n 30 "$WORK/logs/build.log" >&2
   die "build failed, see $WORK/logs/build.log"
