@@ -48,7 +48,7 @@ ensure_tools() {
   command -v buildah >/dev/null || missing+=(buildah)
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   command -v curl >/dev/null || missing+=(curl)
-  [[ $(id -u) -eq 0 ]] || die "needs root (buildah --isolation chroot, debootstrap, chroot): sudo npm run image${missing[*]:+; and sudo apt-get install ${missing[*]}}"
+  [[ $(id -u) -eq 0 ]] || die "needs root for buildah --isolation chroot, debootstrap and mount (npm run image, and npm test, which runs it): run it with sudo${missing[*]:+; missing: ${missing[*]}}"
   (( ${#missing[@]} )) || return 0
   say "installing Debian's ${missing[*]} (npm run image builds and runs the image with them)"
   export DEBIAN_FRONTEND=noninteractive
