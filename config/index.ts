@@ -57,7 +57,10 @@ const schema = {
 	HEARTBEAT_INTERVAL: { type: "number", integer: true, min: 1, max: 60, convert: true, default: 2 },
 	HEARTBEAT_TIMEOUT: { type: "number", integer: true, min: 3, max: 300, convert: true, default: 8 },
 	SENTRY_DSN: { type: "string", pattern: /^https?:\/\//, optional: true },
-	SENTRY_ENVIRONMENT: { type: "string", pattern: /^[A-Za-z0-9._-]{1,64}$/, optional: true }
+	SENTRY_ENVIRONMENT: { type: "string", pattern: /^[A-Za-z0-9._-]{1,64}$/, optional: true },
+	// Webhook endpoints on loopback/private addresses (and plain http outside production): local development and tests only.
+	WEBHOOKS_ALLOW_PRIVATE: { type: "enum", values: ["true", "false"], default: "false" },
+	WEBHOOKS_MONITORS_MAX: { type: "number", integer: true, min: 1, max: 10_000_000, convert: true, default: 10_000 }
 } as const;
 
 export interface Config {
@@ -101,6 +104,10 @@ export interface Config {
 	/** Unexpected errors go to Sentry only when set. */
 	sentryDsn?: string;
 	sentryEnvironment: string;
+	/** Webhook endpoints may resolve to loopback, private or link-local addresses (development and tests only). */
+	webhooksAllowPrivate: boolean;
+	/** CPFs one consumer may monitor. */
+	webhooksMonitorsMax: number;
 }
 
 const ENV_NAMES: Record<keyof Config, string> = {
@@ -111,7 +118,7 @@ const ENV_NAMES: Record<keyof Config, string> = {
 	blindIndexKey: "BLIND_INDEX_KEY", pseudonymKey: "PSEUDONYM_KEY", meshKeys: "MESH_KEYS", meshPublicKeys: "MESH_PUBLIC_KEYS", callerTokenSeconds: "CALLER_TOKEN_SECONDS", port: "PORT", host: "HOST",
 	logLevel: "LOG_LEVEL", logFormat: "LOG_FORMAT", rateLimitPerMinute: "RATE_LIMIT_PER_MINUTE", authFailuresPerMinute: "AUTH_FAILURES_PER_MINUTE", trustedProxies: "TRUSTED_PROXIES",
 	bodyLimit: "BODY_LIMIT", authCacheSeconds: "AUTH_CACHE_SECONDS", requestTimeoutMs: "REQUEST_TIMEOUT_MS", heartbeatInterval: "HEARTBEAT_INTERVAL", heartbeatTimeout: "HEARTBEAT_TIMEOUT",
-	sentryDsn: "SENTRY_DSN", sentryEnvironment: "SENTRY_ENVIRONMENT"
+	sentryDsn: "SENTRY_DSN", sentryEnvironment: "SENTRY_ENVIRONMENT", webhooksAllowPrivate: "WEBHOOKS_ALLOW_PRIVATE", webhooksMonitorsMax: "WEBHOOKS_MONITORS_MAX"
 };
 
 function readSetting(env: NodeJS.ProcessEnv, name: string): string | undefined {
@@ -158,7 +165,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 		callerTokenSeconds: s.CALLER_TOKEN_SECONDS, port: s.PORT, host: s.HOST, logLevel: s.LOG_LEVEL, logFormat: s.LOG_FORMAT,
 		rateLimitPerMinute: s.RATE_LIMIT_PER_MINUTE, authFailuresPerMinute: s.AUTH_FAILURES_PER_MINUTE, trustedProxies: checkedAddressList(s.TRUSTED_PROXIES ?? ""), bodyLimit: s.BODY_LIMIT,
 		authCacheSeconds: s.AUTH_CACHE_SECONDS, requestTimeoutMs: s.REQUEST_TIMEOUT_MS, heartbeatInterval: s.HEARTBEAT_INTERVAL, heartbeatTimeout: s.HEARTBEAT_TIMEOUT,
-		sentryDsn: s.SENTRY_DSN, sentryEnvironment: s.SENTRY_ENVIRONMENT ?? s.NODE_ENV
+		sentryDsn: s.SENTRY_DSN, sentryEnvironment: s.SENTRY_ENVIRONMENT ?? s.NODE_ENV,
+		webhooksAllowPrivate: s.WEBHOOKS_ALLOW_PRIVATE === "true", webhooksMonitorsMax: s.WEBHOOKS_MONITORS_MAX
 	};
 	if (s.PII_KEYS) {
 		try {
