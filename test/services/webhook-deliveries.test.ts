@@ -1,0 +1,187 @@
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomCpf } from "../../lib/cpf";
+import { config } from "../../config";
+import { post } from "../../lib/webhooks/send";
+import { BASE_A_MESH, api, eventually, startMesh, type Mesh } from "../support/mesh";
+import { ownerQuery } from "../support/db";
+import EventsRelayService from "../../services/events-relay.service";
+import MonitoringService from "../../services/monitoring.service";
+import WebhookDeliveriesService from "../../services/webhook-deliveries.service";
+
+// Monitoring and signed webhooks, end to end: writes → outbox → JetStream → deliveries → a local
+// receiver (outside the mesh, on 127.0.0.1). The npm `standardwebhooks` library is not installed, so
+// the receiver verifies with its own implementation of Standard Webhooks 1.0 (below), not ours.
+
+interface Received { path: string; headers: IncomingMessage["headers"]; body: string }
+
+/** Standard Webhooks 1.0 verification, written from the specification, independent of lib/webhooks. */
+function receiverVerifies(secret: string, h: IncomingMessage["headers"], body: string, nowSeconds = Date.now() / 1000): boolean {
+	const id = String(h["webhook-id"]), ts = String(h["webhook-timestamp"]);
+	if (Math.abs(nowSeconds - Number(ts)) > 300) return false;
+	const want = createHmac("sha256", Buffer.from(secret.split("_")[1], "base64")).update(`${id}.${ts}.${body}`).digest();
+	return String(h["webhook-signature"]).split(" ").some(s => {
+		const got = Buffer.from(s.replace(/^v1,/, ""), "base64");
+		return s.startsWith("v1,") && got.length === want.length && timingSafeEqual(got, want);
+	});
+}
+
+let mesh: Mesh;
+let sink: Server;
+let sinkUrl: string;
+const received: Received[] = [];
+let flakyFailures = 2;
+const allowPrivate = config.webhooksAllowPrivate;
+const consumers: Record<"x" | "y", string> = { x: "", y: "" };
+
+beforeAll(async () => {
+	config.webhooksAllowPrivate = true; // the receiver is on loopback
+	sink = createServer((req, res) => {
+		let body = "";
+		req.on("data", c => (body += c));
+		req.on("end", () => {
+			if (req.url === "/hang") return; // never answers
+			if (req.url === "/flaky" && flakyFailures-- > 0) return res.writeHead(503).end();
+			received.push({ path: req.url!, headers: req.headers, body });
+			res.writeHead(204).end();
+		});
+	});
+	await new Promise<void>(r => sink.listen(0, "127.0.0.1", r));
+	sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
+	mesh = await startMesh([...BASE_A_MESH, EventsRelayService, MonitoringService, WebhookDeliveriesService]);
+	for (const who of ["x", "y"] as const) {
+		const c = await api(mesh, "POST", "/api/v1/consumers", { body: { name: `monitor-${who}`, scopes: ["persons:write", "debts:write", "monitoring:read", "monitoring:write"] } });
+		consumers[who] = c.body.key;
+	}
+}, 60_000);
+afterAll(async () => {
+	config.webhooksAllowPrivate = allowPrivate;
+	await mesh?.stop();
+	sink?.closeAllConnections();
+	await new Promise(r => sink?.close(r));
+});
+
+async function monitoredPerson(key: string): Promise<string> {
+	const cpf = randomCpf();
+	expect((await api(mesh, "POST", "/api/v1/persons", { key, body: { cpf, nome: "Ana Lima", endereco: "Rua A, 1" } })).status).toBe(201);
+	expect((await api(mesh, "POST", "/api/v1/monitoring/cpfs", { key, body: { cpf } })).status).toBe(201);
+	return cpf;
+}
+
+async function subscribe(key: string, path: string, eventTypes = ["debt.created", "debt.settled", "person.changed"]) {
+	const res = await api(mesh, "POST", "/api/v1/monitoring/subscriptions", { key, body: { url: sinkUrl + path, eventTypes } });
+	expect(res.status).toBe(201);
+	return res.body as { id: string; secret: string };
+}
+
+const arrived = (path: string, cpf: string) => received.filter(r => r.path === path && JSON.parse(r.body).data.cpf === cpf);
+
+describe("signed deliveries", () => {
+	it("delivers a debt event signed per Standard Webhooks; a forged or replayed one fails verification", async () => {
+		const sub = await subscribe(consumers.x, "/ok");
+		expect(sub.secret).toMatch(/^whsec_/);
+		const cpf = await monitoredPerson(consumers.x);
+		const debt = await api(mesh, "POST", `/api/v1/persons/${cpf}/dividas`, { key: consumers.x, body: { valor: 10, empresa: "Banco X", dataVencimento: "01/03/2024" } });
+		const got = await eventually(async () => arrived("/ok", cpf), r => r.length > 0);
+		expect(got).toHaveLength(1);
+		const body = JSON.parse(got[0].body);
+		expect(body).toMatchObject({ type: "debt.created", data: { cpf, debtId: debt.body.id } });
+		expect(got[0].headers["webhook-id"]).toBe(body.id);
+		expect(receiverVerifies(sub.secret, got[0].headers, got[0].body)).toBe(true);
+		expect(receiverVerifies(sub.secret, got[0].headers, got[0].body.replace(cpf, randomCpf()))).toBe(false);
+		expect(receiverVerifies(sub.secret, got[0].headers, got[0].body, Date.now() / 1000 + 600)).toBe(false);
+		expect(receiverVerifies(`whsec_${Buffer.alloc(24, 1).toString("base64")}`, got[0].headers, got[0].body)).toBe(false);
+		// The subscription's secret is shown once: never listed again, and stored only sealed.
+		const listed = await api(mesh, "GET", "/api/v1/monitoring/subscriptions", { key: consumers.x });
+		expect(listed.body.subscriptions.find((s: { id: string }) => s.id === sub.id)).not.toHaveProperty("secret");
+		const [row] = await ownerQuery("SELECT secret_enc FROM webhook_subscriptions WHERE id = $1", [sub.id]);
+		expect(row.secret_enc).toMatch(/^v1\./);
+		const [outbox] = await ownerQuery("SELECT data::text AS data, sent_at FROM event_outbox WHERE data->>'debtId' = $1", [debt.body.id]);
+		expect(outbox.sent_at).not.toBeNull();
+		expect(outbox.data).not.toContain(cpf);
+		await api(mesh, "DELETE", `/api/v1/monitoring/subscriptions/${sub.id}`, { key: consumers.x });
+	});
+
+	it("retries a failing endpoint until it accepts", async () => {
+		const sub = await subscribe(consumers.x, "/flaky", ["person.changed"]);
+		const cpf = await monitoredPerson(consumers.x);
+		expect((await api(mesh, "PUT", `/api/v1/persons/${cpf}`, { key: consumers.x, body: { nome: "Ana Souza" } })).status).toBe(200);
+		const got = await eventually(async () => arrived("/flaky", cpf), r => r.length > 0, 30_000);
+		expect(JSON.parse(got[0].body)).toMatchObject({ type: "person.changed", data: { cpf, fields: ["nome"] } });
+		const log = await api(mesh, "GET", `/api/v1/monitoring/deliveries?subscriptionId=${sub.id}`, { key: consumers.x });
+		expect(log.body.deliveries[0]).toMatchObject({ status: "delivered", attempts: 3, lastStatus: 204 });
+		await api(mesh, "DELETE", `/api/v1/monitoring/subscriptions/${sub.id}`, { key: consumers.x });
+	}, 40_000);
+
+	it("does not let an endpoint that never answers delay another subscriber", async () => {
+		const hung = await subscribe(consumers.y, "/hang", ["debt.created"]);
+		const ok = await subscribe(consumers.x, "/ok", ["debt.created"]);
+		const cpf = randomCpf();
+		await api(mesh, "POST", "/api/v1/persons", { key: consumers.x, body: { cpf, nome: "Rui Alves", endereco: "Rua B, 2" } });
+		for (const key of [consumers.x, consumers.y]) await api(mesh, "POST", "/api/v1/monitoring/cpfs", { key, body: { cpf } });
+		await api(mesh, "POST", `/api/v1/persons/${cpf}/dividas`, { key: consumers.x, body: { valor: 5, empresa: "Loja", dataVencimento: "01/04/2024" } });
+		await eventually(async () => arrived("/ok", cpf), r => r.length > 0);
+		const stuck = await api(mesh, "GET", `/api/v1/monitoring/deliveries?subscriptionId=${hung.id}`, { key: consumers.y });
+		expect(stuck.body.deliveries[0]).toMatchObject({ status: "pending" });
+		await api(mesh, "DELETE", `/api/v1/monitoring/subscriptions/${hung.id}`, { key: consumers.y });
+		await api(mesh, "DELETE", `/api/v1/monitoring/subscriptions/${ok.id}`, { key: consumers.x });
+	});
+});
+
+describe("each consumer sees only its own", () => {
+	it("hides and protects X's subscriptions, list and deliveries from Y", async () => {
+		const sub = await subscribe(consumers.x, "/ok", ["debt.settled"]);
+		const cpf = await monitoredPerson(consumers.x);
+		const debt = await api(mesh, "POST", `/api/v1/persons/${cpf}/dividas`, { key: consumers.x, body: { valor: 7, empresa: "Banco", dataVencimento: "01/05/2024" } });
+		await api(mesh, "PATCH", `/api/v1/persons/${cpf}/dividas/${debt.body.id}`, { key: consumers.x, body: { datePagamento: "2024-05-01" } });
+		const mine = await eventually(() => api(mesh, "GET", `/api/v1/monitoring/deliveries?subscriptionId=${sub.id}`, { key: consumers.x }), r => r.body.deliveries?.[0]?.status === "delivered");
+		const delivery = mine.body.deliveries[0];
+		const y = consumers.y;
+		expect((await api(mesh, "GET", "/api/v1/monitoring/subscriptions", { key: y })).body.subscriptions.map((s: { id: string }) => s.id)).not.toContain(sub.id);
+		expect((await api(mesh, "GET", `/api/v1/monitoring/deliveries?subscriptionId=${sub.id}`, { key: y })).body.deliveries).toEqual([]);
+		expect((await api(mesh, "GET", "/api/v1/monitoring/cpfs", { key: y })).body.cpfs.map((c: { cpf: string }) => c.cpf)).not.toContain(cpf);
+		expect((await api(mesh, "POST", `/api/v1/monitoring/deliveries/${delivery.id}/replay`, { key: y, body: {} })).status).toBe(404);
+		expect((await api(mesh, "DELETE", `/api/v1/monitoring/subscriptions/${sub.id}`, { key: y })).status).toBe(404);
+		expect((await api(mesh, "DELETE", `/api/v1/monitoring/cpfs/${cpf}`, { key: y })).status).toBe(404);
+		// X replays its own delivery: it arrives again, with the same webhook-id (deduplicable).
+		const before = arrived("/ok", cpf).length;
+		expect((await api(mesh, "POST", `/api/v1/monitoring/deliveries/${delivery.id}/replay`, { key: consumers.x, body: {} })).status).toBe(202);
+		const again = await eventually(async () => arrived("/ok", cpf), r => r.length > before);
+		expect(again[again.length - 1].headers["webhook-id"]).toBe(delivery.eventId);
+		await api(mesh, "DELETE", `/api/v1/monitoring/subscriptions/${sub.id}`, { key: consumers.x });
+	});
+});
+
+describe("SSRF", () => {
+	it("refuses private, loopback, link-local and metadata targets when the setting is off", async () => {
+		config.webhooksAllowPrivate = false;
+		try {
+			for (const url of ["http://127.0.0.1/x", "http://localhost/x", "http://10.1.2.3/x", "http://192.168.0.1/", "http://169.254.169.254/latest/meta-data", "http://[::1]/", "http://[::ffff:127.0.0.1]/", "ftp://example.com/"]) {
+				const res = await api(mesh, "POST", "/api/v1/monitoring/subscriptions", { key: consumers.x, body: { url, eventTypes: ["erased"] } });
+				expect(res.status, url).toBe(422);
+			}
+			// At connection time too: a name resolving to loopback is refused by the guarded lookup.
+			const sent = await post(`http://localhost:${new URL(sinkUrl).port}/ok`, {}, "{}", { allowPrivate: false, httpsOnly: false });
+			expect(sent).toMatchObject({ ok: false, error: "EFORBIDDEN" });
+		} finally {
+			config.webhooksAllowPrivate = true;
+		}
+	});
+});
+
+describe("the outbox relay", () => {
+	it("publishes each event once even when a relay died between publishing and marking it sent", async () => {
+		const id = "0f0e0d0c-0b0a-4900-8800-000000000001";
+		const event = { id, seq: 0, type: "erased", cpfBidx: "f".repeat(64), at: new Date().toISOString(), data: {} };
+		const relay = mesh.broker("events-relay");
+		const first = await relay.channels.publish("events", event, id);
+		await ownerQuery("INSERT INTO event_outbox (id, type, cpf_bidx, data) VALUES ($1, 'erased', $2, '{}')", [id, "f".repeat(64)]);
+		const [row] = await eventually(() => ownerQuery("SELECT sent_at FROM event_outbox WHERE id = $1", [id]), r => r[0]?.sent_at);
+		expect(row.sent_at).not.toBeNull();
+		const again = await relay.channels.publish("events", event, id);
+		expect(again.duplicate).toBe(true);
+		expect(again.seq).toBe(first.seq);
+	});
+});
