@@ -5,11 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomCpf } from "../../lib/cpf";
 import { config } from "../../config";
 import { post } from "../../lib/webhooks/send";
-import { BASE_A_MESH, api, eventually, startMesh, type Mesh } from "../support/mesh";
+import { BASE_A_MESH, WEBHOOK_SERVICES, api, eventually, startMesh, type Mesh } from "../support/mesh";
 import { ownerQuery } from "../support/db";
-import EventsRelayService from "../../services/events-relay.service";
-import MonitoringService from "../../services/monitoring.service";
-import WebhookDeliveriesService from "../../services/webhook-deliveries.service";
 
 // Monitoring and signed webhooks, end to end: writes → outbox → JetStream → deliveries → a local
 // receiver (outside the mesh, on 127.0.0.1). The npm `standardwebhooks` library is not installed, so
@@ -50,7 +47,7 @@ beforeAll(async () => {
 	});
 	await new Promise<void>(r => sink.listen(0, "127.0.0.1", r));
 	sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
-	mesh = await startMesh([...BASE_A_MESH, EventsRelayService, MonitoringService, WebhookDeliveriesService]);
+	mesh = await startMesh([...BASE_A_MESH, ...WEBHOOK_SERVICES]);
 	for (const who of ["x", "y"] as const) {
 		const c = await api(mesh, "POST", "/api/v1/consumers", { body: { name: `monitor-${who}`, scopes: ["persons:write", "debts:write", "monitoring:read", "monitoring:write"] } });
 		consumers[who] = c.body.key;

@@ -22,6 +22,9 @@ import TransactionIngestService from "../../services/transaction-ingest.service"
 import ActivityService from "../../services/activity.service";
 import ReportService from "../../services/report.service";
 import PrivacyService from "../../services/privacy.service";
+import EventsRelayService from "../../services/events-relay.service";
+import MonitoringService from "../../services/monitoring.service";
+import WebhookDeliveriesService from "../../services/webhook-deliveries.service";
 
 /** Every service of Base A plus the gateway. */
 export const BASE_A_MESH: ServiceSchema[] = [
@@ -31,8 +34,10 @@ export const BASE_A_MESH: ServiceSchema[] = [
 export const BASE_B_SERVICES: ServiceSchema[] = [ProfilesService, AssetScoreService, MlExportService];
 /** Base C's services. */
 export const BASE_C_SERVICES: ServiceSchema[] = [TransactionIngestService, ActivityService];
+/** Base A's monitoring and webhooks (docs/webhooks.md): outbox relay, lists and subscriptions, deliveries. */
+export const WEBHOOK_SERVICES: ServiceSchema[] = [EventsRelayService, MonitoringService, WebhookDeliveriesService];
 /** The whole mesh as it stands. */
-export const FULL_MESH: ServiceSchema[] = [...BASE_A_MESH, ...BASE_B_SERVICES, ...BASE_C_SERVICES, ReportService, PrivacyService];
+export const FULL_MESH: ServiceSchema[] = [...BASE_A_MESH, ...BASE_B_SERVICES, ...BASE_C_SERVICES, ReportService, PrivacyService, ...WEBHOOK_SERVICES];
 
 export interface Mesh {
 	namespace: string;
