@@ -10,16 +10,19 @@ export const webhooks: Migration = {
 		await sql(`
 			-- Written in the same transaction as the change it describes; the relay marks it sent once
 			-- JetStream stored it (the id is JetStream's Nats-Msg-Id: a re-sent row is dropped there).
+			-- namespace: the mesh whose relay sends it (one per database in production; tests share one).
 			CREATE TABLE event_outbox (
-				id        uuid PRIMARY KEY,
-				seq       bigserial UNIQUE,
+				id         uuid PRIMARY KEY,
+				seq        bigserial UNIQUE,
+				namespace  text NOT NULL,
 				type      text NOT NULL,
 				cpf_bidx  char(64) NOT NULL,
 				data      jsonb NOT NULL,
 				at        timestamptz NOT NULL DEFAULT now(),
 				sent_at   timestamptz
 			);
-			CREATE INDEX event_outbox_unsent_idx ON event_outbox (seq) WHERE sent_at IS NULL;
+			CREATE INDEX event_outbox_unsent_idx ON event_outbox (namespace, seq) WHERE sent_at IS NULL;
+			CREATE INDEX event_outbox_cpf_idx ON event_outbox (cpf_bidx, seq);
 
 			-- A consumer's monitoring list: the CPF it put there, sealed, and its blind index.
 			CREATE TABLE monitors (
@@ -46,6 +49,7 @@ export const webhooks: Migration = {
 				id               uuid PRIMARY KEY,
 				subscription_id  uuid NOT NULL REFERENCES webhook_subscriptions(id) ON DELETE CASCADE,
 				consumer_id      text NOT NULL,
+				namespace        text NOT NULL,
 				event_id         uuid NOT NULL,
 				event_seq        bigint NOT NULL,
 				event_type       text NOT NULL,
@@ -61,7 +65,7 @@ export const webhooks: Migration = {
 				delivered_at     timestamptz,
 				UNIQUE (subscription_id, event_id)
 			);
-			CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (next_at) WHERE status = 'pending';
+			CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (namespace, next_at) WHERE status = 'pending';
 			CREATE INDEX webhook_deliveries_order_idx ON webhook_deliveries (subscription_id, cpf_bidx, event_seq) WHERE status = 'pending';
 			CREATE INDEX webhook_deliveries_consumer_idx ON webhook_deliveries (consumer_id, created_at);
 

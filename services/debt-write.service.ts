@@ -63,7 +63,7 @@ const DebtWriteService: ServiceSchema<ServiceSettingSchema, DebtWriteMethods, Ba
 						recorded_by: ctx.locals.caller!.id
 					}, { transaction });
 					// The event commits with the debt or not at all (the transactional outbox, docs/webhooks.md).
-					await this.query(OUTBOX_INSERT_SQL, outboxRow("debt.created", bidx, { debtId: row.get("id") }), transaction);
+					await this.query(OUTBOX_INSERT_SQL, outboxRow("debt.created", bidx, { debtId: row.get("id") }, this.broker.namespace), transaction);
 					return debtView(row.get());
 				}, ctx);
 			}
@@ -85,7 +85,7 @@ const DebtWriteService: ServiceSchema<ServiceSettingSchema, DebtWriteMethods, Ba
 						throw new ForbiddenError("Only the consumer that recorded this debt (or a debts:admin key) may settle it", "NOT_OWNER");
 					}
 					await row.update({ data_pagamento: paid }, { transaction });
-					await this.query(OUTBOX_INSERT_SQL, outboxRow("debt.settled", bidx, { debtId: row.get("id") }), transaction);
+					await this.query(OUTBOX_INSERT_SQL, outboxRow("debt.settled", bidx, { debtId: row.get("id") }, this.broker.namespace), transaction);
 					return debtView(row.get());
 				}, ctx);
 			}

@@ -1,7 +1,7 @@
 import type { ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { BaseAMixin, type BaseAThis } from "../mixins/base-a.mixin";
 import { defineOutboxEvent } from "../lib/webhooks/models";
-import { OUTBOX_MARK_SQL, OUTBOX_PENDING_SQL, type DomainEvent } from "../lib/webhooks/events";
+import { OUTBOX_MARK_SQL, OUTBOX_PENDING_SQL, RELAY_LOCK_SQL, type DomainEvent } from "../lib/webhooks/events";
 import type { Thrown } from "../lib/errors";
 
 /** Rows relayed per transaction, and the pause when the outbox is empty. */
@@ -22,8 +22,8 @@ interface OutboxRow { id: string; seq: string; type: DomainEvent["type"]; cpf_bi
 
 /**
  * Base A's outbox relay: every event a write committed reaches JetStream (EVENTS), in outbox order.
- * Rows are locked (SKIP LOCKED: replicas share the work) and marked sent in the transaction that read
- * them, after JetStream acknowledged each; a relay dying in between leaves them unsent, and the next
+ * One relay works at a time (an advisory lock; replicas stand by), and marks the rows sent in the
+ * transaction that read them, after JetStream acknowledged each; a relay dying in between leaves them unsent, and the next
  * publish carries the same Nats-Msg-Id (the event id), which JetStream drops as a duplicate.
  */
 const EventsRelayService: ServiceSchema<ServiceSettingSchema, RelayMethods, RelayVars> = {
@@ -33,7 +33,9 @@ const EventsRelayService: ServiceSchema<ServiceSettingSchema, RelayMethods, Rela
 	methods: {
 		async relayOnce() {
 			return this.inTransaction(async transaction => {
-				const rows = await this.query<OutboxRow>(OUTBOX_PENDING_SQL, [BATCH], transaction);
+				const [{ mine }] = await this.query<{ mine: boolean }>(RELAY_LOCK_SQL, [this.broker.namespace], transaction);
+				if (!mine) return 0;
+				const rows = await this.query<OutboxRow>(OUTBOX_PENDING_SQL, [this.broker.namespace, BATCH], transaction);
 				for (const r of rows) {
 					const event: DomainEvent = { id: r.id, seq: Number(r.seq), type: r.type, cpfBidx: r.cpf_bidx.trim(), at: new Date(r.at).toISOString(), data: r.data };
 					await this.broker.channels.publish("events", event, r.id);

@@ -43,7 +43,7 @@ const PersonsService: ServiceSchema<ServiceSettingSchema, object, BaseAThis> = {
 					await row.update(this.sealFields("persons", bidx, { nome, endereco }), { transaction });
 					// Which fields changed, never their values (the transactional outbox, docs/webhooks.md).
 					const fields = Object.entries({ nome, endereco }).filter(([, v]) => v !== undefined).map(([k]) => k);
-					await this.query(OUTBOX_INSERT_SQL, outboxRow("person.changed", bidx, { fields }), transaction);
+					await this.query(OUTBOX_INSERT_SQL, outboxRow("person.changed", bidx, { fields }, this.broker.namespace), transaction);
 					return this.openFields("persons", bidx, row.get(), ["cpf", "nome", "endereco"]);
 				}, ctx);
 			}
@@ -71,7 +71,7 @@ const PersonsService: ServiceSchema<ServiceSettingSchema, object, BaseAThis> = {
 					// Stored Idempotency answers of the person's writes (in any base) hold their data too.
 					await this.query("DELETE FROM idempotency_keys WHERE cpf_bidx = $1 RETURNING key", [bidx], transaction);
 					const erased = await this.adapter.model.destroy({ where: { cpf_bidx: bidx }, transaction });
-					if (erased > 0) await this.query(OUTBOX_INSERT_SQL, outboxRow("erased", bidx, {}), transaction);
+					if (erased > 0) await this.query(OUTBOX_INSERT_SQL, outboxRow("erased", bidx, {}, this.broker.namespace), transaction);
 					return { erased };
 				}, ctx);
 			}

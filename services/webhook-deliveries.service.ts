@@ -16,20 +16,27 @@ const PER_SUBSCRIPTION = 4;
 /** A claimed delivery is someone's for this long; a node dying with it leaves it to be tried again. */
 const LEASE = "60 seconds";
 
-// A fresh event for every monitor of its CPF whose consumer subscribed to its type; a re-read event adds nothing.
-const FANOUT_SQL = `INSERT INTO webhook_deliveries (id, subscription_id, consumer_id, event_id, event_seq, event_type, event_at, cpf_bidx, data)
-	SELECT gen_random_uuid(), s.id, s.consumer_id, $1, $2, $3, $4, $5, $6::jsonb
+// A fresh event for every monitor of its CPF whose consumer subscribed to its type since the event (both the
+// monitor and the subscription older than it); a re-read event adds nothing.
+const FANOUT_SQL = `INSERT INTO webhook_deliveries (id, subscription_id, consumer_id, namespace, event_id, event_seq, event_type, event_at, cpf_bidx, data)
+	SELECT gen_random_uuid(), s.id, s.consumer_id, $7, $1, $2, $3, $4, $5, $6::jsonb
 	FROM webhook_subscriptions s JOIN monitors m ON m.consumer_id = s.consumer_id AND m.cpf_bidx = $5
-	WHERE $3 = ANY(s.event_types)
-	ON CONFLICT (subscription_id, event_id) DO NOTHING`;
+	WHERE $3 = ANY(s.event_types) AND s.created_at <= $4 AND m.created_at <= $4
+	ON CONFLICT (subscription_id, event_id) DO NOTHING RETURNING id`;
 
-// Due deliveries, each the oldest pending one of its subscription and CPF (in order), a few per subscription.
+// Due deliveries, a few per subscription, each sent only once every earlier event of its subscription and
+// CPF is settled: no earlier delivery pending, and no earlier matching event of the last day still
+// without its delivery (the fan-out of an earlier event may lag: the outbox says what must come first).
 const CANDIDATES_SQL = `SELECT id FROM (
 	SELECT d.id, row_number() OVER (PARTITION BY d.subscription_id ORDER BY d.event_seq) AS n
-	FROM webhook_deliveries d
-	WHERE d.status = 'pending' AND d.next_at <= now() AND NOT (d.subscription_id = ANY($1::uuid[]))
+	FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id
+	LEFT JOIN monitors m ON m.consumer_id = d.consumer_id AND m.cpf_bidx = d.cpf_bidx
+	WHERE d.namespace = $4 AND d.status = 'pending' AND d.next_at <= now() AND NOT (d.subscription_id = ANY($1::uuid[]))
 	AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.subscription_id = d.subscription_id AND e.cpf_bidx = d.cpf_bidx
 		AND e.status = 'pending' AND e.event_seq < d.event_seq)
+	AND NOT EXISTS (SELECT 1 FROM event_outbox o WHERE o.cpf_bidx = d.cpf_bidx AND o.seq < d.event_seq AND o.type = ANY(s.event_types)
+		AND o.at >= greatest(s.created_at, m.created_at, now() - interval '1 day')
+		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries f WHERE f.subscription_id = d.subscription_id AND f.event_id = o.id))
 ) c WHERE n <= $2 LIMIT $3`;
 // Claimed atomically: a row another node claimed meanwhile no longer matches.
 const CLAIM_SQL = `UPDATE webhook_deliveries SET next_at = now() + interval '${LEASE}'
@@ -53,6 +60,8 @@ interface DeliveryMethods {
 
 interface DeliveryVars extends BaseAThis {
 	stopping: boolean;
+	/** Aborts the requests in flight when the service stops (their rows' lease runs out: sent again). */
+	aborter: AbortController;
 	loop?: Promise<void>;
 	inFlight: Map<string, Set<Promise<void>>>;
 }
@@ -110,19 +119,26 @@ const WebhookDeliveriesService: ServiceSchema<ServiceSettingSchema, DeliveryMeth
 
 	methods: {
 		async fanout(batch) {
+			// In stream order; a failing insert (Base A down) is retried in place rather than nak'd, so a
+			// later event of the CPF never overtakes it. Stopping leaves the rest unacked: redelivered.
 			for (const d of batch) {
 				const e = d.data;
 				if (!e?.id || !e.cpfBidx || !e.type) {
 					d.msg.term();
 					continue;
 				}
-				try {
-					await this.query(`${FANOUT_SQL} RETURNING id`, [e.id, e.seq, e.type, e.at, e.cpfBidx, JSON.stringify(e.data ?? {})]);
-					d.msg.ack();
-				} catch (err) {
-					this.logger.warn("Webhook fan-out deferred:", (err as Thrown)?.type ?? (err as Thrown)?.name);
-					d.msg.nak(Math.min(60_000, 1000 * 2 ** Math.min(d.msg.info.redeliveryCount, 6)));
+				for (let attempt = 0; !this.stopping; attempt++) {
+					try {
+						await this.query(FANOUT_SQL, [e.id, e.seq, e.type, e.at, e.cpfBidx, JSON.stringify(e.data ?? {}), this.broker.namespace]);
+						d.msg.ack();
+						break;
+					} catch (err) {
+						if (attempt === 0) this.logger.warn("Webhook fan-out waiting for Base A:", (err as Thrown)?.type ?? (err as Thrown)?.name);
+						d.msg.working();
+						await new Promise(r => setTimeout(r, Math.min(30_000, 500 * 2 ** Math.min(attempt, 6))));
+					}
 				}
+				if (this.stopping) return;
 			}
 		},
 
@@ -130,7 +146,7 @@ const WebhookDeliveriesService: ServiceSchema<ServiceSettingSchema, DeliveryMeth
 			const busy = [...this.inFlight.keys()];
 			const room = MAX_IN_FLIGHT - [...this.inFlight.values()].reduce((n, s) => n + s.size, 0);
 			if (room <= 0) return 0;
-			const candidates = await this.query<{ id: string }>(CANDIDATES_SQL, [busy, PER_SUBSCRIPTION, room]);
+			const candidates = await this.query<{ id: string }>(CANDIDATES_SQL, [busy, PER_SUBSCRIPTION, room, this.broker.namespace]);
 			if (candidates.length === 0) return 0;
 			const claimed = await this.query<{ id: string }>(CLAIM_SQL, [candidates.map(c => c.id)]);
 			if (claimed.length === 0) return 0;
@@ -160,7 +176,8 @@ const WebhookDeliveriesService: ServiceSchema<ServiceSettingSchema, DeliveryMeth
 			const secret = this.pii.decrypt(d.secret_enc, `${SECRET_FIELD}.secret:${d.subscription_id}`);
 			const body = JSON.stringify({ id: d.event_id, type: d.event_type, timestamp: new Date(d.event_at).toISOString(), data: { cpf, ...d.data } });
 			const policy = { allowPrivate: config.webhooksAllowPrivate, httpsOnly: config.env === "production" };
-			const outcome = await post(d.url, signedHeaders(secret, d.event_id, body), body, policy);
+			const outcome = await post(d.url, signedHeaders(secret, d.event_id, body), body, policy, this.aborter.signal);
+			if (this.aborter.signal.aborted) return;
 			if (outcome.ok) {
 				await this.query("UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_status = $2, last_error = NULL, delivered_at = now() WHERE id = $1", [d.id, outcome.status]);
 				return;
@@ -180,6 +197,7 @@ const WebhookDeliveriesService: ServiceSchema<ServiceSettingSchema, DeliveryMeth
 
 	started() {
 		this.stopping = false;
+		this.aborter = new AbortController();
 		this.inFlight = new Map();
 		this.loop = (async () => {
 			while (!this.stopping) {
@@ -197,6 +215,7 @@ const WebhookDeliveriesService: ServiceSchema<ServiceSettingSchema, DeliveryMeth
 
 	async stopped() {
 		this.stopping = true;
+		this.aborter.abort();
 		await this.loop;
 		await Promise.allSettled([...this.inFlight.values()].flatMap(s => [...s]));
 	}

@@ -19,14 +19,22 @@ export interface DomainEvent {
 	data: Record<string, unknown>;
 }
 
-/** The outbox row of an event, inserted in the transaction of the write it describes. */
-export const OUTBOX_INSERT_SQL = "INSERT INTO event_outbox (id, type, cpf_bidx, data) VALUES ($1, $2, $3, $4::jsonb) RETURNING id";
+/**
+ * The outbox row of an event, inserted in the transaction of the write it describes. A transaction-long
+ * lock on the CPF is taken first, so that the CPF's events get their `seq` in the order they commit
+ * (the order subscribers receive them in); it is the transaction's last lock, so it adds no deadlock.
+ */
+export const OUTBOX_INSERT_SQL = `WITH cpf_lock AS (SELECT pg_advisory_xact_lock(hashtextextended($3, 19)))
+	INSERT INTO event_outbox (id, type, cpf_bidx, data, namespace) SELECT $1, $2, $3, $4::jsonb, $5 FROM cpf_lock RETURNING id`;
 
-export function outboxRow(type: EventType, cpfBidx: string, data: Record<string, unknown>): unknown[] {
-	return [randomUUID(), type, cpfBidx, JSON.stringify(data)];
+/** The bind values of OUTBOX_INSERT_SQL; `namespace` is the broker's (whose relay sends the event). */
+export function outboxRow(type: EventType, cpfBidx: string, data: Record<string, unknown>, namespace: string): unknown[] {
+	return [randomUUID(), type, cpfBidx, JSON.stringify(data), namespace];
 }
 
-/** The oldest unsent rows, locked so that two relays never publish the same batch at once. */
-export const OUTBOX_PENDING_SQL = `SELECT id, seq, type, cpf_bidx, data, at FROM event_outbox WHERE sent_at IS NULL
-	ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`;
+/** One relay at a time (the others stand by), so EVENTS holds each CPF's events in `seq` order. */
+export const RELAY_LOCK_SQL = "SELECT pg_try_advisory_xact_lock(hashtext('event_outbox_relay:' || $1)) AS mine";
+/** The namespace's oldest unsent rows. */
+export const OUTBOX_PENDING_SQL = `SELECT id, seq, type, cpf_bidx, data, at FROM event_outbox WHERE namespace = $1 AND sent_at IS NULL
+	ORDER BY seq LIMIT $2 FOR UPDATE`;
 export const OUTBOX_MARK_SQL = "UPDATE event_outbox SET sent_at = now() WHERE id = ANY($1::uuid[])";

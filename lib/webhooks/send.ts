@@ -17,7 +17,7 @@ export interface SendOutcome {
  * One POST of a delivery: the address checked where it is connected to (guardedLookup), no redirect
  * followed (a 3xx is a failure), a short timeout, at most 16 KiB of the answer read.
  */
-export function post(url: string, headers: Record<string, string>, body: string, policy: EgressPolicy): Promise<SendOutcome> {
+export function post(url: string, headers: Record<string, string>, body: string, policy: EgressPolicy, signal?: AbortSignal): Promise<SendOutcome> {
 	return new Promise(resolve => {
 		let target: URL;
 		try {
@@ -31,7 +31,7 @@ export function post(url: string, headers: Record<string, string>, body: string,
 		// A literal address is connected to without a lookup: it is checked here instead.
 		if (isIP(host) && !policy.allowPrivate && isForbiddenAddress(host)) return resolve({ ok: false, error: "address refused" });
 		const req = (https ? httpsRequest : httpRequest)(target, {
-			method: "POST", lookup: guardedLookup(policy) as never, timeout: SEND_TIMEOUT_MS, agent: false,
+			method: "POST", lookup: guardedLookup(policy) as never, timeout: SEND_TIMEOUT_MS, agent: false, signal,
 			headers: { ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(body), "user-agent": "credit-mesh-webhooks/1" }
 		}, res => {
 			let read = 0;

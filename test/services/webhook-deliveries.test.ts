@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -29,7 +29,8 @@ let mesh: Mesh;
 let sink: Server;
 let sinkUrl: string;
 const received: Received[] = [];
-let flakyFailures = 2;
+/** Requests each path refuses (503) before it accepts. */
+const failures = new Map<string, number>([["/flaky", 2], ["/ordered", 3]]);
 const allowPrivate = config.webhooksAllowPrivate;
 const consumers: Record<"x" | "y", string> = { x: "", y: "" };
 
@@ -40,7 +41,11 @@ beforeAll(async () => {
 		req.on("data", c => (body += c));
 		req.on("end", () => {
 			if (req.url === "/hang") return; // never answers
-			if (req.url === "/flaky" && flakyFailures-- > 0) return res.writeHead(503).end();
+			const left = failures.get(req.url!) ?? 0;
+			if (left > 0) {
+				failures.set(req.url!, left - 1);
+				return res.writeHead(503).end();
+			}
 			received.push({ path: req.url!, headers: req.headers, body });
 			res.writeHead(204).end();
 		});
@@ -112,6 +117,18 @@ describe("signed deliveries", () => {
 		await api(mesh, "DELETE", `/api/v1/monitoring/subscriptions/${sub.id}`, { key: consumers.x });
 	}, 40_000);
 
+	it("delivers a CPF's events in order, each once, though the endpoint fails at first", async () => {
+		const sub = await subscribe(consumers.x, "/ordered", ["debt.created"]);
+		const cpf = await monitoredPerson(consumers.x);
+		const ids: string[] = [];
+		for (let i = 1; i <= 5; i++) {
+			ids.push((await api(mesh, "POST", `/api/v1/persons/${cpf}/dividas`, { key: consumers.x, body: { valor: i, empresa: "Banco", dataVencimento: "01/06/2024" } })).body.id);
+		}
+		const got = await eventually(async () => arrived("/ordered", cpf), r => r.length >= 5, 40_000);
+		expect(got.map(r => JSON.parse(r.body).data.debtId)).toEqual(ids);
+		await api(mesh, "DELETE", `/api/v1/monitoring/subscriptions/${sub.id}`, { key: consumers.x });
+	}, 50_000);
+
 	it("does not let an endpoint that never answers delay another subscriber", async () => {
 		const hung = await subscribe(consumers.y, "/hang", ["debt.created"]);
 		const ok = await subscribe(consumers.x, "/ok", ["debt.created"]);
@@ -169,12 +186,21 @@ describe("SSRF", () => {
 });
 
 describe("the outbox relay", () => {
+	it("writes an event only with its write: a refused write leaves none", async () => {
+		const cpf = await monitoredPerson(consumers.x);
+		const debt = await api(mesh, "POST", `/api/v1/persons/${cpf}/dividas`, { key: consumers.x, body: { valor: 3, empresa: "Banco", dataVencimento: "01/07/2024" } });
+		const refused = await api(mesh, "PATCH", `/api/v1/persons/${cpf}/dividas/${debt.body.id}`, { key: consumers.y, body: { datePagamento: "2024-07-01" } });
+		expect(refused.status).toBe(403);
+		const events = await ownerQuery("SELECT type FROM event_outbox WHERE data->>'debtId' = $1 ORDER BY seq", [debt.body.id]);
+		expect(events.map(e => e.type)).toEqual(["debt.created"]);
+	});
+
 	it("publishes each event once even when a relay died between publishing and marking it sent", async () => {
-		const id = "0f0e0d0c-0b0a-4900-8800-000000000001";
+		const id = randomUUID();
 		const event = { id, seq: 0, type: "erased", cpfBidx: "f".repeat(64), at: new Date().toISOString(), data: {} };
 		const relay = mesh.broker("events-relay");
 		const first = await relay.channels.publish("events", event, id);
-		await ownerQuery("INSERT INTO event_outbox (id, type, cpf_bidx, data) VALUES ($1, 'erased', $2, '{}')", [id, "f".repeat(64)]);
+		await ownerQuery("INSERT INTO event_outbox (id, type, cpf_bidx, data, namespace) VALUES ($1, 'erased', $2, '{}', $3)", [id, "f".repeat(64), mesh.namespace]);
 		const [row] = await eventually(() => ownerQuery("SELECT sent_at FROM event_outbox WHERE id = $1", [id]), r => r[0]?.sent_at);
 		expect(row.sent_at).not.toBeNull();
 		const again = await relay.channels.publish("events", event, id);
