@@ -19,9 +19,12 @@ export const webhooks: Migration = {
 				cpf_bidx  char(64) NOT NULL,
 				data      jsonb NOT NULL,
 				at        timestamptz NOT NULL DEFAULT now(),
-				sent_at   timestamptz
+				sent_at   timestamptz,
+				-- false: an intent of a Base B write (no transactions there), confirmed or discarded (docs/webhooks.md)
+				ready     boolean NOT NULL DEFAULT true
 			);
-			CREATE INDEX event_outbox_unsent_idx ON event_outbox (namespace, seq) WHERE sent_at IS NULL;
+			CREATE INDEX event_outbox_unsent_idx ON event_outbox (namespace, seq) WHERE sent_at IS NULL AND ready;
+			CREATE INDEX event_outbox_intents_idx ON event_outbox (namespace, at) WHERE NOT ready;
 			CREATE INDEX event_outbox_cpf_idx ON event_outbox (cpf_bidx, seq);
 
 			-- A consumer's monitoring list: the CPF it put there, sealed, and its blind index.

@@ -27,6 +27,17 @@ export interface DomainEvent {
 export const OUTBOX_INSERT_SQL = `WITH cpf_lock AS (SELECT pg_advisory_xact_lock(hashtextextended($3, 19)))
 	INSERT INTO event_outbox (id, type, cpf_bidx, data, namespace) SELECT $1, $2, $3, $4::jsonb, $5 FROM cpf_lock RETURNING id`;
 
+/** An intent (a Base B write about to happen): relayed only once confirmed. A repeated id adds nothing. */
+export const OUTBOX_INTEND_SQL = `WITH cpf_lock AS (SELECT pg_advisory_xact_lock(hashtextextended($3, 19)))
+	INSERT INTO event_outbox (id, type, cpf_bidx, data, namespace, ready) SELECT $1, $2, $3, $4::jsonb, $5, false FROM cpf_lock
+	ON CONFLICT (id) DO NOTHING RETURNING id`;
+export const OUTBOX_CONFIRM_SQL = "UPDATE event_outbox SET ready = true WHERE id = $1 RETURNING id";
+export const OUTBOX_DISCARD_SQL = "DELETE FROM event_outbox WHERE id = $1 AND NOT ready RETURNING id";
+/** Intents older than their write could still be running (ms): the node that made them is presumed gone. */
+export const INTENT_GRACE_MS = 60_000;
+export const OUTBOX_STALE_INTENTS_SQL = `SELECT id, cpf_bidx FROM event_outbox WHERE namespace = $1 AND NOT ready
+	AND at < now() - ($2 || ' milliseconds')::interval ORDER BY seq LIMIT 100`;
+
 /** The bind values of OUTBOX_INSERT_SQL; `namespace` is the broker's (whose relay sends the event). */
 export function outboxRow(type: EventType, cpfBidx: string, data: Record<string, unknown>, namespace: string): unknown[] {
 	return [randomUUID(), type, cpfBidx, JSON.stringify(data), namespace];
@@ -35,6 +46,6 @@ export function outboxRow(type: EventType, cpfBidx: string, data: Record<string,
 /** One relay at a time (the others stand by), so EVENTS holds each CPF's events in `seq` order. */
 export const RELAY_LOCK_SQL = "SELECT pg_try_advisory_xact_lock(hashtext('event_outbox_relay:' || $1)) AS mine";
 /** The namespace's oldest unsent rows. */
-export const OUTBOX_PENDING_SQL = `SELECT id, seq, type, cpf_bidx, data, at FROM event_outbox WHERE namespace = $1 AND sent_at IS NULL
+export const OUTBOX_PENDING_SQL = `SELECT id, seq, type, cpf_bidx, data, at FROM event_outbox WHERE namespace = $1 AND sent_at IS NULL AND ready
 	ORDER BY seq LIMIT $2 FOR UPDATE`;
 export const OUTBOX_MARK_SQL = "UPDATE event_outbox SET sent_at = now() WHERE id = ANY($1::uuid[])";

@@ -6,6 +6,7 @@ import { randomCpf } from "../../lib/cpf";
 import { config } from "../../config";
 import { post } from "../../lib/webhooks/send";
 import { BASE_A_MESH, WEBHOOK_SERVICES, api, eventually, startMesh, type Mesh } from "../support/mesh";
+import ProfilesService from "../../services/profiles.service";
 import { ownerQuery } from "../support/db";
 
 // Monitoring and signed webhooks, end to end: writes → outbox → JetStream → deliveries → a local
@@ -52,9 +53,9 @@ beforeAll(async () => {
 	});
 	await new Promise<void>(r => sink.listen(0, "127.0.0.1", r));
 	sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
-	mesh = await startMesh([...BASE_A_MESH, ...WEBHOOK_SERVICES]);
+	mesh = await startMesh([...BASE_A_MESH, ...WEBHOOK_SERVICES, ProfilesService]);
 	for (const who of ["x", "y"] as const) {
-		const c = await api(mesh, "POST", "/api/v1/consumers", { body: { name: `monitor-${who}`, scopes: ["persons:write", "debts:write", "monitoring:read", "monitoring:write"] } });
+		const c = await api(mesh, "POST", "/api/v1/consumers", { body: { name: `monitor-${who}`, scopes: ["persons:write", "debts:write", "profiles:write", "monitoring:read", "monitoring:write"] } });
 		consumers[who] = c.body.key;
 	}
 }, 60_000);
@@ -165,6 +166,38 @@ describe("each consumer sees only its own", () => {
 		const again = await eventually(async () => arrived("/ok", cpf), r => r.length > before);
 		expect(again[again.length - 1].headers["webhook-id"]).toBe(delivery.eventId);
 		await api(mesh, "DELETE", `/api/v1/monitoring/subscriptions/${sub.id}`, { key: consumers.x });
+	});
+});
+
+describe("Base B's events (no transactions: an intent in the outbox, confirmed after the write)", () => {
+	const profile = { dataNascimento: "1990-01-01", endereco: "Rua P, 9", fonteDeRenda: "Assalariado", bens: [] };
+	const relay = () => mesh.broker("events-relay").getLocalService("events-relay") as unknown as { settleIntents(graceMs: number): Promise<{ confirmed: number; discarded: number }> };
+
+	it("delivers profile.changed after a PUT", async () => {
+		const sub = await subscribe(consumers.x, "/ok", ["profile.changed"]);
+		const cpf = await monitoredPerson(consumers.x);
+		expect((await api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { key: consumers.x, body: profile })).status).toBe(201);
+		const got = await eventually(async () => arrived("/ok", cpf), r => r.some(x => JSON.parse(x.body).type === "profile.changed"));
+		expect(JSON.parse(got[0].body)).toMatchObject({ type: "profile.changed", data: { cpf } });
+		await api(mesh, "DELETE", `/api/v1/monitoring/subscriptions/${sub.id}`, { key: consumers.x });
+	});
+
+	it("confirms the intent of a write whose node died before confirming, and discards one whose write never happened", async () => {
+		const cpf = await monitoredPerson(consumers.x);
+		expect((await api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { key: consumers.x, body: profile })).status).toBe(201);
+		const profiles = mesh.broker("profiles").getLocalService("profiles") as any;
+		const bidx: string = profiles.blindIndex(cpf);
+		// As a node dying after its write leaves it: an intent the document names, never confirmed …
+		const written = randomUUID();
+		await ownerQuery("INSERT INTO event_outbox (id, type, cpf_bidx, data, namespace, ready) VALUES ($1, 'profile.changed', $2, '{}', $3, false)", [written, bidx, mesh.namespace]);
+		await profiles.adapter.collection.updateOne({ _id: bidx }, { $set: { lastEventId: written } });
+		// … and as one dying before its write: an intent nothing names.
+		const never = randomUUID();
+		await ownerQuery("INSERT INTO event_outbox (id, type, cpf_bidx, data, namespace, ready) VALUES ($1, 'profile.changed', $2, '{}', $3, false)", [never, bidx, mesh.namespace]);
+		await relay().settleIntents(0);
+		const rows = await ownerQuery("SELECT id, ready FROM event_outbox WHERE id = ANY($1::uuid[])", [[written, never]]);
+		expect(rows).toEqual([{ id: written, ready: true }]);
+		await eventually(() => ownerQuery("SELECT sent_at FROM event_outbox WHERE id = $1", [written]), r => r[0]?.sent_at);
 	});
 });
 
