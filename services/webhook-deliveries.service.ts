@@ -104,6 +104,30 @@ const WebhookDeliveriesService: ServiceSchema<ServiceSettingSchema, DeliveryMeth
 			}
 		},
 
+		/** Every consumer's dead letters, newest first: for operators (the REPL's webhooks:dead), not on HTTP. */
+		deadLetters: {
+			callers: ["operators"], scopes: ["monitoring:read"], audit: true,
+			visibility: "public",
+			params: { $$strict: true, limit: { type: "number", integer: true, min: 1, max: 500, convert: true, optional: true } },
+			async handler(ctx: Ctx<{ limit?: number }>) {
+				const rows = await this.query("SELECT * FROM webhook_deliveries WHERE status = 'dead' ORDER BY event_at DESC LIMIT $1", [ctx.params.limit ?? 100]);
+				return rows.map(r => ({ ...deliveryView(r), consumerId: r.consumer_id }));
+			}
+		},
+
+		/** An operator sends a dead letter again, whoever's it is (the REPL's webhooks:replay). */
+		replayDead: {
+			callers: ["operators"], scopes: ["monitoring:write"], audit: true,
+			visibility: "public",
+			params: { $$strict: true, id: f.uuid },
+			async handler(ctx: Ctx<{ id: string }>) {
+				const [row] = await this.query(
+					`UPDATE webhook_deliveries SET status = 'pending', next_at = now(), attempts = 0, created_at = now() WHERE id = $1 AND status = 'dead' RETURNING *`, [ctx.params.id]);
+				if (!row) throw new NotFoundError("Dead letter");
+				return deliveryView(row);
+			}
+		},
+
 		replay: {
 			callers: ["api"], scopes: ["monitoring:write"], audit: true,
 			params: { $$strict: true, id: f.uuid },
