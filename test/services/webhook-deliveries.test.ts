@@ -130,6 +130,44 @@ describe("signed deliveries", () => {
 		await api(mesh, "DELETE", `/api/v1/monitoring/subscriptions/${sub.id}`, { key: consumers.x });
 	}, 50_000);
 
+	it("loses nothing while the receiver is down: afterwards every event arrives, in order per CPF", async () => {
+		const seen: { cpf: string; debtId: string; id: string }[] = [];
+		const down = createServer((req, res) => {
+			let body = "";
+			req.on("data", c => (body += c));
+			req.on("end", () => {
+				const event = JSON.parse(body);
+				seen.push({ cpf: event.data.cpf, debtId: event.data.debtId, id: String(req.headers["webhook-id"]) });
+				res.writeHead(200).end();
+			});
+		});
+		await new Promise<void>(r => down.listen(0, "127.0.0.1", r));
+		const port = (down.address() as AddressInfo).port;
+		const res = await api(mesh, "POST", "/api/v1/monitoring/subscriptions", { key: consumers.x, body: { url: `http://127.0.0.1:${port}/in`, eventTypes: ["debt.created"] } });
+		const cpfs = await Promise.all(Array.from({ length: 10 }, () => monitoredPerson(consumers.x)));
+		await new Promise(r => down.close(r)); // the receiver goes away: connections are refused
+		const written = new Map<string, string[]>();
+		await Promise.all(cpfs.map(async cpf => {
+			written.set(cpf, []);
+			for (let i = 0; i < 20; i++) {
+				const debt = await api(mesh, "POST", `/api/v1/persons/${cpf}/dividas`, { key: consumers.x, body: { valor: i + 1, empresa: "Banco", dataVencimento: "01/08/2024" } });
+				written.get(cpf)!.push(debt.body.id);
+			}
+		}));
+		await new Promise<void>(r => down.listen(port, "127.0.0.1", r)); // and comes back
+		try {
+			await eventually(async () => new Set(seen.map(e => e.id)).size, n => n >= 200, 90_000, 500);
+			for (const cpf of cpfs) {
+				const firsts = [...new Map(seen.filter(e => e.cpf === cpf).map(e => [e.id, e.debtId])).values()];
+				expect(firsts).toEqual(written.get(cpf));
+			}
+		} finally {
+			down.closeAllConnections();
+			await new Promise(r => down.close(r));
+			await api(mesh, "DELETE", `/api/v1/monitoring/subscriptions/${res.body.id}`, { key: consumers.x });
+		}
+	}, 150_000);
+
 	it("does not let an endpoint that never answers delay another subscriber", async () => {
 		const hung = await subscribe(consumers.y, "/hang", ["debt.created"]);
 		const ok = await subscribe(consumers.x, "/ok", ["debt.created"]);
