@@ -3,7 +3,7 @@ import { BaseAMixin, type BaseAThis } from "../mixins/base-a.mixin";
 import { defineOutboxEvent } from "../lib/webhooks/models";
 import {
 	INTENT_GRACE_MS, OUTBOX_CONFIRM_SQL, OUTBOX_DISCARD_SQL, OUTBOX_INTEND_SQL, OUTBOX_MARK_SQL, OUTBOX_PENDING_SQL,
-	OUTBOX_STALE_INTENTS_SQL, RELAY_LOCK_SQL, type DomainEvent
+	OUTBOX_STALE_INTENTS_SQL, RELAY_LOCK_SQL, OUTBOX_PRUNE_SQL, DELIVERIES_PRUNE_SQL, type DomainEvent
 } from "../lib/webhooks/events";
 import type { Thrown } from "../lib/errors";
 
@@ -11,8 +11,9 @@ import type { Thrown } from "../lib/errors";
 const BATCH = 500;
 const IDLE_MS = 100;
 
-/** How often stale intents are settled. */
+/** How often stale intents are settled, and old rows pruned. */
 const INTENT_SWEEP_MS = 5000;
+const PRUNE_MS = 10 * 60_000;
 
 interface RelayMethods {
 	/** Publishes the oldest unsent outbox rows to EVENTS and marks them sent; how many it relayed. */
@@ -27,6 +28,7 @@ interface RelayMethods {
 interface RelayVars extends BaseAThis {
 	relaying?: Promise<void>;
 	sweeper?: ReturnType<typeof setInterval>;
+	pruner?: ReturnType<typeof setInterval>;
 	stopping: boolean;
 }
 
@@ -98,6 +100,11 @@ const EventsRelayService: ServiceSchema<ServiceSettingSchema, RelayMethods, Rela
 		this.sweeper = setInterval(() => {
 			this.settleIntents().catch(err => this.logger.warn("Intents not settled yet:", (err as Thrown)?.type ?? (err as Thrown)?.name));
 		}, INTENT_SWEEP_MS);
+		// Sent events past the stream's age, finished deliveries past the log's 30 days.
+		this.pruner = setInterval(() => {
+			Promise.all([OUTBOX_PRUNE_SQL, DELIVERIES_PRUNE_SQL].map(sql => this.query(`${sql} RETURNING id`, [this.broker.namespace])))
+				.catch(err => this.logger.warn("Outbox not pruned:", (err as Thrown)?.type ?? (err as Thrown)?.name));
+		}, PRUNE_MS);
 		this.relaying = (async () => {
 			while (!this.stopping) {
 				let relayed = 0;
@@ -115,6 +122,7 @@ const EventsRelayService: ServiceSchema<ServiceSettingSchema, RelayMethods, Rela
 	async stopped() {
 		this.stopping = true;
 		clearInterval(this.sweeper);
+		clearInterval(this.pruner);
 		await this.relaying;
 	}
 };

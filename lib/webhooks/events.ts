@@ -22,7 +22,8 @@ export interface DomainEvent {
 /**
  * The outbox row of an event, inserted in the transaction of the write it describes. A transaction-long
  * lock on the CPF is taken first, so that the CPF's events get their `seq` in the order they commit
- * (the order subscribers receive them in); it is the transaction's last lock, so it adds no deadlock.
+ * (the order subscribers receive them in). Writes take it after their rows' locks and before the audit
+ * chain's, always in that order, so it adds no deadlock.
  */
 export const OUTBOX_INSERT_SQL = `WITH cpf_lock AS (SELECT pg_advisory_xact_lock(hashtextextended($3, 19)))
 	INSERT INTO event_outbox (id, type, cpf_bidx, data, namespace) SELECT $1, $2, $3, $4::jsonb, $5 FROM cpf_lock RETURNING id`;
@@ -49,3 +50,10 @@ export const RELAY_LOCK_SQL = "SELECT pg_try_advisory_xact_lock(hashtext('event_
 export const OUTBOX_PENDING_SQL = `SELECT id, seq, type, cpf_bidx, data, at FROM event_outbox WHERE namespace = $1 AND sent_at IS NULL AND ready
 	ORDER BY seq LIMIT $2 FOR UPDATE`;
 export const OUTBOX_MARK_SQL = "UPDATE event_outbox SET sent_at = now() WHERE id = ANY($1::uuid[])";
+
+/** Sent events are kept as long as the stream keeps them (7 days: a replay or a new consumer may read them). */
+export const OUTBOX_PRUNE_SQL = `DELETE FROM event_outbox WHERE id IN (
+	SELECT id FROM event_outbox WHERE namespace = $1 AND sent_at < now() - interval '7 days' ORDER BY seq LIMIT 5000)`;
+/** The delivery log keeps 30 days of finished deliveries. */
+export const DELIVERIES_PRUNE_SQL = `DELETE FROM webhook_deliveries WHERE id IN (
+	SELECT id FROM webhook_deliveries WHERE namespace = $1 AND status <> 'pending' AND created_at < now() - interval '30 days' LIMIT 5000)`;
