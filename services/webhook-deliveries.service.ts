@@ -41,14 +41,14 @@ const CANDIDATES_SQL = `SELECT id FROM (
 // Claimed atomically: a row another node claimed meanwhile no longer matches.
 const CLAIM_SQL = `UPDATE webhook_deliveries SET next_at = now() + interval '${LEASE}'
 	WHERE id = ANY($1::uuid[]) AND status = 'pending' AND next_at <= now() RETURNING id`;
-const LOAD_SQL = `SELECT d.id, d.subscription_id, d.consumer_id, d.event_id, d.event_type, d.event_at, d.cpf_bidx, d.data, d.attempts,
+const LOAD_SQL = `SELECT d.id, d.subscription_id, d.consumer_id, d.event_id, d.event_type, d.event_at, d.created_at, d.cpf_bidx, d.data, d.attempts,
 	s.url, s.secret_enc, m.cpf_enc
 	FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id
 	LEFT JOIN monitors m ON m.consumer_id = d.consumer_id AND m.cpf_bidx = d.cpf_bidx
 	WHERE d.id = ANY($1::uuid[])`;
 
 interface Claimed {
-	id: string; subscription_id: string; consumer_id: string; event_id: string; event_type: string; event_at: Date;
+	id: string; subscription_id: string; consumer_id: string; event_id: string; event_type: string; event_at: Date; created_at: Date;
 	cpf_bidx: string; data: Record<string, unknown>; attempts: number; url: string; secret_enc: string; cpf_enc: string | null;
 }
 
@@ -206,7 +206,8 @@ const WebhookDeliveriesService: ServiceSchema<ServiceSettingSchema, DeliveryMeth
 				await this.query("UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_status = $2, last_error = NULL, delivered_at = now() WHERE id = $1", [d.id, outcome.status]);
 				return;
 			}
-			const dead = Date.now() - new Date(d.event_at).getTime() > RETRY_FOR_MS;
+			// 24 h from the event, or from a replay of it.
+			const dead = Date.now() - Math.max(new Date(d.event_at).getTime(), new Date(d.created_at).getTime()) > RETRY_FOR_MS;
 			await this.query(
 				`UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = $2, last_error = $3,
 				 status = CASE WHEN $4 THEN 'dead' ELSE 'pending' END, next_at = now() + ($5 || ' milliseconds')::interval WHERE id = $1`,

@@ -44,6 +44,9 @@ export function post(url: string, headers: Record<string, string>, body: string,
 			res.on("close", done);
 			res.on("error", done);
 		});
+		// `timeout` is the socket's idle time; this bounds the whole exchange (a receiver answering drop by drop).
+		const deadline = setTimeout(() => req.destroy(Object.assign(new Error("timeout"), { code: "ETIMEDOUT" })), SEND_TIMEOUT_MS);
+		req.on("close", () => clearTimeout(deadline));
 		req.on("timeout", () => req.destroy(Object.assign(new Error("timeout"), { code: "ETIMEDOUT" })));
 		req.on("error", (err: NodeJS.ErrnoException) => resolve({ ok: false, error: err.code ?? err.name }));
 		req.end(body);
