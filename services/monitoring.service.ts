@@ -35,6 +35,8 @@ const MonitoringService: ServiceSchema<ServiceSettingSchema, object, BaseAThis> 
 			async handler(ctx: Ctx<{ cpf: string }>) {
 				const consumer = ctx.locals.caller!.id;
 				const bidx = this.blindIndex(ctx.params.cpf);
+				// Already there: idempotent, even at the limit.
+				if ((await this.query("SELECT 1 FROM monitors WHERE consumer_id = $1 AND cpf_bidx = $2", [consumer, bidx])).length > 0) return { cpf: ctx.params.cpf };
 				const [{ count }] = await this.query<{ count: string }>("SELECT count(*) FROM monitors WHERE consumer_id = $1", [consumer]);
 				if (Number(count) >= config.webhooksMonitorsMax) throw new ConflictError(`A consumer may monitor at most ${config.webhooksMonitorsMax} CPFs`, "MONITOR_LIMIT");
 				const sealed = this.sealFields("monitors", monitorOwner(consumer, bidx), { cpf: ctx.params.cpf });

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { isForbiddenAddress, refuseTarget } from "../../../lib/webhooks/ssrf";
 
 // Where webhooks may not go; the guarded lookup at connection time is tested end to end in
-// test/services/webhook-deliveries.test.ts.
+// test/services/monitoring.test.ts.
 describe("isForbiddenAddress", () => {
 	it.each([
 		"127.0.0.1", "127.1.2.3", "10.0.0.1", "172.16.5.4", "172.31.255.255", "192.168.1.1", "169.254.169.254", "100.64.0.1",
