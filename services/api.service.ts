@@ -326,6 +326,9 @@ const ApiService: ServiceSchema<any> = {
 		/** Bodies of other media types than the route accepts are refused before they reach a service. */
 		checkBody(req: Req, route: GatewayRoute) {
 			if (!["POST", "PUT", "PATCH"].includes(req.method ?? "")) return;
+			// No body at all (a POST that only triggers, like a delivery's replay): no media type to refuse.
+			const length = req.headers["content-length"];
+			if (req.headers["transfer-encoding"] === undefined && (length === undefined || length === "0")) return;
 			const accepts = route.accepts ?? ["application/json"];
 			const type = (req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase();
 			if (!accepts.includes(type)) {

@@ -130,6 +130,13 @@ describe("gateway behaviour", () => {
 		}
 	});
 
+	it("refuses a body of another media type with 415, but a POST without any body is examined as such (found by the fuzzer)", async () => {
+		expect((await api(mesh, "POST", "/api/v1/persons", { rawBody: "cpf=1", headers: { "content-type": "text/plain" } })).status).toBe(415);
+		const bare = await api(mesh, "POST", "/api/v1/persons");
+		expect(bare.status).toBe(422);
+		expect(bare.body.type).toBe("VALIDATION_ERROR");
+	});
+
 	it("answers 404 in the error shape for unknown routes and never exposes internal actions", async () => {
 		for (const path of ["/api/v1/nothing", "/api/v1/audit/append", "/api/v1/idempotency/begin", "/audit.append"]) {
 			const res = await api(mesh, "POST", path, { body: {} });
