@@ -107,7 +107,7 @@ const AuditService: ServiceSchema<ServiceSettingSchema, AuditMethods, AuditVars>
 				head: async () => Number((await this.query<{ head: string }>("SELECT coalesce(max(seq), 0)::text AS head FROM audit_log"))[0].head),
 				markerSeq: async () => {
 					const [row] = await this.query<{ seq: string }>(
-						"SELECT seq::text FROM audit_log WHERE key_id IS NOT NULL AND action = $1 AND outcome = $2 AND consumer = $3 ORDER BY seq LIMIT 1",
+						"SELECT a.seq::text FROM audit_log a WHERE a.key_id IS NOT NULL AND a.action = $1 AND a.outcome = $2 AND a.consumer = $3 ORDER BY a.seq LIMIT 1",
 						[EPOCH_MARKER.action, EPOCH_MARKER.outcome, EPOCH_MARKER.consumer]
 					);
 					return row ? Number(row.seq) : null;

@@ -21,8 +21,8 @@ export interface StoredRow {
 /** Rows with seq > `after` (and < `epoch` marked by their SHA-256), in order, `limit` at most. */
 export const ROWS_SQL = `
 	SELECT seq::text, (extract(epoch FROM at) * 1000000)::bigint::text AS at_us, consumer, action, cpf_bidx, request_id,
-	       outcome, prev_hash, hash, key_id, CASE WHEN seq < $3 THEN hash = audit_row_hash(a) END AS legacy_ok
-	  FROM audit_log a WHERE seq > $1 ORDER BY seq LIMIT $2`;
+	       outcome, prev_hash, hash, key_id, CASE WHEN a.seq < $3 THEN hash = audit_row_hash(a) END AS legacy_ok
+	  FROM audit_log a WHERE a.seq > $1 ORDER BY a.seq LIMIT $2`; // a.seq: by number, not by the text output column
 
 /** Where verification reads from: Base A's rows, the checkpoint stream, the keys. */
 export interface VerifySources {

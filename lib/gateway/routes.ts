@@ -28,7 +28,12 @@ const auditPage: JsonSchema = {
 };
 const auditVerify: JsonSchema = {
 	type: "object", required: ["ok", "rows", "head", "broken"],
-	properties: { ok: { type: "boolean" }, rows: { type: "integer" }, head: { type: "integer" }, broken: { type: "array", items: { type: "object", properties: { seq: { type: "integer" }, reason: str } } } }
+	properties: {
+		ok: { type: "boolean" }, mode: { type: "string", enum: ["incremental", "full"] }, rows: { type: "integer" }, head: { type: "integer" },
+		// The newest good signed checkpoint of the head (docs/audit.md); null before the first.
+		checkpoint: { type: ["object", "null"], properties: { seq: { type: "integer" }, at: { type: "string", format: "date-time" } } },
+		broken: { type: "array", items: { type: "object", properties: { seq: { type: "integer" }, reason: str } } }
+	}
 };
 
 const payloadB: JsonSchema = {
@@ -146,7 +151,7 @@ export const ROUTES: GatewayRoute[] = [
 	{ method: "GET", path: "/privacy/:cpf", action: "privacy.access", scope: "privacy:admin", status: 200, tag: "Privacy (LGPD)", summary: "Everything held on a CPF in all three bases, with its audit trail; at most 10 000 movements, 1 000 consultations and 5 000 audit rows (newest movements first): `baseC.movementsNext` and `auditNext` continue in GET /activity/{cpf}/movements and GET /audit", response: { type: "object", required: ["cpf", "baseA", "baseB", "baseC", "audit", "auditNext"] } },
 	{ method: "DELETE", path: "/privacy/:cpf", action: "privacy.erase", scope: "privacy:admin", status: 200, alsoStatus: [202], statusOf: result => (result?.status === "pending" ? 202 : 200), tag: "Privacy (LGPD)", summary: "Erase a CPF from all three bases: 200 when done, 202 while a base is still pending (finished automatically)", response: { type: "object", required: ["cpf", "status", "bases"], properties: { cpf: str, status: { type: "string", enum: ["erased", "pending"] }, bases: { type: "object" } } } },
 	{ method: "GET", path: "/audit", action: "audit.list", scope: "audit:read", status: 200, tag: "Audit", summary: "Audit trail, optionally of one CPF and a date range", response: auditPage },
-	{ method: "GET", path: "/audit/verify", action: "audit.verify", scope: "audit:read", status: 200, tag: "Audit", summary: "Verify the audit hash chain", response: auditVerify },
+	{ method: "GET", path: "/audit/verify", action: "audit.verify", scope: "audit:read", status: 200, tag: "Audit", summary: "Verify the audit chain: from the last signed checkpoint, or every row with ?full=true", response: auditVerify },
 	{ method: "POST", path: "/consumers", action: "consumers.create", scope: "consumers:admin", status: 201, location: "/consumers/:id", shownOnce: ["key"], tag: "Consumers", summary: "Issue an API key (shown once)", response: consumer, idempotent: true,
 		links: { RevokeKey: { to: "DELETE /consumers/:id", parameters: { id: "$response.body#/id" } } } },
 	{ method: "DELETE", path: "/consumers/:id", action: "consumers.revoke", scope: "consumers:admin", status: 204, tag: "Consumers", summary: "Revoke an API key" }

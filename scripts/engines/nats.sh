@@ -70,15 +70,15 @@ nats_tls() {
 # protocol; only the groups that own streams (base-c, privacy) use JetStream's API; a group publishes
 # only into the streams it feeds.
 nats_permissions() {
-  local feeds_none='"*.transactions.>", "*.events.>", "*.privacy.>"'
+  local feeds_none='"*.transactions.>", "*.events.>", "*.privacy.>", "*.audit.>"'
   case $1 in
     api|operators) echo "publish: { deny: [\"\$JS.>\", $feeds_none] }, subscribe: { deny: [\"\$JS.>\", $feeds_none] }" ;;
     # Base A also keeps the audit checkpoints' stream (docs/audit.md): JetStream's API, but never to update,
     # purge or delete a stream or a message, nor to read another stream through a consumer.
     base-a) echo "publish: { deny: [\"\$JS.API.STREAM.UPDATE.>\", \"\$JS.API.STREAM.DELETE.>\", \"\$JS.API.STREAM.PURGE.>\", \"\$JS.API.STREAM.MSG.DELETE.>\", \"\$JS.API.CONSUMER.>\", \"\$JS.ACK.>\", \"*.transactions.>\", \"*.privacy.>\"] }, subscribe: { deny: [$feeds_none] }" ;;
-    base-b|report) echo "publish: { deny: [\"\$JS.>\", \"*.transactions.>\", \"*.privacy.>\"] }, subscribe: { deny: [$feeds_none] }" ;;
-    base-c) echo "publish: { deny: [\"*.privacy.>\"] }, subscribe: { deny: [\"*.privacy.>\"] }" ;;
-    privacy) echo "publish: { deny: [\"*.transactions.>\", \"*.events.>\"] }, subscribe: { deny: [\"*.transactions.>\", \"*.events.>\"] }" ;;
+    base-b|report) echo "publish: { deny: [\"\$JS.>\", \"*.transactions.>\", \"*.privacy.>\", \"*.audit.>\"] }, subscribe: { deny: [$feeds_none] }" ;;
+    base-c) echo "publish: { deny: [\"*.privacy.>\", \"*.audit.>\"] }, subscribe: { deny: [\"*.privacy.>\", \"*.audit.>\"] }" ;;
+    privacy) echo "publish: { deny: [\"*.transactions.>\", \"*.events.>\", \"*.audit.>\"] }, subscribe: { deny: [\"*.transactions.>\", \"*.events.>\", \"*.audit.>\"] }" ;;
   esac
 }
 
