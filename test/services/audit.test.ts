@@ -4,6 +4,9 @@ import { api, startMesh, type Mesh } from "../support/mesh";
 import { appQuery, ownerQuery } from "../support/db";
 import { piiCipher } from "../support/keys";
 import { generateKeyPairSync } from "node:crypto";
+import { ServiceBroker } from "moleculer";
+import brokerConfig from "../../moleculer.config";
+import AuditService from "../../services/audit.service";
 import { connect } from "nats";
 import { natsOptions } from "../../config/nats";
 import { channel } from "../../lib/mesh/streams";
@@ -203,6 +206,24 @@ describe("keyed chain and signed checkpoints (issue 17)", () => {
 			}
 		});
 		expect((await verify()).ok).toBe(true);
+	});
+
+	it("publishes a checkpoint of the head when an audit node stops", async () => {
+		const logger: any = brokerConfig.logger;
+		const extra = new ServiceBroker({ ...brokerConfig, namespace: mesh.namespace, nodeID: `audit-extra-${Date.now()}`, logger: { ...logger, options: { ...logger.options, level: "warn" } } });
+		extra.createService(AuditService);
+		await extra.start();
+		await extra.call("audit.append", { action: "test.shutdown", outcome: "ok" });
+		const head = await headSeq();
+		await extra.stop();
+		const nc = await connect(natsOptions());
+		try {
+			const last = await (await nc.jetstreamManager()).streams.getMessage(channel(mesh.namespace, "auditCheckpoints").name, { last_by_subj: channel(mesh.namespace, "auditCheckpoints").subject });
+			expect(JSON.parse(JSON.parse(Buffer.from(last.data).toString()).payload)).toMatchObject({ seq: head, node: extra.nodeID });
+		} finally {
+			await nc.close();
+		}
+		expect(await verify()).toMatchObject({ ok: true, checkpoint: { seq: head } });
 	});
 
 	it("reports a forged checkpoint and a replayed one, and keeps checking from the last good one", async () => {
