@@ -154,7 +154,7 @@ const AuditService: ServiceSchema<ServiceSettingSchema, AuditMethods, AuditVars>
 	},
 
 	async started() {
-		this.writer = new AuditWriter(this.adapter.db, need(config, "auditChainKeys"));
+		this.writer = new AuditWriter(work => this.adapter.db.transaction(t => work((sql, bind) => this.query(sql, bind, t))), need(config, "auditChainKeys"));
 		// The keyed chain begins (its marker row) before the first append or verification.
 		await this.writer.begin();
 		this.checkpointTimer = setInterval(

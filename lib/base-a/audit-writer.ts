@@ -1,4 +1,3 @@
-import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
 import type { DataKey } from "../../config/keys";
 import { type ChainRow, EPOCH_MARKER, GENESIS_HASH, rowMac } from "./audit-chain";
 
@@ -16,6 +15,9 @@ interface Pending {
 	resolve(seq: number): void;
 	reject(err: unknown): void;
 }
+
+/** Runs `work` in one transaction, handing it a function that runs a parameterised ($1…) statement and answers its rows. */
+export type Transactor = <T>(work: (query: <R extends object>(sql: string, bind?: unknown[]) => Promise<R[]>) => Promise<T>) => Promise<T>;
 
 /** Rows appended by one transaction at most. */
 const MAX_BATCH = 500;
@@ -38,7 +40,8 @@ export class AuditWriter {
 	private readonly queue: Pending[] = [];
 	private running?: Promise<void>;
 
-	constructor(private readonly db: Sequelize, private readonly keys: readonly DataKey[]) {}
+	/** `transaction`: the service's Sequelize pool (mixins/base-a.mixin.ts) or a raw pg pool (the benchmarks'). */
+	constructor(private readonly transaction: Transactor, private readonly keys: readonly DataKey[]) {}
 
 	append(entry: AuditEntry): Promise<number> {
 		return new Promise<number>((resolve, reject) => {
@@ -49,14 +52,14 @@ export class AuditWriter {
 
 	/** Makes sure the keyed chain has begun (the marker row exists); the seq of the head. */
 	async begin(): Promise<number> {
-		return this.db.transaction(t => this.write([], t));
+		return this.transaction(q => this.write([], q));
 	}
 
 	private async drain(): Promise<void> {
 		while (this.queue.length > 0) {
 			const batch = this.queue.splice(0, MAX_BATCH);
 			try {
-				const head = await this.db.transaction(t => this.write(batch.map(p => p.entry), t));
+				const head = await this.transaction(q => this.write(batch.map(p => p.entry), q));
 				batch.forEach((p, i) => p.resolve(head - batch.length + 1 + i));
 			} catch (err) {
 				for (const p of batch) p.reject(err);
@@ -64,11 +67,10 @@ export class AuditWriter {
 		}
 	}
 
-	/** Appends the entries in transaction `t` (the marker first when the chain is not keyed yet); the new head's seq. */
-	private async write(entries: AuditEntry[], t: Transaction): Promise<number> {
-		const select = <T extends object>(sql: string) => this.db.query<T>(sql, { type: QueryTypes.SELECT, transaction: t });
-		await select("SELECT pg_advisory_xact_lock(hashtext('audit_log_chain'))");
-		const [state] = await select<{ seq: string | null; hash: string | null; key_id: string | null; now_us: string }>(
+	/** Appends the entries in one transaction (the marker first when the chain is not keyed yet); the new head's seq. */
+	private async write(entries: AuditEntry[], query: Parameters<Parameters<Transactor>[0]>[0]): Promise<number> {
+		await query("SELECT pg_advisory_xact_lock(hashtext('audit_log_chain'))");
+		const [state] = await query<{ seq: string | null; hash: string | null; key_id: string | null; now_us: string }>(
 			`SELECT l.seq::text, l.hash, l.key_id, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint::text AS now_us
 			   FROM (SELECT 1) one LEFT JOIN (SELECT seq, hash, key_id FROM audit_log ORDER BY seq DESC LIMIT 1) l ON true`);
 		const all = state.key_id === null ? [{ ...EPOCH_MARKER, cpfBidx: null, requestId: null }, ...entries] : entries;
@@ -86,10 +88,7 @@ export class AuditWriter {
 			hashes.push(prevHash);
 		}
 		const column = <K extends keyof ChainRow>(k: K) => rows.map(r => r[k]);
-		await this.db.query(INSERT_SQL, {
-			bind: [column("seq"), column("atMicros"), column("consumer"), column("action"), column("cpfBidx"), column("requestId"), column("outcome"), column("prevHash"), hashes, column("keyId")],
-			type: QueryTypes.INSERT, transaction: t
-		});
+		await query(INSERT_SQL, [column("seq"), column("atMicros"), column("consumer"), column("action"), column("cpfBidx"), column("requestId"), column("outcome"), column("prevHash"), hashes, column("keyId")]);
 		return Number(seq);
 	}
 }
