@@ -99,6 +99,8 @@ export async function verifyLog(src: VerifySources, full: boolean, from?: GoodCh
 	const last = await src.message();
 	const lastSeq = last?.seq ?? 0;
 	const firstMsg = full ? 1 : from ? from.streamSeq + 1 : Math.max(1, lastSeq - 1);
+	// Messages cannot be deleted (deny_delete): fewer than this node saw means the stream was removed or replaced.
+	if (from && !full && lastSeq < from.streamSeq) broken.push({ seq: 0, reason: `the checkpoint stream ends before message ${from.streamSeq}, which this node verified` });
 	const read = await checkCheckpoints(src, firstMsg, lastSeq, broken);
 	const good = from && !full ? [from, ...read] : read;
 	const newest = good.length > 0 ? good[good.length - 1] : null;
