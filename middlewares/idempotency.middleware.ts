@@ -65,14 +65,18 @@ export const IdempotencyMiddleware = {
 				if (claim.location) ctx.meta.$location = claim.location;
 				return claim.response;
 			}
+			// A Base A write stores its answer in its own transaction, under this claim's token (BaseAMixin.inTransaction).
+			ctx.locals ??= {};
+			ctx.locals.idempotencyClaim = claim.claim;
+			const held = { ...ref, claim: claim.claim };
 			let response: unknown;
 			try {
 				response = await handler(ctx);
 			} catch (err) {
-				await settle(ctx, "idempotency.release", ref);
+				await settle(ctx, "idempotency.release", held);
 				throw err;
 			}
-			await settle(ctx, "idempotency.complete", { ...ref, status: ctx.meta.$statusCode ?? 200, response: storable(action.name, response), location: ctx.meta.$location });
+			await settle(ctx, "idempotency.complete", { ...held, status: ctx.meta.$statusCode ?? 200, response: storable(action.name, response), location: ctx.meta.$location });
 			return response;
 		};
 	}
