@@ -134,8 +134,11 @@ export async function verifyLog(src: VerifySources, full: boolean, from?: GoodCh
 
 	let rows = 0;
 	const batch = src.batchSize ?? 5000;
+	let page = await src.rows(seq, batch, keyedFrom);
 	for (;;) {
-		const page = await src.rows(seq, batch, keyedFrom);
+		// The next batch is read while this one is checked.
+		const next = page.length === batch ? src.rows(Number(page[page.length - 1].seq), batch, keyedFrom) : null;
+		next?.catch(() => undefined);
 		for (const row of page) {
 			const n = Number(row.seq);
 			rows++;
@@ -158,7 +161,8 @@ export async function verifyLog(src: VerifySources, full: boolean, from?: GoodCh
 			seq = n;
 			hash = row.hash;
 		}
-		if (page.length < batch) break;
+		if (!next) break;
+		page = await next;
 	}
 
 	// The rows read end where the log ends, unless none was read after a checkpoint's row that is missing.
