@@ -155,8 +155,8 @@ const AuditService: ServiceSchema<ServiceSettingSchema, AuditMethods, AuditVars>
 
 	async started() {
 		this.writer = new AuditWriter(work => this.adapter.db.transaction(t => work((sql, bind) => this.query(sql, bind, t))), need(config, "auditChainKeys"));
-		// The keyed chain begins (its marker row) before the first append or verification.
-		await this.writer.begin();
+		// The keyed chain begins (its marker row) now, or else with the first append (Base A may still be starting).
+		await this.writer.begin().catch((err: Error) => this.logger.warn("Audit chain not begun yet (done by the first append):", err?.name));
 		this.checkpointTimer = setInterval(
 			() => this.checkpoint().catch((err: Error) => this.logger.warn("Audit checkpoint failed:", err?.name, err?.message)),
 			config.auditCheckpointSeconds * 1000
