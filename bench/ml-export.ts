@@ -21,7 +21,7 @@ import { parseFlags } from "../scripts/args";
 import { deleteSeededProfiles, ferretStorageUrl, profilesCollection } from "./lib/base-b";
 import { memoryOf } from "./lib/cpu";
 import { randomProfile } from "./lib/data";
-import { AUDIT_SQL, checkInSync, prepare } from "./lib/engines";
+import { rawAudit, checkInSync, prepare } from "./lib/engines";
 import { createConsumer, revokeConsumer } from "./lib/http";
 import { runMain, stopEverything } from "./lib/lifecycle";
 import type { BenchState } from "./lib/state";
@@ -176,7 +176,7 @@ function oursExport(base: string, key: string): Promise<ExportRun> {
  */
 async function rawExport(profiles: Collection, pool: pg.Pool, cipher: PiiCipher, subjectOf: (bidx: string) => string, consumer: string): Promise<ExportRun> {
 	const t0 = process.hrtime.bigint();
-	await pool.query(AUDIT_SQL, [consumer, "ml-export.features", null, randomUUID(), "started"]);
+	await rawAudit(pool, consumer, "ml-export.features", null, randomUUID(), "started");
 	const cursor = profiles.find({}, { projection: PROJECTION, batchSize: BATCH_SIZE });
 	const today = todayIso();
 	const hash = createHash("sha256");
@@ -232,8 +232,7 @@ async function main(): Promise<void> {
 	checkInSync(ROOT, [
 		["services/ml-export.service.ts", "find({}, { projection: { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 }, batchSize: 500 })"],
 		["services/ml-export.service.ts", `pseudonymizer(need(config, "pseudonymKey"), "ml")`],
-		["services/ml-export.service.ts", `audit: { before: "started", outcome: () => null }`],
-		["services/audit.service.ts", AUDIT_SQL]
+		["services/ml-export.service.ts", `audit: { before: "started", outcome: () => null }`]
 	]);
 
 	const code = gitState(ROOT);

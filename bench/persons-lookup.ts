@@ -15,7 +15,7 @@ import { LOOKUP_SQL } from "../lib/base-a/lookup";
 import { parseFlags } from "../scripts/args";
 import { call, createConsumer, expect } from "./lib/http";
 import { CITIES, inParallel, pick, shuffled, STREETS } from "./lib/data";
-import { AUDIT_SQL, capPoolSize, checkInSync, prepare } from "./lib/engines";
+import { rawAudit, capPoolSize, prepare } from "./lib/engines";
 import { runMain, stopEverything } from "./lib/lifecycle";
 import type { BenchState } from "./lib/state";
 import { measureGatewayThenRaw } from "./lib/measure";
@@ -24,8 +24,8 @@ import { fmt, gitState, gitText, machineInfo, printComparison, writeResults } fr
 
 // ------------------------------------------------------------------ the database work, as the services do it
 
-// The lookup query is cpf-lookup's own (lib/base-a/lookup.ts); AUDIT_SQL (bench/lib/engines.ts) is the
-// audit service's insert, checked by checkInSync().
+// The lookup query is cpf-lookup's own (lib/base-a/lookup.ts); rawAudit (bench/lib/engines.ts) appends with the
+// audit service's own writer.
 
 const ROOT = path.resolve(__dirname, "..");
 const WARMUP_SECONDS = 3;
@@ -123,7 +123,7 @@ async function rawLookup(pool: pg.Pool, cipher: PiiCipher, cpf: string, consumer
 	const identity: Record<string, string> = {};
 	for (const field of ["cpf", "nome", "endereco"]) identity[field] = cipher.decrypt(rows[0][`${field}_enc`], `persons.${field}:${bidx}`);
 	const person = { ...identity, dividas: rows.filter(r => r.id).map(debtView) };
-	await pool.query(AUDIT_SQL, [consumer, "cpf-lookup.get", bidx, randomUUID(), "ok"]);
+	await rawAudit(pool, consumer, "cpf-lookup.get", bidx, randomUUID(), "ok");
 	return person;
 }
 
@@ -133,7 +133,6 @@ async function main(): Promise<void> {
 	const machine = machineInfo();
 	console.log(`persons-lookup benchmark: ${opts.persons} persons × 3 debts, concurrency ${opts.concurrency}, ${opts.duration} s per side (+${WARMUP_SECONDS} s warm-up), mesh: ${opts.baseAOnly ? SERVICES.join(", ") : "every service in dist/services"}, ${opts.split ? "one process per service" : "in one process"}`);
 	console.log(`machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memGiB} GiB, node ${machine.node}`);
-	checkInSync(ROOT, [["services/audit.service.ts", AUDIT_SQL]]);
 
 	// Engines, dev settings, build, schema.
 	const code = gitState(ROOT);

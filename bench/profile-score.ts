@@ -18,7 +18,7 @@ import { scoreProfile } from "../lib/base-b/score";
 import { parseFlags } from "../scripts/args";
 import { deleteSeededProfiles, ferretStorageUrl, profilesCollection } from "./lib/base-b";
 import { inParallel, randomProfile, shuffled } from "./lib/data";
-import { AUDIT_SQL, capPoolSize, checkInSync, prepare } from "./lib/engines";
+import { rawAudit, capPoolSize, checkInSync, prepare } from "./lib/engines";
 import { call, createConsumer, expect } from "./lib/http";
 import { runMain, stopEverything } from "./lib/lifecycle";
 import type { BenchState } from "./lib/state";
@@ -112,7 +112,7 @@ async function rawScore(profiles: Collection, pool: pg.Pool, cipher: PiiCipher, 
 	if (!doc) throw new Error("profile not found");
 	const dataNascimento = cipher.decrypt(doc.dataNascimento_enc, `profiles.dataNascimento:${bidx}`);
 	const result = scoreProfile({ dataNascimento, fonteDeRenda: doc.fonteDeRenda, bens: doc.bens }, todayIso());
-	await pool.query(AUDIT_SQL, [consumer, "asset-score.get", bidx, randomUUID(), "ok"]);
+	await rawAudit(pool, consumer, "asset-score.get", bidx, randomUUID(), "ok");
 	return { cpf, ...result };
 }
 
@@ -124,8 +124,7 @@ async function main(): Promise<void> {
 	console.log(`machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memGiB} GiB, node ${machine.node}`);
 	checkInSync(ROOT, [
 		["services/asset-score.service.ts", "findOne( { _id: bidx }, { projection: { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 } } )"],
-		["services/asset-score.service.ts", `scopes: ["score:read"], audit: true,`],
-		["services/audit.service.ts", AUDIT_SQL]
+		["services/asset-score.service.ts", `scopes: ["score:read"], audit: true,`]
 	]);
 
 	const code = gitState(ROOT);

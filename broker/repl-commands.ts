@@ -149,11 +149,12 @@ export function createReplCommands(): ReplCommands {
 		},
 		{
 			command: "audit:verify",
-			description: "Check the audit log's hash chain (audit.verify): ok, or the broken rows",
+			description: "Check the audit log's keyed chain and signed checkpoints (audit.verify): ok, or what is broken",
+			options: [{ option: "-f, --full", description: "every row and checkpoint, not only what follows the last good checkpoint" }],
 			parse: parseArgs,
-			action: guarded("audit:verify", async (broker, _args, h) => {
+			action: guarded("audit:verify", async (broker, args, h) => {
 				await service(broker, "audit");
-				const result: any = await broker.call("audit.verify", {});
+				const result: any = await broker.call("audit.verify", { full: args.options?.full === true });
 				if (result.ok) {
 					write(h.kleur.green().bold(`✔ Audit chain ok: ${result.rows} rows, head seq ${result.head}.`));
 					return true;

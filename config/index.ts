@@ -37,6 +37,10 @@ const schema = {
 	PII_KEYS: { type: "string", min: 10, optional: true },
 	BLIND_INDEX_KEY: { type: "string", pattern: /^[A-Za-z0-9+/]{43}=$/, optional: true },
 	PSEUDONYM_KEY: { type: "string", pattern: /^[A-Za-z0-9+/]{43}=$/, optional: true },
+	// The audit chain's HMAC keys (`id:base64[,id:base64…]`, the first current): held by base-a, never by the database (docs/audit.md).
+	AUDIT_CHAIN_KEYS: { type: "string", min: 10, optional: true },
+	// How often the audit service publishes a signed checkpoint of the log's head (and once more at shutdown).
+	AUDIT_CHECKPOINT_SECONDS: { type: "number", integer: true, min: 1, max: 60, convert: true, default: 60 },
 	// The mesh's signing keys (docs/security.md): this process's groups' private keys, every group's public key.
 	MESH_KEYS: { type: "string", min: 10, optional: true },
 	MESH_PUBLIC_KEYS: { type: "string", min: 10, optional: true },
@@ -90,6 +94,9 @@ export interface Config {
 	piiKeys?: DataKey[];
 	blindIndexKey?: Buffer;
 	pseudonymKey?: Buffer;
+	/** The audit chain's HMAC keys, the current one first. */
+	auditChainKeys?: DataKey[];
+	auditCheckpointSeconds: number;
 	/** The private keys of the groups this process may act as (one in production). */
 	meshKeys?: Map<Group, KeyObject>;
 	/** Every group's public key: what a signed token is checked against. */
@@ -128,7 +135,7 @@ const ENV_NAMES: Record<keyof Config, string> = {
 	postgresUrl: "POSTGRES_URL", postgresOwnerUrl: "POSTGRES_OWNER_URL", mongoUrl: "MONGO_URL",
 	elasticsearchUrl: "ELASTICSEARCH_URL", postgresPoolMax: "POSTGRES_POOL_MAX", mongoPoolMax: "MONGO_POOL_MAX", esIndexPrefix: "ES_INDEX_PREFIX", ingestMaxMovements: "INGEST_MAX_MOVEMENTS", ingestBodyLimit: "INGEST_BODY_LIMIT", jetstreamMaxBytes: "JETSTREAM_MAX_BYTES",
 	adminApiKey: "ADMIN_API_KEY", piiKeys: "PII_KEYS",
-	blindIndexKey: "BLIND_INDEX_KEY", pseudonymKey: "PSEUDONYM_KEY", meshKeys: "MESH_KEYS", meshPublicKeys: "MESH_PUBLIC_KEYS", callerTokenSeconds: "CALLER_TOKEN_SECONDS", port: "PORT", host: "HOST",
+	blindIndexKey: "BLIND_INDEX_KEY", pseudonymKey: "PSEUDONYM_KEY", auditChainKeys: "AUDIT_CHAIN_KEYS", auditCheckpointSeconds: "AUDIT_CHECKPOINT_SECONDS", meshKeys: "MESH_KEYS", meshPublicKeys: "MESH_PUBLIC_KEYS", callerTokenSeconds: "CALLER_TOKEN_SECONDS", port: "PORT", host: "HOST",
 	logLevel: "LOG_LEVEL", logFormat: "LOG_FORMAT", rateLimitPerMinute: "RATE_LIMIT_PER_MINUTE", authFailuresPerMinute: "AUTH_FAILURES_PER_MINUTE", trustedProxies: "TRUSTED_PROXIES",
 	bodyLimit: "BODY_LIMIT", authCacheSeconds: "AUTH_CACHE_SECONDS", requestTimeoutMs: "REQUEST_TIMEOUT_MS", heartbeatInterval: "HEARTBEAT_INTERVAL", heartbeatTimeout: "HEARTBEAT_TIMEOUT",
 	sentryDsn: "SENTRY_DSN", sentryEnvironment: "SENTRY_ENVIRONMENT", metricsPort: "METRICS_PORT", metricsHost: "METRICS_HOST",
@@ -177,6 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 		ingestBodyLimit: s.INGEST_BODY_LIMIT, jetstreamMaxBytes: s.JETSTREAM_MAX_BYTES, adminApiKey: s.ADMIN_API_KEY,
 		blindIndexKey: s.BLIND_INDEX_KEY && Buffer.from(s.BLIND_INDEX_KEY, "base64"),
 		pseudonymKey: s.PSEUDONYM_KEY && Buffer.from(s.PSEUDONYM_KEY, "base64"),
+		auditCheckpointSeconds: s.AUDIT_CHECKPOINT_SECONDS,
 		callerTokenSeconds: s.CALLER_TOKEN_SECONDS, port: s.PORT, host: s.HOST, logLevel: s.LOG_LEVEL, logFormat: s.LOG_FORMAT,
 		rateLimitPerMinute: s.RATE_LIMIT_PER_MINUTE, authFailuresPerMinute: s.AUTH_FAILURES_PER_MINUTE, trustedProxies: checkedAddressList(s.TRUSTED_PROXIES ?? ""), bodyLimit: s.BODY_LIMIT,
 		authCacheSeconds: s.AUTH_CACHE_SECONDS, requestTimeoutMs: s.REQUEST_TIMEOUT_MS, heartbeatInterval: s.HEARTBEAT_INTERVAL, heartbeatTimeout: s.HEARTBEAT_TIMEOUT,
@@ -184,11 +192,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 		metricsPort: s.METRICS_PORT, metricsHost: s.METRICS_HOST, auditVerifySeconds: s.AUDIT_VERIFY_SECONDS, zipkinUrl: s.ZIPKIN_URL,
 		webhooksAllowPrivate: s.WEBHOOKS_ALLOW_PRIVATE === "true", webhooksMonitorsMax: s.WEBHOOKS_MONITORS_MAX
 	};
-	if (s.PII_KEYS) {
+	for (const [name, field] of [["PII_KEYS", "piiKeys"], ["AUDIT_CHAIN_KEYS", "auditChainKeys"]] as const) {
+		if (!s[name]) continue;
 		try {
-			cfg.piiKeys = parseDataKeys(s.PII_KEYS);
+			cfg[field] = parseDataKeys(s[name]);
 		} catch (err) {
-			throw new ConfigError(`Invalid configuration: PII_KEYS (or PII_KEYS_FILE): ${(err as Error).message}`);
+			throw new ConfigError(`Invalid configuration: ${name} (or ${name}_FILE): ${(err as Error).message}`);
 		}
 	}
 	for (const [name, field, kind] of [["MESH_KEYS", "meshKeys", "private"], ["MESH_PUBLIC_KEYS", "meshPublicKeys", "public"]] as const) {

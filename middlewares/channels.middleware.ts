@@ -38,6 +38,10 @@ export interface Channels {
 	publish(stream: StreamKey, payload: unknown, msgID?: string): Promise<PubAck>;
 	/** Removes a stored message that no longer needs handling (e.g. a job finished inline). */
 	forget(stream: StreamKey, seq: number): Promise<void>;
+	/** Appends `data` only if the stream's last message is still `lastSeq` (0: empty), else throws: one writer wins a race. */
+	append(stream: StreamKey, data: string, lastSeq: number): Promise<PubAck>;
+	/** A stored message by its stream sequence, or the last one; null when there is none. */
+	message(stream: StreamKey, seq?: number): Promise<{ seq: number; data: Uint8Array } | null>;
 }
 
 const pause = (ms: number) => new Promise(r => setTimeout(r, ms));
@@ -79,7 +83,7 @@ class JetStreamLink implements Channels {
 		const ch = channel(this.broker.namespace, key);
 		if (this.ensured.has(ch.name) || !this.groups.has(STREAMS[key].owner)) return ch;
 		const jsm = await (await this.jetstream()).manager();
-		const { owner: _owner, ...settings } = STREAMS[key];
+		const { owner: _owner, fixed, ...settings } = STREAMS[key];
 		const cfg = {
 			...settings, name: ch.name, subjects: [ch.subject], storage: StorageType.File, discard: DiscardPolicy.New,
 			// A full stream refuses new messages (back-pressure: the API answers 503) rather than dropping old ones.
@@ -87,7 +91,7 @@ class JetStreamLink implements Channels {
 		};
 		try {
 			await jsm.streams.info(cfg.name);
-			await jsm.streams.update(cfg.name, cfg);
+			if (!fixed) await jsm.streams.update(cfg.name, cfg);
 		} catch (err) {
 			const e = err as Thrown;
 			if (e?.code !== "404" && !/stream not found/i.test(e?.message ?? "")) throw err;
@@ -112,6 +116,25 @@ class JetStreamLink implements Channels {
 	async forget(stream: StreamKey, seq: number): Promise<void> {
 		const jsm = await (await this.jetstream()).manager();
 		await jsm.streams.deleteMessage(channel(this.broker.namespace, stream).name, seq, false).catch(() => false);
+	}
+
+	async append(stream: StreamKey, data: string, lastSeq: number): Promise<PubAck> {
+		const { subject } = await this.ensure(stream);
+		const { js } = await this.jetstream();
+		return js.publish(subject, data, { expect: { lastSequence: lastSeq } });
+	}
+
+	async message(stream: StreamKey, seq?: number): Promise<{ seq: number; data: Uint8Array } | null> {
+		const { name, subject } = await this.ensure(stream);
+		const jsm = await (await this.jetstream()).manager();
+		try {
+			const msg = await jsm.streams.getMessage(name, seq === undefined ? { last_by_subj: subject } : { seq });
+			return { seq: msg.seq, data: msg.data };
+		} catch (err) {
+			const e = err as Thrown;
+			if (e?.code === "404" || /no message found|not found/i.test(e?.message ?? "")) return null;
+			throw err;
+		}
 	}
 
 	/** Runs a durable consumer for `service` until stopped, reconnecting after any failure. */

@@ -16,25 +16,35 @@ function storable(action: string, response: unknown): unknown {
 	return Object.fromEntries(Object.entries(response).filter(([name]) => !fields.includes(name)));
 }
 
-/** Pauses between the attempts to store a write's answer (or free its key): about 6 s in all. */
+/** Pauses between the attempts to store a write's answer (or free its key) while the request waits: about 6 s in all. */
 const SETTLE_DELAYS_MS = [250, 500, 1000, 2000, 2000];
+/**
+ * Then, after the request was answered, this node keeps trying (about 5 minutes): a claim is taken over only
+ * when its node is known gone, so while this node lives, settling its claims is its own job.
+ */
+const LATER_DELAYS_MS = [5000, 10_000, 15_000, 30_000, 60_000, 60_000, 60_000, 60_000];
 
 /**
  * Stores the outcome of a claimed key, retrying through a short outage of Base A or the transporter.
  * It is called outside the request's own deadline (the gateway may have given up already): the write
  * happened, and the next retry of the client must find its answer. False when every attempt failed.
  */
-async function settle(ctx: Context<unknown, MeshMeta, MeshLocals>, action: "idempotency.complete" | "idempotency.release", params: object): Promise<boolean> {
+async function settle(ctx: Context<unknown, MeshMeta, MeshLocals>, action: "idempotency.complete" | "idempotency.release", params: object, delays = SETTLE_DELAYS_MS): Promise<boolean> {
 	for (let attempt = 0; ; attempt++) {
 		try {
 			await ctx.broker.call(action, params, { timeout: 3000, retries: 0, requestID: ctx.requestID ?? undefined, meta: { callerToken: ctx.meta.callerToken }, caller: ctx.service?.fullName });
 			return true;
 		} catch (err) {
-			if (attempt >= SETTLE_DELAYS_MS.length) {
-				ctx.broker.logger.warn(`${action} failed after ${attempt + 1} attempts; the key stays claimed until its lease runs out:`, (err as Thrown)?.name);
+			if (attempt >= delays.length) {
+				if (delays === SETTLE_DELAYS_MS) {
+					ctx.broker.logger.warn(`${action} failed after ${attempt + 1} attempts; retried in the background:`, (err as Thrown)?.name);
+					void settle(ctx, action, params, LATER_DELAYS_MS);
+				} else {
+					ctx.broker.logger.error(`${action} still failing; the key stays claimed until this node leaves the mesh or the key expires:`, (err as Thrown)?.name);
+				}
 				return false;
 			}
-			await new Promise(r => setTimeout(r, SETTLE_DELAYS_MS[attempt]));
+			await new Promise(r => setTimeout(r, delays[attempt]).unref());
 		}
 	}
 }
@@ -46,8 +56,8 @@ async function settle(ctx: Context<unknown, MeshMeta, MeshLocals>, action: "idem
  *
  * A write that succeeded is answered as a success even when its answer could not be stored (Base A
  * or NATS down at that moment): answering 503 would make the client retry a write that happened.
- * Storing the answer, or freeing the key after a failure, is retried for a few seconds; a claim that
- * still cannot be settled is taken over by `idempotency.begin` once its lease runs out.
+ * Storing the answer, or freeing the key after a failure, is retried for a few seconds, then in the
+ * background for a few minutes; a claim is taken over by `idempotency.begin` only once its node is gone.
  */
 export const IdempotencyMiddleware = {
 	name: "Idempotency",
@@ -65,14 +75,18 @@ export const IdempotencyMiddleware = {
 				if (claim.location) ctx.meta.$location = claim.location;
 				return claim.response;
 			}
+			// A Base A write stores its answer in its own transaction, under this claim's token (BaseAMixin.inTransaction).
+			ctx.locals ??= {};
+			ctx.locals.idempotencyClaim = claim.claim;
+			const held = { ...ref, claim: claim.claim };
 			let response: unknown;
 			try {
 				response = await handler(ctx);
 			} catch (err) {
-				await settle(ctx, "idempotency.release", ref);
+				await settle(ctx, "idempotency.release", held);
 				throw err;
 			}
-			await settle(ctx, "idempotency.complete", { ...ref, status: ctx.meta.$statusCode ?? 200, response: storable(action.name, response), location: ctx.meta.$location });
+			await settle(ctx, "idempotency.complete", { ...held, status: ctx.meta.$statusCode ?? 200, response: storable(action.name, response), location: ctx.meta.$location });
 			return response;
 		};
 	}

@@ -40,6 +40,8 @@ export interface MeshLocals {
 	created?: boolean;
 	/** The success row is written already, inside the write's transaction (BaseAMixin.inTransaction): AuditMiddleware adds none. */
 	audited?: boolean;
+	/** The token of the Idempotency-Key claim this call holds (idempotency.begin): its answer is stored only under it. */
+	idempotencyClaim?: string;
 }
 
 /**

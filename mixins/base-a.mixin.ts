@@ -9,6 +9,7 @@ import { sealAnswer, STORE_ANSWER_SQL } from "../lib/base-a/idempotency-answer";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import { appendAudit, type AuditedParams } from "../middlewares/audit.middleware";
 import { httpAnswer } from "../middlewares/http-status.middleware";
+import { ConflictError } from "../lib/errors";
 import type { Mixin, MixinSchema } from "../types/mixin";
 
 /** moleculer-db-adapter-sequelize once connected: its types leave out the Sequelize instance and the model. */
@@ -57,9 +58,12 @@ export function BaseAMixin(defineModel: DefineModel): Mixin {
 					await appendAudit(ctx, "ok");
 					const idempotency = ctx.meta?.idempotency;
 					const consumer = ctx.locals?.caller?.id;
-					if (idempotency && consumer && idempotency.action === ctx.action?.name) {
+					const claim = ctx.locals?.idempotencyClaim;
+					if (idempotency && consumer && claim && idempotency.action === ctx.action?.name) {
 						const answer = { ...httpAnswer(idempotency.action, result, ctx.params, ctx.locals), response: result };
-						await this.query(STORE_ANSWER_SQL, [consumer, idempotency.key, answer.status, sealAnswer(this.pii, consumer, idempotency.key, answer)], t);
+						const stored = await this.query(STORE_ANSWER_SQL, [consumer, idempotency.key, answer.status, sealAnswer(this.pii, consumer, idempotency.key, answer), claim], t);
+						// The claim was taken over (its node was thought gone): the retry that took it writes; this one rolls back.
+						if (stored.length === 0) throw new ConflictError("A request with this Idempotency-Key is still in progress", "IDEMPOTENCY_IN_PROGRESS");
 					}
 					return result;
 				});

@@ -1,84 +1,48 @@
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { BaseAMixin, type BaseAThis } from "../mixins/base-a.mixin";
 import { defineAuditRow } from "../lib/base-a/models";
+import { config, need } from "../config";
+import { AuditWriter } from "../lib/base-a/audit-writer";
+import { EPOCH_MARKER, messageDigest, signCheckpoint } from "../lib/base-a/audit-chain";
+import { type GoodCheckpoint, ROWS_SQL, type StoredRow, type VerifySources, verifyLog } from "../lib/base-a/audit-verify";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
-import { config } from "../config";
 
 /** 1 when the last verification found the hash chain whole, 0 when it found a row changed or missing. */
 export const AUDIT_CHAIN_OK = "credit_mesh.audit.chain.ok";
 /** When the chain was last verified (Unix seconds): an alert that never sees it fresh knows the check stopped. */
 export const AUDIT_CHAIN_VERIFIED_AT = "credit_mesh.audit.chain.verified.timestamp.seconds";
 
-// Recomputes every row's hash with the same SQL function the insert trigger used, and checks
-// each row links to the one before it with no gap in the sequence.
-const VERIFY_SQL = `
-	WITH checked AS (
-		SELECT seq, hash,
-		       hash = audit_row_hash(a) AS hash_ok,
-		       prev_hash = COALESCE(lag(hash) OVER w, repeat('0', 64)) AS link_ok,
-		       seq = COALESCE(lag(seq) OVER w, 0) + 1 AS seq_ok
-		  FROM audit_log a
-		WINDOW w AS (ORDER BY seq)
-	)
-	SELECT (SELECT count(*) FROM checked)::int AS rows,
-	       (SELECT max(seq) FROM checked)::text AS head,
-	       COALESCE((SELECT json_agg(b) FROM (
-	           SELECT seq::text, CASE WHEN NOT hash_ok THEN 'row changed'
-	                                  WHEN NOT seq_ok THEN 'row missing before it'
-	                                  ELSE 'chain link broken' END AS reason
-	             FROM checked WHERE NOT (hash_ok AND link_ok AND seq_ok) ORDER BY seq LIMIT 20) b), '[]') AS broken`;
-
 interface AppendParams { action: string; cpfBidx?: string | null; requestId?: string; outcome: string }
 
 /** A row of the audit list, as the query names its columns. */
 interface EntryRow { seq: string; at: Date; consumer: string; action: string; request_id: string | null; outcome: string }
 
-/** What VERIFY_SQL answers. */
-interface VerifyRow { rows: number; head: string | null; broken: { seq: string; reason: string }[] }
+interface AuditMethods {
+	/** Where verification reads: this service's pool, the checkpoint stream, the keys. */
+	sources(): VerifySources;
+	/** Verifies the rows since the last good checkpoint and publishes a signed one of the head; the result, or null when nothing was published. */
+	checkpoint(): Promise<GoodCheckpoint | null>;
+	/** The chain's gauges from a verification's outcome. */
+	recordVerification(ok: boolean): void;
+}
 
-interface VerifyResult { ok: boolean; rows: number; head: number; broken: { seq: number; reason: string }[] }
-
-/** Base A: the insert-only, hash-chained audit log. */
-type AuditThis = BaseAThis & { verifyChain(): Promise<VerifyResult>; verifyTimer?: NodeJS.Timeout };
+interface AuditVars extends BaseAThis {
+	writer: AuditWriter;
+	/** The newest checkpoint a verification of this process found good: where the next incremental one starts. */
+	lastGood: GoodCheckpoint | null;
+	checkpointTimer?: ReturnType<typeof setInterval>;
+	/** The periodic full verification (AUDIT_VERIFY_SECONDS) that keeps the chain's gauges fresh. */
+	verifyTimer?: ReturnType<typeof setInterval>;
+}
 
 /**
- * Base A: the insert-only, hash-chained audit log. The chain is verified every AUDIT_VERIFY_SECONDS
- * (and at each audit.verify call); the result is a gauge for the "audit chain broken" alert.
+ * Base A: the insert-only audit log, chained with a key the database does not hold, its head checkpointed
+ * outside it. Every verification (incremental at each checkpoint, full every AUDIT_VERIFY_SECONDS and on
+ * request) sets the chain's gauges for the "audit chain broken" alert.
  */
-const AuditService: ServiceSchema<ServiceSettingSchema, { verifyChain(): Promise<VerifyResult> }, AuditThis> = {
+const AuditService: ServiceSchema<ServiceSettingSchema, AuditMethods, AuditVars> = {
 	name: "audit",
 	mixins: [BaseAMixin(defineAuditRow)],
-
-	created() {
-		if (!this.broker.isMetricsEnabled()) return;
-		this.broker.metrics.register({ name: AUDIT_CHAIN_OK, type: "gauge", description: "Audit hash chain whole at the last verification (1) or broken (0)" });
-		this.broker.metrics.register({ name: AUDIT_CHAIN_VERIFIED_AT, type: "gauge", description: "Unix time of the last audit chain verification" });
-	},
-
-	started() {
-		if (!config.auditVerifySeconds) return;
-		// A failed run (Base A down) leaves the last result; the alert on its age notices if it keeps failing.
-		const run = () => void this.verifyChain().catch(err => this.logger.warn("Audit chain verification failed:", err?.name, err?.code));
-		setTimeout(run, 1000).unref();
-		this.verifyTimer = setInterval(run, config.auditVerifySeconds * 1000);
-		this.verifyTimer.unref();
-	},
-
-	stopped() {
-		clearInterval(this.verifyTimer);
-	},
-
-	methods: {
-		async verifyChain(): Promise<VerifyResult> {
-			const [result] = await this.query<VerifyRow>(VERIFY_SQL);
-			const broken = result.broken.map(b => ({ seq: Number(b.seq), reason: b.reason }));
-			if (this.broker.isMetricsEnabled()) {
-				this.broker.metrics.set(AUDIT_CHAIN_OK, broken.length === 0 ? 1 : 0);
-				this.broker.metrics.set(AUDIT_CHAIN_VERIFIED_AT, Math.floor(Date.now() / 1000));
-			}
-			return { ok: broken.length === 0, rows: result.rows, head: result.head ? Number(result.head) : 0, broken };
-		}
-	},
 
 	actions: {
 		append: {
@@ -94,13 +58,9 @@ const AuditService: ServiceSchema<ServiceSettingSchema, { verifyChain(): Promise
 				const p = ctx.params;
 				// Whom the row names is proven, not claimed: the verified caller, else the calling group.
 				const consumer = ctx.locals.caller?.id ?? `group:${ctx.locals.callerGroup ?? "unknown"}`;
-				// seq, at and the hashes are filled in by the trigger.
-				const [row] = await this.query<{ seq: string }>(
-					`INSERT INTO audit_log (seq, at, consumer, action, cpf_bidx, request_id, outcome, prev_hash, hash)
-					 VALUES (0, now(), $1, $2, $3, $4, $5, '', '') RETURNING seq::text`,
-					[consumer, p.action, p.cpfBidx ?? null, p.requestId ?? null, p.outcome]
-				);
-				return { seq: Number(row.seq) };
+				// seq, time and the keyed hash are made by the writer, under the chain's lock.
+				const seq = await this.writer.append({ consumer, action: p.action, cpfBidx: p.cpfBidx ?? null, requestId: p.requestId ?? null, outcome: p.outcome });
+				return { seq };
 			}
 		},
 
@@ -138,11 +98,109 @@ const AuditService: ServiceSchema<ServiceSettingSchema, { verifyChain(): Promise
 
 		verify: {
 			callers: ["api", "operators"], scopes: ["audit:read"],
-			params: { $$strict: true },
-			handler() {
-				return this.verifyChain();
+			// Incremental by default: from the last good checkpoint; `full` checks every row and checkpoint.
+			params: { $$strict: true, full: { type: "boolean", convert: true, optional: true } },
+			async handler(ctx: Context<{ full?: boolean }>) {
+				const full = ctx.params.full === true;
+				const result = await verifyLog(this.sources(), full, full ? null : this.lastGood);
+				if (result.ok && result.checkpoint) this.lastGood = result.checkpoint;
+				this.recordVerification(result.ok);
+				const cp = result.checkpoint?.cp;
+				return {
+					ok: result.ok, mode: result.mode, rows: result.rows, head: result.head,
+					checkpoint: cp ? { seq: cp.seq, at: cp.at } : null, broken: result.broken
+				};
 			}
 		}
+	},
+
+	methods: {
+		recordVerification(ok: boolean) {
+			if (!this.broker.isMetricsEnabled()) return;
+			this.broker.metrics.set(AUDIT_CHAIN_OK, ok ? 1 : 0);
+			this.broker.metrics.set(AUDIT_CHAIN_VERIFIED_AT, Math.floor(Date.now() / 1000));
+		},
+
+		sources(): VerifySources {
+			return {
+				rows: (after, limit, epoch) => this.query<StoredRow>(ROWS_SQL, [after, limit, epoch]),
+				head: async () => Number((await this.query<{ head: string }>("SELECT coalesce(max(seq), 0)::text AS head FROM audit_log"))[0].head),
+				markerSeq: async () => {
+					const [row] = await this.query<{ seq: string }>(
+						"SELECT a.seq::text FROM audit_log a WHERE a.key_id IS NOT NULL AND a.action = $1 AND a.outcome = $2 AND a.consumer = $3 ORDER BY a.seq LIMIT 1",
+						[EPOCH_MARKER.action, EPOCH_MARKER.outcome, EPOCH_MARKER.consumer]
+					);
+					return row ? Number(row.seq) : null;
+				},
+				message: seq => this.broker.channels.message("auditCheckpoints", seq),
+				keys: need(config, "auditChainKeys"),
+				publicKey: need(config, "meshPublicKeys").get("base-a")!,
+				namespace: this.broker.namespace
+			};
+		},
+
+		async checkpoint(): Promise<GoodCheckpoint | null> {
+			const result = await verifyLog(this.sources(), false, this.lastGood);
+			this.recordVerification(result.ok);
+			if (!result.ok) {
+				// Never sign a head that does not verify; the operators' verify names the rows.
+				this.logger.error(`Audit log does not verify (${result.broken.length} finding(s), first at seq ${result.broken[0].seq}): no checkpoint published`);
+				return null;
+			}
+			this.lastGood = result.checkpoint;
+			const last = await this.broker.channels.message("auditCheckpoints");
+			if (result.checkpoint && result.checkpoint.cp.seq === result.head && last?.seq === result.checkpoint.streamSeq) return null;
+			const marker = await this.sources().markerSeq();
+			const cp = {
+				v: 1 as const, namespace: this.broker.namespace, epoch: marker!, seq: result.head, hash: result.headHash,
+				at: new Date().toISOString(), node: this.broker.nodeID, prevSeq: last?.seq ?? 0, prevDigest: last ? messageDigest(last.data) : ""
+			};
+			const signed = signCheckpoint(cp, need(config, "meshKeys").get("base-a")!);
+			try {
+				const ack = await this.broker.channels.append("auditCheckpoints", JSON.stringify(signed), last?.seq ?? 0);
+				this.lastGood = { streamSeq: ack.seq, cp };
+				return this.lastGood;
+			} catch (err) {
+				// Another replica published first (the stream's last message moved): its checkpoint serves.
+				this.logger.debug("Audit checkpoint not published:", (err as Error)?.message);
+				return null;
+			}
+		}
+	},
+
+	created() {
+		need(config, "auditChainKeys");
+		if (!config.meshKeys?.get("base-a")) throw new Error("The audit service signs its checkpoints with base-a's key (MESH_KEYS)");
+		this.lastGood = null;
+		if (!this.broker.isMetricsEnabled()) return;
+		this.broker.metrics.register({ name: AUDIT_CHAIN_OK, type: "gauge", description: "Audit hash chain whole at the last verification (1) or broken (0)" });
+		this.broker.metrics.register({ name: AUDIT_CHAIN_VERIFIED_AT, type: "gauge", description: "Unix time of the last audit chain verification" });
+	},
+
+	async started() {
+		this.writer = new AuditWriter(work => this.adapter.db.transaction(t => work((sql, bind) => this.query(sql, bind, t))), need(config, "auditChainKeys"));
+		// The keyed chain begins (its marker row) now, or else with the first append (Base A may still be starting).
+		await this.writer.begin().catch((err: Error) => this.logger.warn("Audit chain not begun yet (done by the first append):", err?.name));
+		this.checkpointTimer = setInterval(
+			() => this.checkpoint().catch((err: Error) => this.logger.warn("Audit checkpoint failed:", err?.name, err?.message)),
+			config.auditCheckpointSeconds * 1000
+		);
+		this.checkpointTimer.unref();
+		if (config.auditVerifySeconds) {
+			// A failed run (Base A down) leaves the last result; the alert on its age notices if it keeps failing.
+			const full = () => void verifyLog(this.sources(), true, null).then(r => this.recordVerification(r.ok))
+				.catch((err: Error) => this.logger.warn("Audit chain verification failed:", err?.name));
+			setTimeout(full, 1000).unref();
+			this.verifyTimer = setInterval(full, config.auditVerifySeconds * 1000);
+			this.verifyTimer.unref();
+		}
+	},
+
+	async stopped() {
+		clearInterval(this.checkpointTimer);
+		clearInterval(this.verifyTimer);
+		// The head at shutdown, so that no row of this run is left beyond the last checkpoint for long.
+		await this.checkpoint().catch((err: Error) => this.logger.warn("Audit checkpoint at shutdown failed:", err?.name, err?.message));
 	}
 };
 

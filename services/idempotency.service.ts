@@ -2,20 +2,19 @@ import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { BaseAMixin, type BaseAThis } from "../mixins/base-a.mixin";
 import { defineIdempotencyKey } from "../lib/base-a/models";
 import { ConflictError } from "../lib/errors";
+import { randomUUID } from "node:crypto";
+import { config } from "../config";
 import { type Claim, openAnswer, sealAnswer, STORE_ANSWER_SQL } from "../lib/base-a/idempotency-answer";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 
 /** How long a key is remembered; a client retrying later than this starts afresh. */
 const KEY_TTL_HOURS = 24;
-/**
- * A claim still without an answer this long after it was made is abandoned: the gateway gave up on its
- * request after REQUEST_TIMEOUT_MS, and the write's own queries are bounded by their timeouts.
- */
-export const CLAIM_LEASE_SECONDS = 30;
 /** How often expired answers are removed. */
 const SWEEP_EVERY_MS = 10 * 60_000;
 
 interface KeyRef { key: string }
+/** A claim's key and the token it was claimed with. */
+interface HeldRef extends KeyRef { claim: string }
 
 /** A row of idempotency_keys, as begin reads it back. */
 interface KeyRow {
@@ -28,10 +27,14 @@ interface KeyRow {
 interface IdempotencyMethods {
 	/** Removes the answers past their lifetime; how many. */
 	sweep(): Promise<number>;
+	/** Whether the node (`nodeID/instanceID`, or a bare node id) holding a claim is known to be gone. */
+	ownerGone(owner: string): boolean;
 }
 
 interface IdempotencyVars extends BaseAThis {
 	sweeper: ReturnType<typeof setInterval>;
+	/** When this replica started: after a heartbeat timeout it has met every live node. */
+	startedAt: number;
 }
 
 /**
@@ -45,9 +48,11 @@ const IdempotencyService: ServiceSchema<ServiceSettingSchema, IdempotencyMethods
 	actions: {
 		/**
 		 * Claims the key, or returns the stored answer; a key reused for another request is a 409, and so
-		 * is a key whose first request is still running. A claim left behind (its node died, or its answer
-		 * could not be stored) is taken over: at once when the claiming node has left the mesh, otherwise
-		 * once CLAIM_LEASE_SECONDS have passed.
+		 * is a key whose first request is still running. A claim without an answer is taken over only when
+		 * its node is known to be gone (docs/idempotency.md): seen and then lost by this replica, or never
+		 * seen although this replica has been up longer than a heartbeat timeout. Never on a timer: a live
+		 * node's write may still commit. Each claim gets a token; a Base A write stores its answer only under
+		 * its own (in its transaction), so a write whose claim was taken over rolls back.
 		 */
 		begin: {
 			callers: ["base-a", "base-b"], scopes: [],
@@ -56,35 +61,36 @@ const IdempotencyService: ServiceSchema<ServiceSettingSchema, IdempotencyMethods
 			async handler(ctx: Context<KeyRef & { action: string; fingerprint: string; cpf?: string }, MeshMeta, MeshLocals>): Promise<Claim> {
 				const { key, action, fingerprint, cpf } = ctx.params;
 				const consumer = ctx.locals.caller!.id;
-				// The node whose middleware claims the key (the caller), which holds it while the write runs.
-				const owner = ctx.nodeID ?? this.broker.nodeID;
+				// The node whose middleware claims the key (the caller), which holds it while the write runs, and
+				// its process (a node restarted under the same id is another process: its old claims are gone).
+				const nodeID = ctx.nodeID ?? this.broker.nodeID;
+				const instance = nodeID === this.broker.nodeID ? this.broker.instanceID : this.broker.registry.nodes.get(nodeID)?.instanceID;
+				const owner = instance ? `${nodeID}/${instance}` : nodeID;
+				const claim = randomUUID();
 				const [claimed] = await this.query<{ claimed: boolean }>(
-					`INSERT INTO idempotency_keys (consumer_id, key, action, fingerprint, node_id, cpf_bidx) VALUES ($1, $2, $3, $4, $5, $6)
+					`INSERT INTO idempotency_keys (consumer_id, key, action, fingerprint, node_id, cpf_bidx, claim) VALUES ($1, $2, $3, $4, $5, $6, $7)
 					 ON CONFLICT (consumer_id, key) DO UPDATE
 					   SET action = EXCLUDED.action, fingerprint = EXCLUDED.fingerprint, status = NULL, response_enc = NULL,
-					       created_at = now(), node_id = EXCLUDED.node_id, cpf_bidx = EXCLUDED.cpf_bidx
+					       created_at = now(), node_id = EXCLUDED.node_id, cpf_bidx = EXCLUDED.cpf_bidx, claim = EXCLUDED.claim
 					   WHERE idempotency_keys.created_at < now() - interval '${KEY_TTL_HOURS} hours'
 					 RETURNING true AS claimed`,
-					[consumer, key, action, fingerprint, owner, cpf ? this.blindIndex(cpf) : null]
+					[consumer, key, action, fingerprint, owner, cpf ? this.blindIndex(cpf) : null, claim]
 				);
-				if (claimed) return { state: "new" };
+				if (claimed) return { state: "new", claim };
 				const [row] = await this.query<KeyRow>("SELECT * FROM idempotency_keys WHERE consumer_id = $1 AND key = $2", [consumer, key]);
 				if (!row || row.fingerprint !== fingerprint) throw new ConflictError("This Idempotency-Key was used for a different request", "IDEMPOTENCY_KEY_REUSED");
 				if (row.status === null) {
+					const gone = row.node_id && this.ownerGone(row.node_id) ? row.node_id : null;
 					// Taken over only if it is still the same abandoned claim: of two retries racing, one wins.
-					// Gone means seen and then lost: a node this replica has not met yet may be alive (its lease applies).
-					const holder = row.node_id ? this.broker.registry.nodes.get(row.node_id) : undefined;
-					const gone = holder && !holder.available ? row.node_id : null;
-					const [taken] = await this.query<{ claimed: boolean }>(
-						`UPDATE idempotency_keys SET node_id = $3, created_at = now()
-						  WHERE consumer_id = $1 AND key = $2 AND status IS NULL AND fingerprint = $5
-						    AND (created_at < now() - interval '${CLAIM_LEASE_SECONDS} seconds' OR ($4::text IS NOT NULL AND node_id = $4))
+					const [taken] = gone ? await this.query<{ claimed: boolean }>(
+						`UPDATE idempotency_keys SET node_id = $3, created_at = now(), claim = $5
+						  WHERE consumer_id = $1 AND key = $2 AND status IS NULL AND node_id = $4 AND fingerprint = $6
 						 RETURNING true AS claimed`,
-						[consumer, key, owner, gone, fingerprint]
-					);
+						[consumer, key, owner, gone, claim, fingerprint]
+					) : [];
 					if (taken) {
-						this.logger.warn("Took over an abandoned Idempotency-Key claim", gone ? "(its node left the mesh)" : "(its lease ran out)");
-						return { state: "new" };
+						this.logger.warn("Took over an abandoned Idempotency-Key claim (its node left the mesh)");
+						return { state: "new", claim };
 					}
 					throw new ConflictError("A request with this Idempotency-Key is still in progress", "IDEMPOTENCY_IN_PROGRESS");
 				}
@@ -96,12 +102,12 @@ const IdempotencyService: ServiceSchema<ServiceSettingSchema, IdempotencyMethods
 		complete: {
 			callers: ["base-a", "base-b"], scopes: [],
 			visibility: "public",
-			params: { key: "string", status: "number", response: "any", location: "string|optional" },
-			async handler(ctx: Context<KeyRef & { status: number; response: unknown; location?: string }, MeshMeta, MeshLocals>) {
-				const { key, status, response, location } = ctx.params;
+			params: { key: "string", claim: "uuid", status: "number", response: "any", location: "string|optional" },
+			async handler(ctx: Context<HeldRef & { status: number; response: unknown; location?: string }, MeshMeta, MeshLocals>) {
+				const { key, claim, status, response, location } = ctx.params;
 				const consumer = ctx.locals.caller!.id;
 				// A Base A write stored its answer in its own transaction already: then this changes nothing.
-				await this.query(STORE_ANSWER_SQL, [consumer, key, status, sealAnswer(this.pii, consumer, key, { status, response, location })]);
+				await this.query(STORE_ANSWER_SQL, [consumer, key, status, sealAnswer(this.pii, consumer, key, { status, response, location }), claim]);
 				return true;
 			}
 		},
@@ -110,15 +116,24 @@ const IdempotencyService: ServiceSchema<ServiceSettingSchema, IdempotencyMethods
 		release: {
 			callers: ["base-a", "base-b"], scopes: [],
 			visibility: "public",
-			params: { key: "string" },
-			async handler(ctx: Context<KeyRef, MeshMeta, MeshLocals>) {
-				await this.query("DELETE FROM idempotency_keys WHERE consumer_id = $1 AND key = $2 AND status IS NULL RETURNING key", [ctx.locals.caller!.id, ctx.params.key]);
+			params: { key: "string", claim: "uuid" },
+			async handler(ctx: Context<HeldRef, MeshMeta, MeshLocals>) {
+				// Only its own claim: one taken over since belongs to the request that took it.
+				await this.query("DELETE FROM idempotency_keys WHERE consumer_id = $1 AND key = $2 AND status IS NULL AND claim = $3 RETURNING key", [ctx.locals.caller!.id, ctx.params.key, ctx.params.claim]);
 				return true;
 			}
 		}
 	},
 
 	methods: {
+		ownerGone(owner: string): boolean {
+			const [nodeID, instance] = owner.split("/");
+			const holder = this.broker.registry.nodes.get(nodeID);
+			if (holder) return !holder.available || (instance !== undefined && holder.instanceID !== instance);
+			// Never met: gone only if it would have been met by now (every live node heartbeats into the registry).
+			return Date.now() - this.startedAt > (config.heartbeatTimeout + config.heartbeatInterval) * 1000;
+		},
+
 		/** Removes the answers past their lifetime: a key is remembered KEY_TTL_HOURS, not for ever. */
 		async sweep(): Promise<number> {
 			const gone = await this.query(`DELETE FROM idempotency_keys WHERE created_at < now() - interval '${KEY_TTL_HOURS} hours' RETURNING key`);
@@ -127,6 +142,7 @@ const IdempotencyService: ServiceSchema<ServiceSettingSchema, IdempotencyMethods
 	},
 
 	started() {
+		this.startedAt = Date.now();
 		// Every replica sweeps; the DELETE is the same whoever runs it.
 		this.sweeper = setInterval(() => this.sweep().catch((err: Error) => this.logger.warn("Idempotency sweep failed:", err.name)), SWEEP_EVERY_MS);
 		this.sweeper.unref();

@@ -5,6 +5,8 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import pg from "pg";
 import { type Config, loadConfig } from "../../config";
+import type { DataKey } from "../../config/keys";
+import { AuditWriter } from "../../lib/base-a/audit-writer";
 
 /** Runs a command to completion (output shown), throwing when it fails or overruns. */
 function run(cmd: string, args: string[], opts: SpawnSyncOptions & { timeoutMs: number }): void {
@@ -39,7 +41,9 @@ export function prepare(root: string): { env: NodeJS.ProcessEnv; cfg: Config } {
 	run("npm", ["run", "--silent", "build"], { cwd: root, env, timeoutMs: 300_000 });
 	run(process.execPath, ["dist/scripts/migrate.js"], { cwd: root, env, timeoutMs: 120_000 });
 	// The same settings the services read (config/index.ts), from the same environment.
-	return { env, cfg: loadConfig(env) };
+	const cfg = loadConfig(env);
+	auditKeys = cfg.auditChainKeys;
+	return { env, cfg };
 }
 
 /**
@@ -55,9 +59,36 @@ export function checkInSync(root: string, fragments: [file: string, text: string
 	}
 }
 
-/** The audit service's insert (services/audit.service.ts, not exported there); checkInSync() watches it. */
-export const AUDIT_SQL = `INSERT INTO audit_log (seq, at, consumer, action, cpf_bidx, request_id, outcome, prev_hash, hash)
-					 VALUES (0, now(), $1, $2, $3, $4, $5, '', '') RETURNING seq::text`;
+/** The audit chain's keys, from the settings prepare() read. */
+let auditKeys: DataKey[] | undefined;
+const auditWriters = new WeakMap<pg.Pool, AuditWriter>();
+
+/**
+ * Appends an audit row on a raw pool with the audit service's own writer (lib/base-a/audit-writer.ts: the
+ * keyed chain, group-committed), so the raw side does the same work as audit.append.
+ */
+export function rawAudit(pool: pg.Pool, consumer: string, action: string, cpfBidx: string | null, requestId: string, outcome: string): Promise<number> {
+	let writer = auditWriters.get(pool);
+	if (!writer) {
+		if (!auditKeys) throw new Error("rawAudit: call prepare() first (it reads AUDIT_CHAIN_KEYS)");
+		writer = new AuditWriter(async work => {
+			const client = await pool.connect();
+			try {
+				await client.query("BEGIN");
+				const result = await work(async <R extends object>(sql: string, bind: unknown[] = []) => (await client.query(sql, bind)).rows as R[]);
+				await client.query("COMMIT");
+				return result;
+			} catch (err) {
+				await client.query("ROLLBACK").catch(() => undefined);
+				throw err;
+			} finally {
+				client.release();
+			}
+		}, auditKeys);
+		auditWriters.set(pool, writer);
+	}
+	return writer.append({ consumer, action, cpfBidx, requestId, outcome });
+}
 
 /**
  * A raw pool size within the server's connection limit (max_connections − 20, for the mesh, FerretDB

@@ -1,9 +1,12 @@
 import { createHash } from "node:crypto";
 import type { PiiCipher } from "../pii";
 
-/** The stored answer of an Idempotency-Key claim; only a claim still without one is answered. */
+/**
+ * The stored answer of an Idempotency-Key claim: only the claim still without one, and only under the
+ * token it was claimed with ($5); no row back means the claim is no longer this request's (taken over).
+ */
 export const STORE_ANSWER_SQL =
-	"UPDATE idempotency_keys SET status = $3, response_enc = $4 WHERE consumer_id = $1 AND key = $2 AND status IS NULL RETURNING key";
+	"UPDATE idempotency_keys SET status = $3, response_enc = $4 WHERE consumer_id = $1 AND key = $2 AND status IS NULL AND claim = $5 RETURNING key";
 
 /** `ctx.meta.idempotency`: the Idempotency-Key a write was sent with (the gateway puts it there). */
 export interface IdempotencyMeta {
@@ -20,7 +23,7 @@ export interface StoredAnswer {
 }
 
 /** What idempotency.begin answers: the write may go ahead (its key is claimed), or the stored answer to replay. */
-export type Claim = { state: "new" } | ({ state: "replay" } & StoredAnswer);
+export type Claim = { state: "new"; claim: string } | ({ state: "replay" } & StoredAnswer);
 
 /** The answer encrypted (it holds personal data) and bound to its consumer and key. */
 export function sealAnswer(pii: PiiCipher, consumer: string, key: string, answer: StoredAnswer): string {

@@ -50,7 +50,9 @@ export const defineAuditRow: DefineModel = sequelize =>
 		request_id: { type: DataTypes.TEXT, allowNull: true },
 		outcome: { type: DataTypes.TEXT, allowNull: false },
 		prev_hash: { type: DataTypes.CHAR(64) },
-		hash: { type: DataTypes.CHAR(64) }
+		hash: { type: DataTypes.CHAR(64) },
+		/** the AUDIT_CHAIN_KEYS key of the row's HMAC; null before the keyed chain's epoch (migration 020) */
+		key_id: { type: DataTypes.TEXT, allowNull: true }
 	}, { tableName: "audit_log", timestamps: false });
 
 export const defineIdempotencyKey: DefineModel = sequelize =>

@@ -45,7 +45,12 @@ const consultationsPage: JsonSchema = {
 };
 const auditVerify: JsonSchema = {
 	type: "object", required: ["ok", "rows", "head", "broken"],
-	properties: { ok: { type: "boolean" }, rows: { type: "integer" }, head: { type: "integer" }, broken: { type: "array", items: { type: "object", properties: { seq: { type: "integer" }, reason: str } } } }
+	properties: {
+		ok: { type: "boolean" }, mode: { type: "string", enum: ["incremental", "full"] }, rows: { type: "integer" }, head: { type: "integer" },
+		// The newest good signed checkpoint of the head (docs/audit.md); null before the first.
+		checkpoint: { type: ["object", "null"], properties: { seq: { type: "integer" }, at: { type: "string", format: "date-time" } } },
+		broken: { type: "array", items: { type: "object", properties: { seq: { type: "integer" }, reason: str } } }
+	}
 };
 
 const payloadB: JsonSchema = {
@@ -213,7 +218,7 @@ export const ROUTES: GatewayRoute[] = [
 	{ method: "DELETE", path: "/privacy/:cpf", action: "privacy.erase", scope: "privacy:admin", status: 200, alsoStatus: [202], statusOf: result => (result?.status === "pending" ? 202 : 200), tag: "Privacy (LGPD)", summary: "Erase a CPF from all three bases: 200 when done, 202 while a base is still pending (finished automatically)", response: { type: "object", required: ["cpf", "status", "bases"], properties: { cpf: str, status: { type: "string", enum: ["erased", "pending"] }, bases: { type: "object" } } } },
 	{ method: "GET", path: "/consultations/:cpf", action: "privacy.consultations", scope: "consultations:read", status: 200, tag: "Privacy (LGPD)", summary: "Who consulted a CPF, for which purpose and when, newest first, paged with `after` (not itself a consultation; audited)", response: consultationsPage },
 	{ method: "GET", path: "/audit", action: "audit.list", scope: "audit:read", status: 200, tag: "Audit", summary: "Audit trail, optionally of one CPF and a date range", response: auditPage },
-	{ method: "GET", path: "/audit/verify", action: "audit.verify", scope: "audit:read", status: 200, tag: "Audit", summary: "Verify the audit hash chain", response: auditVerify },
+	{ method: "GET", path: "/audit/verify", action: "audit.verify", scope: "audit:read", status: 200, tag: "Audit", summary: "Verify the audit chain: from the last signed checkpoint, or every row with ?full=true", response: auditVerify },
 	{ method: "POST", path: "/consumers", action: "consumers.create", scope: "consumers:admin", status: 201, location: "/consumers/:id", shownOnce: ["key"], tag: "Consumers", summary: "Issue an API key (shown once)", response: consumer, idempotent: true,
 		links: { RevokeKey: { to: "DELETE /consumers/:id", parameters: { id: "$response.body#/id" } } } },
 	{ method: "PATCH", path: "/consumers/:id", action: "consumers.update", scope: "consumers:admin", status: 200, tag: "Consumers", summary: "Set the purposes (Finalidade codes) an API key may consult for", response: consumer, body: { required: ["purposes"] } },

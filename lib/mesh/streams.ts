@@ -7,7 +7,21 @@ import type { Group } from "../../config/groups";
  * Names and subjects are prefixed with the Moleculer namespace, so meshes sharing a NATS server
  * (dev and test, or two deployments) never consume each other's messages.
  */
-export const STREAMS: Record<"transactions" | "deadLetters" | "consultations" | "erasures" | "events", { name: string; subjects: string[]; retention: RetentionPolicy; max_age: number; owner: Group }> = {
+export interface StreamSpec {
+	name: string;
+	subjects: string[];
+	retention: RetentionPolicy;
+	/** 0: kept for ever */
+	max_age: number;
+	owner: Group;
+	/** No message may be deleted, nor the stream purged; the server refuses to lift either later. */
+	deny_delete?: boolean;
+	deny_purge?: boolean;
+	/** Created once and never updated by the mesh (its owner's NATS user is not allowed to: docker/nats.conf). */
+	fixed?: boolean;
+}
+
+export const STREAMS: Record<"transactions" | "deadLetters" | "consultations" | "erasures" | "events" | "auditCheckpoints", StreamSpec> = {
 	/** Movements accepted by POST /transactions, until Elasticsearch has them. */
 	transactions: { name: "TRANSACTIONS", subjects: ["transactions.movement"], retention: RetentionPolicy.Workqueue, max_age: nanos(7 * 24 * 3600_000), owner: "base-c" },
 	/** Movements Elasticsearch refused for good, with the reason. */
@@ -21,7 +35,12 @@ export const STREAMS: Record<"transactions" | "deadLetters" | "consultations" | 
 	 * transactional outbox; each message's Nats-Msg-Id is the event id, so a re-relayed row is dropped.
 	 * Kept (not a work queue) so that a new consumer or a replay can read them again.
 	 */
-	events: { name: "EVENTS", subjects: ["events.domain"], retention: RetentionPolicy.Limits, max_age: nanos(7 * 24 * 3600_000), owner: "base-a" }
+	events: { name: "EVENTS", subjects: ["events.domain"], retention: RetentionPolicy.Limits, max_age: nanos(7 * 24 * 3600_000), owner: "base-a" },
+	/** Signed checkpoints of the audit log's head (docs/audit.md): kept for ever, never deleted, appended by base-a only. */
+	auditCheckpoints: {
+		name: "AUDIT_CHECKPOINTS", subjects: ["audit.checkpoints"], retention: RetentionPolicy.Limits, max_age: 0, owner: "base-a",
+		deny_delete: true, deny_purge: true, fixed: true
+	}
 };
 
 export type StreamKey = keyof typeof STREAMS;

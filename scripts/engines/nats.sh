@@ -71,13 +71,17 @@ nats_tls() {
 # all of it: namespaced names cannot be told apart; docker/nats.conf names each); a group publishes only
 # into the streams it feeds.
 nats_permissions() {
-  local feeds_none='"*.transactions.>", "*.events.>", "*.privacy.>"'
+  local feeds_none='"*.transactions.>", "*.events.>", "*.privacy.>", "*.audit.>"'
   case $1 in
     api|operators) echo "publish: { deny: [\"\$JS.>\", $feeds_none] }, subscribe: { deny: [\"\$JS.>\", $feeds_none] }" ;;
-    base-a) echo "publish: { deny: [\"*.transactions.>\", \"*.privacy.>\"] }, subscribe: { deny: [$feeds_none] }" ;;
-    base-b|report) echo "publish: { deny: [\"\$JS.>\", \"*.transactions.>\", \"*.privacy.>\"] }, subscribe: { deny: [$feeds_none] }" ;;
-    base-c) echo "publish: { deny: [\"*.privacy.>\"] }, subscribe: { deny: [\"*.privacy.>\"] }" ;;
-    privacy) echo "publish: { deny: [\"*.transactions.>\", \"*.events.>\"] }, subscribe: { deny: [\"*.transactions.>\", \"*.events.>\"] }" ;;
+    # Base A also owns EVENTS (its outbox relay and webhook fan-out: a durable consumer) and the audit
+    # checkpoints' stream (docs/audit.md); here it may never delete or purge a stream or a message. Stream
+    # names carry the namespace on a shared server, so updates cannot be denied for one stream: the stack's
+    # docker/nats.conf names each allowed subject exactly (no update of the checkpoints there).
+    base-a) echo "publish: { deny: [\"\$JS.API.STREAM.DELETE.>\", \"\$JS.API.STREAM.PURGE.>\", \"\$JS.API.STREAM.MSG.DELETE.>\", \"*.transactions.>\", \"*.privacy.>\"] }, subscribe: { deny: [$feeds_none] }" ;;
+    base-b|report) echo "publish: { deny: [\"\$JS.>\", \"*.transactions.>\", \"*.privacy.>\", \"*.audit.>\"] }, subscribe: { deny: [$feeds_none] }" ;;
+    base-c) echo "publish: { deny: [\"*.privacy.>\", \"*.audit.>\"] }, subscribe: { deny: [\"*.privacy.>\", \"*.audit.>\"] }" ;;
+    privacy) echo "publish: { deny: [\"*.transactions.>\", \"*.events.>\", \"*.audit.>\"] }, subscribe: { deny: [\"*.transactions.>\", \"*.events.>\", \"*.audit.>\"] }" ;;
   esac
 }
 

@@ -25,12 +25,13 @@ ensure_secrets() {
   ( umask 077; mkdir -p "$SECRETS" )
   chmod 700 "$SECRETS"
   for name in postgres_owner_password postgres_app_password nats_password mongo_app_password \
-              admin_api_key pii_keys blind_index_key pseudonym_key; do
+              admin_api_key pii_keys blind_index_key pseudonym_key audit_chain_keys; do
     [[ -s $SECRETS/$name ]] && continue
     case $name in
       *_password)      value=$(rand_hex 24) ;;
       admin_api_key)   value=cm_$(rand_b64url 32) ;;
       pii_keys)        value=dev1:$(rand_b64 32) ;;
+      audit_chain_keys) value=chain1:$(rand_b64 32) ;;
       *)               value=$(rand_b64 32) ;;
     esac
     write_secret "$name" "$value"
@@ -117,6 +118,7 @@ cmd_env() {
     PII_KEYS_FILE "$SECRETS/pii_keys" \
     BLIND_INDEX_KEY_FILE "$SECRETS/blind_index_key" \
     PSEUDONYM_KEY_FILE "$SECRETS/pseudonym_key" \
+    AUDIT_CHAIN_KEYS_FILE "$SECRETS/audit_chain_keys" \
     MESH_KEYS_FILE "$SECRETS/$keys" \
     MESH_PUBLIC_KEYS_FILE "$SECRETS/mesh_public_keys" \
     CREDIT_MESH_DATA "$DATA"

@@ -41,6 +41,13 @@ describe("config", () => {
 		expect(() => loadConfig({ PII_KEYS: `k1:${Buffer.alloc(16).toString("base64")}` })).toThrow(/PII_KEYS.*32 bytes/);
 	});
 
+	it("validates AUDIT_CHAIN_KEYS as PII_KEYS, and bounds the checkpoint interval to a minute", () => {
+		expect(loadConfig({ AUDIT_CHAIN_KEYS: `a1:${key}` }).auditChainKeys?.[0].id).toBe("a1");
+		expect(() => loadConfig({ AUDIT_CHAIN_KEYS: `a1:${Buffer.alloc(16).toString("base64")}` })).toThrow(/AUDIT_CHAIN_KEYS.*32 bytes/);
+		expect(loadConfig({}).auditCheckpointSeconds).toBe(60);
+		expect(() => loadConfig({ AUDIT_CHECKPOINT_SECONDS: "61" })).toThrow(/AUDIT_CHECKPOINT_SECONDS/);
+	});
+
 	it("need() names what is missing", () => {
 		expect(() => need(loadConfig({ NODE_ENV: "production" }), "transporter")).toThrow(/TRANSPORTER/);
 		expect(() => need(loadConfig({}), "postgresUrl")).toThrow(/POSTGRES_URL \(or POSTGRES_URL_FILE\)/);

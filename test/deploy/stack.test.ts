@@ -36,7 +36,7 @@ const SECRETS: Record<string, string[]> = {
 	postgres: ["postgres_superuser_password", "postgres_owner_password", "postgres_app_password"],
 	migrate: ["postgres_owner_url"],
 	api: joins("api"),
-	"base-a": [...joins("base_a"), "postgres_url", "pii_keys", "blind_index_key", "pseudonym_key", "admin_api_key"],
+	"base-a": [...joins("base_a"), "postgres_url", "pii_keys", "blind_index_key", "pseudonym_key", "admin_api_key", "audit_chain_keys"],
 	mongo: ["mongo_root_password", "mongo_app_password"],
 	"base-b": [...joins("base_b"), "mongo_url", "pii_keys", "blind_index_key", "pseudonym_key"],
 	elasticsearch: ["elastic_password"],

@@ -105,3 +105,29 @@ describe("NATS: what each group's user may do", () => {
 		expect(await count(transactions.name)).toBe(before);
 	});
 });
+
+describe("NATS: the audit checkpoints' stream (docs/audit.md)", () => {
+	it("Base A's user creates it and appends to it, but cannot update, purge or delete it nor a message of it; the gateway cannot write it", async () => {
+		const checkpoints = channel(namespace, "auditCheckpoints");
+		const baseA = await asGroup("base-a");
+		const api = await asGroup("api");
+		try {
+			const jsm = await baseA.jetstreamManager({ timeout: 2000 });
+			await jsm.streams.add({ name: checkpoints.name, subjects: [checkpoints.subject], storage: StorageType.Memory, max_bytes: 1024 * 1024, deny_delete: true, deny_purge: true });
+			await baseA.jetstream({ timeout: 2000 }).publish(checkpoints.subject, JSON.stringify({ payload: "{}", sig: "" }));
+			for (const op of ["PURGE", "DELETE", "UPDATE"]) {
+				await expect(baseA.request(`$JS.API.STREAM.${op}.${checkpoints.name}`, JSON.stringify({ name: checkpoints.name }), { timeout: 1500 })).rejects.toThrow();
+			}
+			await expect(baseA.request(`$JS.API.STREAM.MSG.DELETE.${checkpoints.name}`, JSON.stringify({ seq: 1 }), { timeout: 1500 })).rejects.toThrow();
+			await expect(api.jetstream({ timeout: 1500 }).publish(checkpoints.subject, JSON.stringify({ payload: "{}", sig: "" }))).rejects.toThrow();
+			expect((await jsm.streams.info(checkpoints.name)).state.messages).toBe(1);
+		} finally {
+			await baseA.close();
+			await api.close();
+			// Removed by the test's all-groups user.
+			const nc = await connect(natsOptions());
+			await (await nc.jetstreamManager()).streams.delete(checkpoints.name).catch(() => false);
+			await nc.close();
+		}
+	});
+});

@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomCpf } from "../../lib/cpf";
-import { CLAIM_LEASE_SECONDS } from "../../services/idempotency.service";
 import { ServiceBroker } from "moleculer";
 import brokerConfig from "../../moleculer.config";
 import { BASE_A_MESH, api, eventually, startMesh, type Mesh } from "../support/mesh";
 import { ownerQuery } from "../support/db";
+import { piiCipher } from "../support/keys";
+import { Client } from "pg";
+import { config } from "../../config";
 
 // Found by test/faults.test.ts: a claim whose answer was never stored (its node was killed, or Base A
 // or NATS went away between the write and storing its answer) answered "in progress" for 24 hours.
@@ -25,45 +27,80 @@ async function abandon(key: string, node: string, ageSeconds = 0): Promise<void>
 		[key, node, ageSeconds]);
 }
 
+/** A node that joins the mesh and leaves it: seen, then known gone. */
+async function goneNode(name: string): Promise<string> {
+	const gone = new ServiceBroker({ ...brokerConfig, namespace: mesh.namespace, nodeID: `base-a-gone-${name}`, logger: false });
+	await gone.start();
+	const seen = () => mesh.broker("idempotency").registry.nodes.get(gone.nodeID);
+	await eventually(async () => seen()?.available, up => up === true, 10_000, 100);
+	await gone.stop();
+	await eventually(async () => seen()?.available, up => up === false, 10_000, 100);
+	return gone.nodeID;
+}
+
 describe("Idempotency-Key claims left behind", () => {
-	it("are taken over at once when the claiming node left the mesh, else once their lease ran out", async () => {
+	it("are taken over only when the claiming node is known to be gone, never on a timer", async () => {
 		const cpf = randomCpf();
 		expect((await api(mesh, "POST", "/api/v1/persons", { body: { cpf, nome: "Chave Perdida", endereco: "Rua K, 1" } })).status).toBe(201);
 		const key = `claim-${cpf}`;
 		const put = () => api(mesh, "PUT", `/api/v1/persons/${cpf}`, { body: { endereco: "Rua K, 2" }, headers: { "idempotency-key": key } });
 		expect((await put()).status).toBe(200);
 
-		// Held by a live node that just claimed it: still running, so a retry must wait.
+		// Held by a live node, just now or long ago: its write may still commit, so a retry must wait.
 		const live = mesh.broker("persons").nodeID;
-		await abandon(key, live);
-		const busy = await put();
-		expect(busy.status).toBe(409);
-		expect(busy.body.type).toBe("IDEMPOTENCY_IN_PROGRESS");
+		for (const age of [0, 3600]) {
+			await abandon(key, live, age);
+			const busy = await put();
+			expect(busy.status).toBe(409);
+			expect(busy.body.type).toBe("IDEMPOTENCY_IN_PROGRESS");
+		}
 
-		// Held by a live node for longer than the lease: abandoned.
-		await abandon(key, live, CLAIM_LEASE_SECONDS + 1);
-		const leased = await put();
-		expect(leased.status).toBe(200);
-		expect(leased.body.endereco).toBe("Rua K, 2");
-		const [row] = await ownerQuery("SELECT status, node_id FROM idempotency_keys WHERE key = $1", [key]);
-		expect(row).toEqual({ status: 200, node_id: live });
-
-		// Held by a node this replica has never met (it may be starting): its lease applies.
+		// Held by a node this replica has never met: alive maybe (this replica may have just started)…
+		const idempotency = mesh.broker("idempotency").getLocalService("idempotency") as unknown as { startedAt: number };
+		const startedAt = idempotency.startedAt;
 		await abandon(key, "base-a-unknown-node");
+		idempotency.startedAt = Date.now();
 		expect((await put()).body.type).toBe("IDEMPOTENCY_IN_PROGRESS");
+		// …but gone once this replica has been up longer than a heartbeat timeout without meeting it.
+		idempotency.startedAt = Date.now() - 60_000;
+		expect((await put()).status).toBe(200);
+		idempotency.startedAt = startedAt;
 
 		// Held by a node that was in the mesh and left it (killed, or stopped): taken over at once, and answered.
-		const gone = new ServiceBroker({ ...brokerConfig, namespace: mesh.namespace, nodeID: `base-a-gone-${cpf}`, logger: false });
-		await gone.start();
-		const seen = () => mesh.broker("persons").registry.nodes.get(gone.nodeID);
-		await eventually(async () => seen()?.available, up => up === true, 10_000, 100);
-		await gone.stop();
-		await eventually(async () => seen()?.available, up => up === false, 10_000, 100);
-		await abandon(key, gone.nodeID);
+		await abandon(key, await goneNode(cpf));
 		const taken = await put();
 		expect(taken.status).toBe(200);
 		expect((await put()).status).toBe(200);
-		const [after] = await ownerQuery("SELECT status FROM idempotency_keys WHERE key = $1", [key]);
-		expect(after.status).toBe(200);
+		const [after] = await ownerQuery("SELECT status, node_id FROM idempotency_keys WHERE key = $1", [key]);
+		expect(after).toEqual({ status: 200, node_id: `${mesh.broker("persons").nodeID}/${mesh.broker("persons").instanceID}` });
+	});
+
+	it("a write whose claim was taken over while it ran rolls back: one debt, the retry's", async () => {
+		const cpf = randomCpf();
+		expect((await api(mesh, "POST", "/api/v1/persons", { body: { cpf, nome: "Dupla Escrita", endereco: "Rua D, 2" } })).status).toBe(201);
+		const key = `takeover-${cpf}`;
+		const debt = { valor: 10.5, empresa: "Loja", dataVencimento: "01/02/2025" };
+		const post = () => api(mesh, "POST", `/api/v1/persons/${cpf}/dividas`, { body: debt, headers: { "idempotency-key": key } });
+		// Hold the person's row: the first write claims its key, then waits inside its transaction.
+		const holder = new Client({ connectionString: config.postgresOwnerUrl });
+		await holder.connect();
+		try {
+			await holder.query("BEGIN");
+			await holder.query("SELECT 1 FROM persons WHERE cpf_bidx = $1 FOR UPDATE", [piiCipher().blindIndex(cpf)]);
+			const first = post();
+			await eventually(() => ownerQuery("SELECT 1 FROM idempotency_keys WHERE key = $1", [key]), rows => rows.length === 1, 10_000, 50);
+			// Its node is then thought gone (as a partitioned node would be): a retry takes the claim over and writes.
+			await ownerQuery("UPDATE idempotency_keys SET node_id = $2 WHERE key = $1", [key, await goneNode(cpf)]);
+			const second = post();
+			await eventually(() => ownerQuery("SELECT node_id FROM idempotency_keys WHERE key = $1", [key]), rows => !rows[0].node_id.startsWith("base-a-gone"), 10_000, 50);
+			await holder.query("COMMIT");
+			const answers = await Promise.all([first, second]);
+			expect(answers.map(a => a.status).sort()).toEqual([201, 409]);
+		} finally {
+			await holder.end();
+		}
+		const [{ debts }] = await ownerQuery("SELECT count(*)::int AS debts FROM debts d JOIN persons p ON p.id = d.person_id WHERE p.cpf_bidx = $1", [piiCipher().blindIndex(cpf)]);
+		expect(debts).toBe(1);
+		expect((await post()).status).toBe(201);
 	});
 });

@@ -31,6 +31,8 @@ export interface ReplicatedMesh {
 	logFile: string;
 	/** `kill -9` of one replica; resolves once the process is gone. */
 	kill(group: Group, index: number): Promise<Replica>;
+	/** Starts a killed replica again, under the same node id; resolves once the mesh sees it. */
+	restart(group: Group, index: number): Promise<Replica>;
 	/** The replicas still running. */
 	running(): Replica[];
 	stop(): Promise<void>;
@@ -43,14 +45,19 @@ export interface ReplicatedMesh {
  * node is seen on the namespace and every gateway answers /health/ready with 200. `env` is added to
  * every process's environment (e.g. an Elasticsearch index prefix of its own).
  */
-export async function startReplicatedMesh(o: { replicas?: number; build?: boolean; timeoutMs?: number; env?: Record<string, string>; name?: string } = {}): Promise<ReplicatedMesh> {
+export async function startReplicatedMesh(o: {
+	replicas?: number; build?: boolean; timeoutMs?: number; env?: Record<string, string>; name?: string;
+	/** Only these groups (default: every one); `ready: false` then skips the gateways' /health/ready, which needs every base. */
+	groups?: Group[]; ready?: boolean;
+} = {}): Promise<ReplicatedMesh> {
 	const replicas = o.replicas ?? 2;
 	const timeoutMs = o.timeoutMs ?? 90_000;
 	if (o.build !== false) execFileSync("npm", ["run", "--silent", "build"], { stdio: "inherit", timeout: 120_000 });
 	const namespace = `test-${o.name ?? "faults"}-${randomBytes(3).toString("hex")}`;
 	const logFile = path.join(os.tmpdir(), `credit-mesh-${namespace}.log`);
 	const list: Replica[] = [];
-	for (const group of Object.keys(SERVICE_GROUPS) as Group[]) {
+	const spawnOf = new Map<Replica, () => ChildProcess>();
+	for (const group of o.groups ?? (Object.keys(SERVICE_GROUPS) as Group[])) {
 		// Each group runs as it does in the stack: its own NATS user and mesh key only.
 		const groupEnv = enginesEnv(process.cwd(), `test --group ${group}`);
 		for (let index = 0; index < replicas; index++) {
@@ -60,8 +67,10 @@ export async function startReplicatedMesh(o: { replicas?: number; build?: boolea
 				...process.env, ...groupEnv, NODE_ENV: "production", SERVICEDIR: "dist/services", SERVICES: SERVICE_GROUPS[group].join(","), NAMESPACE: namespace,
 				NODE_ID: nodeID, PORT: String(port ?? 0), HOST: "127.0.0.1", LOG_LEVEL: "warn", LOG_FORMAT: "short", ...o.env
 			};
-			const child = spawnLogged(process.execPath, ["node_modules/moleculer/bin/moleculer-runner.js", "--config", "dist/moleculer.config.js"], env, process.cwd(), logFile);
-			list.push({ group, index, nodeID, child, port });
+			const start = () => spawnLogged(process.execPath, ["node_modules/moleculer/bin/moleculer-runner.js", "--config", "dist/moleculer.config.js"], env, process.cwd(), logFile);
+			const replica = { group, index, nodeID, child: start(), port };
+			list.push(replica);
+			spawnOf.set(replica, start);
 		}
 	}
 	const bases = list.filter(r => r.port).map(r => `http://127.0.0.1:${r.port}`);
@@ -80,6 +89,15 @@ export async function startReplicatedMesh(o: { replicas?: number; build?: boolea
 			}
 			return r;
 		},
+		async restart(group, index) {
+			const r = list.find(x => x.group === group && x.index === index);
+			if (!r) throw new Error(`no replica ${group}#${index}`);
+			if (!alive(r.child)) r.child = spawnOf.get(r)!();
+			await waitForNodes(namespace, [r.nodeID], timeoutMs, () => {
+				if (!alive(r.child)) throw new Error(`replica ${r.nodeID} exited during start-up; log: ${logFile}`);
+			});
+			return r;
+		},
 		running: () => list.filter(r => alive(r.child)),
 		async stop() {
 			await Promise.all(list.map(r => stopChild(r.child)));
@@ -92,7 +110,7 @@ export async function startReplicatedMesh(o: { replicas?: number; build?: boolea
 			if (dead) throw new Error(`replica ${dead.nodeID} exited during start-up; log: ${logFile}`);
 		});
 		const until = Date.now() + timeoutMs;
-		for (const base of bases) {
+		for (const base of o.ready === false ? [] : bases) {
 			for (;;) {
 				const res = await fetch(`${base}/health/ready`, { signal: AbortSignal.timeout(3000) }).catch(() => null);
 				if (res?.status === 200) break;
