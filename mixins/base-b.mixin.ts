@@ -9,6 +9,12 @@ import type { Mixin, MixinSchema } from "../types/mixin";
 /** The collection of payload B documents, keyed by the CPF's blind index (`_id`). */
 export const PROFILES = "profiles";
 
+/**
+ * Erasure tombstones of Base B (docs/erasure.md): `{_id: <blind index>, erasedAt}`, never the CPF.
+ * Written by profiles.erase before it deletes; checked by every write of a profile.
+ */
+export const ERASURES = "erasures";
+
 /** moleculer-db-adapter-mongo once connected: its types leave out the database, and type no collection. */
 export interface ProfilesAdapter extends MongoAdapter {
 	db: Db;

@@ -26,6 +26,8 @@ export interface BaseCThis {
 	mapEsError(err: unknown): never;
 	/** Puts the index templates and indices in place (idempotent). */
 	ensureIndices(): Promise<void>;
+	/** The erased subjects among these, each with the moment of its erasure in ms (docs/erasure.md). */
+	erasedSubjects(subjects: Iterable<string>): Promise<Map<string, number>>;
 }
 
 /**
@@ -64,6 +66,19 @@ export const BaseCMixin = {
 		mapEsError(err: unknown): never {
 			if (isEsUnavailable(err)) throw new BaseUnavailableError("C");
 			throw err;
+		},
+
+		async erasedSubjects(subjects: Iterable<string>): Promise<Map<string, number>> {
+			const ids = [...new Set(subjects)];
+			const erased = new Map<string, number>();
+			if (ids.length === 0) return erased;
+			// A get by id is real-time in Elasticsearch: a tombstone is seen as soon as it was written.
+			const res = await this.es.mget<{ erased_at: string }>({ index: index.erasures(), ids, _source: ["erased_at"] });
+			for (const doc of res.docs) {
+				if ("error" in doc) throw Object.assign(new Error(`Tombstones unreadable: ${doc.error.type}`), { name: "ResponseError", meta: { statusCode: 503 } });
+				if (doc.found && doc._source) erased.set(doc._id, Date.parse(doc._source.erased_at));
+			}
+			return erased;
 		},
 
 		async ensureIndices() {

@@ -21,6 +21,7 @@ const PersonsService: ServiceSchema<ServiceSettingSchema, object, BaseAThis> = {
 				const { cpf, nome, endereco } = ctx.params;
 				const bidx = this.blindIndex(cpf);
 				return this.inTransaction(async transaction => {
+					await this.refuseIfErased(bidx, transaction);
 					const exists = await this.adapter.model.findOne({ where: { cpf_bidx: bidx }, attributes: ["id"], transaction });
 					if (exists) throw new ConflictError("A person with this CPF already exists", "PERSON_EXISTS");
 					await this.adapter.model.create({ cpf_bidx: bidx, ...this.sealFields("persons", bidx, { cpf, nome, endereco }) }, { transaction });
@@ -37,6 +38,7 @@ const PersonsService: ServiceSchema<ServiceSettingSchema, object, BaseAThis> = {
 				if (nome === undefined && endereco === undefined) throw new InvalidFieldError("nome", "Send 'nome', 'endereco' or both.", "required");
 				const bidx = this.blindIndex(cpf);
 				return this.inTransaction(async transaction => {
+					await this.refuseIfErased(bidx, transaction);
 					const row = await this.adapter.model.findOne({ where: { cpf_bidx: bidx }, transaction, lock: true });
 					if (!row) throw new NotFoundError("Person");
 					await row.update(this.sealFields("persons", bidx, { nome, endereco }), { transaction });
@@ -56,7 +58,7 @@ const PersonsService: ServiceSchema<ServiceSettingSchema, object, BaseAThis> = {
 			}
 		},
 
-		/** LGPD erasure: the person and (by cascade) their debts. Idempotent. */
+		/** LGPD erasure: the person and (by cascade) their debts, and a tombstone (docs/erasure.md). Idempotent. */
 		erase: {
 			callers: ["privacy"], audit: true,
 			visibility: "public",
@@ -64,6 +66,8 @@ const PersonsService: ServiceSchema<ServiceSettingSchema, object, BaseAThis> = {
 			async handler(ctx: Context<{ cpfBidx: string }, MeshMeta, MeshLocals>) {
 				const bidx = ctx.params.cpfBidx;
 				return this.inTransaction(async transaction => {
+					// The tombstone first: writes of this CPF begun before now are refused from here on.
+					await this.recordErasure(bidx, transaction);
 					// Stored Idempotency answers of the person's writes (in any base) hold their data too.
 					await this.query("DELETE FROM idempotency_keys WHERE cpf_bidx = $1 RETURNING key", [bidx], transaction);
 					return { erased: await this.adapter.model.destroy({ where: { cpf_bidx: bidx }, transaction }) };

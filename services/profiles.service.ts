@@ -1,11 +1,11 @@
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import { BaseBMixin, type BaseBThis } from "../mixins/base-b.mixin";
+import { BaseBMixin, type BaseBThis, ERASURES } from "../mixins/base-b.mixin";
 import { PiiMixin, type PiiThis } from "../mixins/pii.mixin";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import { ASSET_TYPES, INCOME_SOURCES } from "../lib/base-b/catalog";
 import { type Asset, type ProfileDoc, profileView } from "../lib/base-b/profile";
 import { todayIso, yearsBetween } from "../lib/dates";
-import { InvalidFieldError, NotFoundError, isDuplicateKeyError } from "../lib/errors";
+import { ConflictError, InvalidFieldError, NotFoundError, isDuplicateKeyError } from "../lib/errors";
 import * as f from "../lib/fields";
 
 interface ProfileParams {
@@ -32,8 +32,16 @@ function checkDates(p: ProfileParams, today: string): void {
 	});
 }
 
+interface ProfilesMethods {
+	/** The moment the CPF of this blind index was last erased, or null. */
+	erasedAt(bidx: string): Promise<Date | null>;
+}
+
+/** A write accepted before the erasure of its CPF: refused, whichever side of the erasure it reached Base B. */
+const erasedMeanwhile = () => new ConflictError("This CPF was erased while the request was in flight; send it again to record it as new", "ERASED_MEANWHILE");
+
 /** Base B: financial profiles (payload B), one per CPF, keyed by its blind index. */
-const ProfilesService: ServiceSchema<ServiceSettingSchema, object, BaseBThis & PiiThis> = {
+const ProfilesService: ServiceSchema<ServiceSettingSchema, ProfilesMethods, BaseBThis & PiiThis> = {
 	name: "profiles",
 	mixins: [BaseBMixin(), PiiMixin],
 
@@ -61,7 +69,10 @@ const ProfilesService: ServiceSchema<ServiceSettingSchema, object, BaseBThis & P
 				const bidx = this.blindIndex(p.cpf);
 				const sealed = this.sealFields("profiles", bidx, { cpf: p.cpf, endereco: p.endereco, dataNascimento: p.dataNascimento });
 				const bens = p.bens.map(b => ({ tipo: b.tipo, inicioPosse: b.inicioPosse, quitado: b.quitado }));
+				// The moment this write was accepted; an erasure at or after it wins (docs/erasure.md).
 				const now = new Date();
+				const before = await this.erasedAt(bidx);
+				if (before && before >= now) throw erasedMeanwhile();
 				const upsert = () => this.adapter.collection.updateOne(
 					{ _id: bidx },
 					{ $set: { ...sealed, fonteDeRenda: p.fonteDeRenda, bens, updatedAt: now }, $setOnInsert: { createdAt: now } },
@@ -74,6 +85,14 @@ const ProfilesService: ServiceSchema<ServiceSettingSchema, object, BaseBThis & P
 					if (isDuplicateKeyError(err)) return upsert();
 					throw err;
 				});
+				// Base B has no transactions: checked again after the write. Either the erasure's tombstone is seen
+				// here (the write is undone), or it was written after this check, hence after the write, and the
+				// erasure's delete, which follows its tombstone, removes the write.
+				const erased = await this.erasedAt(bidx);
+				if (erased && erased >= now) {
+					await this.adapter.collection.deleteOne({ _id: bidx, updatedAt: now });
+					throw erasedMeanwhile();
+				}
 				// The route table makes this a 201 with its Location (middlewares/http-status.middleware.ts).
 				ctx.locals.created = result.upsertedCount === 1;
 				return profileView({ fonteDeRenda: p.fonteDeRenda, bens } as ProfileDoc, p, today);
@@ -103,14 +122,24 @@ const ProfilesService: ServiceSchema<ServiceSettingSchema, object, BaseBThis & P
 			}
 		},
 
-		/** LGPD erasure of the profile. Idempotent. */
+		/** LGPD erasure of the profile, after its tombstone (docs/erasure.md). Idempotent. */
 		erase: {
 			callers: ["privacy"], audit: { before: "started" },
 			visibility: "public",
 			params: { cpfBidx: { type: "string", length: 64 } },
 			async handler(ctx: Context<{ cpfBidx: string }, MeshMeta, MeshLocals>) {
-				return { erased: (await this.adapter.collection.deleteOne({ _id: ctx.params.cpfBidx })).deletedCount ?? 0 };
+				const _id = ctx.params.cpfBidx;
+				// The tombstone first, so that a write racing this erasure sees it (see put).
+				await this.adapter.db.collection<{ _id: string; erasedAt: Date }>(ERASURES).updateOne({ _id }, { $set: { erasedAt: new Date() } }, { upsert: true });
+				return { erased: (await this.adapter.collection.deleteOne({ _id })).deletedCount ?? 0 };
 			}
+		}
+	},
+
+	methods: {
+		async erasedAt(bidx: string): Promise<Date | null> {
+			const tomb = await this.adapter.db.collection<{ _id: string; erasedAt: Date }>(ERASURES).findOne({ _id: bidx });
+			return tomb?.erasedAt ?? null;
 		}
 	},
 

@@ -27,6 +27,7 @@ export const ERRORS_PT: Record<string, string | ((english: string) => string)> =
 	NOT_OWNER: "Só o consumidor que registrou esta dívida (ou uma chave debts:admin) pode quitá-la",
 	PERSON_EXISTS: "Já existe uma pessoa com este CPF",
 	CONFLICT: "O registro já existe",
+	ERASED_MEANWHILE: "Os dados deste CPF foram apagados enquanto esta requisição era atendida; envie-a de novo para registrá-la como nova",
 	IDEMPOTENCY_KEY_REUSED: "Esta Idempotency-Key já foi usada numa requisição diferente",
 	IDEMPOTENCY_IN_PROGRESS: "Uma requisição com esta Idempotency-Key ainda está em andamento",
 	INVALID_IDEMPOTENCY_KEY: "A Idempotency-Key deve ter de 1 a 255 caracteres ASCII visíveis",
