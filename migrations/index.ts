@@ -6,11 +6,12 @@ import { debtOwner } from "./003-debt-owner";
 import { idempotencyCpf } from "./004-idempotency-cpf";
 import { auditActionNames } from "./005-audit-action-names";
 import { erasures } from "./025-erasures";
+import { rateBuckets } from "./026-rate-buckets";
 
 import type { Migration, RunSql } from "./migration";
 
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
-export const migrations: Migration[] = [baseA, idempotencyOwner, debtOwner, idempotencyCpf, auditActionNames, erasures];
+export const migrations: Migration[] = [baseA, idempotencyOwner, debtOwner, idempotencyCpf, auditActionNames, erasures, rateBuckets];
 
 /**
  * Brings Base A's schema up to date with the owner role's URL (the application's role may not
