@@ -7,6 +7,7 @@ import { type Asset, type ProfileDoc, profileView } from "../lib/base-b/profile"
 import { todayIso, yearsBetween } from "../lib/dates";
 import { ConflictError, InvalidFieldError, NotFoundError, isDuplicateKeyError } from "../lib/errors";
 import * as f from "../lib/fields";
+import { REENCRYPT_BATCH } from "../lib/pii";
 
 interface ProfileParams {
 	cpf: string;
@@ -119,6 +120,39 @@ const ProfilesService: ServiceSchema<ServiceSettingSchema, ProfilesMethods, Base
 				const bidx = ctx.params.cpfBidx;
 				const doc: ProfileDoc | null = await this.adapter.collection.findOne({ _id: bidx });
 				return doc ? profileView(doc, this.openFields("profiles", bidx, doc, SEALED), todayIso()) : null;
+			}
+		},
+
+		/**
+		 * One batch of `keys:reencrypt`: the profiles after `after` (by _id), each field not under the
+		 * current PII key sealed again under it. No transactions here: each profile is replaced only if its
+		 * sealed fields are still those read (a write meanwhile sealed them under the current key anyway).
+		 */
+		reencrypt: {
+			callers: ["operators"], scopes: [], audit: { before: "started" },
+			visibility: "public",
+			params: { $$strict: true, after: { type: "string", length: 64, optional: true }, limit: REENCRYPT_BATCH },
+			async handler(ctx: Context<{ after?: string; limit: number }, MeshMeta, MeshLocals>) {
+				const { after, limit } = ctx.params;
+				const docs = await this.adapter.collection.find(after ? { _id: { $gt: after } } : {}).sort({ _id: 1 }).limit(limit).toArray();
+				let changed = 0;
+				let unreadable = 0;
+				for (const doc of docs) {
+					const sealedNow = doc as unknown as Record<`${(typeof SEALED)[number]}_enc`, string>;
+					if (!SEALED.some(field => this.pii.isStale(sealedNow[`${field}_enc`]))) continue;
+					let sealed: Record<string, string>;
+					try {
+						sealed = this.sealFields("profiles", doc._id, this.openFields("profiles", doc._id, doc, SEALED));
+					} catch {
+						unreadable++;
+						continue;
+					}
+					const unchanged = Object.fromEntries(SEALED.map(field => [`${field}_enc`, sealedNow[`${field}_enc`]]));
+					const res = await this.adapter.collection.updateOne({ _id: doc._id, ...unchanged }, { $set: sealed });
+					changed += res.modifiedCount ?? 0;
+				}
+				const total = after ? undefined : await this.adapter.collection.countDocuments();
+				return { scanned: docs.length, changed, unreadable, next: docs.length === limit ? docs[docs.length - 1]._id : null, total };
 			}
 		},
 
