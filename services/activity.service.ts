@@ -222,10 +222,11 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 		 * write what the delete pass that follows removes anyway).
 		 */
 		async tombstone(subject: string) {
-			const write = () => this.es.create({ index: index.erasures(), id: subject, document: { subject, erased_at: new Date().toISOString() } });
+			// Searchable before this returns: the writers find recent tombstones by a search (BaseCMixin.erasedSubjects).
+			const write = () => this.es.create({ index: index.erasures(), id: subject, refresh: "wait_for", document: { subject, erased_at: new Date().toISOString() } });
 			await write().catch(async (err: unknown) => {
 				if ((err as { meta?: { statusCode?: number } })?.meta?.statusCode !== 409) throw err;
-				await this.es.delete({ index: index.erasures(), id: subject });
+				await this.es.delete({ index: index.erasures(), id: subject, refresh: "wait_for" });
 				await write();
 			});
 		},
@@ -261,7 +262,8 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 			// Accepted when it happened, or when the stream took it, whichever came first.
 			const erasedSince = (erased: Map<string, number>, d: Delivery<Consultation>) => (erased.get(d.data.subject) ?? -Infinity) >= Math.min(acceptedAt(d), Date.parse(d.data.at));
 			try {
-				const before = await this.erasedSubjects(valid.map(d => d.data.subject));
+				const oldest = Math.min(...valid.map(d => Math.min(acceptedAt(d), Date.parse(d.data.at))));
+				const before = await this.erasedSubjects(valid.map(d => d.data.subject), oldest);
 				const res = await this.es.bulk({
 					operations: valid.flatMap((d): object[] => {
 						const id = idOf(d);
@@ -272,7 +274,7 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 				const written = (res.items as Record<"create" | "delete", estypes.BulkResponseItem>[]).map(item => item.create ?? item.delete);
 				const ok = valid.filter((_, i) => !written[i].error || written[i].status === 409);
 				for (const d of valid) if (!ok.includes(d)) d.msg.nak(2000);
-				const after = await this.erasedSubjects(ok.map(d => d.data.subject));
+				const after = await this.erasedSubjects(ok.map(d => d.data.subject), oldest);
 				const late = ok.filter(d => erasedSince(after, d) && !erasedSince(before, d));
 				if (late.length > 0) {
 					const undo = await this.es.bulk({ refresh: "wait_for", operations: late.map(d => ({ delete: { _index: index.consultations(), _id: idOf(d) } })) });

@@ -111,7 +111,7 @@ const TransactionIngestService: ServiceSchema<ServiceSettingSchema, TransactionI
 			if (work.length === 0) return;
 			let erased: Map<string, number>;
 			try {
-				erased = await this.erasedSubjects(work.flatMap(w => w.records.map(r => r.subject)));
+				erased = await this.erasedSubjects(work.flatMap(w => w.records.map(r => r.subject)), Math.min(...work.map(w => acceptedAt(w.d))));
 			} catch (err) {
 				this.retryLater(work.map(w => w.d), err);
 				return;
@@ -163,7 +163,7 @@ const TransactionIngestService: ServiceSchema<ServiceSettingSchema, TransactionI
 		async settleAfterErasures(done: Work[], deadSubjects: Set<string>) {
 			if (done.length === 0) return;
 			try {
-				const erased = await this.erasedSubjects(done.flatMap(w => w.records.map(r => r.subject)));
+				const erased = await this.erasedSubjects(done.flatMap(w => w.records.map(r => r.subject)), Math.min(...done.map(w => acceptedAt(w.d))));
 				const late = done.flatMap(w => splitErased(w.records, erased, acceptedAt(w.d))[1]);
 				if (late.length > 0) {
 					const res = await this.es.bulk({ refresh: "wait_for", operations: late.map(r => ({ delete: { _index: index.movements(), _id: r.movement_id } })) });
