@@ -84,6 +84,21 @@ const REENCRYPTED = [
 	{ service: "profiles", what: "Base B profiles" }
 ] as const;
 
+/** A position of keys:reencrypt as one opaque word: which table, and the cursor in it. */
+function writePosition(at: number, after: unknown): string {
+	return Buffer.from(JSON.stringify({ at, after: after ?? null })).toString("base64url");
+}
+
+function readPosition(word: string): { at: number; after: unknown } {
+	try {
+		const position = JSON.parse(Buffer.from(word, "base64url").toString());
+		if (Number.isInteger(position?.at) && position.at >= 0 && position.at < REENCRYPTED.length) return position;
+	} catch {
+		// fall through
+	}
+	throw new Error("--resume takes the position a stopped keys:reencrypt printed");
+}
+
 /** One batch's answer: rows read and re-encrypted, those no key held opens, where the next batch starts, the total (first batch). */
 interface ReencryptBatch {
 	scanned: number;
@@ -185,19 +200,31 @@ export function createReplCommands(): ReplCommands {
 		{
 			command: "keys:reencrypt",
 			description: "Re-encrypt every encrypted field of Bases A and B and the stored Idempotency answers under the current PII key, in batches, while the mesh serves",
-			options: [{ option: "-b, --batch <rows>", description: "rows per batch (default 500)" }],
+			options: [
+				{ option: "-b, --batch <rows>", description: "rows per batch (default 500)" },
+				{ option: "-r, --resume <position>", description: "go on from where a stopped run said (its last line)" }
+			],
 			parse: parseArgs,
 			action: guarded("keys:reencrypt", async (broker, args, h) => {
 				const limit = args.options.batch === undefined ? 500 : Number(args.options.batch);
+				const resume = args.options.resume === undefined ? null : readPosition(args.options.resume);
 				let unreadable = 0;
-				for (const { service: name, what } of REENCRYPTED) {
+				for (const [at, { service: name, what }] of REENCRYPTED.entries()) {
+					if (resume && at < resume.at) continue;
 					await service(broker, name);
-					let after: unknown;
+					let after: unknown = resume?.at === at ? resume.after : undefined;
 					let total = 0;
 					let scanned = 0;
 					let changed = 0;
 					do {
-						const batch: ReencryptBatch = await broker.call(`${name}.reencrypt`, { ...(after == null ? {} : { after }), limit }, { timeout: 120_000 });
+						let batch: ReencryptBatch;
+						try {
+							batch = await broker.call(`${name}.reencrypt`, { ...(after == null ? {} : { after }), limit }, { timeout: 120_000 });
+						} catch (err) {
+							// Where to go on from: the batches before this one are done.
+							(err as { hint?: string }).hint = `go on from here later with: keys:reencrypt --resume ${writePosition(at, after)}`;
+							throw err;
+						}
 						total = batch.total ?? total;
 						scanned += batch.scanned;
 						changed += batch.changed;

@@ -195,6 +195,10 @@ describe("operators' REPL (npm run repl)", () => {
 			const rows = await ownerQuery<{ cpf_enc: string; nome_enc: string }>("SELECT cpf_enc, nome_enc FROM persons WHERE cpf_bidx = ANY($1)", [bidxs]);
 			expect(rows).toHaveLength(before.length);
 			for (const row of rows) expect([row.cpf_enc, row.nome_enc].map(v => v.split(".")[1])).toEqual([newKey.id, newKey.id]);
+			// A stopped run goes on from the position it printed: here, the last table from its start.
+			const resumed = await repl.run(`keys:reencrypt --resume ${Buffer.from(JSON.stringify({ at: 2, after: null })).toString("base64url")}`, /✔ Every encrypted field|✖ /, 120_000);
+			expect(resumed).toMatch(/Base B profiles: \d+\/\d+ read, 0 re-encrypted/);
+			expect(resumed).not.toContain("Base A");
 		} finally {
 			// Back under the test key for the files that follow (they start services with PII_KEYS alone).
 			useKeys([...testKeys, newKey]);
