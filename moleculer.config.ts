@@ -4,6 +4,7 @@ import { transporterOptions } from "./config/nats";
 import { createValidator } from "./lib/validator";
 import { scrubText, scrubValue } from "./lib/scrub";
 import { IN_PROCESS_PROMETHEUS, registerPrometheusReporter } from "./broker/prometheus.reporter";
+import { tracingOptions } from "./broker/tracing";
 import { IdempotencyMiddleware } from "./middlewares/idempotency.middleware";
 import { ParamsSchemaMiddleware } from "./middlewares/params-schema.middleware";
 import { SentryMiddleware } from "./middlewares/sentry.middleware";
@@ -13,6 +14,7 @@ import { ConsultationMiddleware } from "./middlewares/consultation.middleware";
 import { HttpStatusMiddleware } from "./middlewares/http-status.middleware";
 import { ChannelsMiddleware } from "./middlewares/channels.middleware";
 import { EventLoopMiddleware } from "./middlewares/event-loop.middleware";
+import { LivenessMiddleware } from "./middlewares/liveness.middleware";
 
 registerPrometheusReporter();
 
@@ -48,7 +50,8 @@ const brokerConfig: BrokerOptions = {
 	// Only errors flagged retryable (a node gone, a timeout) are retried; a base being down is answered at once with 503.
 	retryPolicy: { enabled: true, retries: 3, delay: 100, maxDelay: 1000, factor: 2, check: (err: any) => !!err?.retryable },
 	maxCallLevel: 20,
-	// A node killed without a goodbye is dropped after heartbeatTimeout; its pending calls are then rejected and retried elsewhere.
+	// A node killed without a goodbye is dropped within about two seconds by LivenessMiddleware (NATS knows it is gone),
+	// at the latest after heartbeatTimeout; its pending calls are then rejected and retried elsewhere.
 	heartbeatInterval: config.heartbeatInterval,
 	heartbeatTimeout: config.heartbeatTimeout,
 	contextParamsCloning: false,
@@ -67,19 +70,16 @@ const brokerConfig: BrokerOptions = {
 	validator: createValidator() as any,
 	errorHandler: null as any,
 
-	metrics: { enabled: true, reporter: [{ type: IN_PROCESS_PROMETHEUS as "Prometheus" }] },
-	// Spans never carry params, meta or responses: they hold personal data.
-	tracing: {
-		enabled: true,
-		exporter: process.env.TRACING_EXPORTER === "console" ? ["Console"] : [],
-		tags: { action: { params: false, meta: false, response: false }, event: { params: false, meta: false } }
-	},
+	// /metrics on the gateway's port; on a port of its own (METRICS_PORT) for the other groups (docs/deploy.md, section 8).
+	metrics: { enabled: true, reporter: [{ type: IN_PROCESS_PROMETHEUS as "Prometheus", options: { ownPort: config.metricsPort, ownHost: config.metricsHost } as any }] },
+	// Spans never carry params, meta or responses: they hold personal data. Exported to Zipkin only when ZIPKIN_URL is set.
+	tracing: tracingOptions(config.zipkinUrl),
 
 	// What an action declares is enforced here, on every node. Each one wraps those before it: ZeroTrust checks the
 	// caller before anything runs; a replayed Idempotency answer runs (and audits, counts, sets) nothing again; the
 	// status is set before the answer is stored. Sentry is inert without SENTRY_DSN.
 	middlewares: [
-		ChannelsMiddleware(), EventLoopMiddleware(), ParamsSchemaMiddleware, HttpStatusMiddleware, ConsultationMiddleware, AuditMiddleware, IdempotencyMiddleware,
+		ChannelsMiddleware(), EventLoopMiddleware(), LivenessMiddleware(), ParamsSchemaMiddleware, HttpStatusMiddleware, ConsultationMiddleware, AuditMiddleware, IdempotencyMiddleware,
 		SentryMiddleware({ dsn: config.sentryDsn, environment: config.sentryEnvironment }), ZeroTrustMiddleware
 	]
 };

@@ -90,7 +90,7 @@ async function main(): Promise<void> {
 		]);
 		return [g, { heapMiB: h.process.memory.heapUsed / 2 ** 20, delayMs: Number(m[0]?.values?.[0]?.value ?? 0) }] as const;
 	})));
-	const lookup = (i: number) => fetch(`${mesh.base}/api/v1/persons/${cpfs[i % cpfs.length]}`, { headers: { authorization: `Bearer ${consumer.key}` }, signal: AbortSignal.timeout(30_000) })
+	const lookup = (i: number) => fetch(`${mesh.base}/api/v1/persons/${cpfs[i % cpfs.length]}`, { headers: { authorization: `Bearer ${consumer.key}`, finalidade: "concessao_credito" }, signal: AbortSignal.timeout(30_000) })
 		.then(async r => { await r.arrayBuffer(); if (r.status !== 200) throw new Error(`lookup ${r.status}`); });
 
 	console.log(`\nidle: valid lookups, ${opts.lookupConcurrency} at once, ${opts.idleSeconds} s…`);
@@ -166,7 +166,7 @@ async function main(): Promise<void> {
 	const warnings = meshWarnings(mesh.logFile);
 	console.log(`\nmesh log: ${warnings.length} lines at warn or above${warnings.length ? ` (${mesh.logFile})` : ""}`);
 	console.log(gitText(code));
-	console.log(`results: ${writeResults(ROOT, "abuse", { at: new Date().toISOString(), machine, code, params: opts, idle, results, meshWarnings: warnings.length })}`);
+	console.log(`results: ${await writeResults(ROOT, "abuse", { at: new Date().toISOString(), machine, code, params: opts, idle, results, meshWarnings: warnings.length })}`);
 }
 
 runMain(state, { budgetMs: 600_000, main, cleanup });

@@ -246,7 +246,7 @@ async function main(): Promise<void> {
 	const remaining = await countBySubjects(es, movementsIndex, subjects);
 	if (remaining !== baseline) console.warn(`WARNING: ${remaining} documents of the run's CPFs remain in ${movementsIndex} (${baseline} before the run)`);
 
-	const out = reportIngest(ROOT, {
+	const out = await reportIngest(ROOT, {
 		opts, labels: LABELS, machine, code, readWarmupSeconds: READ_WARMUP_SECONDS, ndjsonBytes, indexDocsBefore,
 		ours: oursObs, raw: rawObs, publish: publishObs, publishes, shaped: shapedObs, readOurs, readRaw,
 		per: { ours: perOurs, raw: perRaw, shaped: perShaped, readOurs: perReadOurs, readRaw: perReadRaw }, warnings

@@ -322,7 +322,7 @@ async function main(): Promise<void> {
 	if (noise) console.log(noise);
 	printMeshWarnings(warnings);
 
-	const out = writeResults(ROOT, "ml-export", {
+	const out = await writeResults(ROOT, "ml-export", {
 		benchmark: "ml-export",
 		at: new Date().toISOString(),
 		machine,

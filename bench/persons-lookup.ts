@@ -202,7 +202,7 @@ async function main(): Promise<void> {
 		]
 	});
 
-	const out = writeResults(ROOT, "persons-lookup", {
+	const out = await writeResults(ROOT, "persons-lookup", {
 		benchmark: "persons-lookup",
 		at: new Date().toISOString(),
 		machine,

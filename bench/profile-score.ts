@@ -184,7 +184,7 @@ async function main(): Promise<void> {
 		]
 	});
 
-	const out = writeResults(ROOT, "profile-score", {
+	const out = await writeResults(ROOT, "profile-score", {
 		benchmark: "profile-score",
 		at: new Date().toISOString(),
 		machine,

@@ -265,7 +265,7 @@ async function main(): Promise<void> {
 		console.log(`  in ${((Date.now() - eraseStart) / 1000).toFixed(1)} s: erased ${erased.erased} (${erased.pendingFirst} answered 202 pending at first and were asked again), not erased ${erased.left}${erased.failed.length ? `; failures: ${erased.failed.join("; ")}` : ""}`);
 	}
 
-	const out = writeResults(ROOT, "soak", {
+	const out = await writeResults(ROOT, "soak", {
 		at: new Date().toISOString(), machine, code, params: { ...opts, seed: result.seed, groups: GROUPS },
 		elapsedMs: result.elapsedMs, routes: result.routes, total,
 		acknowledged: { persons: ack.persons.length, debts: ack.debts.length, profiles: ack.profiles.length, movements: ack.movements.length },

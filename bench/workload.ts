@@ -194,7 +194,7 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
 				const signal = o.signal ? AbortSignal.any([o.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs);
 				const res = await fetch(base + PREFIX + req.path, {
 					method: req.method, body: req.body, signal, redirect: "error",
-					headers: { authorization: `Bearer ${o.key}`, ...req.headers }
+					headers: { authorization: `Bearer ${o.key}`, finalidade: "concessao_credito", ...req.headers }
 				});
 				const text = await res.text();
 				final = { status: res.status, text };

@@ -6,9 +6,9 @@
 export const GROUPS = {
 	api: ["api"],
 	"base-a": ["persons", "cpf-lookup", "debt-write", "audit", "consumers", "idempotency"],
-	"base-b": ["profiles", "asset-score", "ml-export"],
+	"base-b": ["profiles", "asset-score", "ml-export", "score-history"],
 	"base-c": ["transaction-ingest", "activity"],
-	report: ["report"],
+	report: ["report", "credit-score"],
 	privacy: ["privacy"],
 	operators: []
 } as const satisfies Record<string, readonly string[]>;

@@ -57,7 +57,14 @@ const schema = {
 	HEARTBEAT_INTERVAL: { type: "number", integer: true, min: 1, max: 60, convert: true, default: 2 },
 	HEARTBEAT_TIMEOUT: { type: "number", integer: true, min: 3, max: 300, convert: true, default: 8 },
 	SENTRY_DSN: { type: "string", pattern: /^https?:\/\//, optional: true },
-	SENTRY_ENVIRONMENT: { type: "string", pattern: /^[A-Za-z0-9._-]{1,64}$/, optional: true }
+	SENTRY_ENVIRONMENT: { type: "string", pattern: /^[A-Za-z0-9._-]{1,64}$/, optional: true },
+	// A port of its own for this node's Prometheus metrics (the groups without the gateway; docs/deploy.md section 8); unset: none.
+	METRICS_PORT: { type: "number", integer: true, min: 0, max: 65535, convert: true, optional: true },
+	METRICS_HOST: { type: "string", default: "127.0.0.1" },
+	// How often `audit` checks the whole hash chain for the audit-chain gauge (0: only when audit.verify is called).
+	AUDIT_VERIFY_SECONDS: { type: "number", integer: true, min: 0, max: 7 * 86400, convert: true, default: 3600 },
+	// Zipkin's span endpoint (http://zipkin:9411/api/v2/spans): tracing is exported there only when set.
+	ZIPKIN_URL: { type: "string", pattern: /^https?:\/\//, optional: true }
 } as const;
 
 export interface Config {
@@ -101,6 +108,12 @@ export interface Config {
 	/** Unexpected errors go to Sentry only when set. */
 	sentryDsn?: string;
 	sentryEnvironment: string;
+	/** This node's own metrics port (none when unset; the gateway also serves /metrics on its port). */
+	metricsPort?: number;
+	metricsHost: string;
+	auditVerifySeconds: number;
+	/** Spans go to Zipkin only when set. */
+	zipkinUrl?: string;
 }
 
 const ENV_NAMES: Record<keyof Config, string> = {
@@ -111,7 +124,8 @@ const ENV_NAMES: Record<keyof Config, string> = {
 	blindIndexKey: "BLIND_INDEX_KEY", pseudonymKey: "PSEUDONYM_KEY", meshKeys: "MESH_KEYS", meshPublicKeys: "MESH_PUBLIC_KEYS", callerTokenSeconds: "CALLER_TOKEN_SECONDS", port: "PORT", host: "HOST",
 	logLevel: "LOG_LEVEL", logFormat: "LOG_FORMAT", rateLimitPerMinute: "RATE_LIMIT_PER_MINUTE", authFailuresPerMinute: "AUTH_FAILURES_PER_MINUTE", trustedProxies: "TRUSTED_PROXIES",
 	bodyLimit: "BODY_LIMIT", authCacheSeconds: "AUTH_CACHE_SECONDS", requestTimeoutMs: "REQUEST_TIMEOUT_MS", heartbeatInterval: "HEARTBEAT_INTERVAL", heartbeatTimeout: "HEARTBEAT_TIMEOUT",
-	sentryDsn: "SENTRY_DSN", sentryEnvironment: "SENTRY_ENVIRONMENT"
+	sentryDsn: "SENTRY_DSN", sentryEnvironment: "SENTRY_ENVIRONMENT", metricsPort: "METRICS_PORT", metricsHost: "METRICS_HOST",
+	auditVerifySeconds: "AUDIT_VERIFY_SECONDS", zipkinUrl: "ZIPKIN_URL"
 };
 
 function readSetting(env: NodeJS.ProcessEnv, name: string): string | undefined {
@@ -158,7 +172,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 		callerTokenSeconds: s.CALLER_TOKEN_SECONDS, port: s.PORT, host: s.HOST, logLevel: s.LOG_LEVEL, logFormat: s.LOG_FORMAT,
 		rateLimitPerMinute: s.RATE_LIMIT_PER_MINUTE, authFailuresPerMinute: s.AUTH_FAILURES_PER_MINUTE, trustedProxies: checkedAddressList(s.TRUSTED_PROXIES ?? ""), bodyLimit: s.BODY_LIMIT,
 		authCacheSeconds: s.AUTH_CACHE_SECONDS, requestTimeoutMs: s.REQUEST_TIMEOUT_MS, heartbeatInterval: s.HEARTBEAT_INTERVAL, heartbeatTimeout: s.HEARTBEAT_TIMEOUT,
-		sentryDsn: s.SENTRY_DSN, sentryEnvironment: s.SENTRY_ENVIRONMENT ?? s.NODE_ENV
+		sentryDsn: s.SENTRY_DSN, sentryEnvironment: s.SENTRY_ENVIRONMENT ?? s.NODE_ENV,
+		metricsPort: s.METRICS_PORT, metricsHost: s.METRICS_HOST, auditVerifySeconds: s.AUDIT_VERIFY_SECONDS, zipkinUrl: s.ZIPKIN_URL
 	};
 	if (s.PII_KEYS) {
 		try {

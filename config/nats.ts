@@ -16,8 +16,12 @@ export function natsOptions(cfg: Pick<Config, "transporter" | "natsCa"> = config
 	};
 }
 
-/** The broker's `transporter` option: Moleculer's NATS transporter with natsOptions (null: no transporter). */
-export function transporterOptions(cfg: Pick<Config, "transporter" | "natsCa"> = config, transporter = cfg.transporter) {
+/**
+ * The broker's `transporter` option: Moleculer's NATS transporter with natsOptions (null: no transporter).
+ * Request replies (the liveness probes, middlewares/liveness.middleware.ts) come back under Moleculer's own
+ * subjects, `MOL-<namespace>.INBOX.…`, which every group may use (docker/nats.conf), not under `_INBOX`.
+ */
+export function transporterOptions(cfg: Pick<Config, "transporter" | "natsCa" | "namespace"> = config, transporter = cfg.transporter) {
 	if (!transporter) return null;
-	return { type: "NATS", options: { url: transporter, ...(cfg.natsCa ? { tls: { ca: cfg.natsCa } } : {}) } };
+	return { type: "NATS", options: { url: transporter, inboxPrefix: `MOL-${cfg.namespace}.INBOX`, ...(cfg.natsCa ? { tls: { ca: cfg.natsCa } } : {}) } };
 }

@@ -5,6 +5,7 @@
  */
 
 import { MAX_CENTS } from "./money";
+import { PURPOSES } from "./purposes";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 /** A JSON Schema 2020-12 object (the dialect OpenAPI 3.1 uses). */
@@ -23,6 +24,7 @@ export interface RouteSpec {
 	response?: JsonSchema; // success body schema; omit for 204
 	responseContentType?: string; // default application/json
 	idempotent?: boolean; // accepts an Idempotency-Key header
+	consultation?: boolean; // a consultation of a CPF: requires the Finalidade header (docs/consultation-purpose.md)
 	requestBody?: JsonSchema; // a verbatim OpenAPI requestBody, for bodies the params cannot describe (NDJSON…)
 	body?: JsonSchema; // merged into the JSON body schema made from the params: rules across fields (anyOf, required…)
 }
@@ -193,9 +195,9 @@ export function fvToJsonSchema(rule: unknown): JsonSchema {
 }
 
 const ERRORS: Record<string, [string, string]> = {
-	400: ["BadRequest", "Malformed request (e.g. invalid JSON body)."],
+	400: ["BadRequest", "Malformed request (e.g. invalid JSON body; on a consultation, a missing or unknown Finalidade)."],
 	401: ["Unauthorized", "Missing or invalid API key."],
-	403: ["Forbidden", "The API key lacks the required scope."],
+	403: ["Forbidden", "The API key lacks the required scope (or, on a consultation, may not use the stated Finalidade)."],
 	404: ["NotFound", "No such resource."],
 	409: ["Conflict", "Conflicts with the current state, or the Idempotency-Key was reused with another body."],
 	413: ["PayloadTooLarge", "Request body too large."],
@@ -206,6 +208,14 @@ const ERRORS: Record<string, [string, string]> = {
 };
 const STATUS_TEXT: Record<number, string> = { 200: "OK", 201: "Created", 202: "Accepted", 204: "No Content" };
 const requestIdHeader = () => ({ "X-Request-Id": { $ref: "#/components/headers/XRequestId" } });
+
+/** The header every consulting request states its purpose in: one of the documented codes (400 without it, 403 when the key may not use it). */
+const purposeHeader = () => ({
+	name: "Finalidade", in: "header", required: true,
+	description: "The purpose of this consultation (LGPD art. 7; docs/consultation-purpose.md): missing or unknown → 400, not allowed for this API key → 403, and nothing is consulted.\n\n"
+		+ Object.entries(PURPOSES).map(([code, meaning]) => `- \`${code}\`: ${meaning}`).join("\n"),
+	schema: { type: "string", enum: Object.keys(PURPOSES) }
+});
 
 // "cpf-lookup.get" -> "cpfLookupGet"
 const operationId = (action: string) =>
@@ -238,12 +248,15 @@ function operation(route: RouteSpec, schema: JsonSchema, opId: string): Record<s
 		parameters.push({ name: "Idempotency-Key", in: "header", required: false, description, schema: { type: "string", pattern: IDEMPOTENCY_KEY_PATTERN, minLength: 1, maxLength: 128 } });
 	}
 
+	if (route.consultation) parameters.push(purposeHeader());
+
 	const success: Record<string, any> = { description: STATUS_TEXT[route.status] ?? "Success", headers: requestIdHeader() };
 	if (route.status !== 204 && (route.response || route.responseContentType)) {
 		success.content = { [route.responseContentType ?? "application/json"]: { schema: route.response ?? {} } };
 	}
 	const codes = [401, 403, 429, 503];
-	if (fields.length) codes.push(400, 422);
+	if (fields.length || route.consultation) codes.push(400);
+	if (fields.length) codes.push(422);
 	// Any path parameter names a resource that may not exist (:cpf, :id, …).
 	if (pathNames.length) codes.push(404);
 	if (hasBody) codes.push(409, 413, 415);

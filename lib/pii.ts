@@ -22,13 +22,13 @@ function subkey(master: Buffer, purpose: string): KeyObject {
 export class PiiCipher {
 	private readonly keys: Map<string, Buffer>;
 	private readonly current: DataKey;
-	private readonly blindKey: KeyObject;
+	private readonly blindIndexOf: (cpf: string) => string;
 
 	constructor(dataKeys: DataKey[], blindIndexKey: Buffer) {
 		if (dataKeys.length === 0) throw new Error("PiiCipher needs at least one data key");
 		this.current = dataKeys[0];
 		this.keys = new Map(dataKeys.map(k => [k.id, k.key]));
-		this.blindKey = subkey(blindIndexKey, "cpf-blind-index");
+		this.blindIndexOf = blindIndexer(blindIndexKey);
 	}
 
 	get currentKeyId(): string {
@@ -62,8 +62,17 @@ export class PiiCipher {
 
 	/** Deterministic keyed index of a CPF (its 11 digits): equality lookups without storing the CPF. */
 	blindIndex(cpf: string): string {
-		return createHmac("sha256", this.blindKey).update(cpf).digest("hex");
+		return this.blindIndexOf(cpf);
 	}
+}
+
+/**
+ * The blind index alone, for a service that files audit rows by CPF but opens no field (credit-score):
+ * it holds BLIND_INDEX_KEY, not the data keys.
+ */
+export function blindIndexer(blindIndexKey: Buffer): (cpf: string) => string {
+	const key = subkey(blindIndexKey, "cpf-blind-index");
+	return cpf => createHmac("sha256", key).update(cpf).digest("hex");
 }
 
 /** A keyed pseudonym of a CPF for one purpose (Base C documents, ML exports); unlinkable across purposes. */

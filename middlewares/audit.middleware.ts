@@ -28,7 +28,7 @@ function cpfBidxOf(ctx: Context<AuditedParams, MeshMeta, MeshLocals>): string | 
 	const params = ctx.params;
 	if (typeof params?.cpfBidx === "string") return params.cpfBidx;
 	if (typeof params?.cpf !== "string") return null;
-	const pii = (ctx.service as { pii?: PiiCipher } | undefined)?.pii;
+	const pii = (ctx.service as { pii?: Pick<PiiCipher, "blindIndex"> } | undefined)?.pii;
 	if (!pii) throw new Error(`${ctx.action?.name} audits a CPF but its service has no PiiMixin`);
 	return pii.blindIndex(params.cpf);
 }

@@ -5,6 +5,12 @@ import { groupOf, type Group } from "../config/groups";
 import { natsOptions } from "../config/nats";
 import { BaseUnavailableError, type Thrown } from "../lib/errors";
 import { STREAMS, SUBJECT_TOKEN, channel, type StreamKey } from "../lib/mesh/streams";
+import { onScrape } from "../broker/prometheus.reporter";
+
+/** Messages a durable consumer has not finished: not yet delivered plus delivered and not yet acked (the ingest lag). */
+export const CONSUMER_PENDING = "credit_mesh.jetstream.consumer.pending";
+/** Messages a stream holds (TRANSACTIONS_DLQ: the dead letters of the last 30 days). */
+export const STREAM_MESSAGES = "credit_mesh.jetstream.stream.messages";
 
 export interface Delivery<T> {
 	data: T;
@@ -53,6 +59,9 @@ class JetStreamLink implements Channels {
 	/** The groups of this broker's services: only a stream's owner creates and manages it. */
 	readonly groups = new Set<Group>();
 	readonly consumers = new Map<Service, { stop(): Promise<void> }[]>();
+	/** The durable consumers this broker runs, by stream: what its JetStream gauges report. */
+	readonly durables = new Map<string, StreamKey>();
+	private unwatch?: () => void;
 
 	constructor(private readonly broker: ServiceBroker) {}
 
@@ -186,7 +195,32 @@ class JetStreamLink implements Channels {
 		};
 	}
 
+	/**
+	 * Puts the JetStream gauges on this broker's metrics, measured at each scrape: its consumers'
+	 * pending counts and the size of the streams its groups own. Every replica reports the same figures
+	 * (the consumers are shared): the alert rules take their max.
+	 */
+	watch(): void {
+		if (this.unwatch || !this.broker.isMetricsEnabled()) return;
+		this.unwatch = onScrape(this.broker, async () => {
+			const jsm = await (await this.jetstream()).manager();
+			const owned = (Object.keys(STREAMS) as StreamKey[]).filter(key => this.groups.has(STREAMS[key].owner));
+			await Promise.allSettled([
+				...[...this.durables].map(async ([durable, key]) => {
+					const info = await jsm.consumers.info(channel(this.broker.namespace, key).name, durable);
+					this.broker.metrics.set(CONSUMER_PENDING, info.num_pending + info.num_ack_pending, { stream: STREAMS[key].name, durable });
+				}),
+				...owned.map(async key => {
+					const info = await jsm.streams.info(channel(this.broker.namespace, key).name);
+					this.broker.metrics.set(STREAM_MESSAGES, info.state.messages, { stream: STREAMS[key].name });
+				})
+			]);
+		});
+	}
+
 	async close(): Promise<void> {
+		this.unwatch?.();
+		this.unwatch = undefined;
 		const connection = this.connection;
 		this.connection = undefined;
 		if (!connection) return;
@@ -208,6 +242,10 @@ export function ChannelsMiddleware(): Middleware {
 	return {
 		name: "Channels",
 		created(broker: ServiceBroker) {
+			if (broker.isMetricsEnabled()) {
+				broker.metrics.register({ name: CONSUMER_PENDING, type: "gauge", labelNames: ["stream", "durable"], description: "Messages a durable JetStream consumer has not finished" });
+				broker.metrics.register({ name: STREAM_MESSAGES, type: "gauge", labelNames: ["stream"], description: "Messages a JetStream stream holds" });
+			}
 			const link = new JetStreamLink(broker);
 			links.set(broker, link);
 			broker.channels = link;
@@ -224,8 +262,11 @@ export function ChannelsMiddleware(): Middleware {
 			await Promise.all(owned.map(key => link.ensure(key)))
 				.catch((err: Error) => service.logger.warn("JetStream streams not in place yet (retried on use):", err?.name, err?.message));
 			const declared = (service.schema as { channels?: ChannelsSchema }).channels ?? {};
-			const running = (Object.entries(declared) as [StreamKey, ChannelConsumer][]).map(([stream, spec]) => link.consume(service, stream, spec));
+			const entries = Object.entries(declared) as [StreamKey, ChannelConsumer][];
+			for (const [stream, spec] of entries) link.durables.set(spec.durable, stream);
+			const running = entries.map(([stream, spec]) => link.consume(service, stream, spec));
 			if (running.length > 0) link.consumers.set(service, running);
+			if (owned.length > 0 || running.length > 0) link.watch();
 		},
 		async serviceStopping(service: Service) {
 			const link = links.get(service.broker);

@@ -5,6 +5,7 @@ import { CallerTokenError, ForbiddenError } from "../lib/errors";
 import { groupOf, isGroup, TOKEN_ISSUER, type Group } from "../config/groups";
 import { nowSeconds, signToken, TokenError, verifyToken, type CallerClaims, type MeshClaims } from "../lib/mesh/token";
 import { SCOPES } from "../lib/scopes";
+import { PURPOSE_CODES } from "../lib/purposes";
 import type { IdempotencyMeta } from "../lib/base-a/idempotency-answer";
 
 /** The call header that carries the calling group's token (never propagated to nested calls). */
@@ -23,6 +24,8 @@ export interface Caller {
 	id: string;
 	name?: string;
 	scopes: string[];
+	/** the purposes this caller may consult for (ConsultationMiddleware) */
+	purposes: string[];
 	rateLimit?: number;
 	/** operator tokens come from `operators`, API consumers' from `base-a` */
 	issuer: Group;
@@ -46,6 +49,8 @@ export interface MeshLocals {
 export interface MeshMeta {
 	/** The caller token (consumers.authenticate's, or an operator's): checked by every action, never trusted unchecked. */
 	callerToken?: string;
+	/** The purpose (finalidade) the client stated for a consultation, checked against the caller token by ConsultationMiddleware. */
+	finalidade?: string;
 	/** The Idempotency-Key of a write, put by the gateway on idempotent routes (middlewares/idempotency.middleware.ts honours it). */
 	idempotency?: IdempotencyMeta;
 	/** moleculer-web: the answer's HTTP status, from the route table (middlewares/http-status.middleware.ts). */
@@ -132,12 +137,12 @@ function callerToken(issuer: Group, claims: Omit<CallerClaims, "typ" | "iss" | "
 
 /** A caller token for an operator at the REPL, signed with the operators' key. */
 export function operatorToken(id: string): string {
-	return callerToken("operators", { sub: id, name: "repl", scopes: [...SCOPES] });
+	return callerToken("operators", { sub: id, name: "repl", scopes: [...SCOPES], fin: [...PURPOSE_CODES] });
 }
 
 /** A caller token for an API consumer, signed by the key-checking group (consumers.authenticate). */
-export function consumerToken(consumer: { id: string; name: string; scopes: string[]; rateLimit: number }, requestId: string | null): string {
-	return callerToken(TOKEN_ISSUER, { sub: consumer.id, name: consumer.name, scopes: consumer.scopes, rl: consumer.rateLimit, rid: requestId ?? undefined });
+export function consumerToken(consumer: { id: string; name: string; scopes: string[]; purposes?: string[]; rateLimit: number }, requestId: string | null): string {
+	return callerToken(TOKEN_ISSUER, { sub: consumer.id, name: consumer.name, scopes: consumer.scopes, fin: consumer.purposes, rl: consumer.rateLimit, rid: requestId ?? undefined });
 }
 
 interface ActionDef { name: string; callers?: readonly Group[]; scopes?: readonly string[]; visibility?: string }
@@ -209,7 +214,7 @@ export function createZeroTrustMiddleware(settings: MeshSettings = config): Midd
 						throw new CallerTokenError((err as Error).message);
 					}
 					if (claims.typ !== "caller" || !CALLER_ISSUERS.has(claims.iss)) throw new CallerTokenError("not a caller token");
-					ctx.locals.caller = { id: claims.sub, name: claims.name, scopes: claims.scopes, rateLimit: claims.rl, issuer: claims.iss };
+					ctx.locals.caller = { id: claims.sub, name: claims.name, scopes: claims.scopes, purposes: claims.fin ?? [], rateLimit: claims.rl, issuer: claims.iss };
 					if (scopes?.length && !scopes.some(s => claims.scopes.includes(s))) {
 						throw new ForbiddenError("The caller lacks the scope this action requires", "ERR_MISSING_SCOPE", { required: scopes[0] });
 					}

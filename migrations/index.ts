@@ -5,13 +5,15 @@ import { idempotencyOwner } from "./002-idempotency-owner";
 import { debtOwner } from "./003-debt-owner";
 import { idempotencyCpf } from "./004-idempotency-cpf";
 import { auditActionNames } from "./005-audit-action-names";
+import { consumerPurposes } from "./010-consumer-purposes";
+import { consultationsScope } from "./011-consultations-scope";
 import { erasures } from "./025-erasures";
 import { rateBuckets } from "./026-rate-buckets";
 
 import type { Migration, RunSql } from "./migration";
 
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
-export const migrations: Migration[] = [baseA, idempotencyOwner, debtOwner, idempotencyCpf, auditActionNames, erasures, rateBuckets];
+export const migrations: Migration[] = [baseA, idempotencyOwner, debtOwner, idempotencyCpf, auditActionNames, consumerPurposes, consultationsScope, erasures, rateBuckets];
 
 /**
  * Brings Base A's schema up to date with the owner role's URL (the application's role may not

@@ -21,8 +21,11 @@ export interface ProfilesAdapter extends MongoAdapter {
 	collection: Collection<ProfileDoc>;
 }
 
-/** What BaseBMixin adds to `this`: the profiles collection, through `this.adapter.collection`. */
-export type BaseBThis = DatabaseThis<ProfilesAdapter>;
+/** What BaseBMixin adds to `this`: the profiles collection, through `this.adapter.collection`, and the tombstones. */
+export interface BaseBThis extends DatabaseThis<ProfilesAdapter> {
+	/** The moment the CPF of this blind index was last erased, or null (docs/erasure.md). */
+	erasedAt(bidx: string): Promise<Date | null>;
+}
 
 /**
  * Base B (MongoDB protocol) through moleculer-db and its Mongo adapter; an adapter of this service's
@@ -40,6 +43,12 @@ export function BaseBMixin(): Mixin {
 				poolSize: config.mongoPoolMax
 			});
 			schema.collection = PROFILES;
+		},
+		methods: {
+			async erasedAt(bidx: string): Promise<Date | null> {
+				const tomb = await this.adapter.db.collection<{ _id: string; erasedAt: Date }>(ERASURES).findOne({ _id: bidx });
+				return tomb?.erasedAt ?? null;
+			}
 		}
 	} satisfies MixinSchema<BaseBThis> as unknown as Mixin;
 }

@@ -110,6 +110,8 @@ export const BaseCMixin = {
 				if (!exists) await this.es.indices.create({ index: target }).catch((err: unknown) => {
 					if ((err as EsError)?.body?.error?.type !== "resource_already_exists_exception") throw err;
 				});
+				// An index made before a field was added gets it (adding fields is the one mapping change Elasticsearch allows in place).
+				else await this.es.indices.putMapping({ index: target, properties: mappings.properties });
 			}
 		}
 	},

@@ -5,9 +5,11 @@ import { BaseCMixin, type BaseCThis, ES_READ } from "../mixins/base-c.mixin";
 import { acceptedAt, type Delivery } from "../middlewares/channels.middleware";
 import { SUBJECT_TOKEN } from "../lib/mesh/streams";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
+import type { ConsultationMessage } from "../middlewares/consultation.middleware";
 import { index } from "../lib/base-c/indices";
 import { MOVEMENT_TYPES } from "../lib/base-c/movement";
-import { formatDate } from "../lib/dates";
+import { MOVEMENT_PERIOD_DAYS, MOVEMENT_WINDOW_DAYS, type MovementStats } from "../lib/credit-score/inputs";
+import { formatDate, todayIso } from "../lib/dates";
 import { fromCents } from "../lib/money";
 import { InvalidFieldError, NotFoundError, type Thrown } from "../lib/errors";
 import * as f from "../lib/fields";
@@ -15,11 +17,11 @@ import * as f from "../lib/fields";
 /** How many movements payload C lists, newest first. */
 const RECENT_MOVEMENTS = 20;
 
-interface Consultation {
-	subject: string;
-	at: string;
-	source: string;
-}
+/** A consultation as the channel brings it (middlewares/consultation.middleware.ts) and Base C keeps it. */
+type Consultation = ConsultationMessage;
+
+/** The window of consultationStats: the consultations of the last 90 days. */
+export const CONSULTATION_STATS_DAYS = 90;
 
 /** A movement as Base C keeps it, in the fields read back. */
 interface MovementDoc {
@@ -51,6 +53,16 @@ interface ByTipo {
 	byTipo: { buckets: { key: string; doc_count: number; cents: { value: number } }[] };
 }
 
+/** The aggregations of movementStats. */
+interface StatsAggs {
+	volume: { value: number };
+	card: { doc_count: number };
+	periods: { buckets: { doc_count: number }[] };
+}
+
+/** ISO day `days` after `iso` (negative: before). */
+const plusDays = (iso: string, days: number) => new Date(Date.parse(iso) + days * 86_400_000).toISOString().slice(0, 10);
+
 interface ActivityMethods {
 	/** Every document of a subject in one index, through a point in time, in pages. */
 	subjectDocs(indexName: string, subject: string, source: string[] | false): AsyncGenerator<Hit<MovementDoc & Consultation>[]>;
@@ -59,6 +71,10 @@ interface ActivityMethods {
 	/** Writes the subject's erasure tombstone, dated now. */
 	tombstone(subject: string): Promise<void>;
 }
+
+/** A stored consultation as it leaves Base C: when, who (a consumer id; names are Base A's), why. */
+const consultationView = (c: Consultation) => ({ at: new Date(c.at).toISOString(), consumer: c.consumer ?? "unknown", purpose: c.purpose ?? null });
+const CONSULTATION_FIELDS = ["at", "consumer", "purpose"];
 
 const movementView = (m: MovementDoc) => ({ tipo: m.tipo, valor: fromCents(m.valor_cents), data: formatDate(m.data) });
 
@@ -158,6 +174,84 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 			}
 		},
 
+		/**
+		 * The credit score's Base C part (lib/credit-score/inputs.ts): movements of the last 180 days,
+		 * their volume, card use, and in how many of the six 30-day periods there were any. One search, no hits.
+		 */
+		movementStats: {
+			callers: ["report"], scopes: ["score:read"],
+			params: { $$strict: true, cpf: f.cpf },
+			async handler(ctx: Context<{ cpf: string }, MeshMeta, MeshLocals>): Promise<MovementStats> {
+				const today = todayIso();
+				// Period k (0 = the newest) covers the days (today − 30(k+1), today − 30k]; `to` is exclusive.
+				const periods = Array.from({ length: MOVEMENT_WINDOW_DAYS / MOVEMENT_PERIOD_DAYS }, (_, k) => ({
+					from: plusDays(today, -MOVEMENT_PERIOD_DAYS * (k + 1) + 1), to: plusDays(today, -MOVEMENT_PERIOD_DAYS * k + 1)
+				}));
+				const res = await this.es.search({
+					index: index.movements(), size: 0, track_total_hits: true,
+					query: { bool: { filter: [{ term: { subject: this.activitySubject(ctx.params.cpf) } }, { range: { data: { gte: periods.at(-1)!.from, lte: today } } }] } },
+					aggs: {
+						volume: { sum: { field: "valor_cents" } },
+						card: { filter: { term: { tipo: "cartao" } } },
+						periods: { date_range: { field: "data", format: "strict_date", ranges: periods } }
+					}
+				}, ES_READ) as SearchAnswer<object, StatsAggs>;
+				const a = res.aggregations;
+				return {
+					movements: res.hits.total.value,
+					volumeCents: Math.round(a.volume.value),
+					cardMovements: a.card.doc_count,
+					activePeriods: a.periods.buckets.filter(b => b.doc_count > 0).length
+				};
+			}
+		},
+
+		/**
+		 * How often a CPF was consulted in the last 90 days and by how many distinct consumers (a
+		 * cardinality aggregation on `consumer`): an input of the credit score. Not a consultation itself.
+		 */
+		consultationStats: {
+			callers: ["report", "api"], scopes: ["score:read"],
+			visibility: "public",
+			params: { $$strict: true, cpf: f.cpf },
+			async handler(ctx: Context<{ cpf: string }, MeshMeta, MeshLocals>) {
+				const res = await this.es.search({
+					index: index.consultations(), size: 0, track_total_hits: true,
+					query: { bool: { filter: [{ term: { subject: this.activitySubject(ctx.params.cpf) } }, { range: { at: { gte: `now-${CONSULTATION_STATS_DAYS}d` } } }] } },
+					aggs: { consumers: { cardinality: { field: "consumer" } } }
+				}, ES_READ) as SearchAnswer<unknown, { consumers: { value: number } }>;
+				return { consultations90d: res.hits.total.value, distinctConsumers90d: res.aggregations.consumers.value };
+			}
+		},
+
+		/**
+		 * The consultations of a subject, newest first, paged with `after` (the privacy service serves them
+		 * as GET /consultations/:cpf, with the consumers' names). Not a consultation itself.
+		 */
+		consultations: {
+			callers: ["privacy"], scopes: ["consultations:read", "privacy:admin"],
+			visibility: "public",
+			params: {
+				$$strict: true,
+				subject: { type: "string", min: 10, max: 100 },
+				size: { type: "number", integer: true, min: 1, max: 200, default: 50 },
+				after: { type: "string", max: 200, optional: true }
+			},
+			async handler(ctx: Context<{ subject: string; size: number; after?: string }, MeshMeta, MeshLocals>) {
+				const { subject, size, after } = ctx.params;
+				const res = await this.es.search({
+					index: index.consultations(), size, query: { term: { subject } }, track_total_hits: true,
+					sort: [{ at: "desc" }, { consultation_id: "desc" }], search_after: after ? decodeCursor(after) : undefined, _source: CONSULTATION_FIELDS
+				}, ES_READ) as SearchAnswer<Consultation>;
+				const hits = res.hits.hits;
+				return {
+					total: res.hits.total.value,
+					consultations: hits.map(h => consultationView(h._source)),
+					next: hits.length === size ? encodeCursor(hits[hits.length - 1].sort) : null
+				};
+			}
+		},
+
 		/** LGPD access: everything Base C holds under a subject (no size limit: it pages through). */
 		export: {
 			callers: ["privacy"], scopes: ["privacy:admin"],
@@ -170,12 +264,12 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 						index: index.movements(), size: EXPORT_MAX_MOVEMENTS, query, track_total_hits: true,
 						sort: [{ data: "desc" }, { movement_id: "desc" }], _source: ["tipo", "valor_cents", "data"]
 					}) as Promise<unknown> as Promise<SearchAnswer<MovementDoc>>,
-					this.es.search({ index: index.consultations(), size: EXPORT_MAX_CONSULTATIONS, query, track_total_hits: true, sort: [{ at: "desc" }], _source: ["at"] }) as Promise<unknown> as Promise<SearchAnswer<Consultation>>
+					this.es.search({ index: index.consultations(), size: EXPORT_MAX_CONSULTATIONS, query, track_total_hits: true, sort: [{ at: "desc" }, { consultation_id: "desc" }], _source: CONSULTATION_FIELDS }) as Promise<unknown> as Promise<SearchAnswer<Consultation>>
 				]);
 				const hits = moves.hits.hits;
 				const movementsTotal = moves.hits.total.value;
 				return {
-					consultations: consulted.hits.hits.map(h => h._source.at),
+					consultations: consulted.hits.hits.map(h => consultationView(h._source)),
 					consultationsTotal: consulted.hits.total.value,
 					movements: hits.map(h => movementView(h._source)),
 					movementsTotal,
@@ -258,7 +352,15 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 			const valid = batch.filter(d => d.data && typeof d.data.subject === "string" && !Number.isNaN(Date.parse(d.data.at)));
 			for (const d of batch) if (!valid.includes(d)) d.msg.term();
 			if (valid.length === 0) return;
-			const idOf = ({ data }: Delivery<Consultation>) => createHash("sha256").update(`${data.subject}|${data.at}|${data.source}`).digest("base64url");
+			// Messages published before consumer and purpose existed carry neither: kept as "unknown" and null.
+			const attribution = ({ data }: Delivery<Consultation>) => ({
+				consumer: typeof data.consumer === "string" ? data.consumer.slice(0, 64) : "unknown",
+				purpose: typeof data.purpose === "string" ? data.purpose.slice(0, 64) : null
+			});
+			const idOf = (d: Delivery<Consultation>) => {
+				const { consumer, purpose } = attribution(d);
+				return createHash("sha256").update(`${d.data.subject}|${d.data.at}|${d.data.source}|${consumer}|${purpose}`).digest("base64url");
+			};
 			// Accepted when it happened, or when the stream took it, whichever came first.
 			const erasedSince = (erased: Map<string, number>, d: Delivery<Consultation>) => (erased.get(d.data.subject) ?? -Infinity) >= Math.min(acceptedAt(d), Date.parse(d.data.at));
 			try {
@@ -266,9 +368,10 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 				const before = await this.erasedSubjects(valid.map(d => d.data.subject), oldest);
 				const res = await this.es.bulk({
 					operations: valid.flatMap((d): object[] => {
+						const { consumer, purpose } = attribution(d);
 						const id = idOf(d);
 						if (erasedSince(before, d)) return [{ delete: { _index: index.consultations(), _id: id } }];
-						return [{ create: { _index: index.consultations(), _id: id } }, { consultation_id: id, subject: d.data.subject, at: d.data.at, source: String(d.data.source).slice(0, 64) }];
+						return [{ create: { _index: index.consultations(), _id: id } }, { consultation_id: id, subject: d.data.subject, at: d.data.at, source: String(d.data.source).slice(0, 64), consumer, purpose }];
 					})
 				});
 				const written = (res.items as Record<"create" | "delete", estypes.BulkResponseItem>[]).map(item => item.create ?? item.delete);

@@ -13,7 +13,8 @@ import { RateLimiter } from "../lib/gateway/rate-limit";
 import { buildOpenApi, IDEMPOTENCY_KEY_PATTERN } from "../lib/openapi";
 import { swaggerUiHtml } from "../lib/swagger-ui";
 import { scrubText } from "../lib/scrub";
-import { InProcessPrometheusReporter } from "../broker/prometheus.reporter";
+import { prometheusReporter } from "../broker/prometheus.reporter";
+import { GatewayMetricsMixin } from "../mixins/gateway-metrics.mixin";
 import { normalizeCpf } from "../lib/cpf";
 import { InvalidFieldError } from "../lib/errors";
 
@@ -38,6 +39,8 @@ const SHARED_LIMIT_TIMEOUT_MS = 1_000;
 const BEARER = /^Bearer ([A-Za-z0-9_-]{16,256})$/;
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 const IDEMPOTENCY_KEY = new RegExp(IDEMPOTENCY_KEY_PATTERN);
+/** The request header stating a consultation's purpose (docs/consultation-purpose.md), lower-cased as Node gives headers. */
+const PURPOSE_HEADER = "finalidade";
 
 function send(res: ServerResponse, status: number, body: unknown, type = "application/json; charset=utf-8"): void {
 	res.statusCode = status;
@@ -108,10 +111,15 @@ function restRoute(name: string, routes: GatewayRoute[], parsers: Record<string,
 /** The only HTTP edge: REST for API clients, health and metrics for operators, docs for everyone. */
 const ApiService: ServiceSchema<any> = {
 	name: "api",
-	mixins: [ApiGateway as any],
+	mixins: [ApiGateway as any, GatewayMetricsMixin],
 
 	// moleculer-web's actions that change or list routes are not callable by anyone: the routes are fixed.
-	actions: { listAliases: false, addRoute: false, removeRoute: false },
+	// Its `rest` span would be named and tagged with the URL (a CPF is in it): only the method here;
+	// the spans of the actions it calls name the route.
+	actions: {
+		listAliases: false, addRoute: false, removeRoute: false,
+		rest: { tracing: { spanName: (ctx: Context<{ req: Req }>) => `HTTP ${ctx.params.req.method}`, tags: { params: false, meta: false } } } as any
+	},
 
 	settings: {
 		port: config.port,
@@ -161,8 +169,8 @@ const ApiService: ServiceSchema<any> = {
 						const report = await this.readiness();
 						send(res, report.status === "up" ? 200 : 503, report);
 					},
-					"GET /metrics"(this: any, _req: Req, res: ServerResponse) {
-						send(res, 200, this.prometheus()?.render() ?? "", "text/plain; version=0.0.4; charset=utf-8");
+					async "GET /metrics"(this: any, _req: Req, res: ServerResponse) {
+						send(res, 200, (await prometheusReporter(this.broker)?.scrape()) ?? "", "text/plain; version=0.0.4; charset=utf-8");
 					},
 					"GET /openapi.json"(this: any, _req: Req, res: ServerResponse) {
 						send(res, 200, this.openApi());
@@ -197,6 +205,10 @@ const ApiService: ServiceSchema<any> = {
 		// A revoked key stops working at once on every gateway, not when the cache expires.
 		"consumers.revoked"(this: any) {
 			this.consumerCache.clear();
+		},
+		// Changed purposes too: the cached caller token carries the old ones.
+		"consumers.changed"(this: any) {
+			this.consumerCache.clear();
 		}
 	},
 
@@ -214,6 +226,7 @@ const ApiService: ServiceSchema<any> = {
 			// Answers carry personal data: no cache keeps them, and no browser guesses their type.
 			res.setHeader("Cache-Control", "no-store");
 			res.setHeader("X-Content-Type-Options", "nosniff");
+			this.observeHttp(req, res);
 			if (req.method !== "OPTIONS") return (ApiGateway as any).methods.httpHandler.call(this, req, res, next);
 			const allow = allowedMethods(new URL(req.url ?? "/", "http://gateway").pathname);
 			if (!allow.length) return this.sendError(req, res, new NotFoundError());
@@ -299,6 +312,9 @@ const ApiService: ServiceSchema<any> = {
 		checkRequest(ctx: Context<any, any>, req: Req, route: GatewayRoute) {
 			this.checkBody(req, route);
 			this.checkPathParamsInBody(req);
+			// The stated purpose travels to the consulting node, which checks it against the caller token (ConsultationMiddleware).
+			const finalidade = req.headers[PURPOSE_HEADER];
+			if (typeof finalidade === "string") ctx.meta.finalidade = finalidade.trim();
 			const key = req.headers["idempotency-key"];
 			if (typeof key === "string" && route.idempotent) ctx.meta.idempotency = { key: this.checkIdempotencyKey(key), action: route.action };
 		},
@@ -383,10 +399,6 @@ const ApiService: ServiceSchema<any> = {
 			const transporter = this.broker.transit ? (this.broker.transit.connected ? "up" : "down") : "local";
 			const up = Object.values(bases).every(b => b.status === "up") && transporter !== "down";
 			return { status: up ? "up" : "down", nodeID: this.broker.nodeID, transporter, bases };
-		},
-
-		prometheus(): InProcessPrometheusReporter | undefined {
-			return this.broker.metrics?.reporter?.find((r: unknown) => r instanceof InProcessPrometheusReporter) as any;
 		},
 
 		/** Generated from the route table and the live actions' parameter schemas. */

@@ -2,6 +2,12 @@ import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { BaseAMixin, type BaseAThis } from "../mixins/base-a.mixin";
 import { defineAuditRow } from "../lib/base-a/models";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
+import { config } from "../config";
+
+/** 1 when the last verification found the hash chain whole, 0 when it found a row changed or missing. */
+export const AUDIT_CHAIN_OK = "credit_mesh.audit.chain.ok";
+/** When the chain was last verified (Unix seconds): an alert that never sees it fresh knows the check stopped. */
+export const AUDIT_CHAIN_VERIFIED_AT = "credit_mesh.audit.chain.verified.timestamp.seconds";
 
 // Recomputes every row's hash with the same SQL function the insert trigger used, and checks
 // each row links to the one before it with no gap in the sequence.
@@ -30,14 +36,53 @@ interface EntryRow { seq: string; at: Date; consumer: string; action: string; re
 /** What VERIFY_SQL answers. */
 interface VerifyRow { rows: number; head: string | null; broken: { seq: string; reason: string }[] }
 
+interface VerifyResult { ok: boolean; rows: number; head: number; broken: { seq: number; reason: string }[] }
+
 /** Base A: the insert-only, hash-chained audit log. */
-const AuditService: ServiceSchema<ServiceSettingSchema, object, BaseAThis> = {
+type AuditThis = BaseAThis & { verifyChain(): Promise<VerifyResult>; verifyTimer?: NodeJS.Timeout };
+
+/**
+ * Base A: the insert-only, hash-chained audit log. The chain is verified every AUDIT_VERIFY_SECONDS
+ * (and at each audit.verify call); the result is a gauge for the "audit chain broken" alert.
+ */
+const AuditService: ServiceSchema<ServiceSettingSchema, { verifyChain(): Promise<VerifyResult> }, AuditThis> = {
 	name: "audit",
 	mixins: [BaseAMixin(defineAuditRow)],
 
+	created() {
+		if (!this.broker.isMetricsEnabled()) return;
+		this.broker.metrics.register({ name: AUDIT_CHAIN_OK, type: "gauge", description: "Audit hash chain whole at the last verification (1) or broken (0)" });
+		this.broker.metrics.register({ name: AUDIT_CHAIN_VERIFIED_AT, type: "gauge", description: "Unix time of the last audit chain verification" });
+	},
+
+	started() {
+		if (!config.auditVerifySeconds) return;
+		// A failed run (Base A down) leaves the last result; the alert on its age notices if it keeps failing.
+		const run = () => void this.verifyChain().catch(err => this.logger.warn("Audit chain verification failed:", err?.name, err?.code));
+		setTimeout(run, 1000).unref();
+		this.verifyTimer = setInterval(run, config.auditVerifySeconds * 1000);
+		this.verifyTimer.unref();
+	},
+
+	stopped() {
+		clearInterval(this.verifyTimer);
+	},
+
+	methods: {
+		async verifyChain(): Promise<VerifyResult> {
+			const [result] = await this.query<VerifyRow>(VERIFY_SQL);
+			const broken = result.broken.map(b => ({ seq: Number(b.seq), reason: b.reason }));
+			if (this.broker.isMetricsEnabled()) {
+				this.broker.metrics.set(AUDIT_CHAIN_OK, broken.length === 0 ? 1 : 0);
+				this.broker.metrics.set(AUDIT_CHAIN_VERIFIED_AT, Math.floor(Date.now() / 1000));
+			}
+			return { ok: broken.length === 0, rows: result.rows, head: result.head ? Number(result.head) : 0, broken };
+		}
+	},
+
 	actions: {
 		append: {
-			callers: ["base-a", "base-b", "privacy"],
+			callers: ["base-a", "base-b", "report", "privacy"],
 			visibility: "public",
 			params: {
 				action: { type: "string", max: 100 },
@@ -94,10 +139,8 @@ const AuditService: ServiceSchema<ServiceSettingSchema, object, BaseAThis> = {
 		verify: {
 			callers: ["api", "operators"], scopes: ["audit:read"],
 			params: { $$strict: true },
-			async handler() {
-				const [result] = await this.query<VerifyRow>(VERIFY_SQL);
-				const broken = result.broken.map(b => ({ seq: Number(b.seq), reason: b.reason }));
-				return { ok: broken.length === 0, rows: result.rows, head: result.head ? Number(result.head) : 0, broken };
+			handler() {
+				return this.verifyChain();
 			}
 		}
 	}

@@ -3,12 +3,14 @@ import { BaseAMixin, type BaseAThis } from "../mixins/base-a.mixin";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import { definePerson } from "../lib/base-a/models";
 import { LOOKUP_SQL, payloadA } from "../lib/base-a/lookup";
+import { DEBT_SUMMARY_SQL, type DebtSummaryRow, debtSummaryOf } from "../lib/base-a/debt-summary";
+import { todayIso } from "../lib/dates";
 import { NotFoundError } from "../lib/errors";
 import * as f from "../lib/fields";
 
 const IDENTITY = ["cpf", "nome", "endereco"];
 
-/** Base A: payload A of a CPF (identity and debts). Each lookup is a consultation. */
+/** Base A: payload A of a CPF (identity and debts), and the debt summary the credit score reads. Each lookup is a consultation. */
 const CpfLookupService: ServiceSchema<ServiceSettingSchema, object, BaseAThis> = {
 	name: "cpf-lookup",
 	mixins: [BaseAMixin(definePerson)],
@@ -22,6 +24,17 @@ const CpfLookupService: ServiceSchema<ServiceSettingSchema, object, BaseAThis> =
 				const person = payloadA(await this.query(LOOKUP_SQL, [bidx]), row => this.openFields("persons", bidx, row, IDENTITY));
 				if (!person) throw new NotFoundError("Person");
 				return person;
+			}
+		},
+
+		/** The credit score's Base A part (lib/credit-score/inputs.ts): counts and sums of the debts, no identity opened. */
+		debtSummary: {
+			callers: ["report"], scopes: ["score:read"], audit: true,
+			params: { $$strict: true, cpf: f.cpf },
+			async handler(ctx: Context<{ cpf: string }, MeshMeta, MeshLocals>) {
+				const [row] = await this.query<DebtSummaryRow>(DEBT_SUMMARY_SQL, [[this.blindIndex(ctx.params.cpf)], todayIso()]);
+				if (!row) throw new NotFoundError("Person");
+				return debtSummaryOf(row);
 			}
 		}
 	}

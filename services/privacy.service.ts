@@ -22,7 +22,14 @@ interface PrivacyMethods {
 	eraseEverywhere(ctx: Context<unknown, MeshMeta, MeshLocals> | null, e: Erasure): Promise<Record<"A" | "B" | "C", BaseState>>;
 	auditTrail(ctx: Context<unknown, MeshMeta, MeshLocals>, cpf: string): Promise<{ entries: unknown[]; next: number | null }>;
 	finishErasures(batch: Delivery<Erasure>[]): Promise<void>;
+	withConsumerNames(ctx: Context<unknown, MeshMeta, MeshLocals>, consultations: StoredConsultation[]): Promise<NamedConsultation[]>;
 }
+
+/** A consultation as Base C gives it (activity), and as this service answers it: the consumer named from Base A. */
+interface StoredConsultation { at: string; consumer: string; purpose: string | null }
+interface NamedConsultation { at: string; purpose: string | null; consumer: { id: string; name: string | null } }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 interface PrivacyVars extends PiiThis {
 	/** The person's key in Base C (lib/base-c/subject.ts). */
@@ -57,10 +64,28 @@ const PrivacyService: ServiceSchema<ServiceSettingSchema, PrivacyMethods, Privac
 				const [baseA, baseB, baseC, audit] = await Promise.all([
 					ctx.call("persons.export", { cpfBidx }),
 					ctx.call("profiles.export", { cpfBidx }),
-					ctx.call("activity.export", { subject: this.activitySubject(cpf) }),
+					ctx.call<{ consultations: StoredConsultation[] }, { subject: string }>("activity.export", { subject: this.activitySubject(cpf) }),
 					this.auditTrail(ctx, cpf)
 				]);
-				return { cpf, baseA, baseB, baseC, audit: audit.entries, auditNext: audit.next };
+				// Who consulted, by name (LGPD art. 18, VII: with whom the data was shared), and why.
+				const consultations = await this.withConsumerNames(ctx, baseC.consultations);
+				return { cpf, baseA, baseB, baseC: { ...baseC, consultations }, audit: audit.entries, auditNext: audit.next };
+			}
+		},
+
+		/** Who consulted a CPF, for which purpose and when (GET /consultations/:cpf): audited, not itself a consultation. */
+		consultations: {
+			callers: ["api"], scopes: ["consultations:read"], audit: true,
+			params: {
+				$$strict: true,
+				cpf: f.cpf,
+				size: { type: "number", integer: true, min: 1, max: 200, convert: true, default: 50 },
+				after: { type: "string", max: 200, optional: true, openapi: { description: "Opaque cursor: the `next` of the previous page, passed back unchanged" } }
+			},
+			async handler(ctx: Context<{ cpf: string; size: number; after?: string }, MeshMeta, MeshLocals>) {
+				const { cpf, size, after } = ctx.params;
+				const page = await ctx.call<{ total: number; consultations: StoredConsultation[]; next: string | null }, object>("activity.consultations", { subject: this.activitySubject(cpf), size, after });
+				return { cpf, total: page.total, consultations: await this.withConsumerNames(ctx, page.consultations), next: page.next };
 			}
 		},
 
@@ -111,6 +136,13 @@ const PrivacyService: ServiceSchema<ServiceSettingSchema, PrivacyMethods, Privac
 				after = page.next;
 			}
 			return { entries, next: after };
+		},
+
+		/** Consultations with their consumers' names, resolved in one call to Base A whatever their number. */
+		async withConsumerNames(ctx: Context<unknown, MeshMeta, MeshLocals>, consultations: StoredConsultation[]) {
+			const ids = [...new Set(consultations.map(c => c.consumer).filter(id => UUID.test(id)))];
+			const names: Record<string, string> = ids.length ? await ctx.call("consumers.names", { ids }) : {};
+			return consultations.map(c => ({ at: c.at, purpose: c.purpose, consumer: { id: c.consumer, name: names[c.consumer] ?? null } }));
 		},
 
 		/** The consumer's side: finish erasures a base was down for; ack only when all three confirmed. */

@@ -4,6 +4,7 @@ import { PiiMixin, type PiiThis } from "../mixins/pii.mixin";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import { ASSET_TYPES, INCOME_SOURCES } from "../lib/base-b/catalog";
 import { type Asset, type ProfileDoc, profileView } from "../lib/base-b/profile";
+import { SCORE_HISTORY, SCORE_LATEST } from "../lib/base-b/score-history";
 import { todayIso, yearsBetween } from "../lib/dates";
 import { ConflictError, InvalidFieldError, NotFoundError, isDuplicateKeyError } from "../lib/errors";
 import * as f from "../lib/fields";
@@ -33,16 +34,11 @@ function checkDates(p: ProfileParams, today: string): void {
 	});
 }
 
-interface ProfilesMethods {
-	/** The moment the CPF of this blind index was last erased, or null. */
-	erasedAt(bidx: string): Promise<Date | null>;
-}
-
 /** A write accepted before the erasure of its CPF: refused, whichever side of the erasure it reached Base B. */
 const erasedMeanwhile = () => new ConflictError("This CPF was erased while the request was in flight; send it again to record it as new", "ERASED_MEANWHILE");
 
 /** Base B: financial profiles (payload B), one per CPF, keyed by its blind index. */
-const ProfilesService: ServiceSchema<ServiceSettingSchema, ProfilesMethods, BaseBThis & PiiThis> = {
+const ProfilesService: ServiceSchema<ServiceSettingSchema, object, BaseBThis & PiiThis> = {
 	name: "profiles",
 	mixins: [BaseBMixin(), PiiMixin],
 
@@ -162,20 +158,18 @@ const ProfilesService: ServiceSchema<ServiceSettingSchema, ProfilesMethods, Base
 			visibility: "public",
 			params: { cpfBidx: { type: "string", length: 64 } },
 			async handler(ctx: Context<{ cpfBidx: string }, MeshMeta, MeshLocals>) {
-				const _id = ctx.params.cpfBidx;
+				const bidx = ctx.params.cpfBidx;
 				// The tombstone first, so that a write racing this erasure sees it (see put).
-				await this.adapter.db.collection<{ _id: string; erasedAt: Date }>(ERASURES).updateOne({ _id }, { $set: { erasedAt: new Date() } }, { upsert: true });
-				return { erased: (await this.adapter.collection.deleteOne({ _id })).deletedCount ?? 0 };
+				await this.adapter.db.collection<{ _id: string; erasedAt: Date }>(ERASURES).updateOne({ _id: bidx }, { $set: { erasedAt: new Date() } }, { upsert: true });
+				// The kept credit scores go with the profile (docs/credit-score.md, "History").
+				await this.adapter.db.collection(SCORE_HISTORY).deleteMany({ bidx });
+				await this.adapter.db.collection<{ _id: string }>(SCORE_LATEST).deleteOne({ _id: bidx });
+				return { erased: (await this.adapter.collection.deleteOne({ _id: bidx })).deletedCount ?? 0 };
 			}
 		}
 	},
 
-	methods: {
-		async erasedAt(bidx: string): Promise<Date | null> {
-			const tomb = await this.adapter.db.collection<{ _id: string; erasedAt: Date }>(ERASURES).findOne({ _id: bidx });
-			return tomb?.erasedAt ?? null;
-		}
-	},
+
 
 	/** Indexes the ML jobs and the export read by; `_id` (the blind index) makes a profile unique per CPF. */
 	async afterConnected() {

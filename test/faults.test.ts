@@ -48,7 +48,7 @@ const watch = watchFetch();
 async function admin(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
 	const res = await fetch(base + path, {
 		method, signal: AbortSignal.timeout(15_000),
-		headers: { authorization: `Bearer ${config.adminApiKey}`, "content-type": "application/json" },
+		headers: { authorization: `Bearer ${config.adminApiKey}`, "content-type": "application/json", finalidade: "concessao_credito" },
 		body: body === undefined ? undefined : JSON.stringify(body)
 	});
 	return { status: res.status, body: await res.json().catch(() => null) };

@@ -22,7 +22,7 @@ function runner(services: string, port = 0): ChildProcess {
 }
 
 async function get(path: string, init: RequestInit = {}): Promise<Response | null> {
-	return fetch(base + path, { ...init, headers: { authorization: `Bearer ${config.adminApiKey}`, "content-type": "application/json", ...init.headers } }).catch(() => null);
+	return fetch(base + path, { ...init, headers: { authorization: `Bearer ${config.adminApiKey}`, "content-type": "application/json", finalidade: "concessao_credito", ...init.headers } }).catch(() => null);
 }
 
 async function until(path: string, status: number, ms = 30_000): Promise<Response | null> {

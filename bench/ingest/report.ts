@@ -74,7 +74,7 @@ interface IngestRun {
 }
 
 /** The tables, ratios and notes at the end; then the results written to bench/results/ingest.json, whose path is returned. */
-export function reportIngest(root: string, run: IngestRun): string {
+export async function reportIngest(root: string, run: IngestRun): Promise<string> {
 	const { opts, labels, machine, per, readOurs, readRaw, publishes } = run;
 	const ours = run.ours.result;
 	const raw = run.raw.result;
@@ -112,7 +112,7 @@ export function reportIngest(root: string, run: IngestRun): string {
 	printMeshWarnings(run.warnings);
 
 	const { samples, ...oursRest } = ours;
-	return writeResults(root, "ingest", {
+	return await writeResults(root, "ingest", {
 		benchmark: "ingest",
 		at: new Date().toISOString(),
 		machine,

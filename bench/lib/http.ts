@@ -7,7 +7,7 @@ interface Reply { status: number; body: any }
 export async function call(base: string, method: string, urlPath: string, key: string, body?: unknown): Promise<Reply> {
 	const res = await fetch(base + urlPath, {
 		method,
-		headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+		headers: { authorization: `Bearer ${key}`, finalidade: "concessao_credito", ...(body === undefined ? {} : { "content-type": "application/json" }) },
 		body: body === undefined ? undefined : JSON.stringify(body),
 		signal: AbortSignal.timeout(15_000)
 	});

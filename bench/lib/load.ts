@@ -27,7 +27,7 @@ export function httpLoad(state: BenchState, o: { base: string; key: string; path
 		connections: o.connections,
 		duration: o.seconds,
 		timeout: 10,
-		headers: { authorization: `Bearer ${o.key}` },
+		headers: { authorization: `Bearer ${o.key}`, finalidade: "concessao_credito" },
 		requests: [{
 			method: "GET",
 			setupRequest(req: { path: string }) {

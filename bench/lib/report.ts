@@ -6,6 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import type { CpuReport } from "./cpu";
 import type { WaitProfile } from "./db-waits";
+import { writeChart } from "./charts";
 
 /**
  * The commit the measured code was built from, and the files outside bench/ that differed from it
@@ -149,10 +150,12 @@ export function noiseWarning(sides: [string, Omit<Observation<unknown>, "result"
 	return lines.length ? lines.join("\n") : null;
 }
 
-export function writeResults(root: string, name: string, data: unknown): string {
+/** Writes bench/results/<name>.json and, for the benchmarks that have one, its chart (bench/lib/charts.ts). */
+export async function writeResults(root: string, name: string, data: Record<string, unknown>): Promise<string> {
 	const dir = path.join(root, "bench", "results");
 	mkdirSync(dir, { recursive: true });
 	const out = path.join(dir, `${name}.json`);
 	writeFileSync(out, JSON.stringify(data, null, 2) + "\n");
-	return path.relative(root, out);
+	const chart = await writeChart(root, name, data);
+	return path.relative(root, out) + (chart ? `, chart ${chart}` : "");
 }

@@ -35,6 +35,8 @@ export const defineConsumer: DefineModel = sequelize =>
 		key_hash: { type: DataTypes.CHAR(64), allowNull: false, unique: true },
 		scopes: { type: DataTypes.ARRAY(DataTypes.TEXT), allowNull: false },
 		rate_limit: { type: DataTypes.INTEGER, allowNull: false },
+		/** the purposes (lib/purposes.ts) this key may consult for */
+		purposes: { type: DataTypes.ARRAY(DataTypes.TEXT), allowNull: false },
 		revoked_at: { type: DataTypes.DATE, allowNull: true }
 	}, { ...common, updatedAt: false, tableName: "consumers" });
 

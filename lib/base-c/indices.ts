@@ -28,7 +28,11 @@ export const MAPPINGS = {
 			consultation_id: { type: "keyword" },
 			subject: { type: "keyword" },
 			at: { type: "date" },
-			source: { type: "keyword" }
+			source: { type: "keyword" },
+			// Who consulted: the consumer id of the API key (a UUID, never a CPF), or "operator".
+			consumer: { type: "keyword" },
+			// The purpose stated for the consultation (lib/purposes.ts).
+			purpose: { type: "keyword" }
 		}
 	},
 	erasures: {

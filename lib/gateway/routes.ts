@@ -16,14 +16,31 @@ const person: JsonSchema = {
 };
 const payloadA: JsonSchema = { ...person, required: [...person.required, "dividas"], properties: { ...person.properties, dividas: { type: "array", items: divida } } };
 const consumer: JsonSchema = {
-	type: "object", required: ["id", "name", "scopes", "rateLimit", "createdAt"],
-	properties: { id: { type: "string", format: "uuid" }, name: str, scopes: { type: "array", items: str }, rateLimit: { type: "integer" }, createdAt: { type: "string", format: "date-time" }, key: { type: "string", description: "Shown once, at creation" } }
+	type: "object", required: ["id", "name", "scopes", "purposes", "rateLimit", "createdAt"],
+	properties: { id: { type: "string", format: "uuid" }, name: str, scopes: { type: "array", items: str }, purposes: { type: "array", items: str, description: "The Finalidade codes this key may consult for" }, rateLimit: { type: "integer" }, createdAt: { type: "string", format: "date-time" }, key: { type: "string", description: "Shown once, at creation" } }
+};
+/** One consultation as GET /consultations/:cpf and the LGPD access export show it. */
+const consultationView: JsonSchema = {
+	type: "object", required: ["at", "purpose", "consumer"],
+	properties: {
+		at: { type: "string", format: "date-time" },
+		purpose: { type: ["string", "null"], description: "The Finalidade code stated (null: recorded before purposes existed)" },
+		consumer: { type: "object", required: ["id", "name"], properties: { id: str, name: { type: ["string", "null"], description: "null for an operator or a consumer no longer known" } } }
+	}
 };
 const auditPage: JsonSchema = {
 	type: "object", required: ["entries", "next"],
 	properties: {
 		entries: { type: "array", items: { type: "object", properties: { seq: { type: "integer" }, at: { type: "string", format: "date-time" }, consumer: str, action: str, requestId: { type: ["string", "null"] }, outcome: str } } },
 		next: { type: ["integer", "null"], description: "Pass as `after` for the next page" }
+	}
+};
+const consultationsPage: JsonSchema = {
+	type: "object", required: ["cpf", "total", "consultations", "next"],
+	properties: {
+		cpf: { type: "string", pattern: "^\\d{11}$" }, total: { type: "integer" },
+		consultations: { type: "array", items: consultationView },
+		next: { type: ["string", "null"], description: "Pass as `after` for the next page" }
 	}
 };
 const auditVerify: JsonSchema = {
@@ -91,6 +108,38 @@ const report: JsonSchema = {
 	}
 };
 
+const scorePart = { type: "string", enum: ["debts", "assets", "movements", "consultations"] };
+const scoreComponent: JsonSchema = {
+	type: "object", required: ["code", "value", "points", "neutral"],
+	properties: { code: str, part: scorePart, value: { type: ["number", "null"] }, points: { type: "integer" }, maxPoints: { type: "integer" }, neutral: { type: "boolean", description: "the part was missing: the characteristic's neutral points" } }
+};
+const scoreCore = {
+	score: { type: "integer", minimum: 0, maximum: 1000 },
+	band: { type: "string", enum: ["A", "B", "C", "D", "E"] },
+	risk: { type: "string", examples: ["baixo risco"] },
+	model: { type: "string", examples: ["cm-score-1.0"] },
+	complete: { type: "boolean", description: "false when a part was missing (docs/credit-score.md, missing parts)" },
+	missing: { type: "array", items: { type: "object", required: ["part", "reason"], properties: { part: scorePart, reason: { type: "string", enum: ["not_found", "no_data", "unavailable", "not_supported"] } } } },
+	components: { type: "array", items: scoreComponent }
+};
+const creditScore: JsonSchema = {
+	type: "object", required: ["cpf", "score", "band", "risk", "model", "computedAt", "complete", "missing", "components", "reasons", "recorded"],
+	properties: {
+		cpf: { type: "string", pattern: "^\\d{11}$" }, ...scoreCore,
+		computedAt: { type: "string", format: "date-time" },
+		reasons: { type: "array", maxItems: 4, description: "The strongest negative factors, in Portuguese", items: { type: "object", required: ["code", "pointsLost", "message"], properties: { code: str, pointsLost: { type: "integer" }, message: str } } },
+		recorded: { type: "boolean", description: "false when the score could not be kept in the history (Base B down)" }
+	}
+};
+const scoreHistory: JsonSchema = {
+	type: "object", required: ["cpf", "entries", "next"],
+	properties: {
+		cpf: { type: "string", pattern: "^\\d{11}$" },
+		entries: { type: "array", items: { type: "object", required: ["score", "band", "model", "computedAt", "components"], properties: { ...scoreCore, computedAt: { type: "string", format: "date-time" } } } },
+		next: { type: ["string", "null"], description: "Pass as `before` for the next (older) page" }
+	}
+};
+
 // Where a written CPF can be read back and used next (OpenAPI links).
 const byCpf = (to: Record<string, string>): RouteSpec["links"] =>
 	Object.fromEntries(Object.entries(to).map(([name, route]) => [name, { to: route, parameters: { cpf: "$response.body#/cpf" } }]));
@@ -118,14 +167,14 @@ export interface GatewayRoute extends RouteSpec {
 export const ROUTES: GatewayRoute[] = [
 	{ method: "POST", path: "/persons", action: "persons.create", scope: "persons:write", status: 201, location: "/persons/:cpf", tag: "Base A", summary: "Register a person", response: person, idempotent: true, links: personLinks },
 	{ method: "PUT", path: "/persons/:cpf", action: "persons.update", scope: "persons:write", status: 200, tag: "Base A", summary: "Change a person's name or address", response: person, idempotent: true, body: { anyOf: [{ required: ["nome"] }, { required: ["endereco"] }] } },
-	{ method: "GET", path: "/persons/:cpf", action: "cpf-lookup.get", scope: "persons:read", status: 200, tag: "Base A", summary: "Payload A: identity and debts (counts as a consultation)", response: payloadA },
+	{ method: "GET", path: "/persons/:cpf", action: "cpf-lookup.get", consultation: true, scope: "persons:read", status: 200, tag: "Base A", summary: "Payload A: identity and debts (counts as a consultation)", response: payloadA },
 	{ method: "POST", path: "/persons/:cpf/dividas", action: "debt-write.create", scope: "debts:write", status: 201, location: "/persons/:cpf/dividas/:id", tag: "Base A", summary: "Record a debt", response: divida, idempotent: true,
 		links: { SettleDebt: { to: "PATCH /persons/:cpf/dividas/:id", parameters: { cpf: "$request.path.cpf", id: "$response.body#/id" } } } },
 	{ method: "PATCH", path: "/persons/:cpf/dividas/:id", action: "debt-write.settle", scope: "debts:write", status: 200, tag: "Base A", summary: "Settle a debt (set datePagamento)", response: divida, idempotent: true, body: { required: ["datePagamento"] } },
 	{ method: "PUT", path: "/profiles/:cpf", action: "profiles.put", scope: "profiles:write", status: 200, alsoStatus: [201], location: "/profiles/:cpf",
 		statusOf: (_result, locals) => (locals.created ? 201 : 200), tag: "Base B", summary: "Create (201) or replace (200) a financial profile; idade is derived", response: payloadB, idempotent: true, links: profileLinks },
-	{ method: "GET", path: "/profiles/:cpf", action: "profiles.get", scope: "profiles:read", status: 200, tag: "Base B", summary: "Payload B (counts as a consultation)", response: payloadB },
-	{ method: "GET", path: "/profiles/:cpf/score", action: "asset-score.get", scope: "score:read", status: 200, tag: "Base B", summary: "Explainable asset score 0–1000 (counts as a consultation)", response: score },
+	{ method: "GET", path: "/profiles/:cpf", action: "profiles.get", consultation: true, scope: "profiles:read", status: 200, tag: "Base B", summary: "Payload B (counts as a consultation)", response: payloadB },
+	{ method: "GET", path: "/profiles/:cpf/score", action: "asset-score.get", consultation: true, scope: "score:read", status: 200, tag: "Base B", summary: "Explainable asset score 0–1000 (counts as a consultation)", response: score },
 	{ method: "GET", path: "/ml/features", action: "ml-export.features", scope: "ml:export", status: 200, tag: "Base B", summary: "NDJSON stream of pseudonymised feature rows, one per profile", responseContentType: "application/x-ndjson" },
 	{
 		method: "POST", path: "/transactions", action: "transaction-ingest.ingest", scope: "transactions:write", status: 202, tag: "Base C",
@@ -142,13 +191,18 @@ export const ROUTES: GatewayRoute[] = [
 	},
 	{ method: "GET", path: "/activity/:cpf", action: "activity.get", scope: "activity:read", status: 200, tag: "Base C", summary: "Payload C: last consultation, last card purchase, latest movements", response: payloadC },
 	{ method: "GET", path: "/activity/:cpf/movements", action: "activity.movements", scope: "activity:read", status: 200, tag: "Base C", summary: "Movements filtered by date range and tipo, with per-tipo totals, paged with `after`", response: movementsPage },
-	{ method: "GET", path: "/reports/:cpf", action: "report.get", scope: "reports:read", status: 200, tag: "Reports", summary: "Base A, Base B, score and Base C in one answer, limited to the caller's scopes (a consultation)", response: report },
+	{ method: "GET", path: "/reports/:cpf", action: "report.get", consultation: true, scope: "reports:read", status: 200, tag: "Reports", summary: "Base A, Base B, score and Base C in one answer, limited to the caller's scopes (a consultation)", response: report },
+	{ method: "GET", path: "/scores/:cpf", action: "credit-score.get", consultation: true, scope: "score:read", status: 200, tag: "Scores", summary: "Credit score 0–1000 from Bases A, B and C, with band, reasons and model version; a base down gives a partial score (a consultation)", response: creditScore,
+		links: byCpf({ ScoreHistory: "GET /scores/:cpf/history" }) },
+	{ method: "GET", path: "/scores/:cpf/history", action: "score-history.list", scope: "score:read", status: 200, tag: "Scores", summary: "The credit scores computed for a CPF, newest first, paged with `before`", response: scoreHistory },
 	{ method: "GET", path: "/privacy/:cpf", action: "privacy.access", scope: "privacy:admin", status: 200, tag: "Privacy (LGPD)", summary: "Everything held on a CPF in all three bases, with its audit trail; at most 10 000 movements, 1 000 consultations and 5 000 audit rows (newest movements first): `baseC.movementsNext` and `auditNext` continue in GET /activity/{cpf}/movements and GET /audit", response: { type: "object", required: ["cpf", "baseA", "baseB", "baseC", "audit", "auditNext"] } },
 	{ method: "DELETE", path: "/privacy/:cpf", action: "privacy.erase", scope: "privacy:admin", status: 200, alsoStatus: [202], statusOf: result => (result?.status === "pending" ? 202 : 200), tag: "Privacy (LGPD)", summary: "Erase a CPF from all three bases: 200 when done, 202 while a base is still pending (finished automatically)", response: { type: "object", required: ["cpf", "status", "bases"], properties: { cpf: str, status: { type: "string", enum: ["erased", "pending"] }, bases: { type: "object" } } } },
+	{ method: "GET", path: "/consultations/:cpf", action: "privacy.consultations", scope: "consultations:read", status: 200, tag: "Privacy (LGPD)", summary: "Who consulted a CPF, for which purpose and when, newest first, paged with `after` (not itself a consultation; audited)", response: consultationsPage },
 	{ method: "GET", path: "/audit", action: "audit.list", scope: "audit:read", status: 200, tag: "Audit", summary: "Audit trail, optionally of one CPF and a date range", response: auditPage },
 	{ method: "GET", path: "/audit/verify", action: "audit.verify", scope: "audit:read", status: 200, tag: "Audit", summary: "Verify the audit hash chain", response: auditVerify },
 	{ method: "POST", path: "/consumers", action: "consumers.create", scope: "consumers:admin", status: 201, location: "/consumers/:id", shownOnce: ["key"], tag: "Consumers", summary: "Issue an API key (shown once)", response: consumer, idempotent: true,
 		links: { RevokeKey: { to: "DELETE /consumers/:id", parameters: { id: "$response.body#/id" } } } },
+	{ method: "PATCH", path: "/consumers/:id", action: "consumers.update", scope: "consumers:admin", status: 200, tag: "Consumers", summary: "Set the purposes (Finalidade codes) an API key may consult for", response: consumer, body: { required: ["purposes"] } },
 	{ method: "DELETE", path: "/consumers/:id", action: "consumers.revoke", scope: "consumers:admin", status: 204, tag: "Consumers", summary: "Revoke an API key" }
 ];
 
@@ -157,12 +211,23 @@ export const API_PREFIX = "/api/v1";
 /** The gateway's own GET paths outside the prefix (health, metrics, the document and Swagger UI). */
 const OPERATION_PATHS = ["/health/live", "/health/ready", "/metrics", "/openapi.json", "/docs", "/docs/"];
 
-const PATTERNS: { method: string; pattern: RegExp }[] = [
-	...ROUTES.map(r => ({ method: r.method, pattern: new RegExp(`^${API_PREFIX}${r.path.replace(/:\w+/g, "[^/]+")}/?$`) })),
-	...OPERATION_PATHS.map(p => ({ method: "GET", pattern: new RegExp(`^${p.replace(/\./g, "\\.")}$`) }))
+const PATTERNS: { method: string; pattern: RegExp; template: string }[] = [
+	...ROUTES.map(r => ({ method: r.method, pattern: new RegExp(`^${API_PREFIX}${r.path.replace(/:\w+/g, "[^/]+")}/?$`), template: `${API_PREFIX}${r.path}` })),
+	...OPERATION_PATHS.map(p => ({ method: "GET", pattern: new RegExp(`^${p.replace(/\./g, "\\.")}$`), template: p === "/docs/" ? "/docs" : p }))
 ];
 
 /** The methods some route serves on this path: what a 405 lists in `Allow` (none: the path is unknown, 404). */
 export function allowedMethods(pathname: string): string[] {
 	return [...new Set(PATTERNS.filter(p => p.pattern.test(pathname)).map(p => p.method))];
+}
+
+/**
+ * The route a path belongs to, as the route table writes it (`/api/v1/persons/:cpf`): the `route`
+ * label of the gateway's HTTP metrics. Never the path itself (a CPF is in it), and a bounded set:
+ * Swagger UI's files are `/docs/*`, anything else `other`.
+ */
+export function routeTemplate(pathname: string): string {
+	const hit = PATTERNS.find(p => p.pattern.test(pathname));
+	if (hit) return hit.template;
+	return pathname.startsWith("/docs/") ? "/docs/*" : "other";
 }

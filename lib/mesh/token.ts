@@ -16,6 +16,8 @@ export interface CallerClaims {
 	sub: string;
 	name?: string;
 	scopes: string[];
+	/** the purposes (lib/purposes.ts) the key may consult for; none when absent */
+	fin?: string[];
 	/** rate limit of the key per minute (gateway only) */
 	rl?: number;
 	/** the request that authenticated the key */

@@ -43,17 +43,24 @@ const SECRETS: Record<string, string[]> = {
 	// Puts in place Base C's own user (credit_mesh) as `elastic`; base-c itself never holds elastic_password.
 	"elasticsearch-init": ["elastic_password", "elasticsearch_app_password"],
 	"base-c": [...joins("base_c"), "elasticsearch_url", "pseudonym_key"],
-	report: [...joins("report"), "pseudonym_key"],
+	report: [...joins("report"), "pseudonym_key", "blind_index_key"],
 	privacy: [...joins("privacy"), "pii_keys", "blind_index_key", "pseudonym_key"],
-	edge: ["edge_tls_cert", "edge_tls_key"]
+	edge: ["edge_tls_cert", "edge_tls_key"],
+	prometheus: [],
+	grafana: ["grafana_admin_password"],
+	zipkin: []
 };
+
+/** Prometheus, Grafana and Zipkin: official images, on `monitoring` alone (docs/deploy.md, section 8). */
+const OBSERVABILITY = ["prometheus", "grafana", "zipkin"];
 
 /** Stateful engines: one task on a labelled node with a named volume, replaced stop-first. */
 const ENGINES: Record<string, { label: string; volume: string }> = {
 	nats: { label: "credit-mesh.nats", volume: "nats_data" },
 	postgres: { label: "credit-mesh.postgres", volume: "postgres_data" },
 	mongo: { label: "credit-mesh.mongo", volume: "mongo_data" },
-	elasticsearch: { label: "credit-mesh.elasticsearch", volume: "es_data" }
+	elasticsearch: { label: "credit-mesh.elasticsearch", volume: "es_data" },
+	prometheus: { label: "credit-mesh.monitoring", volume: "prometheus_data" }
 };
 
 /** One-shot tasks: they exit when done, so no healthcheck, and they restart only on failure. */
@@ -274,13 +281,31 @@ describe("docker-stack.yml: networks", () => {
 		expect(Object.keys(services).filter(n => networkNames(services[n]).includes("base_a")).sort()).toEqual(["base-a", "migrate", "postgres"]);
 	});
 
-	it("`monitoring` is an internal, encrypted overlay that only the gateway joins (Prometheus scrapes http://api:3000/metrics there)", () => {
+	it("`monitoring` is an internal, encrypted overlay: the service groups (their metrics and spans) and Prometheus, Grafana, Zipkin", () => {
 		const def = stack.networks.monitoring;
 		expect(def.driver).toBe("overlay");
 		expect(def.internal).toBe(true);
 		expect(def.driver_opts?.encrypted).toBe("true");
 		const joined = Object.keys(services).filter(name => networkNames(services[name]).includes("monitoring"));
-		expect(joined).toEqual(["api"]);
+		expect(joined.sort()).toEqual([...runners, ...OBSERVABILITY].sort());
+		// The engines, NATS, the edge and the one-shots stay off it.
+		for (const name of [...Object.keys(ENGINES).filter(n => n !== "prometheus"), "edge", ...ONE_SHOTS]) expect(networkNames(services[name]), name).not.toContain("monitoring");
+	});
+
+	it("Prometheus, Grafana and Zipkin: pinned official images, on `monitoring` alone, configs from docker/, no published port", () => {
+		const images: Record<string, RegExp> = { prometheus: /^prom\/prometheus:v\d+\.\d+\.\d+$/, grafana: /^grafana\/grafana:\d+\.\d+\.\d+$/, zipkin: /^openzipkin\/zipkin:\d+\.\d+\.\d+$/ };
+		for (const name of OBSERVABILITY) {
+			expect(services[name].image, name).toMatch(images[name]);
+			expect(networkNames(services[name]), name).toEqual(["monitoring"]);
+			expect(services[name].ports, name).toBeUndefined();
+		}
+		expect(configNames(services.prometheus).sort()).toEqual(["prometheus_alerts", "prometheus_yml"]);
+		expect(configNames(services.grafana).sort()).toEqual(["grafana_dashboard_mesh", "grafana_dashboards", "grafana_datasources"]);
+		for (const file of ["prometheus/prometheus.yml", "prometheus/alerts.yml", "grafana/datasources.yml", "grafana/dashboards.yml", "grafana/credit-mesh.json"]) {
+			expect(existsSync(resolve(ROOT, "docker", file)), file).toBe(true);
+		}
+		// Every group exports its spans to the stack's Zipkin.
+		for (const name of runners) expect(env(services[name]).ZIPKIN_URL, name).toBe("http://zipkin:9411");
 	});
 
 	it("every network used is declared and every declared one is used", () => {
@@ -313,7 +338,7 @@ describe("docker-stack.yml: our services", () => {
 	});
 
 	it("the base groups run their base's services", () => {
-		expect(env(services["base-b"]).SERVICES).toBe("profiles,asset-score,ml-export");
+		expect(env(services["base-b"]).SERVICES).toBe("profiles,asset-score,ml-export,score-history");
 		expect(env(services["base-c"]).SERVICES).toBe("transaction-ingest,activity");
 		for (const name of runners) expect(services[name].deploy.replicas, name).toBeGreaterThanOrEqual(2);
 	});

@@ -1,6 +1,7 @@
 import { describe, it, expect } from "vitest";
 import { Utils } from "moleculer";
 import { buildOpenApi, fvToJsonSchema, paramsSchema, type OpenApiInput, type RouteSpec } from "../../lib/openapi";
+import { PURPOSE_CODES } from "../../lib/purposes";
 import { swaggerUiHtml } from "../../lib/swagger-ui";
 
 const CPF = {
@@ -148,7 +149,7 @@ const input: OpenApiInput = {
 	description: "Brazilian credit data",
 	prefix: "/api/v1",
 	routes: [
-		route({ method: "GET", path: "/persons/:cpf", action: "cpf-lookup.get" }),
+		route({ method: "GET", path: "/persons/:cpf", action: "cpf-lookup.get", consultation: true }),
 		route({ method: "GET", path: "/persons/:cpf/dividas/:id", action: "dividas.get" }),
 		route({ method: "GET", path: "/dividas", action: "dividas.list", tag: "Base B" }),
 		route({
@@ -333,6 +334,16 @@ describe("buildOpenApi", () => {
 		const header = op("/api/v1/persons/{cpf}/dividas", "post").parameters.find((p: any) => p.in === "header");
 		expect(header).toMatchObject({ name: "Idempotency-Key", required: false, schema: { type: "string", pattern: "^[A-Za-z0-9._:-]{1,128}$", minLength: 1, maxLength: 128 } });
 		expect(names(op("/api/v1/consumers/{id}", "put"), "header")).toEqual([]);
+	});
+
+	it("requires the Finalidade header, with the documented codes, on consultations only", () => {
+		const consult = op("/api/v1/persons/{cpf}", "get");
+		const header = consult.parameters.find((p: any) => p.in === "header");
+		expect(header).toMatchObject({ name: "Finalidade", required: true, schema: { type: "string", enum: PURPOSE_CODES } });
+		for (const code of PURPOSE_CODES) expect(header.description).toContain(`\`${code}\``);
+		expect(Object.keys(consult.responses)).toEqual(expect.arrayContaining(["400", "403"]));
+		expect(names(op("/api/v1/dividas", "get"), "header")).toEqual([]);
+		expect(names(op("/api/v1/persons/{cpf}/dividas", "post"), "header")).toEqual(["Idempotency-Key"]);
 	});
 
 	it("keeps operationIds unique", () => {

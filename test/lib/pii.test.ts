@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { PiiCipher, pseudonymizer } from "../../lib/pii";
+import { PiiCipher, blindIndexer, pseudonymizer } from "../../lib/pii";
 
 const k1 = { id: "k1", key: randomBytes(32) };
 const k2 = { id: "k2", key: randomBytes(32) };
@@ -48,5 +48,14 @@ describe("PiiCipher", () => {
 		const b = pseudonymizer(key, "ml")("52998224725");
 		expect(a).not.toBe(b);
 		expect(a).toBe(pseudonymizer(key, "activity")("52998224725"));
+	});
+});
+
+describe("blindIndexer", () => {
+	it("gives the cipher's blind index from the blind-index key alone (no data key)", () => {
+		const index = blindIndexer(blind);
+		expect(index("52998224725")).toBe(new PiiCipher([k1], blind).blindIndex("52998224725"));
+		expect(index("52998224725")).not.toBe(blindIndexer(randomBytes(32))("52998224725"));
+		expect(index("52998224725")).toMatch(/^[0-9a-f]{64}$/);
 	});
 });

@@ -3,6 +3,7 @@ import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChannelsMiddleware, type Delivery } from "../../middlewares/channels.middleware";
 import { deleteStreams, eventually } from "../support/mesh";
+import { IN_PROCESS_PROMETHEUS, prometheusReporter, registerPrometheusReporter } from "../../broker/prometheus.reporter";
 
 // ChannelsMiddleware on two in-process brokers of one namespace, against the real NATS JetStream: a
 // consumer declared in a schema's `channels`, publishing through `broker.channels`, state per broker.
@@ -81,5 +82,56 @@ describe("ChannelsMiddleware", () => {
 		} finally {
 			await lonely.stop();
 		}
+	});
+});
+
+describe("ChannelsMiddleware's JetStream gauges (the consumer-lag and dead-letter alerts)", () => {
+	// A mesh of its own: a work-queue stream takes one unfiltered consumer only.
+	const ns = `channels-gauges-${randomBytes(4).toString("hex")}`;
+	const held: Delivery<unknown>[] = [];
+	// Takes its messages and never acknowledges them: they stay pending.
+	const Holding: ServiceSchema = {
+		name: "activity",
+		channels: { consultations: { durable: "gauges-test", batchSize: 50, async handler(batch: Delivery<unknown>[]) { held.push(...batch); } } }
+	};
+	registerPrometheusReporter();
+	const metered = (name: string) => new ServiceBroker({
+		namespace: ns, nodeID: `${name}-${process.pid}`, transporter: null, logger: false, middlewares: [ChannelsMiddleware()],
+		metrics: { enabled: true, reporter: [{ type: IN_PROCESS_PROMETHEUS as "Prometheus" }] }
+	});
+	const owner = metered("owner");
+	const feeder = metered("feeder");
+
+	beforeAll(async () => {
+		owner.createService(Holding);
+		feeder.createService({ name: "cpf-lookup" });
+		await owner.start();
+		await feeder.start();
+	});
+	afterAll(async () => {
+		await Promise.all([owner.stop(), feeder.stop()]);
+		await deleteStreams(ns);
+	});
+
+	/** A gauge's value in the owner's exposition, as Prometheus scrapes it. */
+	const gauge = async (name: string, labels: string) => {
+		const text = await prometheusReporter(owner)!.scrape();
+		const m = new RegExp(`^${name}\\{[^}]*${labels}[^}]*\\} (\\S+)$`, "m").exec(text);
+		return m ? Number(m[1]) : undefined;
+	};
+
+	it("reports what the consumer has not finished and what the streams its group owns hold, measured at the scrape", async () => {
+		for (let i = 0; i < 7; i++) await feeder.channels.publish("consultations", { i });
+		await eventually(async () => held.length, n => n === 7, 20_000, 100);
+		expect(await gauge("credit_mesh_jetstream_consumer_pending", 'stream="CONSULTATIONS",durable="gauges-test"')).toBe(7);
+		expect(await gauge("credit_mesh_jetstream_stream_messages", 'stream="CONSULTATIONS"')).toBe(7);
+		// base-c owns the dead-letter stream too: it is reported, empty.
+		expect(await gauge("credit_mesh_jetstream_stream_messages", 'stream="TRANSACTIONS_DLQ"')).toBe(0);
+		// The feeder's group owns no stream and runs no consumer: it reports none.
+		expect(await prometheusReporter(feeder)!.scrape()).not.toMatch(/^credit_mesh_jetstream_/m);
+
+		for (const d of held.splice(0, 4)) d.msg.ack();
+		await eventually(() => gauge("credit_mesh_jetstream_consumer_pending", 'durable="gauges-test"'), v => v === 3, 10_000, 200);
+		expect(await gauge("credit_mesh_jetstream_stream_messages", 'stream="CONSULTATIONS"')).toBe(3);
 	});
 });

@@ -8,6 +8,7 @@ import { randomCpf } from "../../lib/cpf";
 import { ROUTES } from "../../lib/gateway/routes";
 import { nowSeconds, signToken } from "../../lib/mesh/token";
 import { SCOPES } from "../../lib/scopes";
+import { PURPOSE_CODES } from "../../lib/purposes";
 import { consumerToken, ZeroTrustMiddleware } from "../../middlewares/zero-trust.middleware";
 import { config } from "../../config";
 import { api, startMesh, type Mesh } from "../support/mesh";
@@ -35,7 +36,7 @@ async function forgedCalls(group: string, calls: { action: string; params?: obje
 	return JSON.parse(stdout.trim().split("\n").pop()!);
 }
 
-const allScopes = { id: "00000000-0000-4000-8000-000000000001", name: "bootstrap-admin", scopes: [...SCOPES] };
+const allScopes = { id: "00000000-0000-4000-8000-000000000001", name: "bootstrap-admin", scopes: [...SCOPES], purposes: [...PURPOSE_CODES] };
 const counts = async () => (await ownerQuery<{ consumers: number; audit: number; persons: number }>(
 	"SELECT (SELECT count(*) FROM consumers)::int AS consumers, (SELECT count(*) FROM audit_log)::int AS audit, (SELECT count(*) FROM persons)::int AS persons"))[0];
 
@@ -82,10 +83,25 @@ describe("a compromised gateway node", () => {
 		// The gateway's own key cannot make caller tokens either.
 		const byGateway = signToken({ ...claims, iss: "api" as any, exp: nowSeconds() + 60 }, config.meshKeys!.get("api")!);
 		const live = consumerToken({ ...allScopes, rateLimit: 60 }, null);
-		const outcomes = await forgedCalls("api", [expired, foreign, byGateway, live].map(callerToken => ({ action: "cpf-lookup.get", params: { cpf }, meta: { callerToken } })));
+		const outcomes = await forgedCalls("api", [expired, foreign, byGateway, live].map(callerToken => ({ action: "cpf-lookup.get", params: { cpf }, meta: { callerToken, finalidade: "concessao_credito" } })));
 		expect(outcomes.slice(0, 3).map(o => [o.code, o.type])).toEqual([[401, "INVALID_CALLER_TOKEN"], [401, "INVALID_CALLER_TOKEN"], [401, "INVALID_CALLER_TOKEN"]]);
 		// The control: the same node with a live token of a consumer is served, as the gateway is.
 		expect(outcomes[3]).toMatchObject({ ok: true, result: { cpf } });
+	});
+
+	it("cannot state a purpose beyond what the key allows: the allowed purposes are signed into the caller token", async () => {
+		const collector = consumerToken({ ...allScopes, purposes: ["cobranca"], rateLimit: 60 }, null);
+		// The claims of a live token, widened by the compromised node: the signature no longer holds.
+		const [, payload, signature] = collector.split(".");
+		const widened = JSON.parse(Buffer.from(payload, "base64url").toString());
+		widened.fin = [...PURPOSE_CODES];
+		const tampered = `${collector.split(".")[0]}.${Buffer.from(JSON.stringify(widened)).toString("base64url")}.${signature}`;
+		const outcomes = await forgedCalls("api", [
+			{ action: "cpf-lookup.get", params: { cpf }, meta: { callerToken: collector, finalidade: "concessao_credito" } },
+			{ action: "cpf-lookup.get", params: { cpf }, meta: { callerToken: tampered, finalidade: "concessao_credito" } },
+			{ action: "cpf-lookup.get", params: { cpf }, meta: { callerToken: collector, finalidade: "cobranca" } }
+		]);
+		expect(outcomes.map(o => [o.ok, o.code, o.type])).toEqual([[false, 403, "PURPOSE_NOT_ALLOWED"], [false, 401, "INVALID_CALLER_TOKEN"], [true, undefined, undefined]]);
 	});
 
 	it("cannot pass for another group: a node of Base C is refused what only privacy may call", async () => {

@@ -1,8 +1,12 @@
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { config } from "../../config";
+import { consumerToken } from "../../middlewares/zero-trust.middleware";
+import { activitySubject } from "../support/keys";
 import { formatCpf, randomCpf } from "../../lib/cpf";
 import { formatDate, todayIso } from "../../lib/dates";
 import { api, engines, eventually, startMesh, type Mesh } from "../support/mesh";
-import { countMovements } from "../support/es";
+import { countMovements, withEs } from "../support/es";
 import { enginePid } from "../support/replicas";
 import { bySubject, postNdjson, postTransactions } from "../support/transactions";
 
@@ -101,3 +105,51 @@ describe("Elasticsearch frozen", () => {
 		expect(back.body.movimentacaoFinanceira).toHaveLength(2);
 	}, 120_000);
 });
+
+describe("consultations: who and why (the interface of credit-score)", () => {
+	it("keeps the consumer id and the purpose of each consultation, never the CPF", async () => {
+		const cpf = randomCpf();
+		await api(mesh, "POST", "/api/v1/persons", { body: { cpf, nome: "Consultada Duas Vezes", endereco: "Rua Q, 1" } });
+		const keys = await Promise.all(["banco", "financeira"].map(async name => (await api(mesh, "POST", "/api/v1/consumers", { body: { name: `${name} ${randomCpf().slice(0, 4)}`, scopes: ["persons:read"] } })).body));
+		for (const k of keys) expect((await api(mesh, "GET", `/api/v1/persons/${cpf}`, { key: k.key, headers: { finalidade: "concessao_credito" } })).status).toBe(200);
+		expect((await api(mesh, "GET", `/api/v1/persons/${cpf}`, { key: keys[0].key, headers: { finalidade: "revisao_limite" } })).status).toBe(200);
+		const docs = await eventually(() => consultationDocs(cpf), d => d.length === 3);
+		expect(docs.map(d => [d.consumer, d.purpose]).sort()).toEqual([
+			[keys[0].id, "concessao_credito"], [keys[0].id, "revisao_limite"], [keys[1].id, "concessao_credito"]
+		].sort());
+		expect(JSON.stringify(docs)).not.toContain(cpf);
+	});
+
+	it("consultationStats counts the last 90 days and their distinct consumers, and is no consultation itself", async () => {
+		const cpf = randomCpf();
+		const subject = activitySubject(cpf);
+		const day = 86_400_000;
+		const [a, b] = [randomUUID(), randomUUID()];
+		// Three consultations inside the window by two consumers, one 100 days ago by a third.
+		const docs = [[a, 1], [a, 5], [b, 89], [randomUUID(), 100]].map(([consumer, daysAgo], i) => ({
+			consultation_id: `stats-${subject}-${i}`, subject, at: new Date(Date.now() - Number(daysAgo) * day).toISOString(), source: "cpf-lookup", consumer, purpose: "concessao_credito"
+		}));
+		await withEs(es => es.bulk({ refresh: "wait_for", operations: docs.flatMap(d => [{ create: { _index: `${config.esIndexPrefix}-consultations`, _id: d.consultation_id } }, d]) }));
+		const stats = () => mesh.broker("api").call("activity.consultationStats", { cpf }, { meta: { callerToken: scoreReader } });
+		expect(await stats()).toEqual({ consultations90d: 3, distinctConsumers90d: 2 });
+		expect(await mesh.broker("api").call("activity.consultationStats", { cpf: randomCpf() }, { meta: { callerToken: scoreReader } })).toEqual({ consultations90d: 0, distinctConsumers90d: 0 });
+		// Asked again after a while: still three (the stats themselves are not counted).
+		await new Promise(r => setTimeout(r, 1500));
+		expect(await stats()).toEqual({ consultations90d: 3, distinctConsumers90d: 2 });
+		// The scope is required.
+		const noScore = consumerToken({ id: randomUUID(), name: "no score", scopes: ["persons:read"], rateLimit: 60 }, null);
+		await expect(mesh.broker("api").call("activity.consultationStats", { cpf }, { meta: { callerToken: noScore } })).rejects.toMatchObject({ code: 403 });
+	});
+});
+
+const scoreReader = consumerToken({ id: randomUUID(), name: "score reader", scopes: ["score:read"], rateLimit: 60 }, null);
+
+/** Base C's consultation documents of a CPF, after a refresh. */
+async function consultationDocs(cpf: string): Promise<{ consumer: string; purpose: string | null }[]> {
+	return withEs(async es => {
+		const target = `${config.esIndexPrefix}-consultations`;
+		await es.indices.refresh({ index: target });
+		const res = await es.search<{ consumer: string; purpose: string | null }>({ index: target, size: 100, query: { term: { subject: activitySubject(cpf) } } });
+		return res.hits.hits.map(h => h._source!);
+	});
+}

@@ -61,7 +61,8 @@ describe("gateway behaviour", () => {
 		// Everything the mesh's nodes say to each other on NATS during one authenticated request.
 		const nc = await connect({ ...natsOptions(), name: "api-test-wire" });
 		const packets: string[] = [];
-		const sub = nc.subscribe(`MOL-${mesh.namespace}.>`, { callback: (_err, msg) => packets.push(msg.string()) });
+		// Moleculer's packets; the liveness probes and their replies (middlewares/liveness.middleware.ts) are empty.
+		const sub = nc.subscribe(`MOL-${mesh.namespace}.>`, { callback: (_err, msg) => !/\.(ALIVE|INBOX)\./.test(msg.subject) && packets.push(msg.string()) });
 		try {
 			const res = await api(mesh, "GET", `/api/v1/persons/${cpf}`);
 			expect(res.status).toBe(200);
@@ -135,10 +136,10 @@ describe("gateway behaviour", () => {
 			expect(res.status, path).toBe(404);
 			expect(res.body).toMatchObject({ code: 404 });
 		}
-		// The path of DELETE /consumers/:id: the method is wrong, so 405, and still no action behind it.
+		// The path of PATCH and DELETE /consumers/:id: the method is wrong, so 405, and still no action behind it.
 		const internal = await api(mesh, "POST", "/api/v1/consumers/authenticate", { body: {} });
 		expect(internal.status).toBe(405);
-		expect(internal.headers.get("allow")).toBe("DELETE");
+		expect(internal.headers.get("allow")).toBe("PATCH, DELETE");
 	});
 
 	it("answers 405 with Allow for a method a known path does not serve", async () => {
@@ -181,6 +182,15 @@ describe("gateway behaviour", () => {
 			expect(op, `${r.method} ${r.path}`).toBeDefined();
 			expect(op["x-scope"]).toBe(r.scope);
 		}
+		// Every route to an action declared a consultation requires the Finalidade header, and no other route does.
+		const consultations = new Set(mesh.broker("api").registry.getActionList({ onlyAvailable: false, skipInternal: true, withEndpoints: false })
+			.filter(a => (a.action as { consultation?: boolean } | undefined)?.consultation).map(a => a.name));
+		expect([...consultations].sort()).toEqual(["asset-score.get", "cpf-lookup.get", "credit-score.get", "profiles.get", "report.get"]);
+		for (const r of ROUTES) {
+			const op = doc.body.paths[`/api/v1${r.path.replace(/:(\w+)/g, "{$1}")}`][r.method.toLowerCase()];
+			const header = (op.parameters ?? []).find((p: { name: string }) => p.name === "Finalidade");
+			expect(header?.required ?? false, `${r.method} ${r.path}`).toBe(consultations.has(r.action));
+		}
 		// Parameter schemas come from the live actions, not from a second copy.
 		const create = doc.body.paths["/api/v1/persons"].post.requestBody.content["application/json"].schema;
 		expect(create.required).toEqual(expect.arrayContaining(["cpf", "nome", "endereco"]));
@@ -206,6 +216,8 @@ describe("error messages in the client's language (Accept-Language)", () => {
 		"405 for a method the path does not serve": { method: "DELETE", path: () => `/api/v1/persons/${cpf}`, status: 405, type: "METHOD_NOT_ALLOWED", pt: "Método não permitido nesta rota" },
 		"409 for a CPF already recorded": { method: "POST", path: () => "/api/v1/persons", opts: { body: () => ({ cpf, nome: "Outra Pessoa", endereco: "Rua F, 6" }) }, status: 409, type: "PERSON_EXISTS", pt: "Já existe uma pessoa com este CPF" },
 		"415 for a body that is not JSON": { method: "POST", path: () => "/api/v1/persons", opts: { rawBody: "cpf=1", headers: { "content-type": "text/plain" } }, status: 415, type: "UNSUPPORTED_MEDIA_TYPE", pt: "Tipo de mídia não aceito por esta rota" },
+		"400 for a consultation without Finalidade": { method: "GET", path: () => `/api/v1/persons/${cpf}`, opts: { headers: { finalidade: "" } }, status: 400, type: "PURPOSE_REQUIRED", pt: "Uma consulta deve declarar a sua finalidade no cabeçalho Finalidade" },
+		"400 for an unknown Finalidade": { method: "GET", path: () => `/api/v1/persons/${cpf}`, opts: { headers: { finalidade: "curiosidade" } }, status: 400, type: "PURPOSE_UNKNOWN", pt: "O cabeçalho Finalidade não traz uma das finalidades documentadas" },
 		"400 for broken JSON": { method: "POST", path: () => "/api/v1/persons", opts: { rawBody: "{", headers: { "content-type": "application/json" } }, status: 400, type: "ENTITY_PARSE_FAILED", pt: "O corpo da requisição não é um JSON válido" }
 	};
 

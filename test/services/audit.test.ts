@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomCpf } from "../../lib/cpf";
-import { api, startMesh, type Mesh } from "../support/mesh";
+import { api, eventually, startMesh, type Mesh } from "../support/mesh";
+import { prometheusReporter } from "../../broker/prometheus.reporter";
 import { appQuery, ownerQuery } from "../support/db";
 import { piiCipher } from "../support/keys";
 
@@ -84,8 +85,40 @@ describe("audit trail", () => {
 	});
 });
 
+describe("audit chain gauge (the CreditMeshAuditChainBroken alert)", () => {
+	/** The audit node's gauges, as Prometheus reads them. */
+	async function gauges(): Promise<{ ok?: number; verifiedAt?: number }> {
+		const text = await prometheusReporter(mesh.broker("audit"))!.scrape();
+		const value = (name: string) => {
+			const m = new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, "m").exec(text);
+			return m ? Number(m[1]) : undefined;
+		};
+		return { ok: value("credit_mesh_audit_chain_ok"), verifiedAt: value("credit_mesh_audit_chain_verified_timestamp_seconds") };
+	}
+
+	it("is set by the verification audit runs on its own after start, and by every verify: 0 while a row is changed", async () => {
+		// Nobody called verify in this describe yet: the run a second after start set it.
+		const first = await eventually(gauges, g => g.ok !== undefined, 10_000, 200);
+		expect(first.ok).toBe(1);
+		expect(first.verifiedAt).toBeGreaterThan(Date.now() / 1000 - 600);
+
+		const [victim] = await ownerQuery("SELECT seq::int, outcome FROM audit_log WHERE seq = 1");
+		await tamper("UPDATE audit_log SET outcome = 'ok-edited' WHERE seq = 1");
+		try {
+			expect((await api(mesh, "GET", "/api/v1/audit/verify")).body.ok).toBe(false);
+			expect((await gauges()).ok).toBe(0);
+		} finally {
+			await tamper(`UPDATE audit_log SET outcome = '${victim.outcome}' WHERE seq = 1`);
+		}
+		expect((await api(mesh, "GET", "/api/v1/audit/verify")).body.ok).toBe(true);
+		expect((await gauges()).ok).toBe(1);
+	});
+});
+
 describe("audit list", () => {
 	it("pages in numeric order, across a change in the number of digits, each page going on where the last ended", async () => {
+		// A log fresh from an empty database may hold a handful of rows: every lookup, found or not, adds one.
+		for (let i = 0; i < 15; i++) await api(mesh, "GET", `/api/v1/persons/${randomCpf()}`);
 		const [{ max }] = await ownerQuery<{ max: number }>("SELECT max(seq)::int AS max FROM audit_log");
 		// The last power of ten the log has passed by a few rows: 998, 999, 1000… (as text, "1000" sorts before "998").
 		let boundary = 10 ** (String(max).length - 1);

@@ -64,7 +64,7 @@ describe("the ML export", () => {
 		const rows = text.trim().split("\n").map(l => JSON.parse(l));
 		const total = await withMongo(db => db.collection("profiles").countDocuments({}));
 		expect(rows).toHaveLength(total);
-		expect(Object.keys(rows[0]).sort()).toEqual(["anosPosseMax", "anosPosseMedia", "band", "bensFinanceiros", "bensImoveis", "bensOutros", "bensQuitados", "bensTotal", "bensVeiculos", "fonteDeRenda", "idade", "score", "subject"]);
+		expect(Object.keys(rows[0]).sort()).toEqual(["anosPosseMax", "anosPosseMedia", "band", "bensFinanceiros", "bensImoveis", "bensOutros", "bensQuitados", "bensTotal", "bensVeiculos", "creditBand", "creditComponents", "creditComputedAt", "creditModel", "creditScore", "fonteDeRenda", "idade", "score", "subject"]);
 		const ids = await withMongo(async db => (await db.collection("profiles").find({}, { projection: { _id: 1 } }).toArray()).map(d => String(d._id)));
 		for (const secret of [...cpfs, ...cpfs.map(formatCpf), "Rastreavel", "1986", "10/05", ...ids]) expect(text).not.toContain(secret);
 		expect(new Set(rows.map(r => r.subject)).size).toBe(rows.length);

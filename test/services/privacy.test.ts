@@ -36,6 +36,45 @@ async function everywhere(): Promise<string> {
 	return cpf;
 }
 
+describe("who consulted a CPF (GET /consultations/:cpf)", () => {
+	it("lists consumer name, purpose and date, newest first, paged; audited; not itself a consultation", async () => {
+		const cpf = randomCpf();
+		await api(mesh, "POST", "/api/v1/persons", { body: { cpf, nome: "Consultada Por Muitos", endereco: "Rua C, 3" } });
+		const keys = await Promise.all(["Banco Alfa", "Financeira Beta"].map(async name => (await api(mesh, "POST", "/api/v1/consumers", { body: { name, scopes: ["persons:read", "consultations:read"] } })).body));
+		const stated = [[0, "concessao_credito"], [1, "prevencao_fraude"], [0, "revisao_limite"]] as const;
+		for (const [k, finalidade] of stated) {
+			expect((await api(mesh, "GET", `/api/v1/persons/${cpf}`, { key: keys[k].key, finalidade })).status).toBe(200);
+			await new Promise(r => setTimeout(r, 5)); // distinct instants, so the order is the order of the calls
+		}
+		const list = () => api(mesh, "GET", `/api/v1/consultations/${formatCpf(cpf)}`, { finalidade: null });
+		const all = await eventually(list, r => r.status === 200 && r.body.total === 3);
+		expect(all.body.cpf).toBe(cpf);
+		expect(all.body.consultations.map((c: any) => [c.consumer.name, c.purpose])).toEqual([
+			["Banco Alfa", "revisao_limite"], ["Financeira Beta", "prevencao_fraude"], ["Banco Alfa", "concessao_credito"]
+		]);
+		expect(all.body.consultations[0].consumer.id).toBe(keys[0].id);
+		expect(all.body.next).toBeNull();
+
+		// Paged; reading the list adds no consultation.
+		const first = await api(mesh, "GET", `/api/v1/consultations/${cpf}?size=2`, { finalidade: null });
+		expect(first.body.consultations).toHaveLength(2);
+		const second = await api(mesh, "GET", `/api/v1/consultations/${cpf}?size=2&after=${first.body.next}`, { finalidade: null });
+		expect(second.body.consultations.map((c: any) => c.purpose)).toEqual(["concessao_credito"]);
+		await new Promise(r => setTimeout(r, 1000));
+		expect((await list()).body.total).toBe(3);
+
+		// Audited under its own name; its own scope; bad input is 422.
+		const [{ count }] = await ownerQuery("SELECT count(*)::int AS count FROM audit_log WHERE action = 'privacy.consultations' AND cpf_bidx = $1", [piiCipher().blindIndex(cpf)]);
+		expect(count).toBeGreaterThanOrEqual(4);
+		const reader = (await api(mesh, "POST", "/api/v1/consumers", { body: { name: "so leitura", scopes: ["persons:read"] } })).body.key;
+		expect((await api(mesh, "GET", `/api/v1/consultations/${cpf}`, { key: reader })).status).toBe(403);
+		expect((await api(mesh, "GET", `/api/v1/consultations/${cpf}?size=201`)).status).toBe(422);
+		expect((await api(mesh, "GET", `/api/v1/consultations/${cpf}?after=bm90LWEtY3Vyc29y`)).status).toBe(422);
+		expect((await api(mesh, "GET", "/api/v1/consultations/12345678900")).status).toBe(422);
+		expect(await api(mesh, "GET", `/api/v1/consultations/${randomCpf()}`)).toMatchObject({ status: 200, body: { total: 0, consultations: [], next: null } });
+	});
+});
+
 describe("LGPD access", () => {
 	it("returns everything held on the CPF in all three bases, with its audit trail", async () => {
 		const cpf = await everywhere();
@@ -46,6 +85,9 @@ describe("LGPD access", () => {
 		expect(res.body.baseB).toMatchObject({ cpf, fonteDeRenda: "Aposentado", bens: [{ tipo: "Casa" }] });
 		expect(res.body.baseC.movements).toHaveLength(2);
 		expect(res.body.baseC.consultations.length).toBeGreaterThanOrEqual(1);
+		// Each consultation with who (named from Base A) and why.
+		expect(res.body.baseC.consultations[0]).toMatchObject({ purpose: "concessao_credito", consumer: { id: "00000000-0000-4000-8000-000000000001", name: "bootstrap-admin" } });
+		expect(Date.parse(res.body.baseC.consultations[0].at)).toBeGreaterThan(Date.now() - 600_000);
 		expect(res.body.audit.map((e: any) => e.action)).toEqual(expect.arrayContaining(["persons.create", "debt-write.create", "profiles.put", "cpf-lookup.get"]));
 		expect((await api(mesh, "GET", `/api/v1/privacy/${cpf}`, { key: (await api(mesh, "POST", "/api/v1/consumers", { body: { name: "sem privacidade", scopes: ["persons:read"] } })).body.key })).status).toBe(403);
 	});

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import type { AddressInfo } from "node:net";
-import { ServiceBroker, type ServiceSchema } from "moleculer";
+import { type BrokerOptions, ServiceBroker, type ServiceSchema } from "moleculer";
 import brokerConfig from "../../moleculer.config";
 import { connect } from "nats";
 import { config } from "../../config";
@@ -21,6 +21,8 @@ import MlExportService from "../../services/ml-export.service";
 import TransactionIngestService from "../../services/transaction-ingest.service";
 import ActivityService from "../../services/activity.service";
 import ReportService from "../../services/report.service";
+import CreditScoreService from "../../services/credit-score.service";
+import ScoreHistoryService from "../../services/score-history.service";
 import PrivacyService from "../../services/privacy.service";
 
 /** Every service of Base A plus the gateway. */
@@ -28,11 +30,11 @@ export const BASE_A_MESH: ServiceSchema[] = [
 	ApiService, PersonsService, CpfLookupService, DebtWriteService, AuditService, ConsumersService, IdempotencyService
 ];
 /** Base B's services. */
-export const BASE_B_SERVICES: ServiceSchema[] = [ProfilesService, AssetScoreService, MlExportService];
+export const BASE_B_SERVICES: ServiceSchema[] = [ProfilesService, AssetScoreService, MlExportService, ScoreHistoryService];
 /** Base C's services. */
 export const BASE_C_SERVICES: ServiceSchema[] = [TransactionIngestService, ActivityService];
 /** The whole mesh as it stands. */
-export const FULL_MESH: ServiceSchema[] = [...BASE_A_MESH, ...BASE_B_SERVICES, ...BASE_C_SERVICES, ReportService, PrivacyService];
+export const FULL_MESH: ServiceSchema[] = [...BASE_A_MESH, ...BASE_B_SERVICES, ...BASE_C_SERVICES, ReportService, CreditScoreService, PrivacyService];
 
 export interface Mesh {
 	namespace: string;
@@ -48,7 +50,7 @@ export interface Mesh {
  * Each service on a broker of its own, all meeting over the real NATS server in a namespace of
  * this mesh alone; the gateway listens on a free port.
  */
-export async function startMesh(services: ServiceSchema[] = FULL_MESH, opts: { logLevel?: string } = {}): Promise<Mesh> {
+export async function startMesh(services: ServiceSchema[] = FULL_MESH, opts: { logLevel?: string; broker?: Partial<BrokerOptions> } = {}): Promise<Mesh> {
 	const namespace = `test-${randomBytes(4).toString("hex")}`;
 	const logger: any = brokerConfig.logger;
 	const brokers = services.map(schema => {
@@ -56,7 +58,8 @@ export async function startMesh(services: ServiceSchema[] = FULL_MESH, opts: { l
 			...brokerConfig,
 			namespace,
 			nodeID: `${schema.name}-${randomBytes(2).toString("hex")}`,
-			logger: { ...logger, options: { ...logger.options, level: opts.logLevel ?? config.logLevel } }
+			logger: { ...logger, options: { ...logger.options, level: opts.logLevel ?? config.logLevel } },
+			...opts.broker
 		});
 		broker.createService(schema);
 		return broker;
@@ -84,14 +87,21 @@ export interface ApiResponse {
 	body: any;
 }
 
-/** One HTTP request to the gateway; JSON bodies are parsed. */
+/** The purpose tests state for their consultations unless they say otherwise (docs/consultation-purpose.md). */
+export const TEST_PURPOSE = "concessao_credito";
+
+/**
+ * One HTTP request to the gateway; JSON bodies are parsed. Every request states TEST_PURPOSE in the
+ * Finalidade header (read only by consultations) unless `finalidade` says another, or null for none.
+ */
 export async function api(
 	mesh: Mesh,
 	method: string,
 	path: string,
-	opts: { key?: string | null; body?: unknown; rawBody?: string | Buffer; headers?: Record<string, string> } = {}
+	opts: { key?: string | null; body?: unknown; rawBody?: string | Buffer; headers?: Record<string, string>; finalidade?: string | null } = {}
 ): Promise<ApiResponse> {
-	const headers: Record<string, string> = { ...opts.headers };
+	const finalidade = opts.finalidade === undefined ? TEST_PURPOSE : opts.finalidade;
+	const headers: Record<string, string> = { ...(finalidade !== null && { finalidade }), ...opts.headers };
 	const key = opts.key === undefined ? mesh.adminKey : opts.key;
 	if (key) headers.authorization = `Bearer ${key}`;
 	let body: string | Buffer | undefined;

@@ -22,7 +22,7 @@ export async function probeRoutes(base: string, key: string, cpf: string): Promi
 		try {
 			const res = await fetch(base + path, {
 				method, body, signal: AbortSignal.timeout(12_000),
-				headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": type }) }
+				headers: { authorization: `Bearer ${key}`, finalidade: "concessao_credito", ...(body === undefined ? {} : { "content-type": type }) }
 			});
 			const text = await res.text();
 			status = res.status;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { allowedMethods, API_PREFIX, ROUTES } from "../../../lib/gateway/routes";
+import { allowedMethods, API_PREFIX, ROUTES, routeTemplate } from "../../../lib/gateway/routes";
 import { SCOPES } from "../../../lib/scopes";
 
 const route = (action: string) => ROUTES.find(r => r.action === action)!;
@@ -62,7 +62,19 @@ describe("allowedMethods", () => {
 		for (const path of ["/api/v1/nothing", "/api/v1/persons/a/b", "/api/v1/audit/append", "/api/v1/consumers/x/y", "/openapiXjson", "/persons", "/api/v2/persons", "/health"]) {
 			expect(allowedMethods(path), path).toEqual([]);
 		}
-		// The path of DELETE /consumers/:id: known, so a POST to it is a 405, never an internal action.
-		expect(allowedMethods("/api/v1/consumers/authenticate")).toEqual(["DELETE"]);
+		// The path of PATCH and DELETE /consumers/:id: known, so a POST to it is a 405, never an internal action.
+		expect(allowedMethods("/api/v1/consumers/authenticate")).toEqual(["PATCH", "DELETE"]);
+	});
+});
+
+describe("routeTemplate (the `route` label of the gateway's metrics)", () => {
+	it("names a path by its route, never by what is in it", () => {
+		expect(routeTemplate("/api/v1/persons/52998224725")).toBe("/api/v1/persons/:cpf");
+		expect(routeTemplate("/api/v1/persons/529.982.247-25/dividas")).toBe("/api/v1/persons/:cpf/dividas");
+		expect(routeTemplate("/metrics")).toBe("/metrics");
+		expect(routeTemplate("/docs/")).toBe("/docs");
+		expect(routeTemplate("/docs/swagger-ui.css")).toBe("/docs/*");
+		expect(routeTemplate("/api/v1/52998224725")).toBe("other");
+		for (const r of ROUTES) expect(routeTemplate(`${API_PREFIX}${r.path.replace(/:\w+/g, "52998224725")}`)).toBe(`${API_PREFIX}${r.path}`);
 	});
 });

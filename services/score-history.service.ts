@@ -1,0 +1,86 @@
+import type { Collection } from "mongodb";
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { BaseBMixin, type BaseBThis } from "../mixins/base-b.mixin";
+import { PiiMixin, type PiiThis } from "../mixins/pii.mixin";
+import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
+import { HISTORY_MAX_PAGE, SCORE_HISTORY, SCORE_LATEST, type ScoreDoc, historyView, scoreDoc } from "../lib/base-b/score-history";
+import type { CreditScore } from "../lib/credit-score/scorecard";
+import * as f from "../lib/fields";
+
+interface HistoryThis extends BaseBThis, PiiThis {
+	history(): Collection<ScoreDoc>;
+	latest(): Collection<ScoreDoc & { _id: string }>;
+}
+
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
+
+/**
+ * Base B: every computed credit score, pseudonymised by the CPF's blind index (docs/credit-score.md,
+ * "History"). The credit-score service records; GET /scores/:cpf/history lists, newest first.
+ */
+const ScoreHistoryService: ServiceSchema<ServiceSettingSchema, object, HistoryThis> = {
+	name: "score-history",
+	mixins: [BaseBMixin(), PiiMixin],
+
+	actions: {
+		record: {
+			// Written as part of credit-score.get, whose own audit row records the act.
+			callers: ["report"], scopes: ["score:read"],
+			params: { $$strict: true, cpf: f.cpf, score: { type: "object" } },
+			async handler(ctx: Context<{ cpf: string; score: CreditScore }, MeshMeta, MeshLocals>) {
+				const doc = scoreDoc(this.blindIndex(ctx.params.cpf), ctx.params.score);
+				// A score computed before its person's erasure is not kept (docs/erasure.md): checked before the
+				// writes and again after them, as profiles.put does (no transactions in Base B).
+				const erasedSince = async () => ((await this.erasedAt(doc.bidx)) ?? new Date(0)) >= doc.at;
+				if (await erasedSince()) return { recorded: false };
+				const { insertedId } = await this.history().insertOne({ ...doc });
+				// The newest per person, for the ML export; an older score arriving late does not replace a newer one.
+				await this.latest().updateOne({ _id: doc.bidx, at: { $lte: doc.at } }, { $set: doc }, { upsert: true }).catch((err: { code?: number }) => {
+					if (err?.code !== 11000) throw err; // a newer one is there: the filter missed it and the upsert hit its _id
+				});
+				if (await erasedSince()) {
+					await this.history().deleteOne({ _id: insertedId });
+					await this.latest().deleteOne({ _id: doc.bidx, at: doc.at });
+					return { recorded: false };
+				}
+				return { recorded: true };
+			}
+		},
+
+		list: {
+			callers: ["api"], scopes: ["score:read"], audit: true,
+			params: {
+				$$strict: true,
+				cpf: f.cpf,
+				size: { type: "number", integer: true, min: 1, max: HISTORY_MAX_PAGE, convert: true, default: 20 },
+				before: { type: "string", pattern: ISO_INSTANT, optional: true, openapi: { description: "The `next` of the previous page: lists scores computed before it" } }
+			},
+			async handler(ctx: Context<{ cpf: string; size: number; before?: string }, MeshMeta, MeshLocals>) {
+				const { cpf, size, before } = ctx.params;
+				const filter = { bidx: this.blindIndex(cpf), ...(before && { at: { $lt: new Date(before) } }) };
+				const docs = await this.history().find(filter, { sort: { at: -1 }, limit: size, projection: { _id: 0, bidx: 0 } }).toArray();
+				return {
+					cpf,
+					entries: docs.map(historyView),
+					next: docs.length === size ? docs[docs.length - 1].at.toISOString() : null
+				};
+			}
+		}
+	},
+
+	methods: {
+		history() {
+			return this.adapter.db.collection<ScoreDoc>(SCORE_HISTORY);
+		},
+		latest() {
+			return this.adapter.db.collection<ScoreDoc & { _id: string }>(SCORE_LATEST);
+		}
+	},
+
+	async afterConnected() {
+		await this.history().createIndex({ bidx: 1, at: -1 });
+	}
+};
+
+// Checked above against its own `this`; handed over as Moleculer takes a schema, untyped (types/mixin.ts).
+export default ScoreHistoryService as unknown as ServiceSchema;
