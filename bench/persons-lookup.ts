@@ -34,7 +34,7 @@ const RAW_LABEL = "raw pg (select + audit insert)";
 /** What our side crosses: with --split every call goes over NATS; in one process preferLocal keeps them local. */
 const gatewayLabel = (split: boolean) => (split ? "HTTP → gateway → NATS → cpf-lookup → NATS → audit" : "HTTP → gateway → cpf-lookup → audit (one process)");
 /** The gateway and Base A: everything GET /persons/:cpf and the seeding touch. */
-const SERVICES = ["api", "persons", "cpf-lookup", "debt-write", "audit", "consumers", "idempotency"];
+const SERVICES = ["api", "persons", "cpf-lookup", "debt-write", "audit", "consumers", "idempotency", "events-relay"];
 
 const flags = parseFlags(process.argv.slice(2), {
 	persons: { type: "number", default: 2000 },

@@ -34,8 +34,8 @@ const PROJECTION = { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 } as const;
 
 const RAW_LABEL = "raw mongodb findOne + decrypt + score + audit insert";
 const gatewayLabel = (split: boolean) => (split ? "HTTP → gateway → NATS → asset-score → NATS → audit" : "HTTP → gateway → asset-score → audit (one process)");
-/** Everything the seeding (PUT /profiles) and the load (GET /profiles/:cpf/score) touch. */
-const SERVICES = ["api", "consumers", "audit", "idempotency", "profiles", "asset-score"];
+/** Everything the seeding (PUT /profiles, which announces its event to events-relay) and the load (GET /profiles/:cpf/score) touch. */
+const SERVICES = ["api", "consumers", "audit", "idempotency", "events-relay", "profiles", "asset-score"];
 
 const flags = parseFlags(process.argv.slice(2), {
 	profiles: { type: "number", default: 2000 },

@@ -241,6 +241,29 @@ export function createReplCommands(): ReplCommands {
 			})
 		},
 		{
+			command: "webhooks:dead",
+			description: "List webhook deliveries dead-lettered after 24 h of retries (webhook-deliveries.deadLetters)",
+			parse: parseArgs,
+			action: guarded("webhooks:dead", async (broker, _args, h) => {
+				await service(broker, "webhook-deliveries");
+				const dead: any[] = await broker.call("webhook-deliveries.deadLetters", {});
+				write(render(h, ["ID", "Consumer", "Event", "Type", "At", "Attempts", "Last error"], dead.map(d => [
+					d.id, d.consumerId, d.eventId, d.eventType, day(d.eventAt), d.attempts, d.lastError ?? `HTTP ${d.lastStatus}`
+				])));
+				write(`${dead.length} dead letter(s); send one again with webhooks:replay <id>.`);
+			})
+		},
+		{
+			command: "webhooks:replay <id>",
+			description: "Send a dead-lettered webhook delivery again (webhook-deliveries.replayDead)",
+			parse: parseArgs,
+			action: guarded("webhooks:replay", async (broker, args, h) => {
+				await service(broker, "webhook-deliveries");
+				await broker.call("webhook-deliveries.replayDead", { id: args.id });
+				write(h.kleur.green(`Delivery ${args.id} is pending again.`));
+			})
+		},
+		{
 			command: "health",
 			description: "Readiness of each base (audit.health, profiles.health, activity.health)",
 			parse: parseArgs,

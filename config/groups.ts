@@ -5,7 +5,7 @@
  */
 export const GROUPS = {
 	api: ["api"],
-	"base-a": ["persons", "cpf-lookup", "debt-write", "audit", "consumers", "idempotency"],
+	"base-a": ["persons", "cpf-lookup", "debt-write", "audit", "consumers", "idempotency", "events-relay", "monitoring", "webhook-deliveries"],
 	"base-b": ["profiles", "asset-score", "ml-export", "score-history"],
 	"base-c": ["transaction-ingest", "activity"],
 	report: ["report", "credit-score"],

@@ -64,7 +64,10 @@ const schema = {
 	// How often `audit` checks the whole hash chain for the audit-chain gauge (0: only when audit.verify is called).
 	AUDIT_VERIFY_SECONDS: { type: "number", integer: true, min: 0, max: 7 * 86400, convert: true, default: 3600 },
 	// Zipkin's span endpoint (http://zipkin:9411/api/v2/spans): tracing is exported there only when set.
-	ZIPKIN_URL: { type: "string", pattern: /^https?:\/\//, optional: true }
+	ZIPKIN_URL: { type: "string", pattern: /^https?:\/\//, optional: true },
+	// Webhook endpoints on loopback/private addresses (and plain http outside production): local development and tests only.
+	WEBHOOKS_ALLOW_PRIVATE: { type: "enum", values: ["true", "false"], default: "false" },
+	WEBHOOKS_MONITORS_MAX: { type: "number", integer: true, min: 1, max: 10_000_000, convert: true, default: 10_000 }
 } as const;
 
 export interface Config {
@@ -114,6 +117,10 @@ export interface Config {
 	auditVerifySeconds: number;
 	/** Spans go to Zipkin only when set. */
 	zipkinUrl?: string;
+	/** Webhook endpoints may resolve to loopback, private or link-local addresses (development and tests only). */
+	webhooksAllowPrivate: boolean;
+	/** CPFs one consumer may monitor. */
+	webhooksMonitorsMax: number;
 }
 
 const ENV_NAMES: Record<keyof Config, string> = {
@@ -125,7 +132,8 @@ const ENV_NAMES: Record<keyof Config, string> = {
 	logLevel: "LOG_LEVEL", logFormat: "LOG_FORMAT", rateLimitPerMinute: "RATE_LIMIT_PER_MINUTE", authFailuresPerMinute: "AUTH_FAILURES_PER_MINUTE", trustedProxies: "TRUSTED_PROXIES",
 	bodyLimit: "BODY_LIMIT", authCacheSeconds: "AUTH_CACHE_SECONDS", requestTimeoutMs: "REQUEST_TIMEOUT_MS", heartbeatInterval: "HEARTBEAT_INTERVAL", heartbeatTimeout: "HEARTBEAT_TIMEOUT",
 	sentryDsn: "SENTRY_DSN", sentryEnvironment: "SENTRY_ENVIRONMENT", metricsPort: "METRICS_PORT", metricsHost: "METRICS_HOST",
-	auditVerifySeconds: "AUDIT_VERIFY_SECONDS", zipkinUrl: "ZIPKIN_URL"
+	auditVerifySeconds: "AUDIT_VERIFY_SECONDS", zipkinUrl: "ZIPKIN_URL",
+	webhooksAllowPrivate: "WEBHOOKS_ALLOW_PRIVATE", webhooksMonitorsMax: "WEBHOOKS_MONITORS_MAX"
 };
 
 function readSetting(env: NodeJS.ProcessEnv, name: string): string | undefined {
@@ -173,7 +181,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 		rateLimitPerMinute: s.RATE_LIMIT_PER_MINUTE, authFailuresPerMinute: s.AUTH_FAILURES_PER_MINUTE, trustedProxies: checkedAddressList(s.TRUSTED_PROXIES ?? ""), bodyLimit: s.BODY_LIMIT,
 		authCacheSeconds: s.AUTH_CACHE_SECONDS, requestTimeoutMs: s.REQUEST_TIMEOUT_MS, heartbeatInterval: s.HEARTBEAT_INTERVAL, heartbeatTimeout: s.HEARTBEAT_TIMEOUT,
 		sentryDsn: s.SENTRY_DSN, sentryEnvironment: s.SENTRY_ENVIRONMENT ?? s.NODE_ENV,
-		metricsPort: s.METRICS_PORT, metricsHost: s.METRICS_HOST, auditVerifySeconds: s.AUDIT_VERIFY_SECONDS, zipkinUrl: s.ZIPKIN_URL
+		metricsPort: s.METRICS_PORT, metricsHost: s.METRICS_HOST, auditVerifySeconds: s.AUDIT_VERIFY_SECONDS, zipkinUrl: s.ZIPKIN_URL,
+		webhooksAllowPrivate: s.WEBHOOKS_ALLOW_PRIVATE === "true", webhooksMonitorsMax: s.WEBHOOKS_MONITORS_MAX
 	};
 	if (s.PII_KEYS) {
 		try {

@@ -3,7 +3,8 @@ export const SCOPES = [
 	"persons:read", "persons:write", "debts:write", "debts:admin",
 	"profiles:read", "profiles:write", "score:read", "ml:export",
 	"transactions:write", "activity:read", "reports:read",
-	"privacy:admin", "audit:read", "consumers:admin", "consultations:read"
+	"privacy:admin", "audit:read", "consumers:admin", "consultations:read",
+	"monitoring:read", "monitoring:write"
 ] as const;
 
 export type Scope = (typeof SCOPES)[number];

@@ -9,11 +9,12 @@ import { consumerPurposes } from "./010-consumer-purposes";
 import { consultationsScope } from "./011-consultations-scope";
 import { erasures } from "./025-erasures";
 import { rateBuckets } from "./026-rate-buckets";
+import { webhooks } from "./030-webhooks";
 
 import type { Migration, RunSql } from "./migration";
 
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
-export const migrations: Migration[] = [baseA, idempotencyOwner, debtOwner, idempotencyCpf, auditActionNames, consumerPurposes, consultationsScope, erasures, rateBuckets];
+export const migrations: Migration[] = [baseA, idempotencyOwner, debtOwner, idempotencyCpf, auditActionNames, consumerPurposes, consultationsScope, erasures, rateBuckets, webhooks];
 
 /**
  * Brings Base A's schema up to date with the owner role's URL (the application's role may not

@@ -8,6 +8,7 @@ import { toCents } from "../lib/money";
 import { ForbiddenError, InvalidFieldError, NotFoundError } from "../lib/errors";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import * as f from "../lib/fields";
+import { OUTBOX_INSERT_SQL, outboxRow } from "../lib/webhooks/events";
 
 interface DebtParams {
 	cpf: string;
@@ -61,6 +62,8 @@ const DebtWriteService: ServiceSchema<ServiceSettingSchema, DebtWriteMethods, Ba
 						data_pagamento: paid ?? null,
 						recorded_by: ctx.locals.caller!.id
 					}, { transaction });
+					// The event commits with the debt or not at all (the transactional outbox, docs/webhooks.md).
+					await this.query(OUTBOX_INSERT_SQL, outboxRow("debt.created", bidx, { debtId: row.get("id") }, this.broker.namespace), transaction);
 					return debtView(row.get());
 				}, ctx);
 			}
@@ -82,6 +85,7 @@ const DebtWriteService: ServiceSchema<ServiceSettingSchema, DebtWriteMethods, Ba
 						throw new ForbiddenError("Only the consumer that recorded this debt (or a debts:admin key) may settle it", "NOT_OWNER");
 					}
 					await row.update({ data_pagamento: paid }, { transaction });
+					await this.query(OUTBOX_INSERT_SQL, outboxRow("debt.settled", bidx, { debtId: row.get("id") }, this.broker.namespace), transaction);
 					return debtView(row.get());
 				}, ctx);
 			}

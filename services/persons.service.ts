@@ -7,6 +7,7 @@ import { ConflictError, InvalidFieldError, NotFoundError } from "../lib/errors";
 import * as f from "../lib/fields";
 import { REENCRYPT_BATCH } from "../lib/pii";
 import { LOOKUP_SQL, payloadA } from "../lib/base-a/lookup";
+import { OUTBOX_INSERT_SQL, outboxRow } from "../lib/webhooks/events";
 
 interface PersonParams { cpf: string; nome?: string; endereco?: string }
 
@@ -47,6 +48,9 @@ const PersonsService: ServiceSchema<ServiceSettingSchema, object, BaseAThis> = {
 					const row = await this.adapter.model.findOne({ where: { cpf_bidx: bidx }, transaction, lock: true });
 					if (!row) throw new NotFoundError("Person");
 					await row.update(this.sealFields("persons", bidx, { nome, endereco }), { transaction });
+					// Which fields changed, never their values (the transactional outbox, docs/webhooks.md).
+					const fields = Object.entries({ nome, endereco }).filter(([, v]) => v !== undefined).map(([k]) => k);
+					await this.query(OUTBOX_INSERT_SQL, outboxRow("person.changed", bidx, { fields }, this.broker.namespace), transaction);
 					return this.openFields("persons", bidx, row.get(), ["cpf", "nome", "endereco"]);
 				}, ctx);
 			}
@@ -110,7 +114,9 @@ const PersonsService: ServiceSchema<ServiceSettingSchema, object, BaseAThis> = {
 					await this.recordErasure(bidx, transaction);
 					// Stored Idempotency answers of the person's writes (in any base) hold their data too.
 					await this.query("DELETE FROM idempotency_keys WHERE cpf_bidx = $1 RETURNING key", [bidx], transaction);
-					return { erased: await this.adapter.model.destroy({ where: { cpf_bidx: bidx }, transaction }) };
+					const erased = await this.adapter.model.destroy({ where: { cpf_bidx: bidx }, transaction });
+					if (erased > 0) await this.query(OUTBOX_INSERT_SQL, outboxRow("erased", bidx, {}, this.broker.namespace), transaction);
+					return { erased };
 				}, ctx);
 			}
 		}

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { BaseBMixin, type BaseBThis, ERASURES } from "../mixins/base-b.mixin";
 import { PiiMixin, type PiiThis } from "../mixins/pii.mixin";
@@ -70,9 +71,13 @@ const ProfilesService: ServiceSchema<ServiceSettingSchema, object, BaseBThis & P
 				const now = new Date();
 				const before = await this.erasedAt(bidx);
 				if (before && before >= now) throw erasedMeanwhile();
+				// No transactions in Base B: the event is an intent in Base A's outbox first, the document names
+				// it, and it is confirmed after (or, if this node dies, by the relay finding it here: docs/webhooks.md).
+				const eventId = randomUUID();
+				await ctx.call("events-relay.intend", { id: eventId, type: "profile.changed", cpfBidx: bidx });
 				const upsert = () => this.adapter.collection.updateOne(
 					{ _id: bidx },
-					{ $set: { ...sealed, fonteDeRenda: p.fonteDeRenda, bens, updatedAt: now }, $setOnInsert: { createdAt: now } },
+					{ $set: { ...sealed, fonteDeRenda: p.fonteDeRenda, bens, updatedAt: now, lastEventId: eventId }, $setOnInsert: { createdAt: now } },
 					{ upsert: true }
 				);
 				// Two PUTs of a new profile at once both try to insert; the loser of the race for the _id gets a
@@ -92,6 +97,7 @@ const ProfilesService: ServiceSchema<ServiceSettingSchema, object, BaseBThis & P
 				}
 				// The route table makes this a 201 with its Location (middlewares/http-status.middleware.ts).
 				ctx.locals.created = result.upsertedCount === 1;
+				await ctx.call("events-relay.confirm", { id: eventId }).catch((err: Error) => this.logger.warn("Profile event left to the relay's sweep:", err?.name));
 				return profileView({ fonteDeRenda: p.fonteDeRenda, bens } as ProfileDoc, p, today);
 			}
 		},
@@ -104,6 +110,17 @@ const ProfilesService: ServiceSchema<ServiceSettingSchema, object, BaseBThis & P
 				const doc: ProfileDoc | null = await this.adapter.collection.findOne({ _id: bidx });
 				if (!doc) throw new NotFoundError("Profile");
 				return profileView(doc, this.openFields("profiles", bidx, doc, SEALED), todayIso());
+			}
+		},
+
+		/** For the outbox relay: whether the write an intent announced reached the profile (docs/webhooks.md). */
+		eventApplied: {
+			callers: ["base-a"],
+			visibility: "public",
+			params: { cpfBidx: { type: "string", length: 64 }, id: "uuid" },
+			async handler(ctx: Context<{ cpfBidx: string; id: string }>) {
+				const doc = await this.adapter.collection.findOne({ _id: ctx.params.cpfBidx }, { projection: { lastEventId: 1 } });
+				return doc?.lastEventId === ctx.params.id;
 			}
 		},
 

@@ -128,6 +128,24 @@ describe("operators' REPL (npm run repl)", () => {
 		);
 	}, 90_000);
 
+	it("lists webhook dead letters and sends one again", async () => {
+		const [{ id: sub }] = await ownerQuery<{ id: string }>(
+			"INSERT INTO webhook_subscriptions (id, consumer_id, url, event_types, secret_enc) VALUES (gen_random_uuid(), 'repl-test', 'https://hooks.invalid/x', '{erased}', 'v1.x.y') RETURNING id");
+		const [{ id }] = await ownerQuery<{ id: string }>(
+			`INSERT INTO webhook_deliveries (id, subscription_id, consumer_id, namespace, event_id, event_seq, event_type, event_at, cpf_bidx, data, status, attempts, last_error)
+			 VALUES (gen_random_uuid(), $1, 'repl-test', $2, gen_random_uuid(), 0, 'erased', now() - interval '2 days', $3, '{}', 'dead', 30, 'ECONNREFUSED') RETURNING id`,
+			[sub, `${mesh.namespace}-elsewhere`, "e".repeat(64)]);
+		const repl = new Repl(mesh.namespace);
+		repls.push(repl);
+		expect(await repl.run("webhooks:dead", /dead letter\(s\)/)).toContain(id);
+		expect(await repl.run(`webhooks:replay ${id}`, /pending again|✖/)).toContain(`Delivery ${id} is pending again.`);
+		expect(await repl.run(`webhooks:replay ${id}`, /pending again|✖/)).toMatch(/✖ webhooks:replay: .*404/);
+		const [row] = await ownerQuery("SELECT status, attempts FROM webhook_deliveries WHERE id = $1", [id]);
+		expect(row).toEqual({ status: "pending", attempts: 0 });
+		expect(await repl.end()).toBe(1);
+		await ownerQuery("DELETE FROM webhook_subscriptions WHERE id = $1", [sub]);
+	}, 60_000);
+
 	it("refuses an unknown scope, lists the valid ones and exits non-zero", async () => {
 		const repl = new Repl(mesh.namespace);
 		repls.push(repl);

@@ -16,6 +16,8 @@ export interface ProfileDoc {
 	bens: Asset[];
 	createdAt: Date;
 	updatedAt: Date;
+	/** The event (an intent in Base A's outbox) the last write announced: docs/webhooks.md. */
+	lastEventId?: string;
 }
 
 /** Payload B exactly as in the seed; `idade` is computed now, never stored. */

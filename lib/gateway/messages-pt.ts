@@ -29,6 +29,8 @@ export const ERRORS_PT: Record<string, string | ((english: string) => string)> =
 	INVALID_CALLER_TOKEN: "A chamada não traz um token de chamador válido",
 	NOT_OWNER: "Só o consumidor que registrou esta dívida (ou uma chave debts:admin) pode quitá-la",
 	PERSON_EXISTS: "Já existe uma pessoa com este CPF",
+	MONITOR_LIMIT: "Este consumidor já monitora o número máximo de CPFs",
+	SUBSCRIPTION_LIMIT: "Este consumidor já tem o número máximo de assinaturas de webhook",
 	CONFLICT: "O registro já existe",
 	ERASED_MEANWHILE: "Os dados deste CPF foram apagados enquanto esta requisição era atendida; envie-a de novo para registrá-la como nova",
 	IDEMPOTENCY_KEY_REUSED: "Esta Idempotency-Key já foi usada numa requisição diferente",

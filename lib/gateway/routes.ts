@@ -94,6 +94,20 @@ const movementsPage: JsonSchema = {
 	}
 };
 
+const subscription: JsonSchema = {
+	type: "object", required: ["id", "url", "eventTypes", "createdAt"],
+	properties: { id: { type: "string", format: "uuid" }, url: str, eventTypes: { type: "array", items: str }, createdAt: { type: "string", format: "date-time" }, secret: { type: "string", pattern: "^whsec_", description: "Shown once, at creation: verify deliveries with it (Standard Webhooks)" } }
+};
+const webhookDelivery: JsonSchema = {
+	type: "object", required: ["id", "subscriptionId", "eventId", "eventType", "status", "attempts"],
+	properties: {
+		id: { type: "string", format: "uuid" }, subscriptionId: { type: "string", format: "uuid" }, eventId: { type: "string", format: "uuid", description: "The webhook-id header: deduplicate with it" },
+		eventType: str, eventAt: { type: "string", format: "date-time" }, status: { type: "string", enum: ["pending", "delivered", "dead", "dropped"] },
+		attempts: { type: "integer" }, lastStatus: { type: ["integer", "null"] }, lastError: { type: ["string", "null"] },
+		nextAt: { type: ["string", "null"], format: "date-time" }, deliveredAt: { type: ["string", "null"], format: "date-time" }
+	}
+};
+
 const part = (data: JsonSchema): JsonSchema => ({
 	type: "object", required: ["status"],
 	description: "`ok` with `data`; `not_found`; `forbidden` (the key lacks the part's scope); `unavailable` or `error` with `reason`",
@@ -203,7 +217,17 @@ export const ROUTES: GatewayRoute[] = [
 	{ method: "POST", path: "/consumers", action: "consumers.create", scope: "consumers:admin", status: 201, location: "/consumers/:id", shownOnce: ["key"], tag: "Consumers", summary: "Issue an API key (shown once)", response: consumer, idempotent: true,
 		links: { RevokeKey: { to: "DELETE /consumers/:id", parameters: { id: "$response.body#/id" } } } },
 	{ method: "PATCH", path: "/consumers/:id", action: "consumers.update", scope: "consumers:admin", status: 200, tag: "Consumers", summary: "Set the purposes (Finalidade codes) an API key may consult for", response: consumer, body: { required: ["purposes"] } },
-	{ method: "DELETE", path: "/consumers/:id", action: "consumers.revoke", scope: "consumers:admin", status: 204, tag: "Consumers", summary: "Revoke an API key" }
+	{ method: "DELETE", path: "/consumers/:id", action: "consumers.revoke", scope: "consumers:admin", status: 204, tag: "Consumers", summary: "Revoke an API key" },
+	{ method: "POST", path: "/monitoring/cpfs", action: "monitoring.addCpf", scope: "monitoring:write", status: 201, location: "/monitoring/cpfs", tag: "Monitoring", summary: "Put a CPF on your monitoring list (idempotent; bounded per consumer)", response: { type: "object", required: ["cpf"], properties: { cpf: str } }, idempotent: true },
+	{ method: "GET", path: "/monitoring/cpfs", action: "monitoring.listCpfs", scope: "monitoring:read", status: 200, tag: "Monitoring", summary: "Your monitoring list, paged with `after`",
+		response: { type: "object", required: ["cpfs", "next"], properties: { cpfs: { type: "array", items: { type: "object", properties: { cpf: str, since: { type: "string", format: "date-time" } } } }, next: { type: ["string", "null"] } } } },
+	{ method: "DELETE", path: "/monitoring/cpfs/:cpf", action: "monitoring.removeCpf", scope: "monitoring:write", status: 204, tag: "Monitoring", summary: "Take a CPF off your monitoring list" },
+	{ method: "POST", path: "/monitoring/subscriptions", action: "monitoring.subscribe", scope: "monitoring:write", status: 201, location: "/monitoring/subscriptions", shownOnce: ["secret"], tag: "Monitoring",
+		summary: "Register a webhook endpoint for event types (debt.created, debt.settled, person.changed, erased, profile.changed, consulted); the whsec_ secret is shown once", response: subscription },
+	{ method: "GET", path: "/monitoring/subscriptions", action: "monitoring.subscriptions", scope: "monitoring:read", status: 200, tag: "Monitoring", summary: "Your webhook subscriptions", response: { type: "object", required: ["subscriptions"], properties: { subscriptions: { type: "array", items: subscription } } } },
+	{ method: "DELETE", path: "/monitoring/subscriptions/:id", action: "monitoring.unsubscribe", scope: "monitoring:write", status: 204, tag: "Monitoring", summary: "Remove a webhook subscription and its deliveries" },
+	{ method: "GET", path: "/monitoring/deliveries", action: "webhook-deliveries.list", scope: "monitoring:read", status: 200, tag: "Monitoring", summary: "Your delivery log, newest first (filter by subscriptionId, status)", response: { type: "object", required: ["deliveries"], properties: { deliveries: { type: "array", items: webhookDelivery } } } },
+	{ method: "POST", path: "/monitoring/deliveries/:id/replay", action: "webhook-deliveries.replay", scope: "monitoring:write", status: 202, tag: "Monitoring", summary: "Send a delivery again (a dead-lettered one included)", response: webhookDelivery }
 ];
 
 export const API_PREFIX = "/api/v1";

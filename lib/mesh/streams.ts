@@ -7,7 +7,7 @@ import type { Group } from "../../config/groups";
  * Names and subjects are prefixed with the Moleculer namespace, so meshes sharing a NATS server
  * (dev and test, or two deployments) never consume each other's messages.
  */
-export const STREAMS: Record<"transactions" | "deadLetters" | "consultations" | "erasures", { name: string; subjects: string[]; retention: RetentionPolicy; max_age: number; owner: Group }> = {
+export const STREAMS: Record<"transactions" | "deadLetters" | "consultations" | "erasures" | "events", { name: string; subjects: string[]; retention: RetentionPolicy; max_age: number; owner: Group }> = {
 	/** Movements accepted by POST /transactions, until Elasticsearch has them. */
 	transactions: { name: "TRANSACTIONS", subjects: ["transactions.movement"], retention: RetentionPolicy.Workqueue, max_age: nanos(7 * 24 * 3600_000), owner: "base-c" },
 	/**
@@ -18,7 +18,13 @@ export const STREAMS: Record<"transactions" | "deadLetters" | "consultations" | 
 	/** Consultations of a CPF (pseudonymised), for Base C's ultimaConsulta; fed by Base A, Base B and report. */
 	consultations: { name: "CONSULTATIONS", subjects: ["events.cpf.consulted"], retention: RetentionPolicy.Workqueue, max_age: nanos(7 * 24 * 3600_000), owner: "base-c" },
 	/** LGPD erasures still to finish (a base was down); kept until every base confirmed. */
-	erasures: { name: "PRIVACY_ERASURES", subjects: ["privacy.erase"], retention: RetentionPolicy.Workqueue, max_age: nanos(365 * 24 * 3600_000), owner: "privacy" }
+	erasures: { name: "PRIVACY_ERASURES", subjects: ["privacy.erase"], retention: RetentionPolicy.Workqueue, max_age: nanos(365 * 24 * 3600_000), owner: "privacy" },
+	/**
+	 * Base A's domain events (debt.created, debt.settled, person.changed, erased), relayed from its
+	 * transactional outbox; each message's Nats-Msg-Id is the event id, so a re-relayed row is dropped.
+	 * Kept (not a work queue) so that a new consumer or a replay can read them again.
+	 */
+	events: { name: "EVENTS", subjects: ["events.domain"], retention: RetentionPolicy.Limits, max_age: nanos(7 * 24 * 3600_000), owner: "base-a" }
 };
 
 export type StreamKey = keyof typeof STREAMS;

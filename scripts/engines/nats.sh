@@ -67,13 +67,15 @@ nats_tls() {
 # The NATS permissions of a group's user on a server that every local namespace shares. Stream names
 # carry the namespace, and NATS wildcards match whole tokens only, so here a rule names every stream of
 # a kind; docker/nats.conf (one namespace) names each stream exactly. Everyone speaks Moleculer's
-# protocol; only the groups that own streams (base-c, privacy) use JetStream's API; a group publishes
-# only into the streams it feeds.
+# protocol; only the groups that own streams (base-a: EVENTS, base-c, privacy) use JetStream's API (here
+# all of it: namespaced names cannot be told apart; docker/nats.conf names each); a group publishes only
+# into the streams it feeds.
 nats_permissions() {
   local feeds_none='"*.transactions.>", "*.events.>", "*.privacy.>"'
   case $1 in
     api|operators) echo "publish: { deny: [\"\$JS.>\", $feeds_none] }, subscribe: { deny: [\"\$JS.>\", $feeds_none] }" ;;
-    base-a|base-b|report) echo "publish: { deny: [\"\$JS.>\", \"*.transactions.>\", \"*.privacy.>\"] }, subscribe: { deny: [$feeds_none] }" ;;
+    base-a) echo "publish: { deny: [\"*.transactions.>\", \"*.privacy.>\"] }, subscribe: { deny: [$feeds_none] }" ;;
+    base-b|report) echo "publish: { deny: [\"\$JS.>\", \"*.transactions.>\", \"*.privacy.>\"] }, subscribe: { deny: [$feeds_none] }" ;;
     base-c) echo "publish: { deny: [\"*.privacy.>\"] }, subscribe: { deny: [\"*.privacy.>\"] }" ;;
     privacy) echo "publish: { deny: [\"*.transactions.>\", \"*.events.>\"] }, subscribe: { deny: [\"*.transactions.>\", \"*.events.>\"] }" ;;
   esac

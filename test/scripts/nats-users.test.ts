@@ -80,17 +80,28 @@ describe("NATS: what each group's user may do", () => {
 		expect(await count(consultations.name)).toBe(0);
 	});
 
-	it("Base A's user feeds the consultations stream, and nothing else", async () => {
+	it("Base A's user feeds the consultations stream (and owns its EVENTS), and publishes into no other stream", async () => {
 		const before = await count(transactions.name);
 		const baseA = await asGroup("base-a");
 		try {
 			await baseA.jetstream({ timeout: 2000 }).publish(consultations.subject, JSON.stringify({ subject: "s", at: new Date().toISOString(), source: "test" }));
 			await expect(baseA.jetstream({ timeout: 1500 }).publish(transactions.subject, JSON.stringify({ records: [] }))).rejects.toThrow();
-			await expect(baseA.request(`$JS.API.STREAM.PURGE.${transactions.name}`, undefined, { timeout: 1500 })).rejects.toThrow();
 		} finally {
 			await baseA.close();
 		}
 		expect(await count(consultations.name)).toBe(1);
+		expect(await count(transactions.name)).toBe(before);
+	});
+
+	it("Base B's user owns no stream: it cannot use JetStream's API", async () => {
+		const before = await count(transactions.name);
+		const baseB = await asGroup("base-b");
+		try {
+			await expect(baseB.request(`$JS.API.STREAM.PURGE.${transactions.name}`, undefined, { timeout: 1500 })).rejects.toThrow();
+			await expect(baseB.jetstream({ timeout: 1500 }).publish(transactions.subject, JSON.stringify({ records: [] }))).rejects.toThrow();
+		} finally {
+			await baseB.close();
+		}
 		expect(await count(transactions.name)).toBe(before);
 	});
 });

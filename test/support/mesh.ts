@@ -24,17 +24,22 @@ import ReportService from "../../services/report.service";
 import CreditScoreService from "../../services/credit-score.service";
 import ScoreHistoryService from "../../services/score-history.service";
 import PrivacyService from "../../services/privacy.service";
+import EventsRelayService from "../../services/events-relay.service";
+import MonitoringService from "../../services/monitoring.service";
+import WebhookDeliveriesService from "../../services/webhook-deliveries.service";
 
-/** Every service of Base A plus the gateway. */
+/** Every service of Base A plus the gateway (the outbox relay included: Base B's writes announce their events to it). */
 export const BASE_A_MESH: ServiceSchema[] = [
-	ApiService, PersonsService, CpfLookupService, DebtWriteService, AuditService, ConsumersService, IdempotencyService
+	ApiService, PersonsService, CpfLookupService, DebtWriteService, AuditService, ConsumersService, IdempotencyService, EventsRelayService
 ];
 /** Base B's services. */
 export const BASE_B_SERVICES: ServiceSchema[] = [ProfilesService, AssetScoreService, MlExportService, ScoreHistoryService];
 /** Base C's services. */
 export const BASE_C_SERVICES: ServiceSchema[] = [TransactionIngestService, ActivityService];
+/** Base A's monitoring and webhooks (docs/webhooks.md): lists and subscriptions, deliveries. */
+export const WEBHOOK_SERVICES: ServiceSchema[] = [MonitoringService, WebhookDeliveriesService];
 /** The whole mesh as it stands. */
-export const FULL_MESH: ServiceSchema[] = [...BASE_A_MESH, ...BASE_B_SERVICES, ...BASE_C_SERVICES, ReportService, CreditScoreService, PrivacyService];
+export const FULL_MESH: ServiceSchema[] = [...BASE_A_MESH, ...BASE_B_SERVICES, ...BASE_C_SERVICES, ReportService, CreditScoreService, PrivacyService, ...WEBHOOK_SERVICES];
 
 export interface Mesh {
 	namespace: string;

@@ -34,9 +34,10 @@ describe("ROUTES", () => {
 		expect(route("privacy.erase").statusOf!({ status: "erased" }, {})).toBe(200);
 	});
 
-	it("shows a new API key once: the key is never part of a stored answer", () => {
+	it("shows a new API key or webhook secret once: neither is part of a stored answer", () => {
 		expect(route("consumers.create").shownOnce).toEqual(["key"]);
-		expect(ROUTES.filter(r => r.shownOnce).map(r => r.action)).toEqual(["consumers.create"]);
+		expect(route("monitoring.subscribe").shownOnce).toEqual(["secret"]);
+		expect(ROUTES.filter(r => r.shownOnce).map(r => r.action)).toEqual(["consumers.create", "monitoring.subscribe"]);
 	});
 
 	it("takes NDJSON only where movements come in", () => {
