@@ -74,6 +74,40 @@ function render(h: ReplHelpers, header: string[], rows: unknown[][]): string {
 
 const day = (iso: string | null) => (iso ? iso.replace("T", " ").slice(0, 19) + "Z" : "—");
 
+/**
+ * What keys:reencrypt goes through, each by its service's `reencrypt` action (one batch a call, in key
+ * order). Stopped half-way, it is simply run again: values already under the current key are only read.
+ */
+const REENCRYPTED = [
+	{ service: "persons", what: "Base A persons" },
+	{ service: "idempotency", what: "Base A stored Idempotency answers" },
+	{ service: "profiles", what: "Base B profiles" }
+] as const;
+
+/** A position of keys:reencrypt as one opaque word: which table, and the cursor in it. */
+function writePosition(at: number, after: unknown): string {
+	return Buffer.from(JSON.stringify({ at, after: after ?? null })).toString("base64url");
+}
+
+function readPosition(word: string): { at: number; after: unknown } {
+	try {
+		const position = JSON.parse(Buffer.from(word, "base64url").toString());
+		if (Number.isInteger(position?.at) && position.at >= 0 && position.at < REENCRYPTED.length) return position;
+	} catch {
+		// fall through
+	}
+	throw new Error("--resume takes the position a stopped keys:reencrypt printed");
+}
+
+/** One batch's answer: rows read and re-encrypted, those no key held opens, where the next batch starts, the total (first batch). */
+interface ReencryptBatch {
+	scanned: number;
+	changed: number;
+	unreadable: number;
+	next: unknown;
+	total?: number;
+}
+
 /** The custom commands; each counts its own failures, so a script can exit non-zero. */
 export function createReplCommands(): ReplCommands {
 	let failures = 0;
@@ -162,6 +196,49 @@ export function createReplCommands(): ReplCommands {
 				write(h.kleur.red().bold(`✖ Audit chain BROKEN: ${result.rows} rows, head seq ${result.head}; first broken rows:`));
 				write(render(h, ["Seq", "Reason"], result.broken.map((b: any) => [b.seq, b.reason])));
 				return false;
+			})
+		},
+		{
+			command: "keys:reencrypt",
+			description: "Re-encrypt every encrypted field of Bases A and B and the stored Idempotency answers under the current PII key, in batches, while the mesh serves",
+			options: [
+				{ option: "-b, --batch <rows>", description: "rows per batch (default 500)" },
+				{ option: "-r, --resume <position>", description: "go on from where a stopped run said (its last line)" }
+			],
+			parse: parseArgs,
+			action: guarded("keys:reencrypt", async (broker, args, h) => {
+				const limit = args.options.batch === undefined ? 500 : Number(args.options.batch);
+				const resume = args.options.resume === undefined ? null : readPosition(args.options.resume);
+				let unreadable = 0;
+				for (const [at, { service: name, what }] of REENCRYPTED.entries()) {
+					if (resume && at < resume.at) continue;
+					await service(broker, name);
+					let after: unknown = resume?.at === at ? resume.after : undefined;
+					let total = 0;
+					let scanned = 0;
+					let changed = 0;
+					do {
+						let batch: ReencryptBatch;
+						try {
+							batch = await broker.call(`${name}.reencrypt`, { ...(after == null ? {} : { after }), limit }, { timeout: 120_000 });
+						} catch (err) {
+							// Where to go on from: the batches before this one are done.
+							(err as { hint?: string }).hint = `go on from here later with: keys:reencrypt --resume ${writePosition(at, after)}`;
+							throw err;
+						}
+						total = batch.total ?? total;
+						scanned += batch.scanned;
+						changed += batch.changed;
+						unreadable += batch.unreadable;
+						after = batch.next;
+						write(`  ${what}: ${scanned}/${Math.max(total, scanned)} read, ${changed} re-encrypted${batch.unreadable ? h.kleur.red(`, ${batch.unreadable} unreadable`) : ""}`);
+					} while (after != null);
+				}
+				if (unreadable > 0) {
+					write(h.kleur.red().bold(`✖ ${unreadable} value(s) could not be opened with any key held: left as they are; keep the old keys until they are dealt with.`));
+					return false;
+				}
+				write(h.kleur.green().bold("✔ Every encrypted field is under the current key: the older keys may now be removed from PII_KEYS."));
 			})
 		},
 		{

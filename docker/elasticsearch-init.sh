@@ -13,6 +13,7 @@
 #              read                     search, msearch and point in time (activity, export, erase)
 #              create_doc               bulk `create` of movements and consultations (never overwrites)
 #              delete                   bulk `delete` of a subject's documents (LGPD erasure)
+#              maintenance              _refresh before an erasure's delete pass (docs/erasure.md)
 #   Not granted: `write` (update and overwrite documents), `manage` (mappings, settings, close),
 #   `delete_index`, and anything on other indices or on the cluster's security.
 #   user credit_mesh         that role; the services' URL (the elasticsearch_url secret) carries it
@@ -40,7 +41,7 @@ es GET /_security/_authenticate </dev/null >/dev/null
 es PUT /_security/role/credit_mesh_writer >/dev/null <<JSON
 {"cluster": ["cluster:monitor/health", "manage_index_templates"],
  "indices": [{"names": ["$prefix-*"],
-   "privileges": ["create_index", "view_index_metadata", "read", "create_doc", "delete"]}]}
+   "privileges": ["create_index", "view_index_metadata", "read", "create_doc", "delete", "maintenance"]}]}
 JSON
 
 printf '{"password": "%s", "roles": ["credit_mesh_writer"], "full_name": "credit-mesh Base C services"}' "$app_pw" \

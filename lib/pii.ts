@@ -85,3 +85,6 @@ export function pseudonymizer(pseudonymKey: Buffer, purpose: string): (cpf: stri
 export function piiCipherFromConfig(cfg: Pick<Config, "piiKeys" | "blindIndexKey"> = config): PiiCipher {
 	return new PiiCipher(need(cfg as Config, "piiKeys"), need(cfg as Config, "blindIndexKey"));
 }
+
+/** The batch size parameter of the `reencrypt` actions (keys:reencrypt in the REPL). */
+export const REENCRYPT_BATCH = { type: "number", integer: true, min: 1, max: 5000, default: 500, convert: true } as const;

@@ -4,7 +4,7 @@ import { config } from "../config";
 import { groupOf, type Group } from "../config/groups";
 import { natsOptions } from "../config/nats";
 import { BaseUnavailableError, type Thrown } from "../lib/errors";
-import { STREAMS, channel, type StreamKey } from "../lib/mesh/streams";
+import { STREAMS, SUBJECT_TOKEN, channel, type StreamKey } from "../lib/mesh/streams";
 import { onScrape } from "../broker/prometheus.reporter";
 
 /** Messages a durable consumer has not finished: not yet delivered plus delivered and not yet acked (the ingest lag). */
@@ -15,6 +15,11 @@ export const STREAM_MESSAGES = "credit_mesh.jetstream.stream.messages";
 export interface Delivery<T> {
 	data: T;
 	msg: JsMsg;
+}
+
+/** When the stream accepted a delivery's message (the server's clock, in ms): the same on every redelivery. */
+export function acceptedAt(d: Delivery<unknown>): number {
+	return d.msg.info.timestampNanos / 1e6;
 }
 
 /**
@@ -34,8 +39,13 @@ export interface ChannelConsumer<T = unknown, TThis = Service> {
 
 /** What services reach as `this.broker.channels`. */
 export interface Channels {
-	/** Resolves once the server stored the message (a PubAck); 503 when it cannot. */
-	publish(stream: StreamKey, payload: unknown, msgID?: string): Promise<PubAck>;
+	/**
+	 * Resolves once the server stored the message (a PubAck); 503 when it cannot. `token` files it
+	 * under `<subject>.<token>` on a stream that stores those (e.g. dead letters by person).
+	 */
+	publish(stream: StreamKey, payload: unknown, msgID?: string, token?: string): Promise<PubAck>;
+	/** Removes every message filed under `<subject>.<token>` (e.g. an erased person's dead letters); how many. */
+	purge(stream: StreamKey, token: string): Promise<number>;
 	/** Removes a stored message that no longer needs handling (e.g. a job finished inline). */
 	forget(stream: StreamKey, seq: number): Promise<void>;
 	/** Appends `data` only if the stream's last message is still `lastSeq` (0: empty), else throws: one writer wins a race. */
@@ -79,13 +89,13 @@ class JetStreamLink implements Channels {
 	}
 
 	/** Creates or updates the stream when this broker runs its owner; the others only use its name. */
-	async ensure(key: StreamKey): Promise<{ name: string; subject: string }> {
+	async ensure(key: StreamKey): Promise<{ name: string; subject: string; subjects: string[] }> {
 		const ch = channel(this.broker.namespace, key);
 		if (this.ensured.has(ch.name) || !this.groups.has(STREAMS[key].owner)) return ch;
 		const jsm = await (await this.jetstream()).manager();
 		const { owner: _owner, fixed, ...settings } = STREAMS[key];
 		const cfg = {
-			...settings, name: ch.name, subjects: [ch.subject], storage: StorageType.File, discard: DiscardPolicy.New,
+			...settings, name: ch.name, subjects: ch.subjects, storage: StorageType.File, discard: DiscardPolicy.New,
 			// A full stream refuses new messages (back-pressure: the API answers 503) rather than dropping old ones.
 			max_bytes: config.jetstreamMaxBytes, duplicate_window: nanos(120_000)
 		};
@@ -101,16 +111,24 @@ class JetStreamLink implements Channels {
 		return ch;
 	}
 
-	async publish(stream: StreamKey, payload: unknown, msgID?: string): Promise<PubAck> {
+	async publish(stream: StreamKey, payload: unknown, msgID?: string, token?: string): Promise<PubAck> {
+		if (token !== undefined && !SUBJECT_TOKEN.test(token)) throw new TypeError("A subject token is letters, digits, - and _ only");
 		try {
 			const { subject } = await this.ensure(stream);
 			const { js } = await this.jetstream();
-			return await js.publish(subject, JSON.stringify(payload), msgID ? { msgID } : undefined);
+			return await js.publish(token === undefined ? subject : `${subject}.${token}`, JSON.stringify(payload), msgID ? { msgID } : undefined);
 		} catch (err) {
 			const e = err as Thrown;
 			this.broker.logger.warn(`JetStream refused a message for ${STREAMS[stream].name}:`, e?.code ?? e?.name);
 			throw new BaseUnavailableError("C (ingest channel)");
 		}
+	}
+
+	async purge(stream: StreamKey, token: string): Promise<number> {
+		if (!SUBJECT_TOKEN.test(token)) throw new TypeError("A subject token is letters, digits, - and _ only");
+		const { name, subject } = await this.ensure(stream);
+		const jsm = await (await this.jetstream()).manager();
+		return (await jsm.streams.purge(name, { filter: `${subject}.${token}` })).purged;
 	}
 
 	async forget(stream: StreamKey, seq: number): Promise<void> {

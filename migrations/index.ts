@@ -7,6 +7,8 @@ import { idempotencyCpf } from "./004-idempotency-cpf";
 import { auditActionNames } from "./005-audit-action-names";
 import { consumerPurposes } from "./010-consumer-purposes";
 import { consultationsScope } from "./011-consultations-scope";
+import { erasures } from "./025-erasures";
+import { rateBuckets } from "./026-rate-buckets";
 import { webhooks } from "./030-webhooks";
 import { auditKeyedChain } from "./020-audit-keyed-chain";
 import { idempotencyClaim } from "./021-idempotency-claim";
@@ -14,7 +16,7 @@ import { idempotencyClaim } from "./021-idempotency-claim";
 import type { Migration, RunSql } from "./migration";
 
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
-export const migrations: Migration[] = [baseA, idempotencyOwner, debtOwner, idempotencyCpf, auditActionNames, consumerPurposes, consultationsScope, auditKeyedChain, idempotencyClaim, webhooks];
+export const migrations: Migration[] = [baseA, idempotencyOwner, debtOwner, idempotencyCpf, auditActionNames, consumerPurposes, consultationsScope, auditKeyedChain, idempotencyClaim, erasures, rateBuckets, webhooks];
 
 /**
  * Brings Base A's schema up to date with the owner role's URL (the application's role may not

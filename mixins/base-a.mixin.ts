@@ -11,6 +11,7 @@ import { appendAudit, type AuditedParams } from "../middlewares/audit.middleware
 import { httpAnswer } from "../middlewares/http-status.middleware";
 import { ConflictError } from "../lib/errors";
 import type { Mixin, MixinSchema } from "../types/mixin";
+import { ConflictError } from "../lib/errors";
 
 /** moleculer-db-adapter-sequelize once connected: its types leave out the Sequelize instance and the model. */
 export interface SequelizeAdapter extends SqlAdapter {
@@ -23,7 +24,17 @@ export interface BaseAThis extends DatabaseThis<SequelizeAdapter>, PiiThis {
 	inTransaction<T>(work: (t: Transaction) => Promise<T>, ctx?: Context<AuditedParams, MeshMeta, MeshLocals>): Promise<T>;
 	/** The rows of a SELECT, each as the query names its columns (`T`). */
 	query<T extends object = Record<string, unknown>>(sql: string, bind?: unknown[], transaction?: Transaction): Promise<T[]>;
+	/**
+	 * A write's guard against erasure (docs/erasure.md): waits for an erasure of this CPF in progress,
+	 * then refuses (409 ERASED_MEANWHILE) a write whose transaction began before the CPF's erasure.
+	 */
+	refuseIfErased(bidx: string, transaction: Transaction): Promise<void>;
+	/** The erasure's side: holds every write of the CPF off and records the moment of its erasure. */
+	recordErasure(bidx: string, transaction: Transaction): Promise<void>;
 }
+
+/** The advisory lock of one CPF's writes (shared) against its erasure (exclusive), until the transaction ends. */
+const CPF_LOCK = "hashtextextended('credit-mesh-cpf:' || $1, 0)";
 
 /**
  * Base A (PostgreSQL) through moleculer-db and its Sequelize adapter. The model is defined on a
@@ -67,6 +78,18 @@ export function BaseAMixin(defineModel: DefineModel): Mixin {
 					}
 					return result;
 				});
+			},
+			async refuseIfErased(bidx: string, transaction: Transaction): Promise<void> {
+				await this.query(`SELECT pg_advisory_xact_lock_shared(${CPF_LOCK})`, [bidx], transaction);
+				// A statement of its own: its snapshot is taken once the lock is held, so it sees the erasure it waited for.
+				const [erased] = await this.query<{ erased: boolean }>("SELECT true AS erased FROM erasures WHERE cpf_bidx = $1 AND erased_at >= now()", [bidx], transaction);
+				if (erased) throw new ConflictError("This CPF was erased while the request was in flight; send it again to record it as new", "ERASED_MEANWHILE");
+			},
+			async recordErasure(bidx: string, transaction: Transaction): Promise<void> {
+				await this.query(`SELECT pg_advisory_xact_lock(${CPF_LOCK})`, [bidx], transaction);
+				// clock_timestamp(): after the lock, so every write that waited for it began before this moment.
+				await this.query(`INSERT INTO erasures (cpf_bidx, erased_at) VALUES ($1, clock_timestamp())
+					ON CONFLICT (cpf_bidx) DO UPDATE SET erased_at = EXCLUDED.erased_at RETURNING cpf_bidx`, [bidx], transaction);
 			},
 			/** A raw parameterised query ($1…) on this service's connection pool. */
 			query<T extends object>(sql: string, bind: unknown[] = [], transaction?: Transaction): Promise<T[]> {

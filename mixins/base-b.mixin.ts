@@ -9,14 +9,23 @@ import type { Mixin, MixinSchema } from "../types/mixin";
 /** The collection of payload B documents, keyed by the CPF's blind index (`_id`). */
 export const PROFILES = "profiles";
 
+/**
+ * Erasure tombstones of Base B (docs/erasure.md): `{_id: <blind index>, erasedAt}`, never the CPF.
+ * Written by profiles.erase before it deletes; checked by every write of a profile.
+ */
+export const ERASURES = "erasures";
+
 /** moleculer-db-adapter-mongo once connected: its types leave out the database, and type no collection. */
 export interface ProfilesAdapter extends MongoAdapter {
 	db: Db;
 	collection: Collection<ProfileDoc>;
 }
 
-/** What BaseBMixin adds to `this`: the profiles collection, through `this.adapter.collection`. */
-export type BaseBThis = DatabaseThis<ProfilesAdapter>;
+/** What BaseBMixin adds to `this`: the profiles collection, through `this.adapter.collection`, and the tombstones. */
+export interface BaseBThis extends DatabaseThis<ProfilesAdapter> {
+	/** The moment the CPF of this blind index was last erased, or null (docs/erasure.md). */
+	erasedAt(bidx: string): Promise<Date | null>;
+}
 
 /**
  * Base B (MongoDB protocol) through moleculer-db and its Mongo adapter; an adapter of this service's
@@ -34,6 +43,12 @@ export function BaseBMixin(): Mixin {
 				poolSize: config.mongoPoolMax
 			});
 			schema.collection = PROFILES;
+		},
+		methods: {
+			async erasedAt(bidx: string): Promise<Date | null> {
+				const tomb = await this.adapter.db.collection<{ _id: string; erasedAt: Date }>(ERASURES).findOne({ _id: bidx });
+				return tomb?.erasedAt ?? null;
+			}
 		}
 	} satisfies MixinSchema<BaseBThis> as unknown as Mixin;
 }

@@ -26,6 +26,11 @@ export interface BaseCThis {
 	mapEsError(err: unknown): never;
 	/** Puts the index templates and indices in place (idempotent). */
 	ensureIndices(): Promise<void>;
+	/**
+	 * The subjects among these erased at or after `since` (ms), each with the moment of its erasure in ms
+	 * (docs/erasure.md).
+	 */
+	erasedSubjects(subjects: Iterable<string>, since: number): Promise<Map<string, number>>;
 }
 
 /**
@@ -34,6 +39,9 @@ export interface BaseCThis {
  * left GET /activity and GET /reports without any answer for more than 15 s (found by test/faults.test.ts).
  * Background work (bulk writes, consultations) keeps the client's default of 10 s and one retry.
  */
+/** Erasures read by one search when a writer checks its batch; more since its oldest message, and it asks by id. */
+const RECENT_ERASURES = 1000;
+
 export const ES_READ = { requestTimeout: 4000, maxRetries: 0 } as const;
 
 /**
@@ -64,6 +72,30 @@ export const BaseCMixin = {
 		mapEsError(err: unknown): never {
 			if (isEsUnavailable(err)) throw new BaseUnavailableError("C");
 			throw err;
+		},
+
+		async erasedSubjects(subjects: Iterable<string>, since: number): Promise<Map<string, number>> {
+			const wanted = new Set(subjects);
+			const erased = new Map<string, number>();
+			if (wanted.size === 0) return erased;
+			// Only erasures at or after the oldest acceptance can drop anything: usually none or a few, found by
+			// one small search (a tombstone is searchable once activity.erase's create returned: refresh wait_for).
+			const recent = await this.es.search<{ subject: string; erased_at: string }>({
+				index: index.erasures(), size: RECENT_ERASURES, track_total_hits: RECENT_ERASURES + 1,
+				query: { range: { erased_at: { gte: new Date(since).toISOString() } } }, _source: ["subject", "erased_at"]
+			});
+			const total = recent.hits.total;
+			if ((typeof total === "number" ? total : total?.value ?? 0) <= recent.hits.hits.length) {
+				for (const hit of recent.hits.hits) if (hit._source && wanted.has(hit._source.subject)) erased.set(hit._source.subject, Date.parse(hit._source.erased_at));
+				return erased;
+			}
+			// More erasures than that since: each subject by id (a get is real-time).
+			const res = await this.es.mget<{ erased_at: string }>({ index: index.erasures(), ids: [...wanted], _source: ["erased_at"] });
+			for (const doc of res.docs) {
+				if ("error" in doc) throw Object.assign(new Error(`Tombstones unreadable: ${doc.error.type}`), { name: "ResponseError", meta: { statusCode: 503 } });
+				if (doc.found && doc._source) erased.set(doc._id, Date.parse(doc._source.erased_at));
+			}
+			return erased;
 		},
 
 		async ensureIndices() {

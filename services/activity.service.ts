@@ -2,7 +2,8 @@ import { createHash } from "node:crypto";
 import type { estypes } from "@elastic/elasticsearch";
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { BaseCMixin, type BaseCThis, ES_READ } from "../mixins/base-c.mixin";
-import type { Delivery } from "../middlewares/channels.middleware";
+import { acceptedAt, type Delivery } from "../middlewares/channels.middleware";
+import { SUBJECT_TOKEN } from "../lib/mesh/streams";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import type { ConsultationMessage } from "../middlewares/consultation.middleware";
 import { index } from "../lib/base-c/indices";
@@ -62,14 +63,13 @@ interface StatsAggs {
 /** ISO day `days` after `iso` (negative: before). */
 const plusDays = (iso: string, days: number) => new Date(Date.parse(iso) + days * 86_400_000).toISOString().slice(0, 10);
 
-/** Every operation of a bulk request here is a create. */
-type CreateItems = { create: estypes.BulkResponseItem }[];
-
 interface ActivityMethods {
 	/** Every document of a subject in one index, through a point in time, in pages. */
 	subjectDocs(indexName: string, subject: string, source: string[] | false): AsyncGenerator<Hit<MovementDoc & Consultation>[]>;
 	/** The consumer's side of the consultations channel. */
 	recordConsultations(batch: Delivery<Consultation>[]): Promise<void>;
+	/** Writes the subject's erasure tombstone, dated now. */
+	tombstone(subject: string): Promise<void>;
 }
 
 /** A stored consultation as it leaves Base C: when, who (a consumer id; names are Base A's), why. */
@@ -279,28 +279,52 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 			}
 		},
 
-		/** LGPD erasure: every movement and consultation of a subject, by bulk deletes (no _delete_by_query needed). Idempotent. */
+		/**
+		 * LGPD erasure: a tombstone of the subject first (every writer of Base C drops what was accepted
+		 * before it: docs/erasure.md), then every movement and consultation of the subject, by bulk deletes
+		 * (no _delete_by_query needed), then its dead letters. Idempotent.
+		 */
 		erase: {
 			callers: ["privacy"],
 			visibility: "public",
-			params: { subject: { type: "string", min: 10, max: 100 } },
+			params: { subject: { type: "string", min: 10, max: 100, pattern: SUBJECT_TOKEN } },
 			async handler(ctx: Context<{ subject: string }, MeshMeta, MeshLocals>) {
+				const { subject } = ctx.params;
+				await this.tombstone(subject);
+				// Whatever a writer put in before the tombstone becomes searchable now, so the pass below finds it.
+				await this.es.indices.refresh({ index: [index.movements(), index.consultations()] });
 				let erased = 0;
 				for (const target of [index.movements(), index.consultations()]) {
 					const ids: string[] = [];
-					for await (const hits of this.subjectDocs(target, ctx.params.subject, false)) ids.push(...hits.map(h => h._id));
+					for await (const hits of this.subjectDocs(target, subject, false)) ids.push(...hits.map(h => h._id));
 					for (let i = 0; i < ids.length; i += 1000) {
 						const res = await this.es.bulk({ refresh: "wait_for", operations: ids.slice(i, i + 1000).map(id => ({ delete: { _index: target, _id: id } })) });
 						if (res.errors) throw Object.assign(new Error("Elasticsearch refused some deletes"), { name: "ResponseError", meta: { statusCode: 503 } });
 						erased += res.items.length;
 					}
 				}
-				return { erased };
+				const deadLetters = await this.broker.channels.purge("deadLetters", subject);
+				return { erased, deadLetters };
 			}
 		}
 	},
 
 	methods: {
+		/**
+		 * The subject's tombstone at this moment. Base C's user may create and delete documents but never
+		 * overwrite one: an older tombstone is deleted and created again (for that instant a writer may
+		 * write what the delete pass that follows removes anyway).
+		 */
+		async tombstone(subject: string) {
+			// Searchable before this returns: the writers find recent tombstones by a search (BaseCMixin.erasedSubjects).
+			const write = () => this.es.create({ index: index.erasures(), id: subject, refresh: "wait_for", document: { subject, erased_at: new Date().toISOString() } });
+			await write().catch(async (err: unknown) => {
+				if ((err as { meta?: { statusCode?: number } })?.meta?.statusCode !== 409) throw err;
+				await this.es.delete({ index: index.erasures(), id: subject, refresh: "wait_for" });
+				await write();
+			});
+		},
+
 		/** Every document of a subject in one index, through a point in time, in pages (works on any Elasticsearch). */
 		async *subjectDocs(indexName: string, subject: string, source: string[] | false) {
 			const pit = await this.es.openPointInTime({ index: indexName, keep_alive: "1m" });
@@ -320,22 +344,46 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 			}
 		},
 
-		/** Consultations land as documents with ids derived from their content: a redelivery is counted once. */
+		/**
+		 * Consultations land as documents with ids derived from their content: a redelivery is counted once.
+		 * Those of a subject erased since are dropped, or removed again (as movements are: docs/erasure.md).
+		 */
 		async recordConsultations(batch: Delivery<Consultation>[]) {
 			const valid = batch.filter(d => d.data && typeof d.data.subject === "string" && !Number.isNaN(Date.parse(d.data.at)));
 			for (const d of batch) if (!valid.includes(d)) d.msg.term();
 			if (valid.length === 0) return;
+			// Messages published before consumer and purpose existed carry neither: kept as "unknown" and null.
+			const attribution = ({ data }: Delivery<Consultation>) => ({
+				consumer: typeof data.consumer === "string" ? data.consumer.slice(0, 64) : "unknown",
+				purpose: typeof data.purpose === "string" ? data.purpose.slice(0, 64) : null
+			});
+			const idOf = (d: Delivery<Consultation>) => {
+				const { consumer, purpose } = attribution(d);
+				return createHash("sha256").update(`${d.data.subject}|${d.data.at}|${d.data.source}|${consumer}|${purpose}`).digest("base64url");
+			};
+			// Accepted when it happened, or when the stream took it, whichever came first.
+			const erasedSince = (erased: Map<string, number>, d: Delivery<Consultation>) => (erased.get(d.data.subject) ?? -Infinity) >= Math.min(acceptedAt(d), Date.parse(d.data.at));
 			try {
+				const oldest = Math.min(...valid.map(d => Math.min(acceptedAt(d), Date.parse(d.data.at))));
+				const before = await this.erasedSubjects(valid.map(d => d.data.subject), oldest);
 				const res = await this.es.bulk({
-					operations: valid.flatMap(({ data }) => {
-						// Messages published before consumer and purpose existed carry neither: kept as "unknown" and null.
-						const consumer = typeof data.consumer === "string" ? data.consumer.slice(0, 64) : "unknown";
-						const purpose = typeof data.purpose === "string" ? data.purpose.slice(0, 64) : null;
-						const id = createHash("sha256").update(`${data.subject}|${data.at}|${data.source}|${consumer}|${purpose}`).digest("base64url");
-						return [{ create: { _index: index.consultations(), _id: id } }, { consultation_id: id, subject: data.subject, at: data.at, source: String(data.source).slice(0, 64), consumer, purpose }];
+					operations: valid.flatMap((d): object[] => {
+						const { consumer, purpose } = attribution(d);
+						const id = idOf(d);
+						if (erasedSince(before, d)) return [{ delete: { _index: index.consultations(), _id: id } }];
+						return [{ create: { _index: index.consultations(), _id: id } }, { consultation_id: id, subject: d.data.subject, at: d.data.at, source: String(d.data.source).slice(0, 64), consumer, purpose }];
 					})
 				});
-				(res.items as CreateItems).forEach((item, i) => (!item.create.error || item.create.status === 409 ? valid[i].msg.ack() : valid[i].msg.nak(2000)));
+				const written = (res.items as Record<"create" | "delete", estypes.BulkResponseItem>[]).map(item => item.create ?? item.delete);
+				const ok = valid.filter((_, i) => !written[i].error || written[i].status === 409);
+				for (const d of valid) if (!ok.includes(d)) d.msg.nak(2000);
+				const after = await this.erasedSubjects(ok.map(d => d.data.subject), oldest);
+				const late = ok.filter(d => erasedSince(after, d) && !erasedSince(before, d));
+				if (late.length > 0) {
+					const undo = await this.es.bulk({ refresh: "wait_for", operations: late.map(d => ({ delete: { _index: index.consultations(), _id: idOf(d) } })) });
+					if (undo.errors) throw Object.assign(new Error("Elasticsearch refused some deletes"), { name: "ResponseError", meta: { statusCode: 503 } });
+				}
+				for (const d of ok) d.msg.ack();
 			} catch (err) {
 				this.logger.warn("Elasticsearch not taking consultations; retrying:", (err as Thrown)?.name);
 				for (const d of valid) d.msg.nak(2000);

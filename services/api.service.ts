@@ -34,6 +34,8 @@ const routeByKey = new Map(ROUTES.map(r => [`${r.method} ${r.action}`, r]));
 const AUTH_CACHE_SIZE = 10_000;
 const UNKNOWN_KEY_CACHE_MS = 5_000;
 const READINESS_CACHE_MS = 1_000;
+/** How long a request waits for the shared rate limit before this gateway's own is used instead. */
+const SHARED_LIMIT_TIMEOUT_MS = 1_000;
 const BEARER = /^Bearer ([A-Za-z0-9_-]{16,256})$/;
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 const IDEMPOTENCY_KEY = new RegExp(IDEMPOTENCY_KEY_PATTERN);
@@ -191,7 +193,9 @@ const ApiService: ServiceSchema<any> = {
 	created() {
 		this.consumerCache = new Map<string, { consumer: any; until: number }>();
 		this.readyCache = { until: 0, report: null as unknown };
+		// The consumers' limit when the shared one is out of reach; the addresses' limit always (docs/rate-limits.md).
 		this.rateLimiter = new RateLimiter();
+		this.sharedLimitWarned = 0;
 		this.addressLimiter = new RateLimiter();
 		// Settings travel to other nodes as JSON: the list is kept there as text and parsed here.
 		this.trustedProxies = parseAddressList(this.settings.trustedProxies);
@@ -271,7 +275,7 @@ const ApiService: ServiceSchema<any> = {
 			return consumer;
 		},
 
-		authorize(ctx: Context<any, any>, _route: unknown, req: Req) {
+		async authorize(ctx: Context<any, any>, _route: unknown, req: Req) {
 			const route = this.routeOf(req);
 			// moleculer-web hands authenticate's answer over as meta.user; past this point the caller has one
 			// name, the signed ctx.meta.callerToken (ctx.locals.caller once verified), so it is not sent on.
@@ -281,10 +285,28 @@ const ApiService: ServiceSchema<any> = {
 			if (!route || !consumer.scopes.includes(route.scope)) {
 				throw new ForbiddenError("ERR_MISSING_SCOPE", { required: route?.scope ?? null });
 			}
-			const wait = this.rateLimiter.take(consumer.id, consumer.rateLimit);
+			const wait = await this.takeRequest(ctx, consumer);
 			if (wait > 0) throw new RateLimitExceeded({ retryAfter: wait });
 			// Only now, so a caller without a key or scope learns nothing about the request's shape.
 			this.checkRequest(ctx, req, route);
+		},
+
+		/**
+		 * One request from the consumer's token bucket, shared by every gateway (consumers.take in Base A:
+		 * docs/rate-limits.md); 0, or the seconds to wait. Base A out of reach: this gateway's own bucket,
+		 * so the API keeps serving the other bases with a limit per replica meanwhile.
+		 */
+		async takeRequest(ctx: Context<any, any>, consumer: { id: string; rateLimit: number }): Promise<number> {
+			try {
+				const { wait }: { wait: number } = await this.broker.call("consumers.take", {}, { parentCtx: ctx, caller: this.fullName, timeout: SHARED_LIMIT_TIMEOUT_MS, retries: 0 });
+				return wait;
+			} catch (err: any) {
+				if (Date.now() > this.sharedLimitWarned + 60_000) {
+					this.sharedLimitWarned = Date.now();
+					this.logger.warn("Shared rate limit out of reach; this gateway's own applies meanwhile:", err?.type ?? err?.name);
+				}
+				return this.rateLimiter.take(consumer.id, consumer.rateLimit);
+			}
 		},
 
 		checkRequest(ctx: Context<any, any>, req: Req, route: GatewayRoute) {

@@ -5,6 +5,8 @@ import { defineConsumer } from "../lib/base-a/models";
 import { NotFoundError } from "../lib/errors";
 import { BOOTSTRAP_ADMIN_ID, SCOPES } from "../lib/scopes";
 import { config } from "../config";
+import { TAKE_TOKEN_SQL } from "../lib/base-a/rate-buckets";
+import { secondsUntilToken } from "../lib/gateway/rate-limit";
 import { PURPOSE_CODES } from "../lib/purposes";
 import { consumerToken, type MeshLocals, type MeshMeta } from "../middlewares/zero-trust.middleware";
 
@@ -30,6 +32,21 @@ const ConsumersService: ServiceSchema<ServiceSettingSchema, object, BaseAThis> =
 		 * Called by the gateway for each key it has not cached: the consumer and a caller token signed by
 		 * this group (the gateway cannot make one), or null.
 		 */
+		/**
+		 * Takes one request from the calling consumer's token bucket, shared by every gateway replica
+		 * (docs/rate-limits.md). The consumer and its rate come from the verified caller token, never params.
+		 */
+		take: {
+			callers: ["api"], scopes: [],
+			visibility: "public",
+			async handler(ctx: Context<unknown, MeshMeta, MeshLocals>) {
+				const { id, rateLimit } = ctx.locals.caller!;
+				const perMinute = rateLimit ?? config.rateLimitPerMinute;
+				const [row] = await this.query<{ allowed: boolean; tokens: number }>(TAKE_TOKEN_SQL, [id, perMinute]);
+				return { wait: row.allowed ? 0 : secondsUntilToken(row.tokens, perMinute) };
+			}
+		},
+
 		authenticate: {
 			callers: ["api"],
 			visibility: "public",

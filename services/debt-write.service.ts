@@ -94,6 +94,7 @@ const DebtWriteService: ServiceSchema<ServiceSettingSchema, DebtWriteMethods, Ba
 
 	methods: {
 		async personId(bidx: string, transaction: Transaction): Promise<string> {
+			await this.refuseIfErased(bidx, transaction);
 			const [person] = await this.query<{ id: string }>("SELECT id FROM persons WHERE cpf_bidx = $1 FOR SHARE", [bidx], transaction);
 			if (!person) throw new NotFoundError("Person");
 			return person.id;

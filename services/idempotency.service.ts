@@ -6,6 +6,8 @@ import { randomUUID } from "node:crypto";
 import { config } from "../config";
 import { type Claim, openAnswer, sealAnswer, STORE_ANSWER_SQL } from "../lib/base-a/idempotency-answer";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
+import type { AuditedParams } from "../middlewares/audit.middleware";
+import { REENCRYPT_BATCH } from "../lib/pii";
 
 /** How long a key is remembered; a client retrying later than this starts afresh. */
 const KEY_TTL_HOURS = 24;
@@ -109,6 +111,42 @@ const IdempotencyService: ServiceSchema<ServiceSettingSchema, IdempotencyMethods
 				// A Base A write stored its answer in its own transaction already: then this changes nothing.
 				await this.query(STORE_ANSWER_SQL, [consumer, key, status, sealAnswer(this.pii, consumer, key, { status, response, location }), claim]);
 				return true;
+			}
+		},
+
+		/**
+		 * One batch of `keys:reencrypt`: the stored answers after `after` ([consumer, key]), each one not
+		 * under the current PII key sealed again under it, in one short transaction.
+		 */
+		reencrypt: {
+			callers: ["operators"], scopes: [], audit: true,
+			visibility: "public",
+			params: { $$strict: true, after: { type: "array", items: "string", length: 2, optional: true }, limit: REENCRYPT_BATCH },
+			async handler(ctx: Context<{ after?: [string, string]; limit: number }, MeshMeta, MeshLocals>) {
+				const { after, limit } = ctx.params;
+				return this.inTransaction(async transaction => {
+					const rows = await this.query<{ consumer_id: string; key: string; response_enc: string | null }>(
+						`SELECT consumer_id, key, response_enc FROM idempotency_keys WHERE $1::text IS NULL OR (consumer_id, key) > ($1::text, $2::text)
+						 ORDER BY consumer_id, key LIMIT $3 FOR UPDATE`, [after?.[0] ?? null, after?.[1] ?? null, limit], transaction);
+					let changed = 0;
+					let unreadable = 0;
+					for (const row of rows) {
+						if (!row.response_enc || !this.pii.isStale(row.response_enc)) continue;
+						const aad = `idempotency:${row.consumer_id}:${row.key}`;
+						let sealed: string;
+						try {
+							sealed = this.pii.encrypt(this.pii.decrypt(row.response_enc, aad), aad);
+						} catch {
+							unreadable++;
+							continue;
+						}
+						await this.query("UPDATE idempotency_keys SET response_enc = $3 WHERE consumer_id = $1 AND key = $2 RETURNING key", [row.consumer_id, row.key, sealed], transaction);
+						changed++;
+					}
+					const last = rows[rows.length - 1];
+					const total = after ? undefined : Number((await this.query<{ n: string }>("SELECT count(*) AS n FROM idempotency_keys", [], transaction))[0].n);
+					return { scanned: rows.length, changed, unreadable, next: rows.length === limit ? [last.consumer_id, last.key] : null, total };
+				}, ctx as Context<AuditedParams, MeshMeta, MeshLocals>);
 			}
 		},
 

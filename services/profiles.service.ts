@@ -1,14 +1,15 @@
 import { randomUUID } from "node:crypto";
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import { BaseBMixin, type BaseBThis } from "../mixins/base-b.mixin";
+import { BaseBMixin, type BaseBThis, ERASURES } from "../mixins/base-b.mixin";
 import { PiiMixin, type PiiThis } from "../mixins/pii.mixin";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import { ASSET_TYPES, INCOME_SOURCES } from "../lib/base-b/catalog";
 import { type Asset, type ProfileDoc, profileView } from "../lib/base-b/profile";
 import { SCORE_HISTORY, SCORE_LATEST } from "../lib/base-b/score-history";
 import { todayIso, yearsBetween } from "../lib/dates";
-import { InvalidFieldError, NotFoundError, isDuplicateKeyError } from "../lib/errors";
+import { ConflictError, InvalidFieldError, NotFoundError, isDuplicateKeyError } from "../lib/errors";
 import * as f from "../lib/fields";
+import { REENCRYPT_BATCH } from "../lib/pii";
 
 interface ProfileParams {
 	cpf: string;
@@ -33,6 +34,9 @@ function checkDates(p: ProfileParams, today: string): void {
 		if (b.inicioPosse < p.dataNascimento) throw new InvalidFieldError(`bens[${i}].inicioPosse`, "A possession cannot start before the birth date.", "dateMin");
 	});
 }
+
+/** A write accepted before the erasure of its CPF: refused, whichever side of the erasure it reached Base B. */
+const erasedMeanwhile = () => new ConflictError("This CPF was erased while the request was in flight; send it again to record it as new", "ERASED_MEANWHILE");
 
 /** Base B: financial profiles (payload B), one per CPF, keyed by its blind index. */
 const ProfilesService: ServiceSchema<ServiceSettingSchema, object, BaseBThis & PiiThis> = {
@@ -63,7 +67,10 @@ const ProfilesService: ServiceSchema<ServiceSettingSchema, object, BaseBThis & P
 				const bidx = this.blindIndex(p.cpf);
 				const sealed = this.sealFields("profiles", bidx, { cpf: p.cpf, endereco: p.endereco, dataNascimento: p.dataNascimento });
 				const bens = p.bens.map(b => ({ tipo: b.tipo, inicioPosse: b.inicioPosse, quitado: b.quitado }));
+				// The moment this write was accepted; an erasure at or after it wins (docs/erasure.md).
 				const now = new Date();
+				const before = await this.erasedAt(bidx);
+				if (before && before >= now) throw erasedMeanwhile();
 				// No transactions in Base B: the event is an intent in Base A's outbox first, the document names
 				// it, and it is confirmed after (or, if this node dies, by the relay finding it here: docs/webhooks.md).
 				const eventId = randomUUID();
@@ -80,6 +87,14 @@ const ProfilesService: ServiceSchema<ServiceSettingSchema, object, BaseBThis & P
 					if (isDuplicateKeyError(err)) return upsert();
 					throw err;
 				});
+				// Base B has no transactions: checked again after the write. Either the erasure's tombstone is seen
+				// here (the write is undone), or it was written after this check, hence after the write, and the
+				// erasure's delete, which follows its tombstone, removes the write.
+				const erased = await this.erasedAt(bidx);
+				if (erased && erased >= now) {
+					await this.adapter.collection.deleteOne({ _id: bidx, updatedAt: now });
+					throw erasedMeanwhile();
+				}
 				// The route table makes this a 201 with its Location (middlewares/http-status.middleware.ts).
 				ctx.locals.created = result.upsertedCount === 1;
 				await ctx.call("events-relay.confirm", { id: eventId }).catch((err: Error) => this.logger.warn("Profile event left to the relay's sweep:", err?.name));
@@ -121,13 +136,48 @@ const ProfilesService: ServiceSchema<ServiceSettingSchema, object, BaseBThis & P
 			}
 		},
 
-		/** LGPD erasure of the profile. Idempotent. */
+		/**
+		 * One batch of `keys:reencrypt`: the profiles after `after` (by _id), each field not under the
+		 * current PII key sealed again under it. No transactions here: each profile is replaced only if its
+		 * sealed fields are still those read (a write meanwhile sealed them under the current key anyway).
+		 */
+		reencrypt: {
+			callers: ["operators"], scopes: [], audit: { before: "started" },
+			visibility: "public",
+			params: { $$strict: true, after: { type: "string", length: 64, optional: true }, limit: REENCRYPT_BATCH },
+			async handler(ctx: Context<{ after?: string; limit: number }, MeshMeta, MeshLocals>) {
+				const { after, limit } = ctx.params;
+				const docs = await this.adapter.collection.find(after ? { _id: { $gt: after } } : {}).sort({ _id: 1 }).limit(limit).toArray();
+				let changed = 0;
+				let unreadable = 0;
+				for (const doc of docs) {
+					const sealedNow = doc as unknown as Record<`${(typeof SEALED)[number]}_enc`, string>;
+					if (!SEALED.some(field => this.pii.isStale(sealedNow[`${field}_enc`]))) continue;
+					let sealed: Record<string, string>;
+					try {
+						sealed = this.sealFields("profiles", doc._id, this.openFields("profiles", doc._id, doc, SEALED));
+					} catch {
+						unreadable++;
+						continue;
+					}
+					const unchanged = Object.fromEntries(SEALED.map(field => [`${field}_enc`, sealedNow[`${field}_enc`]]));
+					const res = await this.adapter.collection.updateOne({ _id: doc._id, ...unchanged }, { $set: sealed });
+					changed += res.modifiedCount ?? 0;
+				}
+				const total = after ? undefined : await this.adapter.collection.countDocuments();
+				return { scanned: docs.length, changed, unreadable, next: docs.length === limit ? docs[docs.length - 1]._id : null, total };
+			}
+		},
+
+		/** LGPD erasure of the profile, after its tombstone (docs/erasure.md). Idempotent. */
 		erase: {
 			callers: ["privacy"], audit: { before: "started" },
 			visibility: "public",
 			params: { cpfBidx: { type: "string", length: 64 } },
 			async handler(ctx: Context<{ cpfBidx: string }, MeshMeta, MeshLocals>) {
 				const bidx = ctx.params.cpfBidx;
+				// The tombstone first, so that a write racing this erasure sees it (see put).
+				await this.adapter.db.collection<{ _id: string; erasedAt: Date }>(ERASURES).updateOne({ _id: bidx }, { $set: { erasedAt: new Date() } }, { upsert: true });
 				// The kept credit scores go with the profile (docs/credit-score.md, "History").
 				await this.adapter.db.collection(SCORE_HISTORY).deleteMany({ bidx });
 				await this.adapter.db.collection<{ _id: string }>(SCORE_LATEST).deleteOne({ _id: bidx });
@@ -135,6 +185,8 @@ const ProfilesService: ServiceSchema<ServiceSettingSchema, object, BaseBThis & P
 			}
 		}
 	},
+
+
 
 	/** Indexes the ML jobs and the export read by; `_id` (the blind index) makes a profile unique per CPF. */
 	async afterConnected() {

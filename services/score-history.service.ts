@@ -29,11 +29,20 @@ const ScoreHistoryService: ServiceSchema<ServiceSettingSchema, object, HistoryTh
 			params: { $$strict: true, cpf: f.cpf, score: { type: "object" } },
 			async handler(ctx: Context<{ cpf: string; score: CreditScore }, MeshMeta, MeshLocals>) {
 				const doc = scoreDoc(this.blindIndex(ctx.params.cpf), ctx.params.score);
-				await this.history().insertOne({ ...doc });
+				// A score computed before its person's erasure is not kept (docs/erasure.md): checked before the
+				// writes and again after them, as profiles.put does (no transactions in Base B).
+				const erasedSince = async () => ((await this.erasedAt(doc.bidx)) ?? new Date(0)) >= doc.at;
+				if (await erasedSince()) return { recorded: false };
+				const { insertedId } = await this.history().insertOne({ ...doc });
 				// The newest per person, for the ML export; an older score arriving late does not replace a newer one.
 				await this.latest().updateOne({ _id: doc.bidx, at: { $lte: doc.at } }, { $set: doc }, { upsert: true }).catch((err: { code?: number }) => {
 					if (err?.code !== 11000) throw err; // a newer one is there: the filter missed it and the upsert hit its _id
 				});
+				if (await erasedSince()) {
+					await this.history().deleteOne({ _id: insertedId });
+					await this.latest().deleteOne({ _id: doc.bidx, at: doc.at });
+					return { recorded: false };
+				}
 				return { recorded: true };
 			}
 		},

@@ -3,7 +3,8 @@ import type { estypes } from "@elastic/elasticsearch";
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { Errors } from "moleculer";
 import { BaseCMixin, type BaseCThis, isEsUnavailable } from "../mixins/base-c.mixin";
-import type { Delivery } from "../middlewares/channels.middleware";
+import { acceptedAt, type Delivery } from "../middlewares/channels.middleware";
+import { SUBJECT_TOKEN } from "../lib/mesh/streams";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import { config } from "../config";
 import type { Thrown } from "../lib/errors";
@@ -30,7 +31,25 @@ interface TransactionIngestMethods {
 	writeBatch(batch: Delivery<MovementBatch>[]): Promise<void>;
 	/** Sends deliveries back for a later retry, backing off with their redeliveries. */
 	retryLater(deliveries: Delivery<MovementBatch>[], err: unknown): void;
-	deadLetter(d: Delivery<MovementBatch>, reason: string, payload: string): Promise<void>;
+	deadLetter(d: Delivery<MovementBatch>, reason: string, payload: string, subject: string): Promise<void>;
+	/** Checks the tombstones again once a batch is written, removes what an erasure overtook, and acks. */
+	settleAfterErasures(done: Work[], deadSubjects: Set<string>): Promise<void>;
+}
+
+/** One message of a batch: the movements to write and those dropped by an erasure. */
+interface Work {
+	d: Delivery<MovementBatch>;
+	records: MovementRecord[];
+	drop: MovementRecord[];
+}
+
+/** Records kept, and records of a subject erased at or after `accepted` (ms). */
+function splitErased(records: MovementRecord[], erased: Map<string, number>, accepted: number): [MovementRecord[], MovementRecord[]] {
+	if (erased.size === 0) return [records, []];
+	const keep: MovementRecord[] = [];
+	const drop: MovementRecord[] = [];
+	for (const r of records) ((erased.get(r.subject) ?? -Infinity) >= accepted ? drop : keep).push(r);
+	return [keep, drop];
 }
 
 /**
@@ -79,21 +98,34 @@ const TransactionIngestService: ServiceSchema<ServiceSettingSchema, TransactionI
 		 * Writes the movements of a batch of messages with one bulk request. A message is acked when all
 		 * its movements are in (created, or 409: already there); poison movements go to the dead letters;
 		 * anything else sends the whole message back for a retry, which its 409s make harmless.
+		 * Movements of a subject erased at or after their message was accepted are dropped (or removed
+		 * again, if an erasure overtook the write): docs/erasure.md.
 		 */
 		async writeBatch(batch: Delivery<MovementBatch>[]) {
-			const work: { d: Delivery<MovementBatch>; records: MovementRecord[] }[] = [];
+			const work: Work[] = [];
 			for (const d of batch) {
 				const records = d.data?.records;
-				if (Array.isArray(records) && records.length > 0 && records.every(isRecord)) work.push({ d, records });
-				else await this.deadLetter(d, "not a movement batch", d.msg.string());
+				if (Array.isArray(records) && records.length > 0 && records.every(isRecord)) work.push({ d, records, drop: [] });
+				else await this.deadLetter(d, "not a movement batch", d.msg.string(), "unknown");
 			}
 			if (work.length === 0) return;
+			let erased: Map<string, number>;
+			try {
+				erased = await this.erasedSubjects(work.flatMap(w => w.records.map(r => r.subject)), Math.min(...work.map(w => acceptedAt(w.d))));
+			} catch (err) {
+				this.retryLater(work.map(w => w.d), err);
+				return;
+			}
+			for (const w of work) [w.records, w.drop] = splitErased(w.records, erased, acceptedAt(w.d));
 			const receivedAt = new Date().toISOString();
-			// Every operation of the request is a create.
-			let items: { create: estypes.BulkResponseItem }[];
+			// A create per movement; a delete per dropped one, in case an earlier delivery wrote it before its erasure.
+			let items: Record<"create" | "delete", estypes.BulkResponseItem>[];
 			try {
 				const res = await this.es.bulk({
-					operations: work.flatMap(w => w.records.flatMap(r => [{ create: { _index: index.movements(), _id: r.movement_id } }, { ...r, received_at: receivedAt }]))
+					operations: work.flatMap(w => [
+						...w.records.flatMap(r => [{ create: { _index: index.movements(), _id: r.movement_id } }, { ...r, received_at: receivedAt }]),
+						...w.drop.map(r => ({ delete: { _index: index.movements(), _id: r.movement_id } }))
+					])
 				});
 				items = res.items as typeof items;
 			} catch (err) {
@@ -101,17 +133,48 @@ const TransactionIngestService: ServiceSchema<ServiceSettingSchema, TransactionI
 				return;
 			}
 			let at = 0;
-			for (const { d, records } of work) {
+			const done: Work[] = [];
+			const deadSubjects = new Set<string>();
+			for (const w of work) {
 				let retry: estypes.ErrorCause | null = null;
-				for (const record of records) {
+				for (const record of w.records) {
 					const result = items[at++].create;
 					if (!result.error || result.status === 409) continue;
-					if (POISON.has(result.error.type)) await this.deadLetter(d, `${result.error.type}: ${result.error.reason ?? ""}`.slice(0, 300), JSON.stringify(record));
-					else retry = result.error;
+					if (POISON.has(result.error.type)) {
+						await this.deadLetter(w.d, `${result.error.type}: ${result.error.reason ?? ""}`.slice(0, 300), JSON.stringify(record), record.subject);
+						deadSubjects.add(record.subject);
+					} else retry = result.error;
 				}
-				if (retry) this.retryLater([d], retry);
-				else d.msg.ack();
+				for (const _ of w.drop) {
+					const result = items[at++].delete;
+					if (result.error) retry = result.error;
+				}
+				if (retry) this.retryLater([w.d], retry);
+				else done.push(w);
 			}
+			await this.settleAfterErasures(done, deadSubjects);
+		},
+
+		/**
+		 * Checks the tombstones again once the movements are in: an erasure that began while they were being
+		 * written either is seen here, and they are removed, or began after this check, and its own delete
+		 * pass (after its tombstone) finds them. Acks what is settled; sends the rest back.
+		 */
+		async settleAfterErasures(done: Work[], deadSubjects: Set<string>) {
+			if (done.length === 0) return;
+			try {
+				const erased = await this.erasedSubjects(done.flatMap(w => w.records.map(r => r.subject)), Math.min(...done.map(w => acceptedAt(w.d))));
+				const late = done.flatMap(w => splitErased(w.records, erased, acceptedAt(w.d))[1]);
+				if (late.length > 0) {
+					const res = await this.es.bulk({ refresh: "wait_for", operations: late.map(r => ({ delete: { _index: index.movements(), _id: r.movement_id } })) });
+					if (res.errors) throw Object.assign(new Error("Elasticsearch refused some deletes"), { name: "ResponseError", meta: { statusCode: 503 } });
+					for (const subject of new Set(late.map(r => r.subject))) if (deadSubjects.has(subject)) await this.broker.channels.purge("deadLetters", subject);
+				}
+			} catch (err) {
+				this.retryLater(done.map(w => w.d), err);
+				return;
+			}
+			for (const w of done) w.d.msg.ack();
 		},
 
 		retryLater(deliveries: Delivery<MovementBatch>[], err: unknown) {
@@ -123,9 +186,12 @@ const TransactionIngestService: ServiceSchema<ServiceSettingSchema, TransactionI
 			for (const d of deliveries) d.msg.nak(delay);
 		},
 
-		/** Parks what can never be written, with the reason; a poison movement does not hold back its batch. */
-		async deadLetter(d: Delivery<MovementBatch>, reason: string, payload: string) {
-			await this.broker.channels.publish("deadLetters", { reason, at: new Date().toISOString(), stream_seq: d.msg.seq, payload: payload.slice(0, 4096) });
+		/**
+		 * Parks what can never be written, with the reason, under its subject (an erasure purges it); a
+		 * poison movement does not hold back its batch.
+		 */
+		async deadLetter(d: Delivery<MovementBatch>, reason: string, payload: string, subject: string) {
+			await this.broker.channels.publish("deadLetters", { reason, at: new Date().toISOString(), stream_seq: d.msg.seq, payload: payload.slice(0, 4096) }, undefined, SUBJECT_TOKEN.test(subject) ? subject : "unknown");
 			if (reason === "not a movement batch") d.msg.term();
 		}
 	},

@@ -3,7 +3,9 @@ import { config } from "../../config";
 /** Index names carry a prefix (ES_INDEX_PREFIX) so dev and test share one server without meeting. */
 export const index = {
 	movements: () => `${config.esIndexPrefix}-movements`,
-	consultations: () => `${config.esIndexPrefix}-consultations`
+	consultations: () => `${config.esIndexPrefix}-consultations`,
+	/** Erasure tombstones (docs/erasure.md): one per erased subject, its id the subject. */
+	erasures: () => `${config.esIndexPrefix}-erasures`
 };
 
 // `dynamic: strict`: a field nobody declared is an error, not a silent new mapping. Money is a long of
@@ -31,6 +33,13 @@ export const MAPPINGS = {
 			consumer: { type: "keyword" },
 			// The purpose stated for the consultation (lib/purposes.ts).
 			purpose: { type: "keyword" }
+		}
+	},
+	erasures: {
+		dynamic: "strict",
+		properties: {
+			subject: { type: "keyword" },
+			erased_at: { type: "date" }
 		}
 	}
 } as const;

@@ -32,6 +32,7 @@ export const ERRORS_PT: Record<string, string | ((english: string) => string)> =
 	MONITOR_LIMIT: "Este consumidor já monitora o número máximo de CPFs",
 	SUBSCRIPTION_LIMIT: "Este consumidor já tem o número máximo de assinaturas de webhook",
 	CONFLICT: "O registro já existe",
+	ERASED_MEANWHILE: "Os dados deste CPF foram apagados enquanto esta requisição era atendida; envie-a de novo para registrá-la como nova",
 	IDEMPOTENCY_KEY_REUSED: "Esta Idempotency-Key já foi usada numa requisição diferente",
 	IDEMPOTENCY_IN_PROGRESS: "Uma requisição com esta Idempotency-Key ainda está em andamento",
 	INVALID_IDEMPOTENCY_KEY: "A Idempotency-Key deve ter de 1 a 255 caracteres ASCII visíveis",

@@ -1,7 +1,8 @@
 /**
  * A token bucket per id (an API key, a client address): `perMinute` requests a minute on average,
  * bursts up to the same number. In memory per gateway replica, so N replicas allow up to N times the
- * rate. At most `maxIds` buckets are kept, the least recently used going first, so a flood of new ids
+ * rate: the per-address limit of failed authentications, and the consumers' limit while the shared one
+ * (consumers.take, docs/rate-limits.md) cannot be reached. At most `maxIds` buckets are kept, the least recently used going first, so a flood of new ids
  * (addresses) costs bounded memory; a dropped bucket starts full again.
  */
 export class RateLimiter {
@@ -52,4 +53,9 @@ export class RateLimiter {
 	private waitOf(bucket: { tokens: number }, perMinute: number): number {
 		return Math.max(1, Math.ceil((1 - bucket.tokens) / (perMinute / 60_000) / 1000));
 	}
+}
+
+/** Seconds until a bucket of `perMinute` holding `tokens` has one: what Retry-After says (at least 1). */
+export function secondsUntilToken(tokens: number, perMinute: number): number {
+	return Math.max(1, Math.ceil((1 - tokens) / (perMinute / 60_000) / 1000));
 }

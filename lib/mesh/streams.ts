@@ -24,8 +24,11 @@ export interface StreamSpec {
 export const STREAMS: Record<"transactions" | "deadLetters" | "consultations" | "erasures" | "events" | "auditCheckpoints", StreamSpec> = {
 	/** Movements accepted by POST /transactions, until Elasticsearch has them. */
 	transactions: { name: "TRANSACTIONS", subjects: ["transactions.movement"], retention: RetentionPolicy.Workqueue, max_age: nanos(7 * 24 * 3600_000), owner: "base-c" },
-	/** Movements Elasticsearch refused for good, with the reason. */
-	deadLetters: { name: "TRANSACTIONS_DLQ", subjects: ["transactions.dead"], retention: RetentionPolicy.Limits, max_age: nanos(30 * 24 * 3600_000), owner: "base-c" },
+	/**
+	 * Movements Elasticsearch refused for good, with the reason; each under `transactions.dead.<subject>`
+	 * (the person's pseudonym, or `unknown`), so that an erasure purges a person's dead letters by subject.
+	 */
+	deadLetters: { name: "TRANSACTIONS_DLQ", subjects: ["transactions.dead", "transactions.dead.>"], retention: RetentionPolicy.Limits, max_age: nanos(30 * 24 * 3600_000), owner: "base-c" },
 	/** Consultations of a CPF (pseudonymised), for Base C's ultimaConsulta; fed by Base A, Base B and report. */
 	consultations: { name: "CONSULTATIONS", subjects: ["events.cpf.consulted"], retention: RetentionPolicy.Workqueue, max_age: nanos(7 * 24 * 3600_000), owner: "base-c" },
 	/** LGPD erasures still to finish (a base was down); kept until every base confirmed. */
@@ -45,8 +48,12 @@ export const STREAMS: Record<"transactions" | "deadLetters" | "consultations" | 
 
 export type StreamKey = keyof typeof STREAMS;
 
-/** A stream's name and subject within a namespace. */
-export function channel(namespace: string, key: StreamKey): { name: string; subject: string } {
+/** A token a stream's subject may be extended with (`transactions.dead.<token>`): no dot, no wildcard. */
+export const SUBJECT_TOKEN = /^[A-Za-z0-9_-]{1,100}$/;
+
+/** A stream's name, its subject (the first) and every subject it stores, within a namespace. */
+export function channel(namespace: string, key: StreamKey): { name: string; subject: string; subjects: string[] } {
 	const ns = namespace.replace(/[^A-Za-z0-9_-]/g, "_") || "default";
-	return { name: `${ns}_${STREAMS[key].name}`, subject: `${ns}.${STREAMS[key].subjects[0]}` };
+	const subjects = STREAMS[key].subjects.map(s => `${ns}.${s}`);
+	return { name: `${ns}_${STREAMS[key].name}`, subject: subjects[0], subjects };
 }

@@ -578,7 +578,7 @@ describe("docker-stack.yml: Base C's own Elasticsearch user", () => {
 		expect(env(init).ES_INDEX_PREFIX).toBe(prefix);
 		expect(prefix).toBe("credit");
 		// The index names the services use are `${prefix}-…` (lib/base-c/indices.ts).
-		expect(readFileSync(resolve(ROOT, "lib/base-c/indices.ts"), "utf8").match(/`\$\{config\.esIndexPrefix\}-[a-z]+`/g)).toHaveLength(2);
+		expect(readFileSync(resolve(ROOT, "lib/base-c/indices.ts"), "utf8").match(/`\$\{config\.esIndexPrefix\}-[a-z]+`/g)).toHaveLength(3);
 	});
 
 	it("role credit_mesh_writer: what Base C's code does, on its indices only", () => {
@@ -587,7 +587,7 @@ describe("docker-stack.yml: Base C's own Elasticsearch user", () => {
 		expect([...role.cluster].sort()).toEqual(["cluster:monitor/health", "manage_index_templates"]);
 		expect(role.indices).toHaveLength(1);
 		expect(role.indices[0].names).toEqual([`${prefix}-*`]);
-		expect([...role.indices[0].privileges].sort()).toEqual(["create_doc", "create_index", "delete", "read", "view_index_metadata"]);
+		expect([...role.indices[0].privileges].sort()).toEqual(["create_doc", "create_index", "delete", "maintenance", "read", "view_index_metadata"]);
 		expect(Object.keys(role).sort()).toEqual(["cluster", "indices"]);
 	});
 

@@ -307,3 +307,30 @@ describe("failed authentications per client address", () => {
 		expect((await knock(attacker, validKey)).status).toBe(200);
 	});
 });
+
+describe("rate limits shared by every gateway (docs/rate-limits.md)", () => {
+	let two: Mesh;
+	let gateways: Mesh[];
+	beforeAll(async () => {
+		// Base A's services and two gateways, each on a broker of its own.
+		two = await startMesh([...BASE_A_MESH, ApiService]);
+		gateways = two.brokers.filter(b => b.getLocalService("api")).map(b => ({ ...two, url: `http://127.0.0.1:${(b.getLocalService("api") as any).server.address().port}` }));
+	});
+	afterAll(async () => {
+		await two?.stop();
+	});
+
+	it("limits the sum of a key's requests through two gateways, not each gateway's share", async () => {
+		expect(gateways).toHaveLength(2);
+		const created = await api(gateways[0], "POST", "/api/v1/consumers", { body: { name: "two gateways", scopes: ["persons:read"], rateLimit: 4 } });
+		const key = created.body.key;
+		const statuses: number[] = [];
+		// Alternating: with a bucket per gateway, each would let 4 through (8 in all).
+		for (let i = 0; i < 8; i++) statuses.push((await api(gateways[i % 2], "GET", `/api/v1/persons/${cpf}`, { key })).status);
+		expect(statuses).toEqual([200, 200, 200, 200, 429, 429, 429, 429]);
+		const limited = await api(gateways[1], "GET", `/api/v1/persons/${cpf}`, { key });
+		expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+		// Another key has a bucket of its own.
+		expect((await api(gateways[1], "GET", `/api/v1/persons/${cpf}`)).status).toBe(200);
+	});
+});

@@ -8,6 +8,12 @@ import { piiCipher } from "../support/keys";
 import { bySubject, postNdjson } from "../support/transactions";
 import { EXPORT_MAX_MOVEMENTS } from "../../services/activity.service";
 import { EXPORT_MAX_AUDIT } from "../../services/privacy.service";
+import { connect } from "nats";
+import { Client } from "pg";
+import { config, need } from "../../config";
+import { natsOptions } from "../../config/nats";
+import { channel } from "../../lib/mesh/streams";
+import { withMongo } from "../support/mongo";
 
 let mesh: Mesh;
 beforeAll(async () => {
@@ -169,4 +175,94 @@ describe("LGPD erasure", () => {
 		const trail = await eventually(() => api(mesh, "GET", `/api/v1/privacy/${cpf}`), r => r.status === 200 && r.body.audit.some((e: any) => e.action === "privacy.erase" && e.outcome === "ok"), 60_000, 1000);
 		expect(trail.body).toMatchObject({ baseA: null, baseB: null, baseC: { movements: [], consultations: [] } });
 	}, 180_000);
+});
+
+describe("erasure that stays done (docs/erasure.md)", () => {
+	/** Stops the movements' consumer of the transaction-ingest node (its ingest action keeps taking requests); returns its restart. */
+	async function pauseMovementWriter(): Promise<() => void> {
+		const broker = mesh.broker("transaction-ingest");
+		const service = broker.getLocalService("transaction-ingest");
+		const link = broker.channels as unknown as { consumers: Map<unknown, { stop(): Promise<void> }[]>; consume(s: unknown, k: string, spec: unknown): { stop(): Promise<void> } };
+		for (const c of link.consumers.get(service) ?? []) await c.stop();
+		return () => link.consumers.set(service, [link.consume(service, "transactions", (service.schema as any).channels.transactions)]);
+	}
+
+	it("drops the 5 000 movements still queued and the dead letters of an erased CPF, then records what comes after as new", async () => {
+		const cpf = await everywhere();
+		const subject = activitySubject(cpf);
+		const resume = await pauseMovementWriter();
+		const nc = await connect(natsOptions());
+		try {
+			const lines = Array.from({ length: 5000 }, (_, i) => JSON.stringify({ cpf, tipo: i % 2 ? "pix" : "cartao", valor: Number((1 + i / 100).toFixed(2)), data: "2025-02-01", id: `queued-${i}` }));
+			expect((await postNdjson(mesh, lines)).status).toBe(202);
+			// A dead letter of the person, as the writer parks a movement Elasticsearch refused.
+			await mesh.broker("transaction-ingest").channels.publish("deadLetters", { reason: "test", payload: subject }, undefined, subject);
+			const jsm = await nc.jetstreamManager();
+			const queue = channel(mesh.namespace, "transactions");
+			const dlq = channel(mesh.namespace, "deadLetters");
+			expect((await jsm.streams.info(queue.name)).state.messages).toBe(5);
+			const deadOf = async () => (await jsm.streams.info(dlq.name, { subjects_filter: `${dlq.subject}.${subject}` })).state.subjects?.[`${dlq.subject}.${subject}`] ?? 0;
+			expect(await deadOf()).toBe(1);
+
+			const erased = await api(mesh, "DELETE", `/api/v1/privacy/${cpf}`);
+			expect(erased.body).toEqual({ cpf, status: "erased", bases: { A: "erased", B: "erased", C: "erased" } });
+			expect(await deadOf()).toBe(0);
+
+			resume();
+			// Delivered and dropped: the work queue empties, and not one of them reached Base C.
+			expect(await eventually(async () => (await jsm.streams.info(queue.name)).state.messages, n => n === 0, 60_000, 250)).toBe(0);
+			expect(await countMovements(bySubject(cpf))).toBe(0);
+			expect((await api(mesh, "GET", `/api/v1/activity/${cpf}`)).status).toBe(404);
+
+			// After the erasure, the same person is a new record in every base.
+			expect((await api(mesh, "POST", "/api/v1/persons", { body: { cpf, nome: "Nova Ficha", endereco: "Rua Nova, 1" } })).status).toBe(201);
+			expect((await api(mesh, "POST", `/api/v1/persons/${cpf}/dividas`, { body: { valor: 77, empresa: "Banco Novo", dataVencimento: "01/07/2025" } })).status).toBe(201);
+			const person = await api(mesh, "GET", `/api/v1/persons/${cpf}`);
+			expect(person.body).toMatchObject({ nome: "Nova Ficha", dividas: [{ valor: 77, empresa: "Banco Novo" }] });
+			expect(person.body.dividas).toHaveLength(1);
+			expect((await api(mesh, "POST", "/api/v1/transactions", { body: { cpf, tipo: "pix", valor: 5, data: "05/03/2025", id: "after-erasure" } })).status).toBe(202);
+			expect(await eventually(() => countMovements(bySubject(cpf)), n => n === 1, 30_000)).toBe(1);
+		} finally {
+			await nc.close();
+		}
+	}, 180_000);
+
+	it("refuses a Base A write that began before the erasure and waited for it, and takes the next one as new", async () => {
+		const cpf = randomCpf();
+		const bidx = piiCipher().blindIndex(cpf);
+		// An erasure in progress: it holds the CPF's lock while the write starts.
+		const eraser = new Client({ connectionString: need(config, "postgresOwnerUrl") });
+		await eraser.connect();
+		try {
+			await eraser.query("BEGIN");
+			await eraser.query("SELECT pg_advisory_xact_lock(hashtextextended('credit-mesh-cpf:' || $1, 0))", [bidx]);
+			const write = api(mesh, "POST", "/api/v1/persons", { body: { cpf, nome: "Em Voo", endereco: "Rua V, 2" } });
+			await eventually(() => eraser.query("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"), r => r.rows[0].n >= 1, 10_000, 50);
+			await eraser.query("INSERT INTO erasures (cpf_bidx, erased_at) VALUES ($1, clock_timestamp()) ON CONFLICT (cpf_bidx) DO UPDATE SET erased_at = EXCLUDED.erased_at", [bidx]);
+			await eraser.query("COMMIT");
+			const refused = await write;
+			expect(refused.status).toBe(409);
+			expect(refused.body.type).toBe("ERASED_MEANWHILE");
+			expect(JSON.stringify(refused.body)).not.toContain(cpf);
+		} finally {
+			await eraser.end();
+		}
+		expect((await api(mesh, "GET", `/api/v1/persons/${cpf}`)).status).toBe(404);
+		expect((await api(mesh, "POST", "/api/v1/persons", { body: { cpf, nome: "Depois", endereco: "Rua V, 3" } })).status).toBe(201);
+	});
+
+	it("undoes a Base B write an erasure overtook, and takes a write after the erasure", async () => {
+		const cpf = randomCpf();
+		const bidx = piiCipher().blindIndex(cpf);
+		const profile = { dataNascimento: "02/02/1982", endereco: "Rua B, 9", fonteDeRenda: "Aposentado", bens: [] };
+		// An erasure dated after the write's acceptance (as if it ran while the write was in flight).
+		await withMongo(db => db.collection<{ _id: string; erasedAt: Date }>("erasures").updateOne({ _id: bidx }, { $set: { erasedAt: new Date(Date.now() + 60_000) } }, { upsert: true }));
+		const refused = await api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: profile });
+		expect(refused.status).toBe(409);
+		expect(refused.body.type).toBe("ERASED_MEANWHILE");
+		expect((await api(mesh, "GET", `/api/v1/profiles/${cpf}`)).status).toBe(404);
+		await withMongo(db => db.collection<{ _id: string; erasedAt: Date }>("erasures").updateOne({ _id: bidx }, { $set: { erasedAt: new Date(Date.now() - 1000) } }));
+		expect((await api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: profile })).status).toBe(201);
+		expect((await api(mesh, "GET", `/api/v1/profiles/${cpf}`)).status).toBe(200);
+	});
 });
