@@ -11,7 +11,6 @@ import { appendAudit, type AuditedParams } from "../middlewares/audit.middleware
 import { httpAnswer } from "../middlewares/http-status.middleware";
 import { ConflictError } from "../lib/errors";
 import type { Mixin, MixinSchema } from "../types/mixin";
-import { ConflictError } from "../lib/errors";
 
 /** moleculer-db-adapter-sequelize once connected: its types leave out the Sequelize instance and the model. */
 export interface SequelizeAdapter extends SqlAdapter {
