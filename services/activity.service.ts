@@ -12,12 +12,19 @@ import { formatDate, todayIso } from "../lib/dates";
 import { fromCents } from "../lib/money";
 import { InvalidFieldError, NotFoundError, type Thrown } from "../lib/errors";
 import * as f from "../lib/fields";
+import { BATCH_CHUNK } from "../lib/credit-score/batch";
 
 /** How many movements payload C lists, newest first. */
 const RECENT_MOVEMENTS = 20;
 
-/** A consultation as the channel brings it (middlewares/consultation.middleware.ts) and Base C keeps it. */
-type Consultation = ConsultationMessage;
+/** A consultation as the channel brings it (middlewares/consultation.middleware.ts) and Base C keeps it: one subject, or a batch's. */
+type Consultation = Omit<ConsultationMessage, "subject"> & { subject?: string; subjects?: string[] };
+
+/** Consultations per bulk request. */
+const BULK_DOCS = 5000;
+
+/** A batch's list of subjects, bounded by the batch's chunk. */
+const isSubjectList = (v: unknown): v is string[] => Array.isArray(v) && v.length > 0 && v.length <= BATCH_CHUNK && v.every(s => typeof s === "string");
 
 /** The window of consultationStats: the consultations of the last 90 days. */
 export const CONSULTATION_STATS_DAYS = 90;
@@ -61,6 +68,29 @@ interface StatsAggs {
 
 /** ISO day `days` after `iso` (negative: before). */
 const plusDays = (iso: string, days: number) => new Date(Date.parse(iso) + days * 86_400_000).toISOString().slice(0, 10);
+
+/** The 30-day periods of movementStats: period k (0 = the newest) covers (today − 30(k+1), today − 30k]; `to` is exclusive. */
+const movementPeriods = (today: string) => Array.from({ length: MOVEMENT_WINDOW_DAYS / MOVEMENT_PERIOD_DAYS }, (_, k) => ({
+	from: plusDays(today, -MOVEMENT_PERIOD_DAYS * (k + 1) + 1), to: plusDays(today, -MOVEMENT_PERIOD_DAYS * k + 1)
+}));
+
+/** The aggregations of movementStats, per subject or for one. */
+const movementAggs = (periods: { from: string; to: string }[]) => ({
+	volume: { sum: { field: "valor_cents" } },
+	card: { filter: { term: { tipo: "cartao" } } },
+	periods: { date_range: { field: "data", format: "strict_date", ranges: periods } }
+});
+
+/** MovementStats from movementAggs' answer and the number of movements. */
+const movementStatsOf = (movements: number, a: StatsAggs): MovementStats => ({
+	movements,
+	volumeCents: Math.round(a.volume.value),
+	cardMovements: a.card.doc_count,
+	activePeriods: a.periods.buckets.filter(b => b.doc_count > 0).length
+});
+
+/** Per-subject buckets of scoreStatsMany's two searches. */
+type BySubject<T> = { bySubject: { buckets: ({ key: string; doc_count: number } & T)[] } };
 
 /** Every operation of a bulk request here is a create. */
 type CreateItems = { create: estypes.BulkResponseItem }[];
@@ -183,26 +213,48 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 			params: { $$strict: true, cpf: f.cpf },
 			async handler(ctx: Context<{ cpf: string }, MeshMeta, MeshLocals>): Promise<MovementStats> {
 				const today = todayIso();
-				// Period k (0 = the newest) covers the days (today − 30(k+1), today − 30k]; `to` is exclusive.
-				const periods = Array.from({ length: MOVEMENT_WINDOW_DAYS / MOVEMENT_PERIOD_DAYS }, (_, k) => ({
-					from: plusDays(today, -MOVEMENT_PERIOD_DAYS * (k + 1) + 1), to: plusDays(today, -MOVEMENT_PERIOD_DAYS * k + 1)
-				}));
+				const periods = movementPeriods(today);
 				const res = await this.es.search({
 					index: index.movements(), size: 0, track_total_hits: true,
 					query: { bool: { filter: [{ term: { subject: this.activitySubject(ctx.params.cpf) } }, { range: { data: { gte: periods.at(-1)!.from, lte: today } } }] } },
-					aggs: {
-						volume: { sum: { field: "valor_cents" } },
-						card: { filter: { term: { tipo: "cartao" } } },
-						periods: { date_range: { field: "data", format: "strict_date", ranges: periods } }
-					}
+					aggs: movementAggs(periods)
 				}, ES_READ) as SearchAnswer<object, StatsAggs>;
-				const a = res.aggregations;
-				return {
-					movements: res.hits.total.value,
-					volumeCents: Math.round(a.volume.value),
-					cardMovements: a.card.doc_count,
-					activePeriods: a.periods.buckets.filter(b => b.doc_count > 0).length
-				};
+				return movementStatsOf(res.hits.total.value, res.aggregations);
+			}
+		},
+
+		/**
+		 * The credit score's two Base C parts for a chunk of a batch (POST /scores/batch): one _msearch of two
+		 * searches over the whole set (`terms` on the subjects, aggregated per subject), the same
+		 * definitions as movementStats and consultationStats. A subject with nothing has zeros, as there.
+		 */
+		scoreStatsMany: {
+			callers: ["report"], scopes: ["score:read"],
+			params: { $$strict: true, cpfs: { type: "array", items: f.cpf, min: 1, max: BATCH_CHUNK } },
+			async handler(ctx: Context<{ cpfs: string[] }, MeshMeta, MeshLocals>) {
+				const subjects = ctx.params.cpfs.map(cpf => this.activitySubject(cpf));
+				const today = todayIso();
+				const periods = movementPeriods(today);
+				const bySubject = { terms: { subject: subjects } };
+				const { responses } = await this.es.msearch({
+					searches: [
+						{ index: index.movements() },
+						{ size: 0, query: { bool: { filter: [bySubject, { range: { data: { gte: periods.at(-1)!.from, lte: today } } }] } },
+							aggs: { bySubject: { terms: { field: "subject", size: subjects.length }, aggs: movementAggs(periods) } } },
+						{ index: index.consultations() },
+						{ size: 0, query: { bool: { filter: [bySubject, { range: { at: { gte: `now-${CONSULTATION_STATS_DAYS}d` } } }] } },
+							aggs: { bySubject: { terms: { field: "subject", size: subjects.length }, aggs: { consumers: { cardinality: { field: "consumer" } } } } } }
+					]
+				}, ES_READ);
+				const answers = responses as SearchAnswer<unknown, BySubject<object>>[];
+				for (const r of answers) if (r.error) throw Object.assign(new Error(r.error.type), { name: "ResponseError", meta: { statusCode: r.status } });
+				const moves = new Map((answers[0] as SearchAnswer<unknown, BySubject<StatsAggs>>).aggregations.bySubject.buckets.map(b => [b.key, movementStatsOf(b.doc_count, b)]));
+				const seen = new Map((answers[1] as SearchAnswer<unknown, BySubject<{ consumers: { value: number } }>>).aggregations.bySubject.buckets
+					.map(b => [b.key, { consultations90d: b.doc_count, distinctConsumers90d: b.consumers.value }]));
+				return subjects.map(s => ({
+					movements: moves.get(s) ?? { movements: 0, volumeCents: 0, cardMovements: 0, activePeriods: 0 },
+					consultations: seen.get(s) ?? { consultations90d: 0, distinctConsumers90d: 0 }
+				}));
 			}
 		},
 
@@ -320,22 +372,38 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 			}
 		},
 
-		/** Consultations land as documents with ids derived from their content: a redelivery is counted once. */
+		/**
+		 * Consultations land as documents with ids derived from their content: a redelivery is counted once.
+		 * A message of a batch (POST /scores/batch) carries `subjects`, one consultation each; it is acked
+		 * once all of them are stored.
+		 */
 		async recordConsultations(batch: Delivery<Consultation>[]) {
-			const valid = batch.filter(d => d.data && typeof d.data.subject === "string" && !Number.isNaN(Date.parse(d.data.at)));
+			const valid = batch.filter(d => d.data && (typeof d.data.subject === "string" || isSubjectList(d.data.subjects)) && !Number.isNaN(Date.parse(d.data.at)));
 			for (const d of batch) if (!valid.includes(d)) d.msg.term();
 			if (valid.length === 0) return;
-			try {
-				const res = await this.es.bulk({
-					operations: valid.flatMap(({ data }) => {
-						// Messages published before consumer and purpose existed carry neither: kept as "unknown" and null.
-						const consumer = typeof data.consumer === "string" ? data.consumer.slice(0, 64) : "unknown";
-						const purpose = typeof data.purpose === "string" ? data.purpose.slice(0, 64) : null;
-						const id = createHash("sha256").update(`${data.subject}|${data.at}|${data.source}|${consumer}|${purpose}`).digest("base64url");
-						return [{ create: { _index: index.consultations(), _id: id } }, { consultation_id: id, subject: data.subject, at: data.at, source: String(data.source).slice(0, 64), consumer, purpose }];
-					})
+			// Which delivery each document came from.
+			const owners: number[] = [];
+			const operations = valid.flatMap(({ data }, k) => {
+				// Messages published before consumer and purpose existed carry neither: kept as "unknown" and null.
+				const consumer = typeof data.consumer === "string" ? data.consumer.slice(0, 64) : "unknown";
+				const purpose = typeof data.purpose === "string" ? data.purpose.slice(0, 64) : null;
+				const subjects = isSubjectList(data.subjects) ? data.subjects : [data.subject!];
+				return subjects.flatMap(subject => {
+					owners.push(k);
+					const id = createHash("sha256").update(`${subject}|${data.at}|${data.source}|${consumer}|${purpose}`).digest("base64url");
+					return [{ create: { _index: index.consultations(), _id: id } }, { consultation_id: id, subject, at: data.at, source: String(data.source).slice(0, 64), consumer, purpose }];
 				});
-				(res.items as CreateItems).forEach((item, i) => (!item.create.error || item.create.status === 409 ? valid[i].msg.ack() : valid[i].msg.nak(2000)));
+			});
+			try {
+				const failed = new Set<number>();
+				// Bounded bulk requests, whatever batch messages the pull brought.
+				for (let first = 0; first < owners.length; first += BULK_DOCS) {
+					const res = await this.es.bulk({ operations: operations.slice(2 * first, 2 * (first + BULK_DOCS)) });
+					(res.items as CreateItems).forEach((item, i) => {
+						if (item.create.error && item.create.status !== 409) failed.add(owners[first + i]);
+					});
+				}
+				valid.forEach((d, k) => (failed.has(k) ? d.msg.nak(2000) : d.msg.ack()));
 			} catch (err) {
 				this.logger.warn("Elasticsearch not taking consultations; retrying:", (err as Thrown)?.name);
 				for (const d of valid) d.msg.nak(2000);

@@ -6,6 +6,7 @@ import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware"
 import { HISTORY_MAX_PAGE, SCORE_HISTORY, SCORE_LATEST, type ScoreDoc, historyView, scoreDoc } from "../lib/base-b/score-history";
 import type { CreditScore } from "../lib/credit-score/scorecard";
 import * as f from "../lib/fields";
+import { BATCH_CHUNK } from "../lib/credit-score/batch";
 
 interface HistoryThis extends BaseBThis, PiiThis {
 	history(): Collection<ScoreDoc>;
@@ -35,6 +36,25 @@ const ScoreHistoryService: ServiceSchema<ServiceSettingSchema, object, HistoryTh
 					if (err?.code !== 11000) throw err; // a newer one is there: the filter missed it and the upsert hit its _id
 				});
 				return { recorded: true };
+			}
+		},
+
+		/** The scores of a chunk of a batch (POST /scores/batch): one insert, one bulk write of the newest. */
+		recordMany: {
+			callers: ["report"], scopes: ["score:read"],
+			params: { $$strict: true, scores: { type: "array", min: 1, max: BATCH_CHUNK, items: { type: "object", strict: true, props: { cpf: f.cpf, score: { type: "object" } } } } },
+			async handler(ctx: Context<{ scores: { cpf: string; score: CreditScore }[] }, MeshMeta, MeshLocals>) {
+				const docs = ctx.params.scores.map(s => scoreDoc(this.blindIndex(s.cpf), s.score));
+				await this.history().insertMany(docs.map(d => ({ ...d })), { ordered: false });
+				await this.latest().bulkWrite(
+					docs.map(doc => ({ updateOne: { filter: { _id: doc.bidx, at: { $lte: doc.at } }, update: { $set: doc }, upsert: true } })),
+					{ ordered: false }
+				).catch((err: { writeErrors?: { code?: number }[]; code?: number }) => {
+					// A newer one is there for some: the filter missed it and the upsert hit its _id.
+					const errors = err?.writeErrors ?? [err];
+					if (!errors.every(e => e?.code === 11000)) throw err;
+				});
+				return { recorded: docs.length };
 			}
 		},
 
