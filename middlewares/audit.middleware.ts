@@ -50,9 +50,9 @@ export function appendAudit(ctx: Context<AuditedParams, MeshMeta, MeshLocals>, o
  * CPF, by blind index, under the action's name, appended in one call and one INSERT (audit.appendMany).
  * The answer for those CPFs leaves only once this resolved.
  */
-export function appendAuditMany(ctx: Context<unknown, MeshMeta, MeshLocals>, rows: { cpfBidx: string; outcome: string }[]): Promise<unknown> {
+export function appendAuditMany(ctx: Context<unknown, MeshMeta, MeshLocals>, rows: { cpfBidx: string; outcome: string }[], meta?: Partial<MeshMeta>): Promise<unknown> {
 	if (rows.length === 0) return Promise.resolve();
-	return ctx.call("audit.appendMany", { action: ctx.action?.name ?? "unknown", requestId: ctx.requestID ?? undefined, rows });
+	return ctx.call("audit.appendMany", { action: ctx.action?.name ?? "unknown", requestId: ctx.requestID ?? undefined, rows }, meta && { meta });
 }
 
 /**

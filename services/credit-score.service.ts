@@ -39,16 +39,31 @@ const unavailableError = () => Object.assign(new Error("No base could answer; tr
 interface CreditScoreThis {
 	pii: { blindIndex(cpf: string): string };
 	/** The lines of one chunk of a batch: the set-based reads, scores, audit rows, consultations and history. */
-	scoreChunk(ctx: Context<unknown, MeshMeta, MeshLocals>, start: number, cpfs: (string | null)[], given: (string | null)[]): Promise<BatchLine[]>;
+	scoreChunk(ctx: Context<unknown, MeshMeta, MeshLocals>, start: number, cpfs: (string | null)[], given: (string | null)[], batch: BatchState): Promise<BatchLine[]>;
 }
 
+/** A base that could not answer a chunk is not asked again for this long within the batch: its parts are unavailable meanwhile. */
+const RETRY_DOWN_BASE_MS = 2000;
+
+/** Per batch: until when each base action is taken as down. */
+type DownUntil = Map<string, number>;
+
+/**
+ * What every call of a batch carries: the caller token, kept from the start (the zero-trust middleware
+ * takes it off the context's meta once the handler has returned the stream), and the down bases.
+ */
+interface BatchState { meta: { callerToken?: string }; down: DownUntil }
+
 /** A chunk's reads of one base: per CPF its answer, or the whole chunk's missing reason. */
-async function readMany(ctx: Context, action: string, cpfs: string[]): Promise<{ ok: true; values: unknown[] } | { ok: false; reason: PartRead & { ok: false } }> {
+async function readMany(ctx: Context, action: string, cpfs: string[], { meta, down }: BatchState): Promise<{ ok: true; values: unknown[] } | { ok: false; reason: PartRead & { ok: false } }> {
 	if (cpfs.length === 0) return { ok: true, values: [] };
+	if ((down.get(action) ?? 0) > Date.now()) return { ok: false, reason: { ok: false, reason: "unavailable" } };
 	try {
-		return { ok: true, values: await ctx.call(action, { cpfs }, { timeout: CHUNK_TIMEOUT_MS, retries: 0 }) as unknown[] };
+		return { ok: true, values: await ctx.call(action, { cpfs }, { timeout: CHUNK_TIMEOUT_MS, retries: 0, meta }) as unknown[] };
 	} catch (err) {
-		return { ok: false, reason: { ok: false, reason: missingOf(err) } };
+		const reason = missingOf(err);
+		if (reason === "unavailable") down.set(action, Date.now() + RETRY_DOWN_BASE_MS);
+		return { ok: false, reason: { ok: false, reason } };
 	}
 }
 
@@ -105,9 +120,10 @@ const CreditScoreService: ServiceSchema<ServiceSettingSchema, Pick<CreditScoreTh
 				const { cpfs, given, tooMany } = parseBatch(ctx.params.body);
 				if (tooMany) throw new Errors.MoleculerClientError(`At most ${BATCH_MAX_CPFS} CPFs per batch`, 413, "TOO_MANY_CPFS", { max: BATCH_MAX_CPFS });
 				if (cpfs.length === 0) throw new Errors.MoleculerClientError("Send a JSON array of CPFs, or NDJSON with one CPF (or {\"cpf\": …}) per line", 422, "VALIDATION_ERROR", [{ field: "body", type: "required", message: "No CPF in the body" }]);
+				const state: BatchState = { meta: { callerToken: ctx.meta.callerToken }, down: new Map() };
 				const lines = async function* (this: CreditScoreThis) {
 					for (const chunk of chunks(cpfs)) {
-						const out = await this.scoreChunk(ctx, chunk.start, chunk.items, given.slice(chunk.start, chunk.start + chunk.items.length));
+						const out = await this.scoreChunk(ctx, chunk.start, chunk.items, given.slice(chunk.start, chunk.start + chunk.items.length), state);
 						yield out.map(line => `${JSON.stringify(line)}\n`).join("");
 					}
 				};
@@ -118,12 +134,12 @@ const CreditScoreService: ServiceSchema<ServiceSettingSchema, Pick<CreditScoreTh
 	},
 
 	methods: {
-		async scoreChunk(ctx: Context<unknown, MeshMeta, MeshLocals>, start: number, cpfs: (string | null)[], given: (string | null)[]) {
+		async scoreChunk(ctx: Context<unknown, MeshMeta, MeshLocals>, start: number, cpfs: (string | null)[], given: (string | null)[], batch: BatchState) {
 			const valid = cpfs.filter((c): c is string => c !== null);
 			const [debts, assets, stats] = await Promise.all([
-				readMany(ctx, "cpf-lookup.debtSummaryMany", valid),
-				readMany(ctx, "asset-score.getMany", valid),
-				readMany(ctx, "activity.scoreStatsMany", valid)
+				readMany(ctx, "cpf-lookup.debtSummaryMany", valid, batch),
+				readMany(ctx, "asset-score.getMany", valid, batch),
+				readMany(ctx, "activity.scoreStatsMany", valid, batch)
 			]);
 			const part = (r: Awaited<ReturnType<typeof readMany>>, i: number, pick: (v: any) => unknown): PartRead => {
 				if (!r.ok) return r.reason;
@@ -145,7 +161,7 @@ const CreditScoreService: ServiceSchema<ServiceSettingSchema, Pick<CreditScoreTh
 			try {
 				// No answer leaves before its audit row exists; the consultations are stored with it.
 				await Promise.all([
-					appendAuditMany(ctx, answered.map(l => ({ cpfBidx: this.pii.blindIndex(l.cpf), outcome: l.status === "ok" ? "ok" : l.status }))),
+					appendAuditMany(ctx, answered.map(l => ({ cpfBidx: this.pii.blindIndex(l.cpf), outcome: l.status })), batch.meta),
 					publishConsultations(ctx, answered.filter(l => l.status === "ok").map(l => l.cpf))
 				]);
 			} catch (err) {
@@ -154,7 +170,7 @@ const CreditScoreService: ServiceSchema<ServiceSettingSchema, Pick<CreditScoreTh
 			}
 			const scored = lines.filter(l => l.status === "ok").map(l => ({ cpf: l.cpf!, score: l.score! }));
 			if (scored.length > 0) {
-				await ctx.call("score-history.recordMany", { scores: scored }, { timeout: CHUNK_TIMEOUT_MS, retries: 0 })
+				await ctx.call("score-history.recordMany", { scores: scored }, { timeout: CHUNK_TIMEOUT_MS, retries: 0, meta: batch.meta })
 					.catch((err: Thrown) => this.logger.warn("Batch scores not kept in the history:", err?.name));
 			}
 			return lines;
