@@ -7,12 +7,13 @@ import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware"
 import type { ConsultationMessage } from "../middlewares/consultation.middleware";
 import { index } from "../lib/base-c/indices";
 import { MOVEMENT_TYPES } from "../lib/base-c/movement";
-import { MOVEMENT_PERIOD_DAYS, MOVEMENT_WINDOW_DAYS, type MovementStats } from "../lib/credit-score/inputs";
+import type { MovementStats } from "../lib/credit-score/inputs";
 import { formatDate, todayIso } from "../lib/dates";
 import { fromCents } from "../lib/money";
 import { InvalidFieldError, NotFoundError, type Thrown } from "../lib/errors";
 import * as f from "../lib/fields";
 import { BATCH_CHUNK } from "../lib/credit-score/batch";
+import { CONSULTATION_STATS_DAYS, movementAggs, movementPeriods, movementStatsOf, scoreStatsSearches, type StatsAggs } from "../lib/base-c/score-stats";
 
 /** How many movements payload C lists, newest first. */
 const RECENT_MOVEMENTS = 20;
@@ -26,8 +27,8 @@ const BULK_DOCS = 5000;
 /** A batch's list of subjects, bounded by the batch's chunk. */
 const isSubjectList = (v: unknown): v is string[] => Array.isArray(v) && v.length > 0 && v.length <= BATCH_CHUNK && v.every(s => typeof s === "string");
 
-/** The window of consultationStats: the consultations of the last 90 days. */
-export const CONSULTATION_STATS_DAYS = 90;
+/** The window of consultationStats: the consultations of the last 90 days (lib/base-c/score-stats.ts). */
+export { CONSULTATION_STATS_DAYS };
 
 /** A movement as Base C keeps it, in the fields read back. */
 interface MovementDoc {
@@ -59,35 +60,7 @@ interface ByTipo {
 	byTipo: { buckets: { key: string; doc_count: number; cents: { value: number } }[] };
 }
 
-/** The aggregations of movementStats. */
-interface StatsAggs {
-	volume: { value: number };
-	card: { doc_count: number };
-	periods: { buckets: { doc_count: number }[] };
-}
 
-/** ISO day `days` after `iso` (negative: before). */
-const plusDays = (iso: string, days: number) => new Date(Date.parse(iso) + days * 86_400_000).toISOString().slice(0, 10);
-
-/** The 30-day periods of movementStats: period k (0 = the newest) covers (today − 30(k+1), today − 30k]; `to` is exclusive. */
-const movementPeriods = (today: string) => Array.from({ length: MOVEMENT_WINDOW_DAYS / MOVEMENT_PERIOD_DAYS }, (_, k) => ({
-	from: plusDays(today, -MOVEMENT_PERIOD_DAYS * (k + 1) + 1), to: plusDays(today, -MOVEMENT_PERIOD_DAYS * k + 1)
-}));
-
-/** The aggregations of movementStats, per subject or for one. */
-const movementAggs = (periods: { from: string; to: string }[]) => ({
-	volume: { sum: { field: "valor_cents" } },
-	card: { filter: { term: { tipo: "cartao" } } },
-	periods: { date_range: { field: "data", format: "strict_date", ranges: periods } }
-});
-
-/** MovementStats from movementAggs' answer and the number of movements. */
-const movementStatsOf = (movements: number, a: StatsAggs): MovementStats => ({
-	movements,
-	volumeCents: Math.round(a.volume.value),
-	cardMovements: a.card.doc_count,
-	activePeriods: a.periods.buckets.filter(b => b.doc_count > 0).length
-});
 
 /** Per-subject buckets of scoreStatsMany's two searches. */
 type BySubject<T> = { bySubject: { buckets: ({ key: string; doc_count: number } & T)[] } };
@@ -234,18 +207,7 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 			async handler(ctx: Context<{ cpfs: string[] }, MeshMeta, MeshLocals>) {
 				const subjects = ctx.params.cpfs.map(cpf => this.activitySubject(cpf));
 				const today = todayIso();
-				const periods = movementPeriods(today);
-				const bySubject = { terms: { subject: subjects } };
-				const { responses } = await this.es.msearch({
-					searches: [
-						{ index: index.movements() },
-						{ size: 0, query: { bool: { filter: [bySubject, { range: { data: { gte: periods.at(-1)!.from, lte: today } } }] } },
-							aggs: { bySubject: { terms: { field: "subject", size: subjects.length }, aggs: movementAggs(periods) } } },
-						{ index: index.consultations() },
-						{ size: 0, query: { bool: { filter: [bySubject, { range: { at: { gte: `now-${CONSULTATION_STATS_DAYS}d` } } }] } },
-							aggs: { bySubject: { terms: { field: "subject", size: subjects.length }, aggs: { consumers: { cardinality: { field: "consumer" } } } } } }
-					]
-				}, ES_READ);
+				const { responses } = await this.es.msearch({ searches: scoreStatsSearches(subjects, today, index.movements(), index.consultations()) }, ES_READ);
 				const answers = responses as SearchAnswer<unknown, BySubject<object>>[];
 				for (const r of answers) if (r.error) throw Object.assign(new Error(r.error.type), { name: "ResponseError", meta: { statusCode: r.status } });
 				const moves = new Map((answers[0] as SearchAnswer<unknown, BySubject<StatsAggs>>).aggregations.bySubject.buckets.map(b => [b.key, movementStatsOf(b.doc_count, b)]));

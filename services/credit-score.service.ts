@@ -59,7 +59,8 @@ async function readMany(ctx: Context, action: string, cpfs: string[], { meta, do
 	if (cpfs.length === 0) return { ok: true, values: [] };
 	if ((down.get(action) ?? 0) > Date.now()) return { ok: false, reason: { ok: false, reason: "unavailable" } };
 	try {
-		return { ok: true, values: await ctx.call(action, { cpfs }, { timeout: CHUNK_TIMEOUT_MS, retries: 0, meta }) as unknown[] };
+		const values = await ctx.call(action, { cpfs }, { timeout: CHUNK_TIMEOUT_MS, retries: 0, meta }) as unknown[];
+		return { ok: true, values };
 	} catch (err) {
 		const reason = missingOf(err);
 		if (reason === "unavailable") down.set(action, Date.now() + RETRY_DOWN_BASE_MS);
@@ -120,6 +121,9 @@ const CreditScoreService: ServiceSchema<ServiceSettingSchema, Pick<CreditScoreTh
 				const { cpfs, given, tooMany } = parseBatch(ctx.params.body);
 				if (tooMany) throw new Errors.MoleculerClientError(`At most ${BATCH_MAX_CPFS} CPFs per batch`, 413, "TOO_MANY_CPFS", { max: BATCH_MAX_CPFS });
 				if (cpfs.length === 0) throw new Errors.MoleculerClientError("Send a JSON array of CPFs, or NDJSON with one CPF (or {\"cpf\": …}) per line", 422, "VALIDATION_ERROR", [{ field: "body", type: "required", message: "No CPF in the body" }]);
+				// The stream outlives the request's deadline (REQUEST_TIMEOUT_MS, which its calls would inherit):
+				// each chunk's calls have their own timeouts instead, so a batch is bounded chunk by chunk.
+				ctx.options.timeout = 0;
 				const state: BatchState = { meta: { callerToken: ctx.meta.callerToken }, down: new Map() };
 				const lines = async function* (this: CreditScoreThis) {
 					for (const chunk of chunks(cpfs)) {
@@ -169,9 +173,13 @@ const CreditScoreService: ServiceSchema<ServiceSettingSchema, Pick<CreditScoreTh
 				return lines.map(l => (l.status === "invalid" ? l : { index: l.index, cpf: l.cpf, status: "unavailable" }));
 			}
 			const scored = lines.filter(l => l.status === "ok").map(l => ({ cpf: l.cpf!, score: l.score! }));
-			if (scored.length > 0) {
-				await ctx.call("score-history.recordMany", { scores: scored }, { timeout: CHUNK_TIMEOUT_MS, retries: 0, meta: batch.meta })
-					.catch((err: Thrown) => this.logger.warn("Batch scores not kept in the history:", err?.name));
+			// Kept like the single score's, best effort; a Base B found down is not waited for again soon.
+			const history = "score-history.recordMany";
+			if (scored.length > 0 && (batch.down.get(history) ?? 0) <= Date.now()) {
+				await ctx.call(history, { scores: scored }, { timeout: CHUNK_TIMEOUT_MS, retries: 0, meta: batch.meta }).catch((err: Thrown) => {
+					batch.down.set(history, Date.now() + RETRY_DOWN_BASE_MS);
+					this.logger.warn("Batch scores not kept in the history:", err?.name);
+				});
 			}
 			return lines;
 		}

@@ -39,21 +39,17 @@ const ScoreHistoryService: ServiceSchema<ServiceSettingSchema, object, HistoryTh
 			}
 		},
 
-		/** The scores of a chunk of a batch (POST /scores/batch): one insert, one bulk write of the newest. */
+		/**
+		 * The scores of a chunk of a batch (POST /scores/batch): one insert into the history. The newest per
+		 * person (the ML export's) is left to single scores: FerretDB v1 runs a bulk of upserts one by one
+		 * (500 took over 10 s), which would hold every chunk up (docs/credit-score.md, "Batch").
+		 */
 		recordMany: {
 			callers: ["report"], scopes: ["score:read"],
 			params: { $$strict: true, scores: { type: "array", min: 1, max: BATCH_CHUNK, items: { type: "object", strict: true, props: { cpf: f.cpf, score: { type: "object" } } } } },
 			async handler(ctx: Context<{ scores: { cpf: string; score: CreditScore }[] }, MeshMeta, MeshLocals>) {
 				const docs = ctx.params.scores.map(s => scoreDoc(this.blindIndex(s.cpf), s.score));
-				await this.history().insertMany(docs.map(d => ({ ...d })), { ordered: false });
-				await this.latest().bulkWrite(
-					docs.map(doc => ({ updateOne: { filter: { _id: doc.bidx, at: { $lte: doc.at } }, update: { $set: doc }, upsert: true } })),
-					{ ordered: false }
-				).catch((err: { writeErrors?: { code?: number }[]; code?: number }) => {
-					// A newer one is there for some: the filter missed it and the upsert hit its _id.
-					const errors = err?.writeErrors ?? [err];
-					if (!errors.every(e => e?.code === 11000)) throw err;
-				});
+				await this.history().insertMany(docs, { ordered: false });
 				return { recorded: docs.length };
 			}
 		},
