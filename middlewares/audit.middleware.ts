@@ -46,6 +46,16 @@ export function appendAudit(ctx: Context<AuditedParams, MeshMeta, MeshLocals>, o
 }
 
 /**
+ * The per-CPF audit rows of a batch (an action over many CPFs, e.g. credit-score.batch): one row per
+ * CPF, by blind index, under the action's name, appended in one call and one INSERT (audit.appendMany).
+ * The answer for those CPFs leaves only once this resolved.
+ */
+export function appendAuditMany(ctx: Context<unknown, MeshMeta, MeshLocals>, rows: { cpfBidx: string; outcome: string }[], meta?: Partial<MeshMeta>): Promise<unknown> {
+	if (rows.length === 0) return Promise.resolve();
+	return ctx.call("audit.appendMany", { action: ctx.action?.name ?? "unknown", requestId: ctx.requestID ?? undefined, rows }, meta && { meta });
+}
+
+/**
  * Every read and write of personal data leaves an audit row (`audit` on the action): the answer
  * leaves only once its row exists, and a call that failed is recorded with its outcome (never its
  * message). When the row cannot be written, the call fails too.

@@ -21,6 +21,36 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Who consulted, as Base C keeps it: an API consumer's id (a UUID), or "operator" (whose id names a person). */
 export const consultingConsumer = (caller: Caller | undefined): string => (caller && UUID.test(caller.id) ? caller.id.toLowerCase() : "operator");
 
+/** The purpose a consulting call states, once checked against the documented list (else 400) and the caller token (else 403). */
+function statedPurpose(ctx: Context<unknown, MeshMeta, MeshLocals>): Purpose {
+	const purpose = ctx.meta?.finalidade;
+	if (!isPurpose(purpose)) throw new PurposeError(!purpose);
+	const allowed = ctx.locals?.caller?.purposes ?? [];
+	if (!allowed.includes(purpose)) throw new PurposeNotAllowedError(allowed);
+	return purpose;
+}
+
+/** What a batch publishes per chunk: one message for many consultations (Base C stores one document per subject). */
+export interface ConsultationBatchMessage extends Omit<ConsultationMessage, "subject"> {
+	subjects: string[];
+}
+
+/**
+ * The consultations of a chunk of a batch (an action declared `consultation: "batch"`, whose purpose
+ * the middleware checked): one message on the channel for the whole chunk, with Base C's pseudonyms.
+ * Resolves once JetStream stored it.
+ */
+export function publishConsultations(ctx: Context<unknown, MeshMeta, MeshLocals>, cpfs: string[]): Promise<unknown> {
+	if (cpfs.length === 0) return Promise.resolve();
+	const subjectOf = batchPseudonym ??= activityPseudonym();
+	const message: ConsultationBatchMessage = {
+		subjects: cpfs.map(subjectOf), at: new Date().toISOString(), source: ctx.service?.name ?? "unknown",
+		consumer: consultingConsumer(ctx.locals?.caller), purpose: statedPurpose(ctx)
+	};
+	return ctx.broker.channels.publish("consultations", message);
+}
+let batchPseudonym: ((cpf: string) => string) | undefined;
+
 /**
  * An action declared `consultation: true` is a consultation of the CPF in its params (DESIGN.md:
  * lookup, profile, score, report): once it answered, the consultation is published on the durable
@@ -36,15 +66,14 @@ export const consultingConsumer = (caller: Caller | undefined): string => (calle
  */
 export const ConsultationMiddleware: Middleware = {
 	name: "Consultation",
-	localAction(handler: (ctx: Context) => Promise<unknown>, action: { consultation?: boolean; service?: { name: string } }) {
+	localAction(handler: (ctx: Context) => Promise<unknown>, action: { consultation?: boolean | "batch"; service?: { name: string } }) {
 		if (!action.consultation) return handler;
 		const subjectOf = activityPseudonym();
 		const source = action.service?.name ?? "unknown";
 		return async function consulted(ctx: Context<{ cpf: string }, MeshMeta, MeshLocals>) {
-			const purpose = ctx.meta?.finalidade;
-			if (!isPurpose(purpose)) throw new PurposeError(!purpose);
-			const allowed = ctx.locals?.caller?.purposes ?? [];
-			if (!allowed.includes(purpose)) throw new PurposeNotAllowedError(allowed);
+			const purpose = statedPurpose(ctx);
+			// A batch checks the purpose here and publishes its consultations itself, per chunk (publishConsultations).
+			if (action.consultation === "batch") return handler(ctx);
 			const result = await handler(ctx);
 			if (ctx.locals?.callerGroup !== "report") {
 				const message: ConsultationMessage = {

@@ -8,20 +8,28 @@ import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware"
 import type { ConsultationMessage } from "../middlewares/consultation.middleware";
 import { index } from "../lib/base-c/indices";
 import { MOVEMENT_TYPES } from "../lib/base-c/movement";
-import { MOVEMENT_PERIOD_DAYS, MOVEMENT_WINDOW_DAYS, type MovementStats } from "../lib/credit-score/inputs";
+import type { MovementStats } from "../lib/credit-score/inputs";
 import { formatDate, todayIso } from "../lib/dates";
 import { fromCents } from "../lib/money";
 import { InvalidFieldError, NotFoundError, type Thrown } from "../lib/errors";
 import * as f from "../lib/fields";
+import { BATCH_CHUNK } from "../lib/credit-score/batch";
+import { CONSULTATION_STATS_DAYS, movementAggs, movementPeriods, movementStatsOf, scoreStatsSearches, type StatsAggs } from "../lib/base-c/score-stats";
 
 /** How many movements payload C lists, newest first. */
 const RECENT_MOVEMENTS = 20;
 
-/** A consultation as the channel brings it (middlewares/consultation.middleware.ts) and Base C keeps it. */
-type Consultation = ConsultationMessage;
+/** A consultation as the channel brings it (middlewares/consultation.middleware.ts) and Base C keeps it: one subject, or a batch's. */
+type Consultation = Omit<ConsultationMessage, "subject"> & { subject?: string; subjects?: string[] };
 
-/** The window of consultationStats: the consultations of the last 90 days. */
-export const CONSULTATION_STATS_DAYS = 90;
+/** Consultations per bulk request. */
+const BULK_DOCS = 5000;
+
+/** A batch's list of subjects, bounded by the batch's chunk. */
+const isSubjectList = (v: unknown): v is string[] => Array.isArray(v) && v.length > 0 && v.length <= BATCH_CHUNK && v.every(s => typeof s === "string");
+
+/** The window of consultationStats: the consultations of the last 90 days (lib/base-c/score-stats.ts). */
+export { CONSULTATION_STATS_DAYS };
 
 /** A movement as Base C keeps it, in the fields read back. */
 interface MovementDoc {
@@ -53,15 +61,10 @@ interface ByTipo {
 	byTipo: { buckets: { key: string; doc_count: number; cents: { value: number } }[] };
 }
 
-/** The aggregations of movementStats. */
-interface StatsAggs {
-	volume: { value: number };
-	card: { doc_count: number };
-	periods: { buckets: { doc_count: number }[] };
-}
 
-/** ISO day `days` after `iso` (negative: before). */
-const plusDays = (iso: string, days: number) => new Date(Date.parse(iso) + days * 86_400_000).toISOString().slice(0, 10);
+
+/** Per-subject buckets of scoreStatsMany's two searches. */
+type BySubject<T> = { bySubject: { buckets: ({ key: string; doc_count: number } & T)[] } };
 
 interface ActivityMethods {
 	/** Every document of a subject in one index, through a point in time, in pages. */
@@ -183,26 +186,37 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 			params: { $$strict: true, cpf: f.cpf },
 			async handler(ctx: Context<{ cpf: string }, MeshMeta, MeshLocals>): Promise<MovementStats> {
 				const today = todayIso();
-				// Period k (0 = the newest) covers the days (today − 30(k+1), today − 30k]; `to` is exclusive.
-				const periods = Array.from({ length: MOVEMENT_WINDOW_DAYS / MOVEMENT_PERIOD_DAYS }, (_, k) => ({
-					from: plusDays(today, -MOVEMENT_PERIOD_DAYS * (k + 1) + 1), to: plusDays(today, -MOVEMENT_PERIOD_DAYS * k + 1)
-				}));
+				const periods = movementPeriods(today);
 				const res = await this.es.search({
 					index: index.movements(), size: 0, track_total_hits: true,
 					query: { bool: { filter: [{ term: { subject: this.activitySubject(ctx.params.cpf) } }, { range: { data: { gte: periods.at(-1)!.from, lte: today } } }] } },
-					aggs: {
-						volume: { sum: { field: "valor_cents" } },
-						card: { filter: { term: { tipo: "cartao" } } },
-						periods: { date_range: { field: "data", format: "strict_date", ranges: periods } }
-					}
+					aggs: movementAggs(periods)
 				}, ES_READ) as SearchAnswer<object, StatsAggs>;
-				const a = res.aggregations;
-				return {
-					movements: res.hits.total.value,
-					volumeCents: Math.round(a.volume.value),
-					cardMovements: a.card.doc_count,
-					activePeriods: a.periods.buckets.filter(b => b.doc_count > 0).length
-				};
+				return movementStatsOf(res.hits.total.value, res.aggregations);
+			}
+		},
+
+		/**
+		 * The credit score's two Base C parts for a chunk of a batch (POST /scores/batch): one _msearch of two
+		 * searches over the whole set (`terms` on the subjects, aggregated per subject), the same
+		 * definitions as movementStats and consultationStats. A subject with nothing has zeros, as there.
+		 */
+		scoreStatsMany: {
+			callers: ["report"], scopes: ["score:read"],
+			params: { $$strict: true, cpfs: { type: "array", items: f.cpf, min: 1, max: BATCH_CHUNK } },
+			async handler(ctx: Context<{ cpfs: string[] }, MeshMeta, MeshLocals>) {
+				const subjects = ctx.params.cpfs.map(cpf => this.activitySubject(cpf));
+				const today = todayIso();
+				const { responses } = await this.es.msearch({ searches: scoreStatsSearches(subjects, today, index.movements(), index.consultations()) }, ES_READ);
+				const answers = responses as SearchAnswer<unknown, BySubject<object>>[];
+				for (const r of answers) if (r.error) throw Object.assign(new Error(r.error.type), { name: "ResponseError", meta: { statusCode: r.status } });
+				const moves = new Map((answers[0] as SearchAnswer<unknown, BySubject<StatsAggs>>).aggregations.bySubject.buckets.map(b => [b.key, movementStatsOf(b.doc_count, b)]));
+				const seen = new Map((answers[1] as SearchAnswer<unknown, BySubject<{ consumers: { value: number } }>>).aggregations.bySubject.buckets
+					.map(b => [b.key, { consultations90d: b.doc_count, distinctConsumers90d: b.consumers.value }]));
+				return subjects.map(s => ({
+					movements: moves.get(s) ?? { movements: 0, volumeCents: 0, cardMovements: 0, activePeriods: 0 },
+					consultations: seen.get(s) ?? { consultations90d: 0, distinctConsumers90d: 0 }
+				}));
 			}
 		},
 
@@ -347,43 +361,53 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 		/**
 		 * Consultations land as documents with ids derived from their content: a redelivery is counted once.
 		 * Those of a subject erased since are dropped, or removed again (as movements are: docs/erasure.md).
+		 * A message of a batch (POST /scores/batch) carries `subjects`, one consultation each; it is acked
+		 * once all of them are stored.
 		 */
 		async recordConsultations(batch: Delivery<Consultation>[]) {
-			const valid = batch.filter(d => d.data && typeof d.data.subject === "string" && !Number.isNaN(Date.parse(d.data.at)));
+			const valid = batch.filter(d => d.data && (typeof d.data.subject === "string" || isSubjectList(d.data.subjects)) && !Number.isNaN(Date.parse(d.data.at)));
 			for (const d of batch) if (!valid.includes(d)) d.msg.term();
 			if (valid.length === 0) return;
-			// Messages published before consumer and purpose existed carry neither: kept as "unknown" and null.
-			const attribution = ({ data }: Delivery<Consultation>) => ({
-				consumer: typeof data.consumer === "string" ? data.consumer.slice(0, 64) : "unknown",
-				purpose: typeof data.purpose === "string" ? data.purpose.slice(0, 64) : null
-			});
-			const idOf = (d: Delivery<Consultation>) => {
-				const { consumer, purpose } = attribution(d);
-				return createHash("sha256").update(`${d.data.subject}|${d.data.at}|${d.data.source}|${consumer}|${purpose}`).digest("base64url");
-			};
-			// Accepted when it happened, or when the stream took it, whichever came first.
-			const erasedSince = (erased: Map<string, number>, d: Delivery<Consultation>) => (erased.get(d.data.subject) ?? -Infinity) >= Math.min(acceptedAt(d), Date.parse(d.data.at));
-			try {
-				const oldest = Math.min(...valid.map(d => Math.min(acceptedAt(d), Date.parse(d.data.at))));
-				const before = await this.erasedSubjects(valid.map(d => d.data.subject), oldest);
-				const res = await this.es.bulk({
-					operations: valid.flatMap((d): object[] => {
-						const { consumer, purpose } = attribution(d);
-						const id = idOf(d);
-						if (erasedSince(before, d)) return [{ delete: { _index: index.consultations(), _id: id } }];
-						return [{ create: { _index: index.consultations(), _id: id } }, { consultation_id: id, subject: d.data.subject, at: d.data.at, source: String(d.data.source).slice(0, 64), consumer, purpose }];
-					})
+			// One document per subject, each remembering the delivery it came from and when that was accepted.
+			interface Doc { owner: number; id: string; subject: string; accepted: number; source: object }
+			const docs: Doc[] = valid.flatMap(({ data }, owner): Doc[] => {
+				// Messages published before consumer and purpose existed carry neither: kept as "unknown" and null.
+				const consumer = typeof data.consumer === "string" ? data.consumer.slice(0, 64) : "unknown";
+				const purpose = typeof data.purpose === "string" ? data.purpose.slice(0, 64) : null;
+				// Accepted when it happened, or when the stream took it, whichever came first.
+				const accepted = Math.min(acceptedAt(valid[owner]), Date.parse(data.at));
+				const subjects = isSubjectList(data.subjects) ? data.subjects : [data.subject!];
+				return subjects.map(subject => {
+					const id = createHash("sha256").update(`${subject}|${data.at}|${data.source}|${consumer}|${purpose}`).digest("base64url");
+					return { owner, id, subject, accepted, source: { consultation_id: id, subject, at: data.at, source: String(data.source).slice(0, 64), consumer, purpose } };
 				});
-				const written = (res.items as Record<"create" | "delete", estypes.BulkResponseItem>[]).map(item => item.create ?? item.delete);
-				const ok = valid.filter((_, i) => !written[i].error || written[i].status === 409);
-				for (const d of valid) if (!ok.includes(d)) d.msg.nak(2000);
-				const after = await this.erasedSubjects(ok.map(d => d.data.subject), oldest);
-				const late = ok.filter(d => erasedSince(after, d) && !erasedSince(before, d));
+			});
+			const erasedSince = (erased: Map<string, number>, d: Doc) => (erased.get(d.subject) ?? -Infinity) >= d.accepted;
+			try {
+				const oldest = Math.min(...docs.map(d => d.accepted));
+				const before = await this.erasedSubjects(docs.map(d => d.subject), oldest);
+				const failed = new Set<number>();
+				// Bounded bulk requests, whatever batch messages the pull brought.
+				for (let first = 0; first < docs.length; first += BULK_DOCS) {
+					const slice = docs.slice(first, first + BULK_DOCS);
+					const res = await this.es.bulk({
+						operations: slice.flatMap((d): object[] => erasedSince(before, d)
+							? [{ delete: { _index: index.consultations(), _id: d.id } }]
+							: [{ create: { _index: index.consultations(), _id: d.id } }, d.source])
+					});
+					(res.items as Record<"create" | "delete", estypes.BulkResponseItem>[]).forEach((item, i) => {
+						const r = item.create ?? item.delete;
+						if (r.error && r.status !== 409) failed.add(slice[i].owner);
+					});
+				}
+				const stored = docs.filter(d => !failed.has(d.owner));
+				const after = await this.erasedSubjects(stored.map(d => d.subject), oldest);
+				const late = stored.filter(d => erasedSince(after, d) && !erasedSince(before, d));
 				if (late.length > 0) {
-					const undo = await this.es.bulk({ refresh: "wait_for", operations: late.map(d => ({ delete: { _index: index.consultations(), _id: idOf(d) } })) });
+					const undo = await this.es.bulk({ refresh: "wait_for", operations: late.map(d => ({ delete: { _index: index.consultations(), _id: d.id } })) });
 					if (undo.errors) throw Object.assign(new Error("Elasticsearch refused some deletes"), { name: "ResponseError", meta: { statusCode: 503 } });
 				}
-				for (const d of ok) d.msg.ack();
+				valid.forEach((d, k) => (failed.has(k) ? d.msg.nak(2000) : d.msg.ack()));
 			} catch (err) {
 				this.logger.warn("Elasticsearch not taking consultations; retrying:", (err as Thrown)?.name);
 				for (const d of valid) d.msg.nak(2000);

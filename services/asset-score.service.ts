@@ -7,6 +7,7 @@ import { scoreProfile } from "../lib/base-b/score";
 import { todayIso } from "../lib/dates";
 import { NotFoundError } from "../lib/errors";
 import * as f from "../lib/fields";
+import { BATCH_CHUNK } from "../lib/credit-score/batch";
 
 /** Base B: the explainable asset score of a profile (formula in docs/score.md). A consultation. */
 const AssetScoreService: ServiceSchema<ServiceSettingSchema, object, BaseBThis & PiiThis> = {
@@ -28,6 +29,29 @@ const AssetScoreService: ServiceSchema<ServiceSettingSchema, object, BaseBThis &
 				if (!doc) throw new NotFoundError("Profile");
 				const { dataNascimento } = this.openFields("profiles", bidx, doc, ["dataNascimento"]);
 				return { cpf, ...scoreProfile({ dataNascimento, fonteDeRenda: doc.fonteDeRenda, bens: doc.bens }, todayIso()) };
+			}
+		},
+
+		/**
+		 * The asset scores of a chunk of a batch (POST /scores/batch), score and band only: one `$in`
+		 * query; null where there is no profile. One audit row for the read (the batch files one per CPF).
+		 */
+		getMany: {
+			callers: ["report"], scopes: ["score:read"], audit: true,
+			params: { $$strict: true, cpfs: { type: "array", items: f.cpf, min: 1, max: BATCH_CHUNK } },
+			async handler(ctx: Context<{ cpfs: string[] }, MeshMeta, MeshLocals>) {
+				const bidxs = ctx.params.cpfs.map(cpf => this.blindIndex(cpf));
+				const docs: ProfileDoc[] = await this.adapter.collection.find(
+					{ _id: { $in: bidxs } },
+					{ projection: { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 } }
+				).toArray();
+				const today = todayIso();
+				const byBidx = new Map(docs.map(doc => {
+					const { dataNascimento } = this.openFields("profiles", doc._id, doc, ["dataNascimento"]);
+					const { score, band } = scoreProfile({ dataNascimento, fonteDeRenda: doc.fonteDeRenda, bens: doc.bens }, today);
+					return [doc._id, { score, band }];
+				}));
+				return bidxs.map(b => byBidx.get(b) ?? null);
 			}
 		}
 	}

@@ -64,6 +64,34 @@ const AuditService: ServiceSchema<ServiceSettingSchema, AuditMethods, AuditVars>
 			}
 		},
 
+		/**
+		 * The rows of many CPFs in one INSERT (a batch: POST /scores/batch), in the order given: the chain
+		 * trigger runs per row and sees the rows before it in the same statement, so the chain stays whole.
+		 */
+		appendMany: {
+			callers: ["report"],
+			visibility: "public",
+			params: {
+				action: { type: "string", max: 100 },
+				requestId: { type: "string", max: 100, optional: true },
+				rows: { type: "array", min: 1, max: 1000, items: { type: "object", strict: true, props: { cpfBidx: { type: "string", length: 64 }, outcome: { type: "string", max: 40 } } } }
+			},
+			async handler(ctx: Context<{ action: string; requestId?: string; rows: { cpfBidx: string; outcome: string }[] }, MeshMeta, MeshLocals>) {
+				const p = ctx.params;
+				const consumer = ctx.locals.caller?.id ?? `group:${ctx.locals.callerGroup ?? "unknown"}`;
+				const rows = await this.query<{ n: number }>(
+					`WITH added AS (
+					   INSERT INTO audit_log (seq, at, consumer, action, cpf_bidx, request_id, outcome, prev_hash, hash)
+					   SELECT 0, now(), $1, $2, r.bidx, $3, r.outcome, '', ''
+					     FROM unnest($4::char(64)[], $5::text[]) WITH ORDINALITY AS r(bidx, outcome, n) ORDER BY r.n
+					   RETURNING 1)
+					 SELECT count(*)::int AS n FROM added`,
+					[consumer, p.action, p.requestId ?? null, p.rows.map(r => r.cpfBidx), p.rows.map(r => r.outcome)]
+				);
+				return { appended: rows[0].n };
+			}
+		},
+
 		list: {
 			callers: ["api", "privacy", "operators"], scopes: ["audit:read", "privacy:admin"],
 			params: {

@@ -7,6 +7,7 @@ import { DEBT_SUMMARY_SQL, type DebtSummaryRow, debtSummaryOf } from "../lib/bas
 import { todayIso } from "../lib/dates";
 import { NotFoundError } from "../lib/errors";
 import * as f from "../lib/fields";
+import { BATCH_CHUNK } from "../lib/credit-score/batch";
 
 const IDENTITY = ["cpf", "nome", "endereco"];
 
@@ -35,6 +36,22 @@ const CpfLookupService: ServiceSchema<ServiceSettingSchema, object, BaseAThis> =
 				const [row] = await this.query<DebtSummaryRow>(DEBT_SUMMARY_SQL, [[this.blindIndex(ctx.params.cpf)], todayIso()]);
 				if (!row) throw new NotFoundError("Person");
 				return debtSummaryOf(row);
+			}
+		},
+
+		/**
+		 * The debt summaries of a chunk of a batch (POST /scores/batch): the same query with the whole set
+		 * (`= ANY`), one round trip; null where Base A does not know the person. One audit row for the read;
+		 * the batch files one per CPF under its own name.
+		 */
+		debtSummaryMany: {
+			callers: ["report"], scopes: ["score:read"], audit: true,
+			params: { $$strict: true, cpfs: { type: "array", items: f.cpf, min: 1, max: BATCH_CHUNK } },
+			async handler(ctx: Context<{ cpfs: string[] }, MeshMeta, MeshLocals>) {
+				const bidxs = ctx.params.cpfs.map(cpf => this.blindIndex(cpf));
+				const rows = await this.query<DebtSummaryRow>(DEBT_SUMMARY_SQL, [bidxs, todayIso()]);
+				const byBidx = new Map(rows.map(r => [String(r.cpf_bidx), debtSummaryOf(r)]));
+				return bidxs.map(b => byBidx.get(b) ?? null);
 			}
 		}
 	}

@@ -1,10 +1,15 @@
+import { Readable } from "node:stream";
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { Errors } from "moleculer";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
+import { appendAuditMany } from "../middlewares/audit.middleware";
+import { publishConsultations } from "../middlewares/consultation.middleware";
 import { config, need } from "../config";
 import { blindIndexer } from "../lib/pii";
-import { classify, NotFoundError, type Thrown } from "../lib/errors";
-import type { MissingReason, PartName, ScoreInputs } from "../lib/credit-score/inputs";
+import { NotFoundError, type Thrown } from "../lib/errors";
+import type { PartName, ScoreInputs } from "../lib/credit-score/inputs";
 import { type CreditScore, scoreCredit } from "../lib/credit-score/scorecard";
+import { assembleInputs, BATCH_MAX_CPFS, type BatchStatus, chunks, missingOf, PART_NAMES, type PartRead, parseBatch } from "../lib/credit-score/batch";
 import * as f from "../lib/fields";
 
 /**
@@ -23,27 +28,54 @@ const PARTS: Record<PartName, { action: string; read(answer: any): ScoreInputs[P
 const PART_TIMEOUT_MS = 3000;
 /** Keeping the score must not hold the answer up for long either. */
 const RECORD_TIMEOUT_MS = 2000;
+/** A base that has not answered a chunk of a batch in this time is down for that chunk. */
+const CHUNK_TIMEOUT_MS = 10_000;
 
-type Read = { ok: true; part: ScoreInputs[PartName] } | { ok: false; reason: MissingReason };
+/** One line of POST /scores/batch (docs/credit-score.md, "Batch"). */
+interface BatchLine { index: number; cpf: string | null; status: BatchStatus; score?: CreditScore }
 
-/** What became of a part that could not be read: not known to its base, or its base could not answer. */
-function missingOf(err: unknown): MissingReason {
-	const e = err as Thrown;
-	if (e?.type === "NOT_FOUND" || classify(err).outcome === "not_found") return "not_found";
-	return e?.name === "ServiceNotFoundError" ? "not_supported" : "unavailable";
-}
+const unavailableError = () => Object.assign(new Error("No base could answer; try again later"), { code: 503, type: "BASE_UNAVAILABLE", name: "BaseUnavailableError", data: { retryAfter: 5 } });
 
 interface CreditScoreThis {
 	pii: { blindIndex(cpf: string): string };
+	/** The lines of one chunk of a batch: the set-based reads, scores, audit rows, consultations and history. */
+	scoreChunk(ctx: Context<unknown, MeshMeta, MeshLocals>, start: number, cpfs: (string | null)[], given: (string | null)[], batch: BatchState): Promise<BatchLine[]>;
+}
+
+/** A base that could not answer a chunk is not asked again for this long within the batch: its parts are unavailable meanwhile. */
+const RETRY_DOWN_BASE_MS = 2000;
+
+/** Per batch: until when each base action is taken as down. */
+type DownUntil = Map<string, number>;
+
+/**
+ * What every call of a batch carries: the caller token, kept from the start (the zero-trust middleware
+ * takes it off the context's meta once the handler has returned the stream), and the down bases.
+ */
+interface BatchState { meta: { callerToken?: string }; down: DownUntil }
+
+/** A chunk's reads of one base: per CPF its answer, or the whole chunk's missing reason. */
+async function readMany(ctx: Context, action: string, cpfs: string[], { meta, down }: BatchState): Promise<{ ok: true; values: unknown[] } | { ok: false; reason: PartRead & { ok: false } }> {
+	if (cpfs.length === 0) return { ok: true, values: [] };
+	if ((down.get(action) ?? 0) > Date.now()) return { ok: false, reason: { ok: false, reason: "unavailable" } };
+	try {
+		const values = await ctx.call(action, { cpfs }, { timeout: CHUNK_TIMEOUT_MS, retries: 0, meta }) as unknown[];
+		return { ok: true, values };
+	} catch (err) {
+		const reason = missingOf(err);
+		if (reason === "unavailable") down.set(action, Date.now() + RETRY_DOWN_BASE_MS);
+		return { ok: false, reason: { ok: false, reason } };
+	}
 }
 
 /**
  * The bureau score of a CPF, 0–1000, from all three bases (docs/credit-score.md): the parts are read
  * in parallel with short timeouts, a part that cannot be read takes the scorecard's neutral points and
  * is named in `missing`, and every computed score is kept in Base B (score-history). Nothing known
- * anywhere is a 404; no base answering is a 503. One score is one consultation.
+ * anywhere is a 404; no base answering is a 503. One score is one consultation. `batch` does the same
+ * for up to 10 000 CPFs, set-based per chunk, streamed as NDJSON.
  */
-const CreditScoreService: ServiceSchema<ServiceSettingSchema, object, CreditScoreThis> = {
+const CreditScoreService: ServiceSchema<ServiceSettingSchema, Pick<CreditScoreThis, "scoreChunk">, CreditScoreThis> = {
 	name: "credit-score",
 
 	created() {
@@ -57,43 +89,99 @@ const CreditScoreService: ServiceSchema<ServiceSettingSchema, object, CreditScor
 			params: { $$strict: true, cpf: f.cpf },
 			async handler(ctx: Context<{ cpf: string }, MeshMeta, MeshLocals>) {
 				const { cpf } = ctx.params;
-				const names = Object.keys(PARTS) as PartName[];
-				const reads = await Promise.all(names.map(async (name): Promise<Read> => {
+				const reads = Object.fromEntries(await Promise.all(PART_NAMES.map(async (name): Promise<[PartName, PartRead]> => {
 					try {
-						return { ok: true, part: PARTS[name].read(await ctx.call(PARTS[name].action, { cpf }, { timeout: PART_TIMEOUT_MS, retries: 0 })) };
+						return [name, { ok: true, part: PARTS[name].read(await ctx.call(PARTS[name].action, { cpf }, { timeout: PART_TIMEOUT_MS, retries: 0 })) }];
 					} catch (err) {
-						return { ok: false, reason: missingOf(err) };
+						return [name, { ok: false, reason: missingOf(err) }];
 					}
-				}));
-				const inputs: ScoreInputs = { debts: null, assets: null, movements: null, consultations: null, missing: {} };
-				// No such action anywhere is a base that is down, unless its service answered the other part.
-				const sameBase = { consultations: "movements", movements: "consultations" } as Partial<Record<PartName, PartName>>;
-				names.forEach((name, i) => {
-					const r = reads[i];
-					const other = sameBase[name];
-					if (!r.ok && r.reason === "not_supported" && !(other && reads[names.indexOf(other)].ok)) reads[i] = { ok: false, reason: "unavailable" };
-				});
-				names.forEach((name, i) => {
-					const r = reads[i];
-					if (r.ok) (inputs as Record<PartName, unknown>)[name] = r.part;
-					else inputs.missing![name] = r.reason;
-				});
-				// Nothing known anywhere (movements and consultations that are all zero know nothing either).
-				const known = names.filter(name => inputs[name] !== null && !(name === "movements" && inputs.movements!.movements === 0)
-					&& !(name === "consultations" && inputs.consultations!.consultations90d === 0));
-				if (known.length === 0) {
-					if (reads.some(r => !r.ok && r.reason === "unavailable")) {
-						throw Object.assign(new Error("No base could answer; try again later"), { code: 503, type: "BASE_UNAVAILABLE", name: "BaseUnavailableError", data: { retryAfter: 5 } });
-					}
-					throw new NotFoundError("Person");
-				}
-				const score: CreditScore = scoreCredit(inputs);
+				}))) as Record<PartName, PartRead>;
+				const assembled = assembleInputs(reads);
+				if (assembled.status !== "ok") throw assembled.status === "unavailable" ? unavailableError() : new NotFoundError("Person");
+				const score: CreditScore = scoreCredit(assembled.inputs);
 				const recorded = await ctx.call("score-history.record", { cpf, score }, { timeout: RECORD_TIMEOUT_MS, retries: 0 }).then(() => true, (err: Thrown) => {
 					this.logger.warn("Credit score not kept in the history:", err?.name);
 					return false;
 				});
 				return { cpf, ...score, recorded };
 			}
+		},
+
+		/**
+		 * POST /scores/batch: up to BATCH_MAX_CPFS CPFs (a JSON array or NDJSON), answered as NDJSON in
+		 * input order, one line per CPF with its status, chunk by chunk as they are scored. One row for the
+		 * act; per chunk one query per base, one audit row per CPF (one INSERT), one consultation per
+		 * scored CPF (one message). A base down marks the parts it owns, never the stream.
+		 */
+		batch: {
+			callers: ["api"], scopes: ["score:read"], consultation: "batch", audit: { before: "started", outcome: () => null },
+			// The gateway passes the raw body (mergeParams off): an array or NDJSON text.
+			params: { body: { type: "any" } },
+			async handler(ctx: Context<{ body: unknown }, MeshMeta, MeshLocals>) {
+				const { cpfs, given, tooMany } = parseBatch(ctx.params.body);
+				if (tooMany) throw new Errors.MoleculerClientError(`At most ${BATCH_MAX_CPFS} CPFs per batch`, 413, "TOO_MANY_CPFS", { max: BATCH_MAX_CPFS });
+				if (cpfs.length === 0) throw new Errors.MoleculerClientError("Send a JSON array of CPFs, or NDJSON with one CPF (or {\"cpf\": …}) per line", 422, "VALIDATION_ERROR", [{ field: "body", type: "required", message: "No CPF in the body" }]);
+				// The stream outlives the request's deadline (REQUEST_TIMEOUT_MS, which its calls would inherit):
+				// each chunk's calls have their own timeouts instead, so a batch is bounded chunk by chunk.
+				ctx.options.timeout = 0;
+				const state: BatchState = { meta: { callerToken: ctx.meta.callerToken }, down: new Map() };
+				const lines = async function* (this: CreditScoreThis) {
+					for (const chunk of chunks(cpfs)) {
+						const out = await this.scoreChunk(ctx, chunk.start, chunk.items, given.slice(chunk.start, chunk.start + chunk.items.length), state);
+						yield out.map(line => `${JSON.stringify(line)}\n`).join("");
+					}
+				};
+				ctx.meta.$responseType = "application/x-ndjson";
+				return Readable.from(lines.call(this), { objectMode: false, highWaterMark: 64 * 1024 });
+			}
+		}
+	},
+
+	methods: {
+		async scoreChunk(ctx: Context<unknown, MeshMeta, MeshLocals>, start: number, cpfs: (string | null)[], given: (string | null)[], batch: BatchState) {
+			const valid = cpfs.filter((c): c is string => c !== null);
+			const [debts, assets, stats] = await Promise.all([
+				readMany(ctx, "cpf-lookup.debtSummaryMany", valid, batch),
+				readMany(ctx, "asset-score.getMany", valid, batch),
+				readMany(ctx, "activity.scoreStatsMany", valid, batch)
+			]);
+			const part = (r: Awaited<ReturnType<typeof readMany>>, i: number, pick: (v: any) => unknown): PartRead => {
+				if (!r.ok) return r.reason;
+				const v = r.values[i];
+				return v === null || v === undefined ? { ok: false, reason: "not_found" } : { ok: true, part: pick(v) as ScoreInputs[PartName] };
+			};
+			let k = 0;
+			const lines: BatchLine[] = cpfs.map((cpf, j) => {
+				const index = start + j;
+				if (cpf === null) return { index, cpf: given[j], status: "invalid" };
+				const i = k++;
+				const assembled = assembleInputs({
+					debts: part(debts, i, v => v), assets: part(assets, i, v => v),
+					movements: part(stats, i, v => v.movements), consultations: part(stats, i, v => v.consultations)
+				});
+				return assembled.status === "ok" ? { index, cpf, status: "ok", score: scoreCredit(assembled.inputs) } : { index, cpf, status: assembled.status };
+			});
+			const answered = lines.filter((l): l is BatchLine & { cpf: string } => l.status !== "invalid");
+			try {
+				// No answer leaves before its audit row exists; the consultations are stored with it.
+				await Promise.all([
+					appendAuditMany(ctx, answered.map(l => ({ cpfBidx: this.pii.blindIndex(l.cpf), outcome: l.status })), batch.meta),
+					publishConsultations(ctx, answered.filter(l => l.status === "ok").map(l => l.cpf))
+				]);
+			} catch (err) {
+				this.logger.warn("Batch chunk not audited; its lines are unavailable:", (err as Thrown)?.name);
+				return lines.map(l => (l.status === "invalid" ? l : { index: l.index, cpf: l.cpf, status: "unavailable" }));
+			}
+			const scored = lines.filter(l => l.status === "ok").map(l => ({ cpf: l.cpf!, score: l.score! }));
+			// Kept like the single score's, best effort; a Base B found down is not waited for again soon.
+			const history = "score-history.recordMany";
+			if (scored.length > 0 && (batch.down.get(history) ?? 0) <= Date.now()) {
+				await ctx.call(history, { scores: scored }, { timeout: CHUNK_TIMEOUT_MS, retries: 0, meta: batch.meta }).catch((err: Thrown) => {
+					batch.down.set(history, Date.now() + RETRY_DOWN_BASE_MS);
+					this.logger.warn("Batch scores not kept in the history:", err?.name);
+				});
+			}
+			return lines;
 		}
 	}
 };

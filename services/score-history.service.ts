@@ -6,6 +6,7 @@ import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware"
 import { HISTORY_MAX_PAGE, SCORE_HISTORY, SCORE_LATEST, type ScoreDoc, historyView, scoreDoc } from "../lib/base-b/score-history";
 import type { CreditScore } from "../lib/credit-score/scorecard";
 import * as f from "../lib/fields";
+import { BATCH_CHUNK } from "../lib/credit-score/batch";
 
 interface HistoryThis extends BaseBThis, PiiThis {
 	history(): Collection<ScoreDoc>;
@@ -44,6 +45,21 @@ const ScoreHistoryService: ServiceSchema<ServiceSettingSchema, object, HistoryTh
 					return { recorded: false };
 				}
 				return { recorded: true };
+			}
+		},
+
+		/**
+		 * The scores of a chunk of a batch (POST /scores/batch): one insert into the history. The newest per
+		 * person (the ML export's) is left to single scores: FerretDB v1 runs a bulk of upserts one by one
+		 * (500 took over 10 s), which would hold every chunk up (docs/credit-score.md, "Batch").
+		 */
+		recordMany: {
+			callers: ["report"], scopes: ["score:read"],
+			params: { $$strict: true, scores: { type: "array", min: 1, max: BATCH_CHUNK, items: { type: "object", strict: true, props: { cpf: f.cpf, score: { type: "object" } } } } },
+			async handler(ctx: Context<{ scores: { cpf: string; score: CreditScore }[] }, MeshMeta, MeshLocals>) {
+				const docs = ctx.params.scores.map(s => scoreDoc(this.blindIndex(s.cpf), s.score));
+				await this.history().insertMany(docs, { ordered: false });
+				return { recorded: docs.length };
 			}
 		},
 

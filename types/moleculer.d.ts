@@ -19,8 +19,8 @@ declare module "moleculer" {
 		scopes?: readonly Scope[];
 		/** Every call leaves an audit row under the action's name (`true`, or when: middlewares/audit.middleware.ts). */
 		audit?: AuditDeclaration;
-		/** A consultation of the CPF in the params (middlewares/consultation.middleware.ts). */
-		consultation?: boolean;
+		/** A consultation of the CPF in the params; "batch": of many, published by the action per chunk (middlewares/consultation.middleware.ts). */
+		consultation?: boolean | "batch";
 		/** Added at start by ParamsSchemaMiddleware: the params as JSON Schema, for /openapi.json. */
 		paramsSchema?: unknown;
 	}

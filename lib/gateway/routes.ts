@@ -159,6 +159,17 @@ const scoreHistory: JsonSchema = {
 	}
 };
 
+/** One line of POST /scores/batch's NDJSON answer (docs/credit-score.md, "Batch"). */
+const batchLine: JsonSchema = {
+	type: "object", required: ["index", "cpf", "status"],
+	properties: {
+		index: { type: "integer", minimum: 0, description: "The CPF's position in the input" },
+		cpf: { type: ["string", "null"], description: "The CPF's digits; for an invalid item, what was sent (a string, cut short) or null" },
+		status: { type: "string", enum: ["ok", "not_found", "invalid", "unavailable"] },
+		score: { ...creditScore, description: "When ok: the credit score, as GET /scores/{cpf} answers it" }
+	}
+};
+
 // Where a written CPF can be read back and used next (OpenAPI links).
 const byCpf = (to: Record<string, string>): RouteSpec["links"] =>
 	Object.fromEntries(Object.entries(to).map(([name, route]) => [name, { to: route, parameters: { cpf: "$response.body#/cpf" } }]));
@@ -213,6 +224,19 @@ export const ROUTES: GatewayRoute[] = [
 	{ method: "GET", path: "/reports/:cpf", action: "report.get", consultation: true, scope: "reports:read", status: 200, tag: "Reports", summary: "Base A, Base B, score and Base C in one answer, limited to the caller's scopes (a consultation)", response: report },
 	{ method: "GET", path: "/scores/:cpf", action: "credit-score.get", consultation: true, scope: "score:read", status: 200, tag: "Scores", summary: "Credit score 0–1000 from Bases A, B and C, with band, reasons and model version; a base down gives a partial score (a consultation)", response: creditScore,
 		links: byCpf({ ScoreHistory: "GET /scores/:cpf/history" }) },
+	{
+		method: "POST", path: "/scores/batch", action: "credit-score.batch", consultation: true, scope: "score:read", status: 200, tag: "Scores",
+		summary: "Credit scores of up to 10 000 CPFs (a JSON array, or NDJSON: one CPF or {\"cpf\": …} per line; more → 413), streamed as NDJSON in input order, one line per CPF with its own status; each scored CPF is a consultation",
+		response: batchLine, responseContentType: "application/x-ndjson",
+		rawBody: true, accepts: ["application/json", "application/x-ndjson"],
+		requestBody: {
+			required: true,
+			content: {
+				"application/json": { schema: { type: "array", maxItems: 10_000, items: { oneOf: [str, { type: "object", required: ["cpf"], properties: { cpf: str } }] } } },
+				"application/x-ndjson": { schema: { type: "string", description: "One CPF (bare or quoted) or {\"cpf\": …} per line, at most 10 000 lines" } }
+			}
+		}
+	},
 	{ method: "GET", path: "/scores/:cpf/history", action: "score-history.list", scope: "score:read", status: 200, tag: "Scores", summary: "The credit scores computed for a CPF, newest first, paged with `before`", response: scoreHistory },
 	{ method: "GET", path: "/privacy/:cpf", action: "privacy.access", scope: "privacy:admin", status: 200, tag: "Privacy (LGPD)", summary: "Everything held on a CPF in all three bases, with its audit trail; at most 10 000 movements, 1 000 consultations and 5 000 audit rows (newest movements first): `baseC.movementsNext` and `auditNext` continue in GET /activity/{cpf}/movements and GET /audit", response: { type: "object", required: ["cpf", "baseA", "baseB", "baseC", "audit", "auditNext"] } },
 	{ method: "DELETE", path: "/privacy/:cpf", action: "privacy.erase", scope: "privacy:admin", status: 200, alsoStatus: [202], statusOf: result => (result?.status === "pending" ? 202 : 200), tag: "Privacy (LGPD)", summary: "Erase a CPF from all three bases: 200 when done, 202 while a base is still pending (finished automatically)", response: { type: "object", required: ["cpf", "status", "bases"], properties: { cpf: str, status: { type: "string", enum: ["erased", "pending"] }, bases: { type: "object" } } } },
