@@ -70,6 +70,18 @@ export function chartSpec(name: string, data: Json): TopLevelSpec | null {
 				{ measure: "longest event-loop stall, ms (target < 100)", bars: data.results.flatMap((r: Json) => Object.entries(r.maxDelayMs).map(([proc, v]) => ({ path: `${r.attack} — ${proc}`, side: "ours", value: v as number }))) },
 				{ measure: "valid lookups' p99 against idle (target < 3×)", bars: data.results.map((r: Json) => ({ path: r.attack, side: "ours", value: r.lookups.p99Ratio })) }
 			]);
+		case "batch": {
+			const n = data.params?.persons ?? data.params?.cpfs ?? 10_000;
+			const rate = (seconds: number) => n / seconds;
+			return barPanels(`Batch screening: ${n} CPFs (${at})`, [{
+				measure: "CPFs per second (higher is better)",
+				bars: [
+					{ path: "POST /scores/batch (one streamed request)", side: "ours", value: rate(data.results.batchSeconds) },
+					{ path: "GET /scores/:cpf, one call per CPF", side: "ours", value: rate(data.results.singleSeconds) },
+					{ path: "raw set-based reads of the three engines", side: "raw engine", value: rate(data.results.rawSeconds) }
+				]
+			}]);
+		}
 		case "soak":
 			return {
 				title: `Soak: memory of every mesh process over the run (${at})`, background: "white", width: WIDTH, height: 260,
