@@ -79,16 +79,9 @@ const AuditService: ServiceSchema<ServiceSettingSchema, AuditMethods, AuditVars>
 			async handler(ctx: Context<{ action: string; requestId?: string; rows: { cpfBidx: string; outcome: string }[] }, MeshMeta, MeshLocals>) {
 				const p = ctx.params;
 				const consumer = ctx.locals.caller?.id ?? `group:${ctx.locals.callerGroup ?? "unknown"}`;
-				const rows = await this.query<{ n: number }>(
-					`WITH added AS (
-					   INSERT INTO audit_log (seq, at, consumer, action, cpf_bidx, request_id, outcome, prev_hash, hash)
-					   SELECT 0, now(), $1, $2, r.bidx, $3, r.outcome, '', ''
-					     FROM unnest($4::char(64)[], $5::text[]) WITH ORDINALITY AS r(bidx, outcome, n) ORDER BY r.n
-					   RETURNING 1)
-					 SELECT count(*)::int AS n FROM added`,
-					[consumer, p.action, p.requestId ?? null, p.rows.map(r => r.cpfBidx), p.rows.map(r => r.outcome)]
-				);
-				return { appended: rows[0].n };
+				// Queued together, the writer appends them in as few transactions as its batch allows (group commit).
+				const seqs = await Promise.all(p.rows.map(r => this.writer.append({ consumer, action: p.action, cpfBidx: r.cpfBidx, requestId: p.requestId ?? null, outcome: r.outcome })));
+				return { appended: seqs.length };
 			}
 		},
 
