@@ -386,6 +386,17 @@ describe("docker-stack.yml: health, restarts, resources", () => {
 		}
 	});
 
+	it("NATS: base-a may create, append to and read the audit checkpoints' stream, never update, purge or delete it (docs/audit.md)", () => {
+		const conf = readFileSync(resolve(ROOT, "docker/nats.conf"), "utf8");
+		const baseA = conf.slice(conf.indexOf("{ user: base-a"), conf.indexOf("{ user: base-b"));
+		expect(baseA).toContain('"$JS.API.STREAM.CREATE.credit-mesh_AUDIT_CHECKPOINTS"');
+		expect(baseA).toContain('"credit-mesh.audit.checkpoints"');
+		// No wildcard or exact subject that reaches an update, purge or delete of that stream or its messages.
+		expect(baseA).not.toMatch(/\$JS\.API\.STREAM\.(UPDATE|PURGE|DELETE|MSG\.DELETE)\.credit-mesh_AUDIT_CHECKPOINTS/);
+		expect(baseA).not.toMatch(/"\$JS\.API\.(>|STREAM\.>|STREAM\.\*\.>|STREAM\.\*\.\*)"/);
+		expect(baseA).not.toMatch(/"\$JS\.API\.STREAM\.\*\.credit-mesh_AUDIT_CHECKPOINTS"/);
+	});
+
 	it("NATS runs JetStream on its persistent volume, from docker/nats.conf", () => {
 		const script = services.nats.command.join("\n");
 		expect(readFileSync(resolve(ROOT, "docker/nats.conf"), "utf8")).toMatch(/jetstream\s*\{[^}]*store_dir:\s*\$NATS_STORE_DIR/);

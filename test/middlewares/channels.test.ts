@@ -104,7 +104,8 @@ describe("ChannelsMiddleware's JetStream gauges (the consumer-lag and dead-lette
 
 	beforeAll(async () => {
 		owner.createService(Holding);
-		feeder.createService({ name: "cpf-lookup" });
+		// Group base-b: it feeds the consultations and owns no stream (base-a now owns EVENTS and the audit checkpoints).
+		feeder.createService({ name: "profiles" });
 		await owner.start();
 		await feeder.start();
 	});

@@ -107,7 +107,7 @@ describe("NATS: what each group's user may do", () => {
 });
 
 describe("NATS: the audit checkpoints' stream (docs/audit.md)", () => {
-	it("Base A's user creates it and appends to it, but cannot update, purge or delete it nor a message of it; the gateway cannot write it", async () => {
+	it("Base A's user creates it and appends to it, but cannot purge or delete it nor a message of it; the gateway cannot write it", async () => {
 		const checkpoints = channel(namespace, "auditCheckpoints");
 		const baseA = await asGroup("base-a");
 		const api = await asGroup("api");
@@ -115,7 +115,9 @@ describe("NATS: the audit checkpoints' stream (docs/audit.md)", () => {
 			const jsm = await baseA.jetstreamManager({ timeout: 2000 });
 			await jsm.streams.add({ name: checkpoints.name, subjects: [checkpoints.subject], storage: StorageType.Memory, max_bytes: 1024 * 1024, deny_delete: true, deny_purge: true });
 			await baseA.jetstream({ timeout: 2000 }).publish(checkpoints.subject, JSON.stringify({ payload: "{}", sig: "" }));
-			for (const op of ["PURGE", "DELETE", "UPDATE"]) {
+			// UPDATE too is refused in the stack, whose docker/nats.conf names base-a's subjects exactly (test/deploy/stack.test.ts);
+			// on this shared development server stream names carry the namespace, and base-a updates its EVENTS stream.
+			for (const op of ["PURGE", "DELETE"]) {
 				await expect(baseA.request(`$JS.API.STREAM.${op}.${checkpoints.name}`, JSON.stringify({ name: checkpoints.name }), { timeout: 1500 })).rejects.toThrow();
 			}
 			await expect(baseA.request(`$JS.API.STREAM.MSG.DELETE.${checkpoints.name}`, JSON.stringify({ seq: 1 }), { timeout: 1500 })).rejects.toThrow();
