@@ -232,8 +232,8 @@ export const ROUTES: GatewayRoute[] = [
 		requestBody: {
 			required: true,
 			content: {
-				"application/json": { schema: { type: "array", maxItems: 10_000, items: { oneOf: [str, { type: "object", required: ["cpf"], properties: { cpf: str } }] } } },
-				"application/x-ndjson": { schema: { type: "string", description: "One CPF (bare or quoted) or {\"cpf\": …} per line, at most 10 000 lines" } }
+				"application/json": { schema: { type: "array", minItems: 1, maxItems: 10_000, items: { oneOf: [str, { type: "object", required: ["cpf"], properties: { cpf: str } }] } } },
+				"application/x-ndjson": { schema: { type: "string", minLength: 11, description: "One CPF (bare or quoted) or {\"cpf\": …} per line, at most 10 000 lines" } }
 			}
 		}
 	},
@@ -264,14 +264,23 @@ export const API_PREFIX = "/api/v1";
 /** The gateway's own GET paths outside the prefix (health, metrics, the document and Swagger UI). */
 const OPERATION_PATHS = ["/health/live", "/health/ready", "/metrics", "/openapi.json", "/docs", "/docs/"];
 
-const PATTERNS: { method: string; pattern: RegExp; template: string }[] = [
+/** How many of a template's segments are literal: `/scores/batch` (2) is the route of that path, not `/scores/:cpf` (1). */
+const literalSegments = (template: string) => template.split("/").filter(s => s && !s.startsWith(":")).length;
+
+// Most literal first, so that the first match is the route a path names.
+const PATTERNS: { method: string; pattern: RegExp; template: string; literal: number }[] = [
 	...ROUTES.map(r => ({ method: r.method, pattern: new RegExp(`^${API_PREFIX}${r.path.replace(/:\w+/g, "[^/]+")}/?$`), template: `${API_PREFIX}${r.path}` })),
 	...OPERATION_PATHS.map(p => ({ method: "GET", pattern: new RegExp(`^${p.replace(/\./g, "\\.")}$`), template: p === "/docs/" ? "/docs" : p }))
-];
+].map(p => ({ ...p, literal: literalSegments(p.template) })).sort((a, b) => b.literal - a.literal);
 
-/** The methods some route serves on this path: what a 405 lists in `Allow` (none: the path is unknown, 404). */
+/**
+ * The methods the routes of this path serve: what a 405 lists in `Allow` (none: the path is unknown, 404).
+ * Only the most literal routes that match count: `/scores/batch` is POST's, not a CPF for `GET /scores/:cpf`.
+ */
 export function allowedMethods(pathname: string): string[] {
-	return [...new Set(PATTERNS.filter(p => p.pattern.test(pathname)).map(p => p.method))];
+	const matching = PATTERNS.filter(p => p.pattern.test(pathname));
+	const most = Math.max(...matching.map(p => p.literal));
+	return [...new Set(matching.filter(p => p.literal === most).map(p => p.method))];
 }
 
 /**

@@ -55,6 +55,13 @@ describe("allowedMethods", () => {
 		expect(allowedMethods("/api/v1/persons/52998224725/")).toEqual(["PUT", "GET"]);
 	});
 
+	it("names only the most literal route of a path: /scores/batch is POST's, not a CPF of GET /scores/:cpf (found by the fuzzer)", () => {
+		expect(allowedMethods("/api/v1/scores/batch")).toEqual(["POST"]);
+		expect(allowedMethods("/api/v1/scores/52998224725")).toEqual(["GET"]);
+		expect(routeTemplate("/api/v1/scores/batch")).toBe("/api/v1/scores/batch");
+		expect(routeTemplate("/api/v1/scores/52998224725")).toBe("/api/v1/scores/:cpf");
+	});
+
 	it("knows the gateway's own paths outside the prefix", () => {
 		for (const path of ["/health/live", "/health/ready", "/metrics", "/openapi.json", "/docs", "/docs/"]) expect(allowedMethods(path), path).toEqual(["GET"]);
 	});
