@@ -40,9 +40,9 @@ describe("ROUTES", () => {
 		expect(ROUTES.filter(r => r.shownOnce).map(r => r.action)).toEqual(["consumers.create", "monitoring.subscribe"]);
 	});
 
-	it("takes NDJSON only where movements come in", () => {
-		expect(ROUTES.filter(r => r.accepts?.includes("application/x-ndjson")).map(r => r.action)).toEqual(["transaction-ingest.ingest"]);
-		expect(ROUTES.filter(r => r.rawBody).map(r => r.action)).toEqual(["transaction-ingest.ingest"]);
+	it("takes NDJSON only where movements or a batch of CPFs come in", () => {
+		expect(ROUTES.filter(r => r.accepts?.includes("application/x-ndjson")).map(r => r.action)).toEqual(["transaction-ingest.ingest", "credit-score.batch"]);
+		expect(ROUTES.filter(r => r.rawBody).map(r => r.action)).toEqual(["transaction-ingest.ingest", "credit-score.batch"]);
 	});
 });
 
