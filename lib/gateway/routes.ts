@@ -227,7 +227,8 @@ export const ROUTES: GatewayRoute[] = [
 	{
 		method: "POST", path: "/scores/batch", action: "credit-score.batch", consultation: true, scope: "score:read", status: 200, tag: "Scores",
 		summary: "Credit scores of up to 10 000 CPFs (a JSON array, or NDJSON: one CPF or {\"cpf\": …} per line; more → 413), streamed as NDJSON in input order, one line per CPF with its own status; each scored CPF is a consultation",
-		response: batchLine, responseContentType: "application/x-ndjson",
+		// The stream as a whole, as NDJSON readers (and schemathesis) take it: a list of lines, each one a batchLine.
+		response: { type: "array", description: "One JSON object per line, in input order", items: batchLine }, responseContentType: "application/x-ndjson",
 		rawBody: true, accepts: ["application/json", "application/x-ndjson"],
 		requestBody: {
 			required: true,
