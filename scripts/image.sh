@@ -308,8 +308,9 @@ status=$(curl -s -o "$WORK/logs/create.json" -w '%{http_code}' --max-time 15 -X 
   -d "{\"cpf\":\"$cpf\",\"nome\":\"Imagem de Teste\",\"endereco\":\"Rua da Imagem, 1\"}" || true)
 say "POST /api/v1/persons $status"
 [[ $status == 201 ]] || { cat "$WORK/logs/create.json" >&2; die "creating a person through the image's gateway failed"; }
+# A lookup is a consultation: it states its purpose (docs/consultation-purpose.md).
 status=$(curl -s -o "$WORK/logs/lookup.json" -w '%{http_code}' --max-time 15 "$base/api/v1/persons/$cpf" \
-  -H "Authorization: Bearer $key" || true)
+  -H "Authorization: Bearer $key" -H 'Finalidade: concessao_credito' || true)
 say "GET /api/v1/persons/:cpf $status"
 [[ $status == 200 ]] || { cat "$WORK/logs/lookup.json" >&2; die "looking the person up through the image's gateway failed"; }
 grep -q "\"cpf\":\"$cpf\"" "$WORK/logs/lookup.json" || die "the lookup did not return the person created"
