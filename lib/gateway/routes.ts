@@ -233,7 +233,7 @@ export const ROUTES: GatewayRoute[] = [
 		requestBody: {
 			required: true,
 			content: {
-				"application/json": { schema: { type: "array", minItems: 1, maxItems: 10_000, items: { oneOf: [str, { type: "object", required: ["cpf"], properties: { cpf: str } }] } } },
+				"application/json": { schema: { type: "array", minItems: 1, maxItems: 10_000, items: { description: "A CPF (a string) or {\"cpf\": …}; any other entry is answered on its own line with status `invalid`, the rest of the batch goes on" } } },
 				"application/x-ndjson": { schema: { type: "string", minLength: 11, description: "One CPF (bare or quoted) or {\"cpf\": …} per line, at most 10 000 lines" } }
 			}
 		}
