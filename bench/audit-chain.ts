@@ -7,9 +7,9 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import { loadConfig, need } from "../config";
 import { migrate } from "../migrations";
-import { AuditWriter, type Transactor } from "../lib/base-a/audit-writer";
+import { AuditWriter } from "../lib/base-a/audit-writer";
 import { ROWS_SQL, type StoredRow, type VerifySources, verifyLog } from "../lib/base-a/audit-verify";
-import { enginesEnv } from "./lib/engines";
+import { enginesEnv, pgTransactor } from "./lib/engines";
 
 const { values } = parseArgs({ options: { rows: { type: "string", default: "5000000" }, seconds: { type: "string", default: "10" }, clients: { type: "string", default: "16" } } });
 const ROWS = Number(values.rows);
@@ -22,20 +22,7 @@ const keys = need(cfg, "auditChainKeys");
 const ownerUrl = need(cfg, "postgresOwnerUrl");
 const pool = new pg.Pool({ connectionString: need(cfg, "postgresUrl"), max: CLIENTS });
 
-const transactor: Transactor = async work => {
-	const client = await pool.connect();
-	try {
-		await client.query("BEGIN");
-		const result = await work(async <R extends object>(sql: string, bind: unknown[] = []) => (await client.query(sql, bind)).rows as R[]);
-		await client.query("COMMIT");
-		return result;
-	} catch (err) {
-		await client.query("ROLLBACK").catch(() => undefined);
-		throw err;
-	} finally {
-		client.release();
-	}
-};
+const transactor = pgTransactor(pool);
 
 async function reset(): Promise<void> {
 	const owner = new pg.Client({ connectionString: ownerUrl });

@@ -6,7 +6,7 @@ import path from "node:path";
 import pg from "pg";
 import { type Config, loadConfig } from "../../config";
 import type { DataKey } from "../../config/keys";
-import { AuditWriter } from "../../lib/base-a/audit-writer";
+import { AuditWriter, type Transactor } from "../../lib/base-a/audit-writer";
 
 /** Runs a command to completion (output shown), throwing when it fails or overruns. */
 function run(cmd: string, args: string[], opts: SpawnSyncOptions & { timeoutMs: number }): void {
@@ -67,24 +67,29 @@ const auditWriters = new WeakMap<pg.Pool, AuditWriter>();
  * Appends an audit row on a raw pool with the audit service's own writer (lib/base-a/audit-writer.ts: the
  * keyed chain, group-committed), so the raw side does the same work as audit.append.
  */
+/** The audit writer's transactions on a raw `pg` pool (the benchmarks' raw sides), as the service's pool gives them. */
+export function pgTransactor(pool: pg.Pool): Transactor {
+	return async work => {
+		const client = await pool.connect();
+		try {
+			await client.query("BEGIN");
+			const result = await work(async <R extends object>(sql: string, bind: unknown[] = []) => (await client.query(sql, bind)).rows as R[]);
+			await client.query("COMMIT");
+			return result;
+		} catch (err) {
+			await client.query("ROLLBACK").catch(() => undefined);
+			throw err;
+		} finally {
+			client.release();
+		}
+	};
+}
+
 export function rawAudit(pool: pg.Pool, consumer: string, action: string, cpfBidx: string | null, requestId: string, outcome: string): Promise<number> {
 	let writer = auditWriters.get(pool);
 	if (!writer) {
 		if (!auditKeys) throw new Error("rawAudit: call prepare() first (it reads AUDIT_CHAIN_KEYS)");
-		writer = new AuditWriter(async work => {
-			const client = await pool.connect();
-			try {
-				await client.query("BEGIN");
-				const result = await work(async <R extends object>(sql: string, bind: unknown[] = []) => (await client.query(sql, bind)).rows as R[]);
-				await client.query("COMMIT");
-				return result;
-			} catch (err) {
-				await client.query("ROLLBACK").catch(() => undefined);
-				throw err;
-			} finally {
-				client.release();
-			}
-		}, auditKeys);
+		writer = new AuditWriter(pgTransactor(pool), auditKeys);
 		auditWriters.set(pool, writer);
 	}
 	return writer.append({ consumer, action, cpfBidx, requestId, outcome });
