@@ -150,8 +150,12 @@ const ApiService: ServiceSchema<any> = {
 						const report = await this.readiness();
 						send(res, report.status === "up" ? 200 : 503, report);
 					},
-					async "GET /metrics"(this: any, _req: Req, res: ServerResponse) {
-						send(res, 200, (await prometheusReporter(this.broker)?.scrape()) ?? "", "text/plain; version=0.0.4; charset=utf-8");
+					async "GET /metrics"(this: any, req: Req, res: ServerResponse) {
+						// Given a metrics port of its own (METRICS_PORT: the stack's `monitoring` network), the gateway
+						// never serves metrics on the port clients reach.
+						const reporter = prometheusReporter(this.broker);
+						if (reporter?.hasOwnPort()) return this.sendError(req, res, new NotFoundError("NOT_FOUND"));
+						send(res, 200, (await reporter?.scrape()) ?? "", "text/plain; version=0.0.4; charset=utf-8");
 					},
 					"GET /openapi.json"(this: any, _req: Req, res: ServerResponse) {
 						send(res, 200, this.openApi());
@@ -251,7 +255,10 @@ const ApiService: ServiceSchema<any> = {
 				extraPaths: {
 					"/health/live": { get: { summary: "Liveness", tags: ["Operations"], security: [], responses: { 200: { description: "The gateway runs" } } } },
 					"/health/ready": { get: { summary: "Readiness, per base", tags: ["Operations"], security: [], responses: { 200: { description: "Every base is up" }, 503: { description: "A base or the transporter is down" } } } },
-					"/metrics": { get: { summary: "Prometheus metrics", tags: ["Operations"], security: [], responses: { 200: { description: "Prometheus text format", content: { "text/plain": { schema: { type: "string" } } } } } } }
+					// Documented where it is served: not when the node has a metrics port of its own.
+					...(!prometheusReporter(this.broker)?.hasOwnPort() && {
+						"/metrics": { get: { summary: "Prometheus metrics", tags: ["Operations"], security: [], responses: { 200: { description: "Prometheus text format", content: { "text/plain": { schema: { type: "string" } } } } } } }
+					})
 				}
 			});
 		}
