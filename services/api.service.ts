@@ -4,7 +4,8 @@ import type { Context, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { getAbsoluteFSPath } from "swagger-ui-dist";
 import { config } from "../config";
-import { allowedMethods, API_PREFIX, ROUTES, type GatewayRoute } from "../lib/gateway/routes";
+import { allowedMethods, API_PREFIX, routeAt, ROUTES, type GatewayRoute } from "../lib/gateway/routes";
+import { readNdjson } from "../lib/gateway/ndjson-body";
 import { toHttpError } from "../lib/gateway/errors";
 import { localize, preferredLanguage } from "../lib/gateway/language";
 import { buildOpenApi } from "../lib/openapi";
@@ -33,6 +34,7 @@ function send(res: ServerResponse, status: number, body: unknown, type = "applic
 }
 
 type Next = (err?: unknown) => void;
+type Middleware = (req: Req, res: ServerResponse, next: Next) => void;
 
 /**
  * Refuses a request whose body was not read: the connection is closed after the answer, so the rest
@@ -68,12 +70,27 @@ function authenticateFirst(this: any, req: Req, res: ServerResponse, next: Next)
 	}, (err: unknown) => refuse(req, res, next, err));
 }
 
+const bodyParser = (ApiGateway as any).bodyParser;
+
+/**
+ * An NDJSON body, read as it arrives and given up past its route's line count or the byte limit
+ * (lib/gateway/ndjson-body.ts): the answer closes the connection, so the rest is never received.
+ */
+function ndjsonBody(req: Req, res: ServerResponse, next: Next): void {
+	if ((req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase() !== "application/x-ndjson") return next();
+	const route = routeAt(req.method, new URL(req.originalUrl ?? req.url ?? "/", "http://gateway").pathname);
+	const limit = route?.items ?? { max: Number.MAX_SAFE_INTEGER, type: "TOO_MANY_ITEMS", what: "lines" };
+	readNdjson(req, config.ingestBodyBytes, limit).then(text => {
+		req.body = text;
+		next();
+	}, err => refuse(req, res, next, err));
+}
+
 /**
  * A REST route of the API prefix serving some of the route table, authenticated and scoped. Its body
  * parsers (`parsers`: body-parser's, by media type) run only after the key is known.
  */
-function restRoute(name: string, routes: GatewayRoute[], parsers: Record<string, object>, options: Record<string, unknown> = {}) {
-	const bodyParser = (ApiGateway as any).bodyParser;
+function restRoute(name: string, routes: GatewayRoute[], parsers: Middleware[], options: Record<string, unknown> = {}) {
 	return {
 		name,
 		path: API_PREFIX,
@@ -84,7 +101,7 @@ function restRoute(name: string, routes: GatewayRoute[], parsers: Record<string,
 		authorization: true,
 		callOptions: { timeout: config.requestTimeoutMs },
 		bodyParsers: false,
-		use: [authenticateFirst, ...Object.entries(parsers).map(([kind, opts]) => bodyParser[kind](opts))],
+		use: [authenticateFirst, ...parsers],
 		...options
 	};
 }
@@ -121,12 +138,9 @@ const ApiService: ServiceSchema<any> = {
 		logRequestParams: null,
 		logResponseData: null,
 		routes: [
-			restRoute("rest", ROUTES.filter(r => !r.rawBody), { json: { strict: true, limit: config.bodyLimit } }),
-			// Ingest takes big bodies, JSON arrays and NDJSON, passed to the action as sent.
-			restRoute("ingest", ROUTES.filter(r => r.rawBody), {
-				json: { strict: true, limit: config.ingestBodyLimit },
-				text: { type: "application/x-ndjson", limit: config.ingestBodyLimit }
-			}, { mergeParams: false }),
+			restRoute("rest", ROUTES.filter(r => !r.rawBody), [bodyParser.json({ strict: true, limit: config.bodyLimit })]),
+			// Ingest and batches take big bodies, JSON arrays and NDJSON, passed to the action as sent.
+			restRoute("ingest", ROUTES.filter(r => r.rawBody), [bodyParser.json({ strict: true, limit: config.ingestBodyLimit }), ndjsonBody], { mergeParams: false }),
 			{
 				name: "docs",
 				path: "/docs",
