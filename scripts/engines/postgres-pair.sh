@@ -225,7 +225,7 @@ pgpair_status() {
   done
 }
 
-# `engines.sh pg-pair <up|down|status|env [dev|test]|primary|stop-node N|start-node N>`
+# `engines.sh pg-pair <up|down|status|env [dev|test]|primary (node port)|stop-node N|start-node N>`
 cmd_pgpair() {
   local sub=${1:-status}; (( $# )) && shift
   case $sub in
@@ -233,9 +233,9 @@ cmd_pgpair() {
     down) [[ -d $PGPAIR_DIR ]] || return 0; pg_find_bin || true; take_lock; pgpair_down ;;
     status) pg_find_bin || true; pgpair_status ;;
     env) pgpair_env "$@" ;;
-    primary) pg_find_bin; pgpair_primary_port ;;
+    primary) pg_find_bin; local n; n=$(pgpair_primary_node) || die "postgres-pair: no primary"; echo "$n $(pgpair_port "$n")" ;;
     stop-node) pg_find_bin; pgpair_node_stop "${1:-}" ;;
     start-node) pg_find_bin; take_lock; pgpair_node_start "${1:-}" ;;
-    *) die "usage: engines.sh pg-pair up|down|status|env [dev|test]|primary|stop-node N|start-node N" ;;
+    *) die "usage: engines.sh pg-pair up|down|status|env [dev|test]|primary (node port)|stop-node N|start-node N" ;;
   esac
 }
