@@ -2,9 +2,9 @@
 //
 // The settings name the pair as libpq does: postgres://user:pw@host1:5432,host2:5432/db?target_session_attrs=read-write.
 // node-postgres and Sequelize take one host only, so the libpq rule is applied here, once per new pooled
-// connection, in Sequelize's own connection hooks: the hosts are tried in the order given and the first one
-// that accepts a connection and is not in recovery (pg_is_in_recovery(), what libpq's read-write checks) is
-// the one connected to. When none is, the connection fails with SQLSTATE 08001 (a connection error: 503 +
+// connection, in Sequelize's own connection hooks: the hosts are tried in turn (the one found last first) and
+// the first that accepts a connection and takes writes (transaction_read_only off, libpq's read-write check)
+// is the one connected to. When none is, the connection fails with SQLSTATE 08001 (a connection error: 503 +
 // Retry-After, and the next connection tries the list again). A write that still reaches a standby (a
 // switch-over between the check and the statement) fails with 25006, also mapped to a 503.
 import { Client } from "pg";
@@ -54,16 +54,18 @@ export class NoPrimaryError extends Error {
 	}
 }
 
-interface ConnectConfig { host?: string; port?: number | string; username?: string; password?: string; database?: string }
+/** What Sequelize passes to beforeConnect (its Config, writable), as far as used here. */
+interface ConnectConfig { host?: string | null; port?: number | string | null; username?: string | null; password?: string | null; database?: string | null }
 
-/** Whether host answers and is not in recovery (one short connection). */
+/** Whether host answers and takes writes (one short connection): libpq's read-write check, transaction_read_only off. */
 async function isPrimary(h: PostgresHost, c: ConnectConfig, timeoutMs: number): Promise<boolean> {
-	const client = new Client({ host: h.host, port: h.port, user: c.username, password: c.password, database: c.database, connectionTimeoutMillis: timeoutMs });
+	const client = new Client({ host: h.host, port: h.port, user: c.username ?? undefined, password: c.password ?? undefined, database: c.database ?? undefined, connectionTimeoutMillis: timeoutMs });
 	client.on("error", () => undefined);
 	try {
 		await client.connect();
-		const { rows } = await client.query<{ recovery: boolean }>("SELECT pg_is_in_recovery() AS recovery");
-		return rows[0]?.recovery === false;
+		// A standby is read-only; so is a node pg_auto_failover is promoting until the old primary is demoted.
+		const { rows } = await client.query<{ ro: string }>("SELECT current_setting('transaction_read_only') AS ro");
+		return rows[0]?.ro === "off";
 	} finally {
 		await client.end().catch(() => undefined);
 	}
@@ -75,16 +77,21 @@ async function isPrimary(h: PostgresHost, c: ConnectConfig, timeoutMs: number): 
  */
 export function followPrimary(target: PostgresTarget, timeoutMs = 2000): Pick<Options, "hooks"> {
 	if (target.hosts.length === 1 && !target.primaryOnly) return {};
+	/** The host found last: tried first next time (one check per new connection while the primary stays). */
+	let last = 0;
 	return {
 		hooks: {
 			async beforeConnect(config: ConnectConfig) {
 				const tried: string[] = [];
-				for (const h of target.hosts) {
+				const order = target.hosts.map((_, i) => (last + i) % target.hosts.length);
+				for (const i of order) {
+					const h = target.hosts[i];
 					const ok = await isPrimary(h, config, timeoutMs).catch((err: Error & { code?: string }) => {
 						tried.push(`${h.host}:${h.port} ${err.code ?? err.name}`);
 						return null;
 					});
 					if (ok || (ok === false && !target.primaryOnly)) {
+						last = i;
 						config.host = h.host;
 						config.port = h.port;
 						return;

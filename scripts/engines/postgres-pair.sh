@@ -96,6 +96,14 @@ pgpair_wait_state() { # $1: node, $2: regex of states, $3: seconds
   done
 }
 
+pgpair_wait_primary() { # $1: seconds
+  local deadline=$(( SECONDS + $1 ))
+  until pgpair_primary_node >/dev/null; do
+    (( SECONDS < deadline )) || die "postgres-pair: no node takes writes after $1 s (logs: $LOG/pgpair-*.log)"
+    sleep 1
+  done
+}
+
 pgpair_monitor_uri() {
   echo "postgres://autoctl_node@127.0.0.1:$PG_PAIR_MONITOR_PORT/$PGPAIR_MONITOR_DB?sslmode=disable"
 }
@@ -116,10 +124,12 @@ pgpair_up() {
       { log_tail "$LOG/pgpair-create.log"; die "postgres-pair: creating the monitor failed"; }
   fi
   pgpair_run monitor
-  # Faster detection than pg_auto_failover's defaults (20 s unhealthy) for loopback; the stack keeps the defaults.
+  # Faster detection and demotion than pg_auto_failover's defaults (20 s unhealthy, 30 s demote timeout) on
+  # loopback, where a stopped node is surely down; the stack keeps the defaults (docs/deploy.md).
   pgpair_psql monitor -d postgres -c "ALTER USER autoctl_node PASSWORD '$pw'" \
     -c "ALTER SYSTEM SET pgautofailover.health_check_period = 1000" -c "ALTER SYSTEM SET pgautofailover.health_check_retry_delay = 500" \
     -c "ALTER SYSTEM SET pgautofailover.health_check_timeout = 1000" -c "ALTER SYSTEM SET pgautofailover.node_considered_unhealthy_timeout = 5000" \
+    -c "ALTER SYSTEM SET pgautofailover.primary_demote_timeout = 10000" \
     -c "SELECT pg_reload_conf()" >/dev/null
   local n
   for n in 1 2; do
@@ -135,19 +145,25 @@ pgpair_up() {
       wait "$create" || { log_tail "$LOG/pgpair-create.log"; die "postgres-pair: creating node$n failed"; }
     fi
     pgpair_run "$n"
-    if [[ $n == 1 ]]; then
-      pgpair_wait_state 1 "single|primary|wait_primary" 90
-      pgpair_provision
-    fi
+    # The standby's base backup logs in as pgautofailover_replicator: its password first.
+    [[ $n == 1 && ! -f $PGPAIR_DIR/2/PG_VERSION ]] && { pgpair_wait_primary 90; pgpair_provision; }
   done
+  pgpair_wait_primary 90
+  pgpair_provision
   pgpair_wait_state "$(pgpair_standby_node)" secondary 120
   write_pgpair_secrets
   say "postgres-pair: primary on 127.0.0.1:$(pgpair_primary_port), standby on 127.0.0.1:$(pgpair_port "$(pgpair_standby_node)"), monitor on 127.0.0.1:$PG_PAIR_MONITOR_PORT"
 }
 
+# The node that takes writes now: running, and read-write as libpq's target_session_attrs=read-write checks
+# (pg_auto_failover keeps a node being promoted read-only until the old primary is demoted). The monitor's
+# reportedstate alone would not do: a stopped node keeps its last one.
 pgpair_primary_node() {
   local n
-  for n in 1 2; do [[ $(pgpair_state "$n") =~ ^(single|primary|wait_primary)$ ]] && { echo "$n"; return 0; }; done
+  for n in 1 2; do
+    pgpair_running "$n" || continue
+    [[ $(pgpair_psql "$n" -d postgres -At -c "SELECT current_setting('transaction_read_only')" 2>/dev/null) == off ]] && { echo "$n"; return 0; }
+  done
   return 1
 }
 pgpair_standby_node() { if [[ $(pgpair_primary_node) == 2 ]]; then echo 1; else echo 2; fi; }

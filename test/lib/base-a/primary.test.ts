@@ -1,7 +1,7 @@
 // lib/base-a/primary.ts: libpq's multi-host URL and its read-write rule, for Sequelize. The standby half
 // (a host in recovery is passed over, a write on a standby is a 503) is in test/postgres-failover.test.ts,
 // which has the pair; here the hosts are the test cluster and ports where nothing listens.
-import { Sequelize } from "sequelize";
+import { QueryTypes, Sequelize } from "sequelize";
 import { describe, expect, it } from "vitest";
 import { config, need } from "../../../config";
 import { followPrimary, NoPrimaryError, parsePostgresUrl } from "../../../lib/base-a/primary";
@@ -49,7 +49,7 @@ async function withSequelize<T>(url: string, work: (s: Sequelize) => Promise<T>)
 describe("followPrimary", () => {
 	it("connects past hosts that refuse connections to the first one that is a primary", async () => {
 		const [row] = await withSequelize(await listWith(2), s => s.query<{ port: number; recovery: boolean }>(
-			"SELECT inet_server_port() AS port, pg_is_in_recovery() AS recovery", { type: "SELECT" } as never));
+			"SELECT inet_server_port() AS port, pg_is_in_recovery() AS recovery", { type: QueryTypes.SELECT }));
 		expect(row).toEqual({ port: Number(new URL(need(config, "postgresUrl")).port), recovery: false });
 	});
 
