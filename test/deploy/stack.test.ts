@@ -24,7 +24,7 @@ const APP_IMAGE = "${CREDIT_MESH_IMAGE:?set CREDIT_MESH_IMAGE to the image pushe
 /** Each base network and exactly who may join it: its engine and the services that use it. */
 const BASE_NETWORKS: Record<string, { engine: string; members: string[] }> = {
 	base_a: { engine: "postgres", members: ["postgres", "migrate", "base-a"] },
-	base_b: { engine: "mongo", members: ["mongo", "base-b"] },
+	base_b: { engine: "mongo", members: ["mongo", "mongo-2", "mongo-3", "mongo-rs-init", "base-b"] },
 	base_c: { engine: "elasticsearch", members: ["elasticsearch", "elasticsearch-init", "base-c"] }
 };
 
@@ -37,7 +37,11 @@ const SECRETS: Record<string, string[]> = {
 	migrate: ["postgres_owner_url"],
 	api: joins("api"),
 	"base-a": [...joins("base_a"), "postgres_url", "pii_keys", "blind_index_key", "pseudonym_key", "admin_api_key", "audit_chain_keys"],
-	mongo: ["mongo_root_password", "mongo_app_password"],
+	mongo: ["mongo_root_password", "mongo_app_password", "mongo_keyfile"],
+	// The other replica set members: the keyfile alone (the users come from member 1 by replication).
+	"mongo-2": ["mongo_keyfile"],
+	"mongo-3": ["mongo_keyfile"],
+	"mongo-rs-init": ["mongo_root_password"],
 	"base-b": [...joins("base_b"), "mongo_url", "pii_keys", "blind_index_key", "pseudonym_key"],
 	elasticsearch: ["elastic_password"],
 	// Puts in place Base C's own user (credit_mesh) as `elastic`; base-c itself never holds elastic_password.
@@ -59,12 +63,14 @@ const ENGINES: Record<string, { label: string; volume: string }> = {
 	nats: { label: "credit-mesh.nats", volume: "nats_data" },
 	postgres: { label: "credit-mesh.postgres", volume: "postgres_data" },
 	mongo: { label: "credit-mesh.mongo", volume: "mongo_data" },
+	"mongo-2": { label: "credit-mesh.mongo-2", volume: "mongo_data_2" },
+	"mongo-3": { label: "credit-mesh.mongo-3", volume: "mongo_data_3" },
 	elasticsearch: { label: "credit-mesh.elasticsearch", volume: "es_data" },
 	prometheus: { label: "credit-mesh.monitoring", volume: "prometheus_data" }
 };
 
 /** One-shot tasks: they exit when done, so no healthcheck, and they restart only on failure. */
-const ONE_SHOTS = ["migrate", "elasticsearch-init"];
+const ONE_SHOTS = ["migrate", "elasticsearch-init", "mongo-rs-init"];
 
 /**
  * Linux capabilities added back after `cap_drop: [ALL]`, each for its reason (written beside it in the stack file):
@@ -74,6 +80,8 @@ const ONE_SHOTS = ["migrate", "elasticsearch-init"];
 const CAP_ADD: Record<string, string[]> = {
 	postgres: ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"],
 	mongo: ["CHOWN", "DAC_OVERRIDE", "SETGID", "SETUID"],
+	"mongo-2": ["CHOWN", "DAC_OVERRIDE", "SETGID", "SETUID"],
+	"mongo-3": ["CHOWN", "DAC_OVERRIDE", "SETGID", "SETUID"],
 	edge: ["NET_BIND_SERVICE"]
 };
 /** Services whose root filesystem stays writable, and why: Elasticsearch's entrypoint writes its keystore into config/. */
@@ -415,6 +423,26 @@ describe("docker-stack.yml: health, restarts, resources", () => {
 		expect(init).toMatch(/roles: \[\{ role: "readWrite", db: "credit_b" \}\]/);
 	});
 
+	it("MongoDB: a replica set of three members, one per labelled node, keyfile between them, majority writes (docs/deploy.md, section 9)", () => {
+		const members = ["mongo", "mongo-2", "mongo-3"];
+		for (const name of members) {
+			const command: string[] = services[name].command;
+			expect(command.slice(command.indexOf("--replSet"), command.indexOf("--replSet") + 2), name).toEqual(["--replSet", "credit-b"]);
+			expect(command, name).toContain("/run/secrets/mongo_keyfile");
+			// 0400 in the file: octal for Docker's YAML 1.1, decimal 400 for js-yaml (see `load` above).
+			expect(services[name].secrets, name).toContainEqual({ source: "mongo_keyfile", uid: "999", gid: "999", mode: 400 });
+		}
+		expect(new Set(members.map(n => services[n].deploy.placement.constraints[0])).size).toBe(3);
+		// Only member 1 initialises users; the others copy its data.
+		for (const name of ["mongo-2", "mongo-3"]) expect(env(services[name]).MONGO_INITDB_ROOT_PASSWORD_FILE, name).toBeUndefined();
+		const init = readFileSync(resolve(ROOT, "docker/mongo-rs-init.sh"), "utf8");
+		for (const host of members) expect(init).toContain(`host: "${host}:27017"`);
+		expect(init).toMatch(/defaultWriteConcern: \{ w: "majority", j: true \}/);
+		expect(services["mongo-rs-init"].configs).toContainEqual(expect.objectContaining({ source: "mongo_rs_init" }));
+		const docs = readFileSync(resolve(ROOT, "docs/deploy.md"), "utf8");
+		expect(docs).toMatch(/mongodb:\/\/credit_app:\$mongo_app@mongo:27017,mongo-2:27017,mongo-3:27017\/credit_b\?authSource=credit_b&replicaSet=credit-b&w=majority/);
+	});
+
 	it("Elasticsearch: an exact 8.19 patch, single node, security on with the password from a secret, heap at most half the memory limit", () => {
 		const es = services.elasticsearch;
 		expect(es.image).toMatch(/^docker\.elastic\.co\/elasticsearch\/elasticsearch:8\.19\.\d+$/);
@@ -513,7 +541,9 @@ describe("docker-stack.yml: least privilege for every container", () => {
 		}
 		// The reason is written beside each added capability.
 		for (const name of Object.keys(CAP_ADD)) {
-			const block = stackText.slice(stackText.indexOf(`\n  ${name}:\n`), stackText.indexOf("cap_add:", stackText.indexOf(`\n  ${name}:\n`)));
+			// `\n  name:` then a newline or an anchor (`mongo: &mongo-member`).
+			const at = stackText.search(new RegExp(`\\n  ${name}:( &[a-z-]+)?\\n`));
+			const block = stackText.slice(at, stackText.indexOf("cap_add:", at));
 			for (const cap of CAP_ADD[name]) expect(block, `${name}: no comment explains ${cap}`).toContain(cap);
 		}
 	});
