@@ -94,11 +94,14 @@ cmd_down() {
   # Reverse order: mongo (FerretDB) before the postgres it stores into.
   for e in $engines; do reversed="$e $reversed"; done
   for e in $reversed; do "${e}_down"; done
+  # A plain `down` stops the PostgreSQL pair too, when there is one (engines/postgres-pair.sh).
+  if (( $# == 0 )) && [[ -d $PGPAIR_DIR ]] && pg_find_bin; then pgpair_down; fi
 }
 
 cmd_status() {
   local e
   for e in $ENGINES; do "${e}_status"; done
+  if [[ -d $PGPAIR_DIR ]] && pg_find_bin; then pgpair_status; fi
 }
 
 # Pid of a running engine's server process (for tests that SIGSTOP/SIGCONT it).
