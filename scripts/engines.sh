@@ -5,6 +5,8 @@
 #   bash scripts/engines.sh down   [engine...]   stop
 #   bash scripts/engines.sh status               one line per engine
 #   bash scripts/engines.sh pid    <engine>      pid of the running server (exit 1 if not running)
+#   bash scripts/engines.sh pg-pair up|down|status|env|primary|stop-node N|start-node N
+#                                  the PostgreSQL primary + synchronous standby (engines/postgres-pair.sh)
 #   bash scripts/engines.sh env    [dev|test] [--group NAME]   export lines: eval "$(bash scripts/engines.sh env)";
 #                                  --group: the settings of one service group's process (its mesh key only)
 #
@@ -53,6 +55,8 @@ IS_ROOT=0
 . "$ROOT/scripts/engines/nats.sh"
 # shellcheck source=engines/elasticsearch.sh
 . "$ROOT/scripts/engines/elasticsearch.sh"
+# shellcheck source=engines/postgres-pair.sh
+. "$ROOT/scripts/engines/postgres-pair.sh"
 
 # Full engine name (es = elasticsearch); dies on an unknown one.
 engine_name() {
@@ -90,11 +94,14 @@ cmd_down() {
   # Reverse order: mongo (FerretDB) before the postgres it stores into.
   for e in $engines; do reversed="$e $reversed"; done
   for e in $reversed; do "${e}_down"; done
+  # A plain `down` stops the PostgreSQL pair too, when there is one (engines/postgres-pair.sh).
+  if (( $# == 0 )) && [[ -d $PGPAIR_DIR ]] && pg_find_bin; then pgpair_down; fi
 }
 
 cmd_status() {
   local e
   for e in $ENGINES; do "${e}_status"; done
+  if [[ -d $PGPAIR_DIR ]] && pg_find_bin; then pgpair_status; fi
 }
 
 # Pid of a running engine's server process (for tests that SIGSTOP/SIGCONT it).
@@ -126,6 +133,7 @@ main() {
     status) cmd_status ;;
     pid) cmd_pid "$@" ;;
     env) cmd_env "$@" ;;
+    pg-pair) cmd_pgpair "$@" ;;
     -h|--help|help|'') usage ;;
     *) warn "engines.sh: unknown command '$cmd'"; usage ;;
   esac
