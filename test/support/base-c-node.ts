@@ -17,7 +17,7 @@ const record = (entry: object) => appendFileSync(recordFile, `${JSON.stringify(e
 /** Every call to a local action, as it arrives. */
 const Recorder: Middleware = {
 	name: "Recorder",
-	localAction(handler: (ctx: Context) => Promise<unknown>, action: { name: string }) {
+	localAction(handler: (ctx: Context) => Promise<unknown>, action: { name?: string }) {
 		return (ctx: Context) => {
 			record({ kind: "call", action: action.name, params: ctx.params, meta: ctx.meta });
 			return handler(ctx);
