@@ -2,7 +2,7 @@
 //
 // Base C, ours against the raw engine in one run:
 // 1. ingest: the same M movements over K CPFs, POST /api/v1/transactions as NDJSON (HTTP → gateway →
-//    JetStream PubAck → transaction-ingest's consumer → bulk create → searchable) against
+//    JetStream PubAck → transaction-writer's consumer → bulk create → searchable) against
 //    `client.helpers.bulk` creating the same documents under the same ids in an index of their own;
 // 2. reads: GET /api/v1/activity/:cpf through the gateway against the msearch activity.get runs.
 // See bench/README.md.
@@ -36,7 +36,7 @@ const ROOT = path.resolve(__dirname, "..");
 const READ_WARMUP_SECONDS = 3;
 
 /** Every service, one process per group by default (--split, --one-process); these must be seen before the run goes on. */
-const WAIT_FOR = ["api", "consumers", "transaction-ingest", "activity"];
+const WAIT_FOR = ["api", "consumers", "transaction-ingest", "transaction-writer", "activity-front", "activity"];
 
 const opts = parseFlags(process.argv.slice(2), {
 	...SHAPE_FLAGS,
@@ -104,9 +104,9 @@ async function main(): Promise<void> {
 		`reads: concurrency ${opts.concurrency}, ${opts.duration} s per side (+${READ_WARMUP_SECONDS} s warm-up)`);
 	console.log(`machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memGiB} GiB, node ${machine.node}`);
 	checkInSync(ROOT, [
-		["services/transaction-ingest.service.ts", `transactions: { durable: "${CONSUMER_DURABLE}", batchSize: 5, parallel: 2, handler(batch: Delivery<MovementBatch>[]) { return this.writeBatch(batch); } }`],
+		["services/transaction-writer.service.ts", `transactions: { durable: "${CONSUMER_DURABLE}", batchSize: 5, parallel: 2, handler(batch: Delivery<MovementBatch>[]) { return this.writeBatch(batch); } }`],
 		["services/transaction-ingest.service.ts", `const RECORDS_PER_MESSAGE = ${PUBLISH_CHUNK};`],
-		["services/transaction-ingest.service.ts", "operations: work.flatMap(w => w.records.flatMap(r => [{ create: { _index: index.movements(), _id: r.movement_id } }, { ...r, received_at: receivedAt }]))"],
+		["services/transaction-writer.service.ts", "operations: work.flatMap(w => w.records.flatMap(r => [{ create: { _index: index.movements(), _id: r.movement_id } }, { ...r, received_at: receivedAt }]))"],
 		["services/activity.service.ts", `{ index: index.consultations() }, { size: 1, query: bySubject, sort: [{ at: "desc" }], _source: ["at"] },`],
 		["services/activity.service.ts", `{ index: index.movements() }, { size: 1, query: { bool: { filter: [bySubject, { term: { tipo: "cartao" } }] } }, sort: [{ data: "desc" }, { movement_id: "desc" }], _source: ["data", "valor_cents"] },`],
 		["services/activity.service.ts", `{ index: index.movements() }, { size: RECENT_MOVEMENTS, query: bySubject, sort: [{ data: "desc" }, { movement_id: "desc" }], _source: ["tipo", "valor_cents", "data"] }`],
@@ -149,7 +149,7 @@ async function main(): Promise<void> {
 	const jsm = await nc.jetstreamManager({ timeout: 5000 });
 	const stream = channel(namespace, "transactions").name;
 	const dlq = channel(namespace, "deadLetters").name;
-	// The consumer is created when transaction-ingest starts; wait for it (bounded).
+	// The consumer is created when transaction-writer starts; wait for it (bounded).
 	for (let until = Date.now() + 30_000; !(await jsm.consumers.info(stream, CONSUMER_DURABLE).then(() => true, () => false));) {
 		if (Date.now() > until) throw new Error(`the consumer ${CONSUMER_DURABLE} on ${stream} did not appear within 30 s`);
 		await sleep(200);

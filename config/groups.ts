@@ -7,7 +7,11 @@ export const GROUPS = {
 	api: ["api"],
 	"base-a": ["persons", "cpf-lookup", "debt-write", "audit", "consumers", "idempotency", "events-relay", "monitoring", "webhook-deliveries"],
 	"base-b": ["profiles", "asset-score", "ml-export", "score-history"],
-	"base-c": ["transaction-ingest", "activity"],
+	// Base C's Elasticsearch writer and reader: holds Elasticsearch's credential, never the key nor a CPF.
+	"base-c": ["transaction-writer", "activity"],
+	// Base C's front: holds PSEUDONYM_KEY and no Elasticsearch credential; turns CPFs into pseudonyms
+	// (movements in, reads by CPF) before anything reaches base-c (docs/base-c.md, "Who holds what").
+	"base-c-front": ["transaction-ingest", "activity-front"],
 	report: ["report", "credit-score"],
 	privacy: ["privacy"],
 	operators: []

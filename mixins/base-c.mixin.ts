@@ -3,7 +3,6 @@ import type { estypes } from "@elastic/elasticsearch";
 import { config, need } from "../config";
 import { BaseUnavailableError } from "../lib/errors";
 import { MAPPINGS, index } from "../lib/base-c/indices";
-import { activityPseudonym } from "../lib/base-c/subject";
 import type { Mixin, MixinSchema } from "../types/mixin";
 
 /** An error of the Elasticsearch client as read here (a ResponseError carries the status and the server's error). */
@@ -20,8 +19,6 @@ export function isEsUnavailable(err: unknown): boolean {
 export interface BaseCThis {
 	/** This service's own Elasticsearch client. */
 	es: Client;
-	/** A person's key in Base C (lib/base-c/subject.ts). */
-	activitySubject: (cpf: string) => string;
 	/** A client error as the API answers it: 503 when Base C is away or not coping, else as it is. */
 	mapEsError(err: unknown): never;
 	/** Puts the index templates and indices in place (idempotent). */
@@ -46,7 +43,8 @@ export const ES_READ = { requestTimeout: 4000, maxRetries: 0 } as const;
 
 /**
  * Base C (Elasticsearch): a client of this service's own, the index templates and indices put in
- * place idempotently at start, a `health` action and errors mapped to 503.
+ * place idempotently at start, a `health` action and errors mapped to 503. Only group base-c's services
+ * use it: they hold Elasticsearch's credential and never PSEUDONYM_KEY.
  */
 export const BaseCMixin = {
 	actions: {
@@ -118,8 +116,7 @@ export const BaseCMixin = {
 
 	created() {
 		this.es = new Client({ node: need(config, "elasticsearchUrl"), requestTimeout: 10_000, maxRetries: 1 });
-		/** A person's key in Base C (lib/base-c/subject.ts). */
-		this.activitySubject = activityPseudonym();
+		// No pseudonym key here: base-c knows people only by the pseudonyms its callers computed (docs/base-c.md).
 	},
 
 	async started() {

@@ -38,7 +38,7 @@ case $DATA in /*) ;; *) DATA=$PWD/$DATA ;; esac
 LOG=$DATA/log
 SECRETS=$DATA/secrets
 # The service groups of docker-stack.yml (config/groups.ts), each with its own mesh key.
-MESH_GROUPS="api base-a base-b base-c report privacy operators"
+MESH_GROUPS="api base-a base-b base-c base-c-front report privacy operators"
 WAIT_SECS=30
 IS_ROOT=0
 [[ $(id -u) -eq 0 ]] && IS_ROOT=1

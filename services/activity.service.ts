@@ -3,16 +3,15 @@ import type { estypes } from "@elastic/elasticsearch";
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { BaseCMixin, type BaseCThis, ES_READ } from "../mixins/base-c.mixin";
 import { acceptedAt, type Delivery } from "../middlewares/channels.middleware";
-import { SUBJECT_TOKEN } from "../lib/mesh/streams";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import type { ConsultationMessage } from "../middlewares/consultation.middleware";
 import { index } from "../lib/base-c/indices";
-import { MOVEMENT_TYPES } from "../lib/base-c/movement";
+import { MOVEMENT_TYPES, MOVEMENTS_QUERY } from "../lib/base-c/movement";
 import type { MovementStats } from "../lib/credit-score/inputs";
 import { formatDate, todayIso } from "../lib/dates";
 import { fromCents } from "../lib/money";
 import { InvalidFieldError, NotFoundError, type Thrown } from "../lib/errors";
-import * as f from "../lib/fields";
+import { subjectParam } from "../lib/base-c/subject";
 import { BATCH_CHUNK } from "../lib/credit-score/batch";
 import { CONSULTATION_STATS_DAYS, movementAggs, movementPeriods, movementStatsOf, scoreStatsSearches, type StatsAggs } from "../lib/base-c/score-stats";
 
@@ -102,8 +101,12 @@ function decodeCursor(after: string): unknown[] {
 }
 
 /**
- * Base C: payload C of a CPF (last consultation, last card purchase, latest movements) and the
- * movements with filters, totals and paging. Keeps `ultimaConsulta` from the durable consultations channel.
+ * Base C's reader (group base-c, which holds Elasticsearch's credential and never PSEUDONYM_KEY): payload
+ * C of a subject (last consultation, last card purchase, latest movements), the movements with filters,
+ * totals and paging, the score's statistics, export and erasure. Every action takes the pseudonym
+ * (`subject`, refused when shaped otherwise), never a CPF: the caller computes it (activity-front for the
+ * API, report and credit-score, privacy) and puts the CPF back in its answer. Keeps `ultimaConsulta` from
+ * the durable consultations channel.
  */
 const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, BaseCThis> = {
 	name: "activity",
@@ -111,10 +114,10 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 
 	actions: {
 		get: {
-			callers: ["api", "report"], scopes: ["activity:read"],
-			params: { $$strict: true, cpf: f.cpf },
-			async handler(ctx: Context<{ cpf: string }, MeshMeta, MeshLocals>) {
-				const subject = this.activitySubject(ctx.params.cpf);
+			callers: ["base-c-front", "report"], scopes: ["activity:read"],
+			params: { $$strict: true, subject: subjectParam },
+			async handler(ctx: Context<{ subject: string }, MeshMeta, MeshLocals>) {
+				const { subject } = ctx.params;
 				const bySubject = { term: { subject } };
 				// One round trip for the three questions payload C asks.
 				const { responses } = await this.es.msearch({
@@ -130,7 +133,6 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 				const [consultation, card, recent] = answers.map(r => r.hits.hits.map(h => h._source));
 				if (consultation.length === 0 && recent.length === 0) throw new NotFoundError("Activity for this CPF");
 				return {
-					cpf: ctx.params.cpf,
 					ultimaConsulta: consultation[0] ? formatDate(new Date(consultation[0].at)) : null,
 					ultimaCompraCC: card[0] ? { data: formatDate(card[0].data), valor: fromCents(card[0].valor_cents) } : null,
 					movimentacaoFinanceira: recent.map(movementView)
@@ -139,20 +141,16 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 		},
 
 		movements: {
-			callers: ["api"], scopes: ["activity:read"],
+			callers: ["base-c-front"], scopes: ["activity:read"],
 			params: {
 				$$strict: true,
-				cpf: f.cpf,
-				from: { type: "date", optional: true },
-				to: { type: "date", optional: true },
-				tipo: { type: "enum", values: [...MOVEMENT_TYPES], optional: true },
-				size: { type: "number", integer: true, min: 1, max: 500, convert: true, default: 50 },
-				after: { type: "string", max: 200, optional: true, openapi: { description: "Opaque cursor: the `next` of the previous page, passed back unchanged" } }
+				subject: subjectParam,
+				...MOVEMENTS_QUERY
 			},
-			async handler(ctx: Context<{ cpf: string; from?: string; to?: string; tipo?: string; size: number; after?: string }, MeshMeta, MeshLocals>) {
-				const { cpf, from, to, tipo, size, after } = ctx.params;
+			async handler(ctx: Context<{ subject: string; from?: string; to?: string; tipo?: string; size: number; after?: string }, MeshMeta, MeshLocals>) {
+				const { subject, from, to, tipo, size, after } = ctx.params;
 				if (from && to && from > to) throw new InvalidFieldError("from", "'from' is after 'to'.", "range");
-				const filter: object[] = [{ term: { subject: this.activitySubject(cpf) } }];
+				const filter: object[] = [{ term: { subject } }];
 				if (from || to) filter.push({ range: { data: { ...(from && { gte: from }), ...(to && { lte: to }) } } });
 				if (tipo) filter.push({ term: { tipo } });
 				const res = await this.es.search({
@@ -168,7 +166,6 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 				const hits = res.hits.hits;
 				const totals = Object.fromEntries(res.aggregations.byTipo.buckets.map(b => [b.key, { count: b.doc_count, valor: fromCents(Math.round(b.cents.value)) }]));
 				return {
-					cpf,
 					total: res.hits.total.value,
 					totals,
 					movements: hits.map(h => movementView(h._source)),
@@ -183,13 +180,13 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 		 */
 		movementStats: {
 			callers: ["report"], scopes: ["score:read"],
-			params: { $$strict: true, cpf: f.cpf },
-			async handler(ctx: Context<{ cpf: string }, MeshMeta, MeshLocals>): Promise<MovementStats> {
+			params: { $$strict: true, subject: subjectParam },
+			async handler(ctx: Context<{ subject: string }, MeshMeta, MeshLocals>): Promise<MovementStats> {
 				const today = todayIso();
 				const periods = movementPeriods(today);
 				const res = await this.es.search({
 					index: index.movements(), size: 0, track_total_hits: true,
-					query: { bool: { filter: [{ term: { subject: this.activitySubject(ctx.params.cpf) } }, { range: { data: { gte: periods.at(-1)!.from, lte: today } } }] } },
+					query: { bool: { filter: [{ term: { subject: ctx.params.subject } }, { range: { data: { gte: periods.at(-1)!.from, lte: today } } }] } },
 					aggs: movementAggs(periods)
 				}, ES_READ) as SearchAnswer<object, StatsAggs>;
 				return movementStatsOf(res.hits.total.value, res.aggregations);
@@ -203,9 +200,9 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 		 */
 		scoreStatsMany: {
 			callers: ["report"], scopes: ["score:read"],
-			params: { $$strict: true, cpfs: { type: "array", items: f.cpf, min: 1, max: BATCH_CHUNK } },
-			async handler(ctx: Context<{ cpfs: string[] }, MeshMeta, MeshLocals>) {
-				const subjects = ctx.params.cpfs.map(cpf => this.activitySubject(cpf));
+			params: { $$strict: true, subjects: { type: "array", items: subjectParam, min: 1, max: BATCH_CHUNK } },
+			async handler(ctx: Context<{ subjects: string[] }, MeshMeta, MeshLocals>) {
+				const { subjects } = ctx.params;
 				const today = todayIso();
 				const { responses } = await this.es.msearch({ searches: scoreStatsSearches(subjects, today, index.movements(), index.consultations()) }, ES_READ);
 				const answers = responses as SearchAnswer<unknown, BySubject<object>>[];
@@ -225,13 +222,13 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 		 * cardinality aggregation on `consumer`): an input of the credit score. Not a consultation itself.
 		 */
 		consultationStats: {
-			callers: ["report", "api"], scopes: ["score:read"],
+			callers: ["report"], scopes: ["score:read"],
 			visibility: "public",
-			params: { $$strict: true, cpf: f.cpf },
-			async handler(ctx: Context<{ cpf: string }, MeshMeta, MeshLocals>) {
+			params: { $$strict: true, subject: subjectParam },
+			async handler(ctx: Context<{ subject: string }, MeshMeta, MeshLocals>) {
 				const res = await this.es.search({
 					index: index.consultations(), size: 0, track_total_hits: true,
-					query: { bool: { filter: [{ term: { subject: this.activitySubject(ctx.params.cpf) } }, { range: { at: { gte: `now-${CONSULTATION_STATS_DAYS}d` } } }] } },
+					query: { bool: { filter: [{ term: { subject: ctx.params.subject } }, { range: { at: { gte: `now-${CONSULTATION_STATS_DAYS}d` } } }] } },
 					aggs: { consumers: { cardinality: { field: "consumer" } } }
 				}, ES_READ) as SearchAnswer<unknown, { consumers: { value: number } }>;
 				return { consultations90d: res.hits.total.value, distinctConsumers90d: res.aggregations.consumers.value };
@@ -247,7 +244,7 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 			visibility: "public",
 			params: {
 				$$strict: true,
-				subject: { type: "string", min: 10, max: 100 },
+				subject: subjectParam,
 				size: { type: "number", integer: true, min: 1, max: 200, default: 50 },
 				after: { type: "string", max: 200, optional: true }
 			},
@@ -270,7 +267,7 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 		export: {
 			callers: ["privacy"], scopes: ["privacy:admin"],
 			visibility: "public",
-			params: { subject: { type: "string", min: 10, max: 100 } },
+			params: { $$strict: true, subject: subjectParam },
 			async handler(ctx: Context<{ subject: string }, MeshMeta, MeshLocals>) {
 				const query = { term: { subject: ctx.params.subject } };
 				const [moves, consulted] = await Promise.all([
@@ -301,7 +298,7 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 		erase: {
 			callers: ["privacy"],
 			visibility: "public",
-			params: { subject: { type: "string", min: 10, max: 100, pattern: SUBJECT_TOKEN } },
+			params: { $$strict: true, subject: subjectParam },
 			async handler(ctx: Context<{ subject: string }, MeshMeta, MeshLocals>) {
 				const { subject } = ctx.params;
 				await this.tombstone(subject);

@@ -11,17 +11,19 @@ import type { PartName, ScoreInputs } from "../lib/credit-score/inputs";
 import { type CreditScore, scoreCredit } from "../lib/credit-score/scorecard";
 import { assembleInputs, BATCH_MAX_CPFS, type BatchStatus, chunks, missingOf, PART_NAMES, type PartRead, parseBatch } from "../lib/credit-score/batch";
 import * as f from "../lib/fields";
+import { activityPseudonym } from "../lib/base-c/subject";
 
 /**
  * Each part the scorecard reads (lib/credit-score/inputs.ts): the base action that answers it in one
- * query, and how its answer becomes the part. A Base C without activity.consultationStats (an older
- * node during a rolling update) leaves the consultations part missing as `not_supported`.
+ * query, and how its answer becomes the part. Base C's parts are asked by pseudonym (`bySubject`:
+ * base-c never sees a CPF). A Base C without activity.consultationStats (an older node during a
+ * rolling update) leaves the consultations part missing as `not_supported`.
  */
-const PARTS: Record<PartName, { action: string; read(answer: any): ScoreInputs[PartName] }> = {
+const PARTS: Record<PartName, { action: string; bySubject?: true; read(answer: any): ScoreInputs[PartName] }> = {
 	debts: { action: "cpf-lookup.debtSummary", read: a => a },
 	assets: { action: "asset-score.get", read: a => ({ score: a.score, band: a.band }) },
-	movements: { action: "activity.movementStats", read: a => a },
-	consultations: { action: "activity.consultationStats", read: a => ({ consultations90d: a.consultations90d, distinctConsumers90d: a.distinctConsumers90d }) }
+	movements: { action: "activity.movementStats", bySubject: true, read: a => a },
+	consultations: { action: "activity.consultationStats", bySubject: true, read: a => ({ consultations90d: a.consultations90d, distinctConsumers90d: a.distinctConsumers90d }) }
 };
 
 /** A base that has not answered in this time is down for this score: its part is missing. */
@@ -38,6 +40,8 @@ const unavailableError = () => Object.assign(new Error("No base could answer; tr
 
 interface CreditScoreThis {
 	pii: { blindIndex(cpf: string): string };
+	/** A person's key in Base C (lib/base-c/subject.ts). */
+	activitySubject: (cpf: string) => string;
 	/** The lines of one chunk of a batch: the set-based reads, scores, audit rows, consultations and history. */
 	scoreChunk(ctx: Context<unknown, MeshMeta, MeshLocals>, start: number, cpfs: (string | null)[], given: (string | null)[], batch: BatchState): Promise<BatchLine[]>;
 }
@@ -54,12 +58,15 @@ type DownUntil = Map<string, number>;
  */
 interface BatchState { meta: { callerToken?: string }; down: DownUntil }
 
-/** A chunk's reads of one base: per CPF its answer, or the whole chunk's missing reason. */
-async function readMany(ctx: Context, action: string, cpfs: string[], { meta, down }: BatchState): Promise<{ ok: true; values: unknown[] } | { ok: false; reason: PartRead & { ok: false } }> {
+/**
+ * A chunk's reads of one base: per CPF its answer, or the whole chunk's missing reason. `params` makes the
+ * call's parameters from the chunk's CPFs (Base C's take their pseudonyms).
+ */
+async function readMany(ctx: Context, action: string, cpfs: string[], { meta, down }: BatchState, params: (cpfs: string[]) => object = c => ({ cpfs: c })): Promise<{ ok: true; values: unknown[] } | { ok: false; reason: PartRead & { ok: false } }> {
 	if (cpfs.length === 0) return { ok: true, values: [] };
 	if ((down.get(action) ?? 0) > Date.now()) return { ok: false, reason: { ok: false, reason: "unavailable" } };
 	try {
-		const values = await ctx.call(action, { cpfs }, { timeout: CHUNK_TIMEOUT_MS, retries: 0, meta }) as unknown[];
+		const values = await ctx.call(action, params(cpfs), { timeout: CHUNK_TIMEOUT_MS, retries: 0, meta }) as unknown[];
 		return { ok: true, values };
 	} catch (err) {
 		const reason = missingOf(err);
@@ -81,6 +88,7 @@ const CreditScoreService: ServiceSchema<ServiceSettingSchema, Pick<CreditScoreTh
 	created() {
 		// The audit row is filed under the CPF's blind index; this service opens no sealed field.
 		this.pii = { blindIndex: blindIndexer(need(config, "blindIndexKey")) };
+		this.activitySubject = activityPseudonym();
 	},
 
 	actions: {
@@ -91,7 +99,8 @@ const CreditScoreService: ServiceSchema<ServiceSettingSchema, Pick<CreditScoreTh
 				const { cpf } = ctx.params;
 				const reads = Object.fromEntries(await Promise.all(PART_NAMES.map(async (name): Promise<[PartName, PartRead]> => {
 					try {
-						return [name, { ok: true, part: PARTS[name].read(await ctx.call(PARTS[name].action, { cpf }, { timeout: PART_TIMEOUT_MS, retries: 0 })) }];
+						const params = PARTS[name].bySubject ? { subject: this.activitySubject(cpf) } : { cpf };
+						return [name, { ok: true, part: PARTS[name].read(await ctx.call(PARTS[name].action, params, { timeout: PART_TIMEOUT_MS, retries: 0 })) }];
 					} catch (err) {
 						return [name, { ok: false, reason: missingOf(err) }];
 					}
@@ -143,7 +152,7 @@ const CreditScoreService: ServiceSchema<ServiceSettingSchema, Pick<CreditScoreTh
 			const [debts, assets, stats] = await Promise.all([
 				readMany(ctx, "cpf-lookup.debtSummaryMany", valid, batch),
 				readMany(ctx, "asset-score.getMany", valid, batch),
-				readMany(ctx, "activity.scoreStatsMany", valid, batch)
+				readMany(ctx, "activity.scoreStatsMany", valid, batch, c => ({ subjects: c.map(cpf => this.activitySubject(cpf)) }))
 			]);
 			const part = (r: Awaited<ReturnType<typeof readMany>>, i: number, pick: (v: any) => unknown): PartRead => {
 				if (!r.ok) return r.reason;

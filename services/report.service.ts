@@ -1,15 +1,24 @@
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import * as f from "../lib/fields";
+import { activityPseudonym } from "../lib/base-c/subject";
 import { classify, type Thrown } from "../lib/errors";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 
-/** Each part of a report: the action that answers it and the scope that allows it. */
-const PARTS = {
+/**
+ * Each part of a report: the action that answers it and the scope that allows it. Base C is asked by
+ * pseudonym (`bySubject`: base-c never sees a CPF), and the CPF put back in its part's data.
+ */
+const PARTS: Record<"baseA" | "baseB" | "score" | "baseC", { action: string; scope: string; bySubject?: true }> = {
 	baseA: { action: "cpf-lookup.get", scope: "persons:read" },
 	baseB: { action: "profiles.get", scope: "profiles:read" },
 	score: { action: "asset-score.get", scope: "score:read" },
-	baseC: { action: "activity.get", scope: "activity:read" }
-} as const;
+	baseC: { action: "activity.get", scope: "activity:read", bySubject: true }
+};
+
+interface ReportThis {
+	/** A person's key in Base C (lib/base-c/subject.ts). */
+	activitySubject: (cpf: string) => string;
+}
 
 type PartName = keyof typeof PARTS;
 export type Part =
@@ -32,7 +41,7 @@ function partOf(err: unknown): Part {
  * the parts the caller's scopes allow. A base that is down does not sink the report: its part says
  * `unavailable` and `complete` is false. One report is one consultation.
  */
-const ReportService: ServiceSchema<ServiceSettingSchema, object, object> = {
+const ReportService: ServiceSchema<ServiceSettingSchema, object, ReportThis> = {
 	name: "report",
 
 	actions: {
@@ -47,7 +56,9 @@ const ReportService: ServiceSchema<ServiceSettingSchema, object, object> = {
 					(Object.entries(PARTS) as [PartName, (typeof PARTS)[PartName]][]).map(async ([name, part]): Promise<[PartName, Part]> => {
 						if (!scopes.includes(part.scope)) return [name, { status: "forbidden" }];
 						try {
-							return [name, { status: "ok", data: await ctx.call(part.action, { cpf }, { timeout: 5000, retries: 1 }) }];
+							if (!part.bySubject) return [name, { status: "ok", data: await ctx.call(part.action, { cpf }, { timeout: 5000, retries: 1 }) }];
+							const data = await ctx.call<object, { subject: string }>(part.action, { subject: this.activitySubject(cpf) }, { timeout: 5000, retries: 1 });
+							return [name, { status: "ok", data: { cpf, ...data } }];
 						} catch (err) {
 							return [name, partOf(err)];
 						}
@@ -63,6 +74,10 @@ const ReportService: ServiceSchema<ServiceSettingSchema, object, object> = {
 				return { cpf, complete: unavailable.length === 0, ...parts };
 			}
 		}
+	},
+
+	created() {
+		this.activitySubject = activityPseudonym();
 	}
 };
 

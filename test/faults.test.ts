@@ -183,7 +183,7 @@ async function afterFault(name: string, run: FaultRun, o: { killedGateway?: { ba
 
 describe("faults under a mixed workload", () => {
 	it("a. kill -9 of one replica of each service group: the survivors serve", async () => {
-		const order: Group[] = ["base-a", "base-b", "base-c", "report", "privacy", "api"];
+		const order: Group[] = ["base-a", "base-b", "base-c", "base-c-front", "report", "privacy", "api"];
 		let killedAt = Infinity;
 		const run = await underLoad(101, {
 			bases: mesh.bases, durationMs: 35_000, faultAtMs: 5000,

@@ -46,7 +46,8 @@ beforeAll(async () => {
 	runner(BASE_A);
 	lookups.push(runner("cpf-lookup"), runner("cpf-lookup"));
 	runner("profiles,asset-score,ml-export");
-	runner("transaction-ingest,activity");
+	runner("transaction-writer,activity");
+	runner("transaction-ingest,activity-front");
 }, 120_000);
 
 afterAll(async () => {

@@ -1,18 +1,18 @@
-// What transaction-ingest and activity do, as this benchmark copies them for its raw sides (the copies
+// What transaction-ingest, transaction-writer and activity do, as this benchmark copies them for its raw sides (the copies
 // checkInSync() in bench/ingest.ts watches): the consumer's batching, the bulk body, the msearch.
 import type { Client } from "@elastic/elasticsearch";
 import type { MovementRecord } from "../../lib/base-c/movement";
 import { formatDate } from "../../lib/dates";
 import { fromCents } from "../../lib/money";
 
-/** transaction-ingest's consumer: up to 5 messages of 1000 per bulk request (two in flight); checkInSync() watches it. */
+/** transaction-writer's consumer: up to 5 messages of 1000 per bulk request (two in flight); checkInSync() watches it. */
 export const CONSUMER_BATCH = 5000;
 /** transaction-ingest.ingest publishes a request's records as messages of this many (RECORDS_PER_MESSAGE). */
 export const PUBLISH_CHUNK = 1000;
-/** The durable consumer transaction-ingest reads TRANSACTIONS with. */
+/** The durable consumer transaction-writer reads TRANSACTIONS with. */
 export const CONSUMER_DURABLE = "elasticsearch-writer";
 
-/** The service's bulk body for a batch (transaction-ingest.writeBatch): create under movement_id, received_at once per batch. */
+/** The service's bulk body for a batch (transaction-writer.writeBatch): create under movement_id, received_at once per batch. */
 export function serviceOperations(index: string, batch: MovementRecord[]): object[] {
 	const receivedAt = new Date().toISOString();
 	return batch.flatMap(r => [{ create: { _index: index, _id: r.movement_id } }, { ...r, received_at: receivedAt }]);

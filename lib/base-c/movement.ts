@@ -3,6 +3,7 @@ import type { ValidationError } from "fastest-validator";
 import { Validators } from "moleculer";
 import { type MoleculerFastestValidator, VALIDATOR_OPTIONS } from "../validator";
 import { toCents } from "../money";
+import { SUBJECT_PATTERN } from "./subject";
 
 /** `tipo` of a movement (documented in docs/base-c.md). */
 export const MOVEMENT_TYPES = ["cartao", "pix", "boleto", "ted", "doc", "saque", "deposito", "debito_automatico", "transferencia"] as const;
@@ -15,6 +16,18 @@ export const MOVEMENT_SCHEMA = {
 	data: { type: "date" },
 	id: { type: "string", pattern: /^[A-Za-z0-9._:-]{1,64}$/, optional: true }
 };
+
+/**
+ * The filters and paging of GET /activity/:cpf/movements (fastest-validator), as activity-front takes them
+ * from the API and activity.movements takes them from it (dates as ISO once converted).
+ */
+export const MOVEMENTS_QUERY = {
+	from: { type: "date", optional: true },
+	to: { type: "date", optional: true },
+	tipo: { type: "enum", values: [...MOVEMENT_TYPES], optional: true },
+	size: { type: "number", integer: true, min: 1, max: 500, convert: true, default: 50 },
+	after: { type: "string", max: 200, optional: true, openapi: { description: "Opaque cursor: the `next` of the previous page, passed back unchanged" } }
+} as const;
 
 export interface Movement {
 	cpf: string;
@@ -31,6 +44,23 @@ export interface MovementRecord {
 	tipo: string;
 	valor_cents: number;
 	data: string;
+}
+
+/** What travels on the transactions channel, from base-c-front to base-c: a slice of one request's records. */
+export interface MovementBatch {
+	records: MovementRecord[];
+}
+
+const RECORD_FIELDS = ["movement_id", "subject", "tipo", "valor_cents", "data"];
+
+/**
+ * A movement record as base-c takes it from the channel: exactly its five fields, the subject shaped as a
+ * pseudonym. Anything else (a record that carries a `cpf`, or a CPF as its subject) is never written.
+ */
+export function isMovementRecord(data: unknown): data is MovementRecord {
+	if (!data || typeof data !== "object") return false;
+	const r = data as Record<string, unknown>;
+	return RECORD_FIELDS.every(k => k in r) && Object.keys(r).length === RECORD_FIELDS.length && typeof r.subject === "string" && SUBJECT_PATTERN.test(r.subject);
 }
 
 export interface LineError {

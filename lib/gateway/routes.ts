@@ -225,8 +225,8 @@ export const ROUTES: GatewayRoute[] = [
 			}
 		}
 	},
-	{ method: "GET", path: "/activity/:cpf", action: "activity.get", scope: "activity:read", status: 200, tag: "Base C", summary: "Payload C: last consultation, last card purchase, latest movements", response: payloadC },
-	{ method: "GET", path: "/activity/:cpf/movements", action: "activity.movements", scope: "activity:read", status: 200, tag: "Base C", summary: "Movements filtered by date range and tipo, with per-tipo totals, paged with `after`", response: movementsPage },
+	{ method: "GET", path: "/activity/:cpf", action: "activity-front.get", scope: "activity:read", status: 200, tag: "Base C", summary: "Payload C: last consultation, last card purchase, latest movements", response: payloadC },
+	{ method: "GET", path: "/activity/:cpf/movements", action: "activity-front.movements", scope: "activity:read", status: 200, tag: "Base C", summary: "Movements filtered by date range and tipo, with per-tipo totals, paged with `after`", response: movementsPage },
 	{ method: "GET", path: "/reports/:cpf", action: "report.get", consultation: true, scope: "reports:read", status: 200, tag: "Reports", summary: "Base A, Base B, score and Base C in one answer, limited to the caller's scopes (a consultation)", response: report },
 	{ method: "GET", path: "/scores/:cpf", action: "credit-score.get", consultation: true, scope: "score:read", status: 200, tag: "Scores", summary: "Credit score 0–1000 from Bases A, B and C, with band, reasons and model version; a base down gives a partial score (a consultation)", response: creditScore,
 		links: byCpf({ ScoreHistory: "GET /scores/:cpf/history" }) },

@@ -69,7 +69,7 @@ nats_tls() {
 # a kind; docker/nats.conf (one namespace) names each stream exactly. Everyone speaks Moleculer's
 # protocol; only the groups that own streams (base-a: EVENTS, base-c, privacy) use JetStream's API (here
 # all of it: namespaced names cannot be told apart; docker/nats.conf names each); a group publishes only
-# into the streams it feeds.
+# into the streams it feeds (base-c-front alone into the movements').
 nats_permissions() {
   local feeds_none='"*.transactions.>", "*.events.>", "*.privacy.>", "*.audit.>"'
   case $1 in
@@ -80,7 +80,10 @@ nats_permissions() {
     # docker/nats.conf names each allowed subject exactly (no update of the checkpoints there).
     base-a) echo "publish: { deny: [\"\$JS.API.STREAM.DELETE.>\", \"\$JS.API.STREAM.PURGE.>\", \"\$JS.API.STREAM.MSG.DELETE.>\", \"*.transactions.>\", \"*.privacy.>\"] }, subscribe: { deny: [$feeds_none] }" ;;
     base-b|report) echo "publish: { deny: [\"\$JS.>\", \"*.transactions.>\", \"*.privacy.>\", \"*.audit.>\"] }, subscribe: { deny: [$feeds_none] }" ;;
-    base-c) echo "publish: { deny: [\"*.privacy.>\", \"*.audit.>\"] }, subscribe: { deny: [\"*.privacy.>\", \"*.audit.>\"] }" ;;
+    # Base C's Elasticsearch side owns its streams but publishes no movement: only base-c-front does.
+    base-c) echo "publish: { deny: [\"*.transactions.movement\", \"*.privacy.>\", \"*.audit.>\"] }, subscribe: { deny: [\"*.privacy.>\", \"*.audit.>\"] }" ;;
+    # Base C's front (the pseudonym key): publishes pseudonymised movements and nothing else of JetStream.
+    base-c-front) echo "publish: { deny: [\"\$JS.>\", \"*.transactions.dead\", \"*.transactions.dead.>\", \"*.events.>\", \"*.privacy.>\", \"*.audit.>\"] }, subscribe: { deny: [\"\$JS.>\", $feeds_none] }" ;;
     privacy) echo "publish: { deny: [\"*.transactions.>\", \"*.events.>\", \"*.audit.>\"] }, subscribe: { deny: [\"*.transactions.>\", \"*.events.>\", \"*.audit.>\"] }" ;;
   esac
 }

@@ -93,7 +93,7 @@ write_derived_secrets() {
 
 # `env [dev|test] [--group NAME]`: export lines naming the secret files (never their contents).
 cmd_env() {
-  local mode=${1:-dev} pg=postgres_url pg_owner=postgres_owner_url mongo=mongo_url es_prefix=credit-dev keys=mesh_keys transporter=transporter
+  local mode=${1:-dev} pg=postgres_url pg_owner=postgres_owner_url mongo=mongo_url es_prefix=credit-dev keys=mesh_keys transporter=transporter group=
   case $mode in
     dev) ;;
     test) pg=postgres_test_url; pg_owner=postgres_test_owner_url; mongo=mongo_test_url; es_prefix=credit-test ;;
@@ -102,22 +102,29 @@ cmd_env() {
   (( $# )) && shift
   if [[ ${1:-} == --group ]]; then
     [[ " $MESH_GROUPS " == *" ${2:-} "* ]] || die "engines.sh env: --group takes one of: $MESH_GROUPS"
-    keys=mesh_key_$2; transporter=transporter_$2
+    keys=mesh_key_$2; transporter=transporter_$2; group=$2
   fi
   [[ -f $SECRETS/transporter ]] || warn "engines.sh: no secrets in $SECRETS yet; run: bash scripts/engines.sh up"
+  # As in docker-stack.yml, no process holds both Elasticsearch's URL and the pseudonym key: base-c gets
+  # no PSEUDONYM_KEY_FILE, base-c-front no ELASTICSEARCH_URL_FILE (docs/base-c.md, "Who holds what").
+  local es_url=ELASTICSEARCH_URL_FILE pseudonym=PSEUDONYM_KEY_FILE
+  case $group in
+    base-c) pseudonym= ;;
+    base-c-front) es_url= ;;
+  esac
   printf 'export %s=%q\n' \
     TRANSPORTER_FILE "$SECRETS/$transporter" \
     NATS_CA_FILE "$SECRETS/nats_ca.pem" \
     POSTGRES_URL_FILE "$SECRETS/$pg" \
     POSTGRES_OWNER_URL_FILE "$SECRETS/$pg_owner" \
     MONGO_URL_FILE "$SECRETS/$mongo" \
-    ELASTICSEARCH_URL_FILE "$SECRETS/elasticsearch_url" \
+    ${es_url:+"$es_url" "$SECRETS/elasticsearch_url"} \
     ES_INDEX_PREFIX "$es_prefix" \
     JETSTREAM_MAX_BYTES 268435456 \
     ADMIN_API_KEY_FILE "$SECRETS/admin_api_key" \
     PII_KEYS_FILE "$SECRETS/pii_keys" \
     BLIND_INDEX_KEY_FILE "$SECRETS/blind_index_key" \
-    PSEUDONYM_KEY_FILE "$SECRETS/pseudonym_key" \
+    ${pseudonym:+"$pseudonym" "$SECRETS/pseudonym_key"} \
     AUDIT_CHAIN_KEYS_FILE "$SECRETS/audit_chain_keys" \
     MESH_KEYS_FILE "$SECRETS/$keys" \
     MESH_PUBLIC_KEYS_FILE "$SECRETS/mesh_public_keys" \

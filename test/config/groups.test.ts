@@ -30,7 +30,10 @@ describe("groupOf", () => {
 		expect(groupOf("persons")).toBe("base-a");
 		expect(groupOf("cpf-lookup.get")).toBe("base-a");
 		expect(groupOf("asset-score.get")).toBe("base-b");
-		expect(groupOf("transaction-ingest")).toBe("base-c");
+		expect(groupOf("transaction-ingest")).toBe("base-c-front");
+		expect(groupOf("activity-front.get")).toBe("base-c-front");
+		expect(groupOf("transaction-writer")).toBe("base-c");
+		expect(groupOf("activity.get")).toBe("base-c");
 		expect(groupOf("api.rest")).toBe("api");
 		expect(groupOf("privacy.erase")).toBe("privacy");
 	});

@@ -32,7 +32,7 @@ const BASE_NETWORKS: Record<string, { engine: string; members: string[] }> = {
 /** What every service group of ours mounts to join the mesh: its NATS user, its signing key, the public keys, the CA. */
 const joins = (group: string) => [`transporter_${group}`, `mesh_key_${group}`, "mesh_public_keys", "nats_ca"];
 const SECRETS: Record<string, string[]> = {
-	nats: ["api", "base_a", "base_b", "base_c", "report", "privacy", "operators"].map(g => `nats_password_${g}`).concat("nats_tls_cert", "nats_tls_key"),
+	nats: ["api", "base_a", "base_b", "base_c", "base_c_front", "report", "privacy", "operators"].map(g => `nats_password_${g}`).concat("nats_tls_cert", "nats_tls_key"),
 	// pg_auto_failover's users (all three); the application's roles, set by whichever node is the primary.
 	"pg-monitor": ["pg_autoctl_password"],
 	"pg-node-1": ["pg_autoctl_password", "postgres_owner_password", "postgres_app_password"],
@@ -49,7 +49,9 @@ const SECRETS: Record<string, string[]> = {
 	elasticsearch: ["elastic_password"],
 	// Puts in place Base C's own user (credit_mesh) as `elastic`; base-c itself never holds elastic_password.
 	"elasticsearch-init": ["elastic_password", "elasticsearch_app_password"],
-	"base-c": [...joins("base_c"), "elasticsearch_url", "pseudonym_key"],
+	// Elasticsearch's credential and never the pseudonym key; the front the key and never the credential.
+	"base-c": [...joins("base_c"), "elasticsearch_url"],
+	"base-c-front": [...joins("base_c_front"), "pseudonym_key"],
 	report: [...joins("report"), "pseudonym_key", "blind_index_key"],
 	privacy: [...joins("privacy"), "pii_keys", "blind_index_key", "pseudonym_key"],
 	edge: ["edge_tls_cert", "edge_tls_key"],
@@ -212,8 +214,8 @@ describe("docker-stack.yml: secrets and configs", () => {
 	it("docs/deploy.md creates every secret and config the stack expects", () => {
 		const docs = readFileSync(resolve(ROOT, "docs/deploy.md"), "utf8");
 		// The per-group secrets are made in one loop over the groups.
-		const perGroup = /^(transporter|mesh_key|nats_password)_(api|base_a|base_b|base_c|report|privacy|operators)$/;
-		expect(docs).toMatch(/for group in api base-a base-b base-c report privacy operators; do/);
+		const perGroup = /^(transporter|mesh_key|nats_password)_(api|base_a|base_b|base_c|base_c_front|report|privacy|operators)$/;
+		expect(docs).toMatch(/for group in api base-a base-b base-c base-c-front report privacy operators; do/);
 		for (const name of Object.keys(stack.secrets)) {
 			const loop = perGroup.exec(name);
 			const created = loop ? `docker secret create "${loop[1]}_\\$g" ` : `docker secret create ${name} `;
@@ -330,7 +332,7 @@ describe("docker-stack.yml: networks", () => {
 
 describe("docker-stack.yml: our services", () => {
 	it("all use the one image variable, and each runner sets SERVICES to existing services", () => {
-		expect(ours.sort()).toEqual(["api", "base-a", "base-b", "base-c", "migrate", "privacy", "report"]);
+		expect(ours.sort()).toEqual(["api", "base-a", "base-b", "base-c", "base-c-front", "migrate", "privacy", "report"]);
 		expect(services.migrate.command).toEqual(["node", "dist/scripts/migrate.js"]);
 		for (const name of runners) {
 			const list = String(env(services[name]).SERVICES ?? "");
@@ -353,7 +355,8 @@ describe("docker-stack.yml: our services", () => {
 
 	it("the base groups run their base's services", () => {
 		expect(env(services["base-b"]).SERVICES).toBe("profiles,asset-score,ml-export,score-history");
-		expect(env(services["base-c"]).SERVICES).toBe("transaction-ingest,activity");
+		expect(env(services["base-c"]).SERVICES).toBe("transaction-writer,activity");
+		expect(env(services["base-c-front"]).SERVICES).toBe("transaction-ingest,activity-front");
 		for (const name of runners) expect(services[name].deploy.replicas, name).toBeGreaterThanOrEqual(2);
 	});
 
@@ -636,6 +639,32 @@ describe("docker-stack.yml: Base C's own Elasticsearch user", () => {
 		expect(env(services["base-c"]).ELASTICSEARCH_URL_FILE).toBe("/run/secrets/elasticsearch_url");
 		const holders = Object.keys(services).filter(name => secretNames(services[name]).includes("elastic_password"));
 		expect(holders.sort()).toEqual(["elasticsearch", "elasticsearch-init"]);
+	});
+
+	it("no container holds both the pseudonym key and a credential of Elasticsearch (base-c-front pseudonymises, base-c reads and writes)", () => {
+		const esCredentials = ["elasticsearch_url", "elastic_password", "elasticsearch_app_password"];
+		for (const [name, svc] of Object.entries(services)) {
+			const held = secretNames(svc);
+			if (held.includes("pseudonym_key")) expect(held.filter(s => esCredentials.includes(s)), name).toEqual([]);
+		}
+		// base-c: no key by any route (secret, file or value), so whoever takes it cannot recompute a pseudonym.
+		expect(Object.keys(env(services["base-c"])).filter(k => k.startsWith("PSEUDONYM_KEY"))).toEqual([]);
+		expect(secretNames(services["base-c"])).not.toContain("pseudonym_key");
+		// base-c-front: the key, and no way to Elasticsearch (not on base_c, no URL).
+		expect(env(services["base-c-front"]).PSEUDONYM_KEY_FILE).toBe("/run/secrets/pseudonym_key");
+		expect(networkNames(services["base-c-front"])).not.toContain("base_c");
+		expect(Object.keys(env(services["base-c-front"])).filter(k => k.startsWith("ELASTICSEARCH") || k.startsWith("ES_"))).toEqual([]);
+	});
+
+	it("NATS: base-c-front may publish movements and use no JetStream API; base-c publishes no movement", () => {
+		const conf = readFileSync(resolve(ROOT, "docker/nats.conf"), "utf8");
+		const front = conf.slice(conf.indexOf("{ user: base-c-front"), conf.indexOf("{ user: base-c,"));
+		expect(front).toMatch(/publish: \{ allow: \["MOL-credit-mesh\.>", "credit-mesh\.transactions\.movement"\] \}/);
+		expect(front).not.toContain("$JS.");
+		const baseC = conf.slice(conf.indexOf("{ user: base-c,"), conf.indexOf("{ user: privacy"));
+		expect(baseC).toContain("credit-mesh.transactions.dead");
+		expect(baseC).not.toContain('"credit-mesh.transactions.movement"');
+		expect(services.nats.command[0]).toContain("NATS_PASSWORD_BASE_C_FRONT=");
 	});
 
 	it("a one-shot on Elasticsearch's image and network runs docker/elasticsearch-init.sh with the same index prefix as base-c", () => {

@@ -29,7 +29,10 @@ beforeAll(async () => {
 	for (const ch of [transactions, consultations]) {
 		await jsm.streams.add({ name: ch.name, subjects: [ch.subject], retention: RetentionPolicy.Workqueue, storage: StorageType.Memory, max_bytes: 1024 * 1024 });
 	}
-	await owner.jetstream().publish(transactions.subject, JSON.stringify({ records: [] }));
+	// Movements come from base-c-front alone (it holds the pseudonym key; base-c, the stream's owner, publishes none).
+	const front = await asGroup("base-c-front");
+	await front.jetstream().publish(transactions.subject, JSON.stringify({ records: [] }));
+	await front.close();
 });
 afterAll(async () => {
 	const jsm = await owner?.jetstreamManager();
@@ -91,6 +94,28 @@ describe("NATS: what each group's user may do", () => {
 		}
 		expect(await count(consultations.name)).toBe(1);
 		expect(await count(transactions.name)).toBe(before);
+	});
+
+	it("Base C's front publishes movements and nothing else of JetStream; base-c publishes none", async () => {
+		const before = await count(transactions.name);
+		const consulted = await count(consultations.name);
+		const front = await asGroup("base-c-front");
+		const baseC = await asGroup("base-c");
+		try {
+			await front.jetstream({ timeout: 2000 }).publish(transactions.subject, JSON.stringify({ records: [] }));
+			// No JetStream API: it can neither read the movements back nor manage, purge or delete a stream.
+			await expect(front.jetstreamManager({ timeout: 2000 })).rejects.toThrow();
+			await expect(front.request(`$JS.API.STREAM.PURGE.${transactions.name}`, undefined, { timeout: 1500 })).rejects.toThrow();
+			await expect(front.request(`$JS.API.CONSUMER.INFO.${transactions.name}.elasticsearch-writer`, undefined, { timeout: 1500 })).rejects.toThrow();
+			await expect(front.jetstream({ timeout: 1500 }).publish(consultations.subject, JSON.stringify({ subject: "forged" }))).rejects.toThrow();
+			// The Elasticsearch side takes movements from the front only.
+			await expect(baseC.jetstream({ timeout: 1500 }).publish(transactions.subject, JSON.stringify({ records: [] }))).rejects.toThrow();
+		} finally {
+			await front.close();
+			await baseC.close();
+		}
+		expect(await count(transactions.name)).toBe(before + 1);
+		expect(await count(consultations.name)).toBe(consulted);
 	});
 
 	it("Base B's user owns no stream: it cannot use JetStream's API", async () => {

@@ -130,15 +130,16 @@ describe("consultations: who and why (the interface of credit-score)", () => {
 			consultation_id: `stats-${subject}-${i}`, subject, at: new Date(Date.now() - Number(daysAgo) * day).toISOString(), source: "cpf-lookup", consumer, purpose: "concessao_credito"
 		}));
 		await withEs(es => es.bulk({ refresh: "wait_for", operations: docs.flatMap(d => [{ create: { _index: `${config.esIndexPrefix}-consultations`, _id: d.consultation_id } }, d]) }));
-		const stats = () => mesh.broker("api").call("activity.consultationStats", { cpf }, { meta: { callerToken: scoreReader } });
+		// Asked by pseudonym, as report's credit-score asks it (base-c never sees the CPF).
+		const stats = () => mesh.broker("report").call("activity.consultationStats", { subject }, { meta: { callerToken: scoreReader } });
 		expect(await stats()).toEqual({ consultations90d: 3, distinctConsumers90d: 2 });
-		expect(await mesh.broker("api").call("activity.consultationStats", { cpf: randomCpf() }, { meta: { callerToken: scoreReader } })).toEqual({ consultations90d: 0, distinctConsumers90d: 0 });
+		expect(await mesh.broker("report").call("activity.consultationStats", { subject: activitySubject(randomCpf()) }, { meta: { callerToken: scoreReader } })).toEqual({ consultations90d: 0, distinctConsumers90d: 0 });
 		// Asked again after a while: still three (the stats themselves are not counted).
 		await new Promise(r => setTimeout(r, 1500));
 		expect(await stats()).toEqual({ consultations90d: 3, distinctConsumers90d: 2 });
 		// The scope is required.
 		const noScore = consumerToken({ id: randomUUID(), name: "no score", scopes: ["persons:read"], rateLimit: 60 }, null);
-		await expect(mesh.broker("api").call("activity.consultationStats", { cpf }, { meta: { callerToken: noScore } })).rejects.toMatchObject({ code: 403 });
+		await expect(mesh.broker("report").call("activity.consultationStats", { subject }, { meta: { callerToken: noScore } })).rejects.toMatchObject({ code: 403 });
 	});
 });
 

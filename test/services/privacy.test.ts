@@ -178,10 +178,10 @@ describe("LGPD erasure", () => {
 });
 
 describe("erasure that stays done (docs/erasure.md)", () => {
-	/** Stops the movements' consumer of the transaction-ingest node (its ingest action keeps taking requests); returns its restart. */
+	/** Stops the movements' consumer of the transaction-writer node (transaction-ingest keeps taking requests); returns its restart. */
 	async function pauseMovementWriter(): Promise<() => void> {
-		const broker = mesh.broker("transaction-ingest");
-		const service = broker.getLocalService("transaction-ingest");
+		const broker = mesh.broker("transaction-writer");
+		const service = broker.getLocalService("transaction-writer");
 		const link = broker.channels as unknown as { consumers: Map<unknown, { stop(): Promise<void> }[]>; consume(s: unknown, k: string, spec: unknown): { stop(): Promise<void> } };
 		for (const c of link.consumers.get(service) ?? []) await c.stop();
 		return () => link.consumers.set(service, [link.consume(service, "transactions", (service.schema as any).channels.transactions)]);
@@ -196,7 +196,7 @@ describe("erasure that stays done (docs/erasure.md)", () => {
 			const lines = Array.from({ length: 5000 }, (_, i) => JSON.stringify({ cpf, tipo: i % 2 ? "pix" : "cartao", valor: Number((1 + i / 100).toFixed(2)), data: "2025-02-01", id: `queued-${i}` }));
 			expect((await postNdjson(mesh, lines)).status).toBe(202);
 			// A dead letter of the person, as the writer parks a movement Elasticsearch refused.
-			await mesh.broker("transaction-ingest").channels.publish("deadLetters", { reason: "test", payload: subject }, undefined, subject);
+			await mesh.broker("transaction-writer").channels.publish("deadLetters", { reason: "test", payload: subject }, undefined, subject);
 			const jsm = await nc.jetstreamManager();
 			const queue = channel(mesh.namespace, "transactions");
 			const dlq = channel(mesh.namespace, "deadLetters");

@@ -9,8 +9,9 @@ import { api, engines, eventually, startMesh, type Mesh } from "../support/mesh"
 import { countMovements, withEs } from "../support/es";
 import { bySubject, postNdjson, postTransactions } from "../support/transactions";
 
-// transaction-ingest: POST /transactions answers 202 once the movements are durably in JetStream; its
-// consumer writes them to Elasticsearch in bulk, each once. Reading them back is activity.test.ts's.
+// transaction-ingest (base-c-front): POST /transactions answers 202 once the pseudonymised movements are
+// durably in JetStream; transaction-writer (base-c) writes them to Elasticsearch in bulk, each once.
+// Reading them back is activity.test.ts's; that base-c never sees a CPF, activity-front.test.ts's.
 let mesh: Mesh;
 beforeAll(async () => {
 	mesh = await startMesh();
@@ -118,7 +119,8 @@ describe("durability", () => {
 		const nc = await connect(natsOptions());
 		try {
 			const js = nc.jetstream();
-			await js.publish(channel(mesh.namespace, "transactions").subject, JSON.stringify({ records: [{ movement_id: "poison-1", subject: "s", tipo: "pix", valor_cents: "not a number", data: "2025-01-01" }] }));
+			// A pseudonymised record Elasticsearch refuses (its subject shaped as one, else the writer never sends it).
+			await js.publish(channel(mesh.namespace, "transactions").subject, JSON.stringify({ records: [{ movement_id: "poison-1", subject: activitySubject(randomCpf()), tipo: "pix", valor_cents: "not a number", data: "2025-01-01" }] }));
 			await js.publish(channel(mesh.namespace, "transactions").subject, "this is not JSON");
 			const jsm = await nc.jetstreamManager();
 			const dlq = channel(mesh.namespace, "deadLetters").name;

@@ -19,7 +19,9 @@ import ProfilesService from "../../services/profiles.service";
 import AssetScoreService from "../../services/asset-score.service";
 import MlExportService from "../../services/ml-export.service";
 import TransactionIngestService from "../../services/transaction-ingest.service";
+import TransactionWriterService from "../../services/transaction-writer.service";
 import ActivityService from "../../services/activity.service";
+import ActivityFrontService from "../../services/activity-front.service";
 import ReportService from "../../services/report.service";
 import CreditScoreService from "../../services/credit-score.service";
 import ScoreHistoryService from "../../services/score-history.service";
@@ -34,8 +36,10 @@ export const BASE_A_MESH: ServiceSchema[] = [
 ];
 /** Base B's services. */
 export const BASE_B_SERVICES: ServiceSchema[] = [ProfilesService, AssetScoreService, MlExportService, ScoreHistoryService];
-/** Base C's services. */
-export const BASE_C_SERVICES: ServiceSchema[] = [TransactionIngestService, ActivityService];
+/** Base C's services: its front (base-c-front: the pseudonym key) and its Elasticsearch side (base-c). */
+export const BASE_C_FRONT_SERVICES: ServiceSchema[] = [TransactionIngestService, ActivityFrontService];
+export const BASE_C_STORE_SERVICES: ServiceSchema[] = [TransactionWriterService, ActivityService];
+export const BASE_C_SERVICES: ServiceSchema[] = [...BASE_C_FRONT_SERVICES, ...BASE_C_STORE_SERVICES];
 /** Base A's monitoring and webhooks (docs/webhooks.md): lists and subscriptions, deliveries. */
 export const WEBHOOK_SERVICES: ServiceSchema[] = [MonitoringService, WebhookDeliveriesService];
 /** The whole mesh as it stands. */

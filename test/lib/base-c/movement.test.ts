@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_REPORTED_ERRORS, splitBody, toRecords, validateMovements } from "../../../lib/base-c/movement";
+import { isMovementRecord, MAX_REPORTED_ERRORS, splitBody, toRecords, validateMovements } from "../../../lib/base-c/movement";
 
 describe("splitBody", () => {
 	it("stops reading NDJSON at the hundredth bad line: a body of a million is never held whole", () => {
@@ -51,5 +51,21 @@ describe("toRecords", () => {
 		expect(b.movement_id).toBe(a.movement_id);
 		expect(c.movement_id).not.toBe(a.movement_id);
 		expect(toRecords([pix], subjectOf)[0].movement_id).not.toBe(a.movement_id);
+	});
+});
+
+describe("isMovementRecord", () => {
+	const subject = "A".repeat(43);
+	const record = { movement_id: "m1", subject, tipo: "pix", valor_cents: 100, data: "2025-01-01" };
+
+	it("takes a pseudonymised record of exactly its five fields", () => {
+		expect(isMovementRecord(record)).toBe(true);
+	});
+
+	it("refuses a record that carries a CPF, as a field or as its subject, or lacks a field (base-c never writes it)", () => {
+		for (const bad of [
+			{ ...record, cpf: "52998224725" }, { ...record, subject: "52998224725" }, { ...record, subject: "529.982.247-25" },
+			{ movement_id: "m1", subject, tipo: "pix", valor_cents: 100 }, null, "text", []
+		]) expect(isMovementRecord(bad), JSON.stringify(bad)).toBe(false);
 	});
 });

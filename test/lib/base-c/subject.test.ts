@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { activityPseudonym } from "../../../lib/base-c/subject";
+import { activityPseudonym, SUBJECT_PATTERN } from "../../../lib/base-c/subject";
 import { pseudonymizer } from "../../../lib/pii";
 import { config, need } from "../../../config";
 import { piiCipher } from "../../support/keys";
@@ -21,5 +21,12 @@ describe("activityPseudonym", () => {
 		expect(activitySubject("52998224725")).not.toBe(activitySubject("11144477735"));
 		expect(activitySubject("52998224725")).not.toBe(pseudonymizer(need(config, "pseudonymKey"), "ml")("52998224725"));
 		expect(Buffer.from(activitySubject("52998224725"), "base64url").toString("hex")).not.toBe(piiCipher().blindIndex("52998224725"));
+	});
+});
+
+describe("SUBJECT_PATTERN", () => {
+	it("takes a pseudonym and never a CPF, bare or formatted, nor anything shorter or longer", () => {
+		expect(SUBJECT_PATTERN.test(activitySubject("52998224725"))).toBe(true);
+		for (const notOne of ["52998224725", "529.982.247-25", "", "x".repeat(42), "x".repeat(44), `${"a".repeat(42)}.`]) expect(SUBJECT_PATTERN.test(notOne), notOne).toBe(false);
 	});
 });
