@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { ServiceSchema } from "moleculer";
 import { Webhook, WebhookVerificationError } from "standardwebhooks";
 import { expect, vi } from "vitest";
 import { randomCpf } from "../../lib/cpf";
@@ -47,7 +48,8 @@ export interface WebhookRig {
 	stop(): Promise<void>;
 }
 
-export async function startWebhookRig(): Promise<WebhookRig> {
+/** `extra`: services beyond Base A, the webhooks and profiles (a score, an erasure). */
+export async function startWebhookRig(extra: ServiceSchema[] = []): Promise<WebhookRig> {
 	const allowPrivate = config.webhooksAllowPrivate;
 	config.webhooksAllowPrivate = true; // the receiver is on loopback
 	const received: Received[] = [];
@@ -68,10 +70,10 @@ export async function startWebhookRig(): Promise<WebhookRig> {
 	});
 	await new Promise<void>(r => sink.listen(0, "127.0.0.1", r));
 	const url = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
-	const mesh = await startMesh([...BASE_A_MESH, ...WEBHOOK_SERVICES, ProfilesService]);
+	const mesh = await startMesh([...BASE_A_MESH, ...WEBHOOK_SERVICES, ProfilesService, ...extra]);
 	const consumers = { x: "", y: "" };
 	for (const who of ["x", "y"] as const) {
-		const c = await api(mesh, "POST", "/api/v1/consumers", { body: { name: `monitor-${who}`, scopes: ["persons:write", "debts:write", "profiles:write", "monitoring:read", "monitoring:write"] } });
+		const c = await api(mesh, "POST", "/api/v1/consumers", { body: { name: `monitor-${who}`, scopes: ["persons:read", "persons:write", "debts:write", "profiles:write", "score:read", "monitoring:read", "monitoring:write"] } });
 		consumers[who] = c.body.key;
 	}
 	return {
