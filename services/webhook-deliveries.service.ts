@@ -53,6 +53,11 @@ interface Claimed {
 	cpf_bidx: string; data: Record<string, unknown>; attempts: number; url: string; secret_enc: string; cpf_enc: string | null; erased: boolean;
 }
 
+interface DeliverySettings extends ServiceSettingSchema {
+	backoffBaseMs: number;
+	backoffMaxMs: number;
+}
+
 interface DeliveryMethods {
 	fanout(batch: Delivery<DomainEvent>[]): Promise<void>;
 	sendDue(): Promise<number>;
@@ -65,6 +70,8 @@ interface DeliveryVars extends BaseAThis {
 	aborter: AbortController;
 	loop?: Promise<void>;
 	inFlight: Map<string, Set<Promise<void>>>;
+	/** Wakes the idle sender when a subscription's deliveries in flight are all done (it may be claimed again). */
+	wake?: () => void;
 }
 
 type Ctx<P> = Context<P, MeshMeta, MeshLocals>;
@@ -83,9 +90,11 @@ function deliveryView(r: Record<string, any>) {
  * Standard Webhooks 1.0: at least once, in order per CPF and subscription, retried with backoff and
  * jitter for 24 h, then dead. A consumer lists and replays only its own deliveries.
  */
-const WebhookDeliveriesService: ServiceSchema<ServiceSettingSchema, DeliveryMethods, DeliveryVars> = {
+const WebhookDeliveriesService: ServiceSchema<DeliverySettings, DeliveryMethods, DeliveryVars> = {
 	name: "webhook-deliveries",
 	mixins: [BaseAMixin(defineDelivery)],
+	// The retry schedule (lib/webhooks/send.ts backoffMs); tests and benches shorten it.
+	settings: { backoffBaseMs: 1000, backoffMaxMs: 3600_000 },
 
 	actions: {
 		list: {
@@ -186,7 +195,10 @@ const WebhookDeliveriesService: ServiceSchema<ServiceSettingSchema, DeliveryMeth
 					.catch(err => this.logger.warn("Webhook delivery not recorded:", (err as Thrown)?.name))
 					.finally(() => {
 						running.delete(p);
-						if (running.size === 0) this.inFlight.delete(d.subscription_id);
+						if (running.size === 0) {
+							this.inFlight.delete(d.subscription_id);
+							this.wake?.();
+						}
 					});
 				running.add(p);
 			}
@@ -216,7 +228,7 @@ const WebhookDeliveriesService: ServiceSchema<ServiceSettingSchema, DeliveryMeth
 			await this.query(
 				`UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = $2, last_error = $3,
 				 status = CASE WHEN $4 THEN 'dead' ELSE 'pending' END, next_at = now() + ($5 || ' milliseconds')::interval WHERE id = $1`,
-				[d.id, outcome.status ?? null, outcome.error ?? `HTTP ${outcome.status}`, dead, String(backoffMs(d.attempts))]
+				[d.id, outcome.status ?? null, outcome.error ?? `HTTP ${outcome.status}`, dead, String(backoffMs(d.attempts, this.settings.backoffBaseMs, Math.random, this.settings.backoffMaxMs))]
 			);
 		}
 	},
@@ -238,7 +250,17 @@ const WebhookDeliveriesService: ServiceSchema<ServiceSettingSchema, DeliveryMeth
 					this.logger.warn("Webhook sender paused:", (err as Thrown)?.type ?? (err as Thrown)?.name);
 					await new Promise(r => setTimeout(r, 1000));
 				}
-				if (sent === 0) await new Promise(r => setTimeout(r, 100));
+				// Nothing to claim: look again in 100 ms, or as soon as a busy subscription is free.
+				if (sent === 0) {
+					await new Promise<void>(r => {
+						const timer = setTimeout(r, 100);
+						this.wake = () => {
+							clearTimeout(timer);
+							r();
+						};
+					});
+					this.wake = undefined;
+				}
 			}
 		})();
 	},

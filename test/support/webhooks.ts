@@ -6,6 +6,7 @@ import { expect, vi } from "vitest";
 import { randomCpf } from "../../lib/cpf";
 import { config } from "../../config";
 import ProfilesService from "../../services/profiles.service";
+import WebhookDeliveriesService from "../../services/webhook-deliveries.service";
 import { BASE_A_MESH, WEBHOOK_SERVICES, api, startMesh, type Mesh } from "./mesh";
 
 // A mesh with monitoring and webhooks, two consumers (x, y) and a local receiver standing in for the
@@ -48,8 +49,11 @@ export interface WebhookRig {
 	stop(): Promise<void>;
 }
 
-/** `extra`: services beyond Base A, the webhooks and profiles (a score, an erasure). */
-export async function startWebhookRig(extra: ServiceSchema[] = []): Promise<WebhookRig> {
+/**
+ * `extra`: services beyond Base A, the webhooks and profiles (a score, an erasure); `deliveries`: settings
+ * of webhook-deliveries (a shorter backoff).
+ */
+export async function startWebhookRig(extra: ServiceSchema[] = [], deliveries: Record<string, unknown> = {}): Promise<WebhookRig> {
 	const allowPrivate = config.webhooksAllowPrivate;
 	config.webhooksAllowPrivate = true; // the receiver is on loopback
 	const received: Received[] = [];
@@ -70,10 +74,11 @@ export async function startWebhookRig(extra: ServiceSchema[] = []): Promise<Webh
 	});
 	await new Promise<void>(r => sink.listen(0, "127.0.0.1", r));
 	const url = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
-	const mesh = await startMesh([...BASE_A_MESH, ...WEBHOOK_SERVICES, ProfilesService, ...extra]);
+	const webhooks = WEBHOOK_SERVICES.map(schema => (schema === WebhookDeliveriesService ? { ...schema, settings: { ...schema.settings, ...deliveries } } : schema));
+	const mesh = await startMesh([...BASE_A_MESH, ...webhooks, ProfilesService, ...extra]);
 	const consumers = { x: "", y: "" };
 	for (const who of ["x", "y"] as const) {
-		const c = await api(mesh, "POST", "/api/v1/consumers", { body: { name: `monitor-${who}`, scopes: ["persons:read", "persons:write", "debts:write", "profiles:write", "score:read", "monitoring:read", "monitoring:write"] } });
+		const c = await api(mesh, "POST", "/api/v1/consumers", { body: { name: `monitor-${who}`, rateLimit: 100_000, scopes: ["persons:read", "persons:write", "debts:write", "profiles:write", "score:read", "monitoring:read", "monitoring:write"] } });
 		consumers[who] = c.body.key;
 	}
 	return {
