@@ -28,8 +28,8 @@ const FANOUT_SQL = `INSERT INTO webhook_deliveries (id, subscription_id, consume
 // Due deliveries, a few per subscription, each sent only once every earlier event of its subscription and
 // CPF is settled: no earlier delivery pending, and no earlier matching event of the last day still
 // without its delivery (the fan-out of an earlier event may lag: the outbox says what must come first).
-const CANDIDATES_SQL = `SELECT id FROM (
-	SELECT d.id, row_number() OVER (PARTITION BY d.subscription_id ORDER BY d.event_seq) AS n
+const CANDIDATES_SQL = `SELECT id, subscription_id FROM (
+	SELECT d.id, d.subscription_id, row_number() OVER (PARTITION BY d.subscription_id ORDER BY d.event_seq) AS n
 	FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id
 	LEFT JOIN monitors m ON m.consumer_id = d.consumer_id AND m.cpf_bidx = d.cpf_bidx
 	WHERE d.namespace = $4 AND d.status = 'pending' AND d.next_at <= now() AND NOT (d.subscription_id = ANY($1::uuid[]))
@@ -70,7 +70,7 @@ interface DeliveryVars extends BaseAThis {
 	aborter: AbortController;
 	loop?: Promise<void>;
 	inFlight: Map<string, Set<Promise<void>>>;
-	/** Wakes the idle sender when a subscription's deliveries in flight are all done (it may be claimed again). */
+	/** Wakes the idle sender when a delivery in flight is done (its subscription has a slot again). */
 	wake?: () => void;
 }
 
@@ -180,10 +180,17 @@ const WebhookDeliveriesService: ServiceSchema<DeliverySettings, DeliveryMethods,
 		},
 
 		async sendDue() {
-			const busy = [...this.inFlight.keys()];
+			// A subscription with all its slots taken is not looked at; one with some free gets at most as many.
+			const full = [...this.inFlight].filter(([, running]) => running.size >= PER_SUBSCRIPTION).map(([sub]) => sub);
 			const room = MAX_IN_FLIGHT - [...this.inFlight.values()].reduce((n, s) => n + s.size, 0);
 			if (room <= 0) return 0;
-			const candidates = await this.query<{ id: string }>(CANDIDATES_SQL, [busy, PER_SUBSCRIPTION, room, this.broker.namespace]);
+			const found = await this.query<{ id: string; subscription_id: string }>(CANDIDATES_SQL, [full, PER_SUBSCRIPTION, room, this.broker.namespace]);
+			const taken = new Map<string, number>();
+			const candidates = found.filter(c => {
+				const n = (taken.get(c.subscription_id) ?? this.inFlight.get(c.subscription_id)?.size ?? 0) + 1;
+				taken.set(c.subscription_id, n);
+				return n <= PER_SUBSCRIPTION;
+			});
 			if (candidates.length === 0) return 0;
 			const claimed = await this.query<{ id: string }>(CLAIM_SQL, [candidates.map(c => c.id)]);
 			if (claimed.length === 0) return 0;
@@ -195,10 +202,8 @@ const WebhookDeliveriesService: ServiceSchema<DeliverySettings, DeliveryMethods,
 					.catch(err => this.logger.warn("Webhook delivery not recorded:", (err as Thrown)?.name))
 					.finally(() => {
 						running.delete(p);
-						if (running.size === 0) {
-							this.inFlight.delete(d.subscription_id);
-							this.wake?.();
-						}
+						if (running.size === 0) this.inFlight.delete(d.subscription_id);
+						this.wake?.();
 					});
 				running.add(p);
 			}
@@ -250,7 +255,7 @@ const WebhookDeliveriesService: ServiceSchema<DeliverySettings, DeliveryMethods,
 					this.logger.warn("Webhook sender paused:", (err as Thrown)?.type ?? (err as Thrown)?.name);
 					await new Promise(r => setTimeout(r, 1000));
 				}
-				// Nothing to claim: look again in 100 ms, or as soon as a busy subscription is free.
+				// Nothing to claim: look again in 100 ms, or as soon as a slot is free.
 				if (sent === 0) {
 					await new Promise<void>(r => {
 						const timer = setTimeout(r, 100);
