@@ -39,10 +39,12 @@ function cpfBidxOf(ctx: Context<AuditedParams, MeshMeta, MeshLocals>): string | 
  * inside the write's transaction; then `ctx.locals.audited` says it is done.
  */
 export function appendAudit(ctx: Context<AuditedParams, MeshMeta, MeshLocals>, outcome: string): Promise<unknown> {
-	const action = ctx.action as { name: string; audit?: AuditDeclaration } | undefined;
+	const action = ctx.action as { name: string; audit?: AuditDeclaration; consultation?: boolean | "batch" } | undefined;
 	if (!action || !specOf(action.audit)) return Promise.resolve();
 	if (outcome === "ok") ctx.locals.audited = true;
-	return ctx.call("audit.append", { action: action.name, cpfBidx: cpfBidxOf(ctx), requestId: ctx.requestID ?? undefined, outcome });
+	// A consultation answered: its row also announces it (the `consulted` event, docs/webhooks.md).
+	const consulted = action.consultation === true && outcome === "ok" ? { consulted: true } : {};
+	return ctx.call("audit.append", { action: action.name, cpfBidx: cpfBidxOf(ctx), requestId: ctx.requestID ?? undefined, outcome, ...consulted });
 }
 
 /**
@@ -52,7 +54,8 @@ export function appendAudit(ctx: Context<AuditedParams, MeshMeta, MeshLocals>, o
  */
 export function appendAuditMany(ctx: Context<unknown, MeshMeta, MeshLocals>, rows: { cpfBidx: string; outcome: string }[], meta?: Partial<MeshMeta>): Promise<unknown> {
 	if (rows.length === 0) return Promise.resolve();
-	return ctx.call("audit.appendMany", { action: ctx.action?.name ?? "unknown", requestId: ctx.requestID ?? undefined, rows }, meta && { meta });
+	const consulted = (ctx.action as { consultation?: boolean | "batch" } | undefined)?.consultation === "batch" ? { consulted: true } : {};
+	return ctx.call("audit.appendMany", { action: ctx.action?.name ?? "unknown", requestId: ctx.requestID ?? undefined, rows, ...consulted }, meta && { meta });
 }
 
 /**

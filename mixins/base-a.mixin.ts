@@ -29,6 +29,8 @@ export interface BaseAThis extends DatabaseThis<SequelizeAdapter>, PiiThis {
 	 * then refuses (409 ERASED_MEANWHILE) a write whose transaction began before the CPF's erasure.
 	 */
 	refuseIfErased(bidx: string, transaction: Transaction): Promise<void>;
+	/** Waits for an erasure of this CPF in progress and holds the next off until the transaction ends (the writes' shared lock). */
+	holdCpf(bidx: string, transaction: Transaction): Promise<void>;
 	/** The erasure's side: holds every write of the CPF off and records the moment of its erasure. */
 	recordErasure(bidx: string, transaction: Transaction): Promise<void>;
 }
@@ -82,8 +84,11 @@ export function BaseAMixin(defineModel: DefineModel): Mixin {
 					return result;
 				});
 			},
-			async refuseIfErased(bidx: string, transaction: Transaction): Promise<void> {
+			async holdCpf(bidx: string, transaction: Transaction): Promise<void> {
 				await this.query(`SELECT pg_advisory_xact_lock_shared(${CPF_LOCK})`, [bidx], transaction);
+			},
+			async refuseIfErased(bidx: string, transaction: Transaction): Promise<void> {
+				await this.holdCpf(bidx, transaction);
 				// A statement of its own: its snapshot is taken once the lock is held, so it sees the erasure it waited for.
 				const [erased] = await this.query<{ erased: boolean }>("SELECT true AS erased FROM erasures WHERE cpf_bidx = $1 AND erased_at >= now()", [bidx], transaction);
 				if (erased) throw new ConflictError("This CPF was erased while the request was in flight; send it again to record it as new", "ERASED_MEANWHILE");

@@ -6,13 +6,26 @@ import { AuditWriter } from "../lib/base-a/audit-writer";
 import { EPOCH_MARKER, messageDigest, signCheckpoint } from "../lib/base-a/audit-chain";
 import { type GoodCheckpoint, ROWS_SQL, type StoredRow, type VerifySources, verifyLog } from "../lib/base-a/audit-verify";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
+import { consultingConsumer } from "../middlewares/consultation.middleware";
+import { consultedEventId } from "../lib/webhooks/events";
+import type { AuditEntry } from "../lib/base-a/audit-writer";
 
 /** 1 when the last verification found the hash chain whole, 0 when it found a row changed or missing. */
 export const AUDIT_CHAIN_OK = "credit_mesh.audit.chain.ok";
 /** When the chain was last verified (Unix seconds): an alert that never sees it fresh knows the check stopped. */
 export const AUDIT_CHAIN_VERIFIED_AT = "credit_mesh.audit.chain.verified.timestamp.seconds";
 
-interface AppendParams { action: string; cpfBidx?: string | null; requestId?: string; outcome: string }
+interface AppendParams { action: string; cpfBidx?: string | null; requestId?: string; outcome: string; consulted?: boolean }
+
+/**
+ * The `consulted` event of a consultation's audit row (docs/webhooks.md): who consulted (the verified
+ * caller; told to subscribers only as "you", "another-consumer" or "operator") and the purpose stated.
+ */
+function consultedEvent(ctx: Context<unknown, MeshMeta, MeshLocals>, requestId: string | undefined, cpfBidx: string | null | undefined, outcome: string): Pick<AuditEntry, "consulted"> {
+	if (outcome !== "ok" || !cpfBidx) return {};
+	const data = { purpose: ctx.meta?.finalidade ?? null, by: consultingConsumer(ctx.locals?.caller) };
+	return { consulted: { id: consultedEventId(requestId, cpfBidx), data, namespace: ctx.broker.namespace } };
+}
 
 /** A row of the audit list, as the query names its columns. */
 interface EntryRow { seq: string; at: Date; consumer: string; action: string; request_id: string | null; outcome: string }
@@ -52,14 +65,16 @@ const AuditService: ServiceSchema<ServiceSettingSchema, AuditMethods, AuditVars>
 				action: { type: "string", max: 100 },
 				cpfBidx: { type: "string", length: 64, optional: true, nullable: true },
 				requestId: { type: "string", max: 100, optional: true },
-				outcome: { type: "string", max: 40 }
+				outcome: { type: "string", max: 40 },
+				consulted: { type: "boolean", optional: true }
 			},
 			async handler(ctx: Context<AppendParams, MeshMeta, MeshLocals>) {
 				const p = ctx.params;
 				// Whom the row names is proven, not claimed: the verified caller, else the calling group.
 				const consumer = ctx.locals.caller?.id ?? `group:${ctx.locals.callerGroup ?? "unknown"}`;
 				// seq, time and the keyed hash are made by the writer, under the chain's lock.
-				const seq = await this.writer.append({ consumer, action: p.action, cpfBidx: p.cpfBidx ?? null, requestId: p.requestId ?? null, outcome: p.outcome });
+				const event = p.consulted ? consultedEvent(ctx, p.requestId, p.cpfBidx, p.outcome) : {};
+				const seq = await this.writer.append({ consumer, action: p.action, cpfBidx: p.cpfBidx ?? null, requestId: p.requestId ?? null, outcome: p.outcome, ...event });
 				return { seq };
 			}
 		},
@@ -74,13 +89,17 @@ const AuditService: ServiceSchema<ServiceSettingSchema, AuditMethods, AuditVars>
 			params: {
 				action: { type: "string", max: 100 },
 				requestId: { type: "string", max: 100, optional: true },
-				rows: { type: "array", min: 1, max: 1000, items: { type: "object", strict: true, props: { cpfBidx: { type: "string", length: 64 }, outcome: { type: "string", max: 40 } } } }
+				rows: { type: "array", min: 1, max: 1000, items: { type: "object", strict: true, props: { cpfBidx: { type: "string", length: 64 }, outcome: { type: "string", max: 40 } } } },
+				consulted: { type: "boolean", optional: true }
 			},
-			async handler(ctx: Context<{ action: string; requestId?: string; rows: { cpfBidx: string; outcome: string }[] }, MeshMeta, MeshLocals>) {
+			async handler(ctx: Context<{ action: string; requestId?: string; rows: { cpfBidx: string; outcome: string }[]; consulted?: boolean }, MeshMeta, MeshLocals>) {
 				const p = ctx.params;
 				const consumer = ctx.locals.caller?.id ?? `group:${ctx.locals.callerGroup ?? "unknown"}`;
 				// Queued together, the writer appends them in as few transactions as its batch allows (group commit).
-				const seqs = await Promise.all(p.rows.map(r => this.writer.append({ consumer, action: p.action, cpfBidx: r.cpfBidx, requestId: p.requestId ?? null, outcome: r.outcome })));
+				const seqs = await Promise.all(p.rows.map(r => this.writer.append({
+					consumer, action: p.action, cpfBidx: r.cpfBidx, requestId: p.requestId ?? null, outcome: r.outcome,
+					...(p.consulted ? consultedEvent(ctx, p.requestId, r.cpfBidx, r.outcome) : {})
+				})));
 				return { appended: seqs.length };
 			}
 		},

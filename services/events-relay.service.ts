@@ -3,7 +3,7 @@ import { BaseAMixin, type BaseAThis } from "../mixins/base-a.mixin";
 import { defineOutboxEvent } from "../lib/webhooks/models";
 import {
 	INTENT_GRACE_MS, OUTBOX_CONFIRM_SQL, OUTBOX_DISCARD_SQL, OUTBOX_INTEND_SQL, OUTBOX_MARK_SQL, OUTBOX_PENDING_SQL,
-	OUTBOX_STALE_INTENTS_SQL, RELAY_LOCK_SQL, OUTBOX_PRUNE_SQL, DELIVERIES_PRUNE_SQL, type DomainEvent
+	OUTBOX_STALE_INTENTS_SQL, RELAY_LOCK_SQL, OUTBOX_PRUNE_SQL, DELIVERIES_PRUNE_SQL, INTENT_CHECKS, INTENT_EVENT_TYPES, type DomainEvent, type IntentEventType
 } from "../lib/webhooks/events";
 import type { Thrown } from "../lib/errors";
 
@@ -50,9 +50,14 @@ const EventsRelayService: ServiceSchema<ServiceSettingSchema, RelayMethods, Rela
 		intend: {
 			callers: ["base-b"], scopes: [],
 			visibility: "public",
-			params: { id: "uuid", type: { type: "enum", values: ["profile.changed"] }, cpfBidx: { type: "string", length: 64 }, data: { type: "object", optional: true } },
-			async handler(ctx: Context<{ id: string; type: "profile.changed"; cpfBidx: string; data?: Record<string, unknown> }>) {
-				await this.query(OUTBOX_INTEND_SQL, [ctx.params.id, ctx.params.type, ctx.params.cpfBidx, JSON.stringify(ctx.params.data ?? {}), this.broker.namespace]);
+			params: {
+				id: "uuid", type: { type: "enum", values: [...INTENT_EVENT_TYPES] }, cpfBidx: { type: "string", length: 64 }, data: { type: "object", optional: true },
+				// When the write was accepted: an erasure of the CPF since then leaves it unannounced.
+				acceptedAt: { type: "string", max: 40, optional: true }
+			},
+			async handler(ctx: Context<{ id: string; type: IntentEventType; cpfBidx: string; data?: Record<string, unknown>; acceptedAt?: string }>) {
+				const p = ctx.params;
+				await this.query(OUTBOX_INTEND_SQL, [p.id, p.type, p.cpfBidx, JSON.stringify(p.data ?? {}), this.broker.namespace, p.acceptedAt ?? new Date().toISOString()]);
 				return null;
 			}
 		},
@@ -69,10 +74,11 @@ const EventsRelayService: ServiceSchema<ServiceSettingSchema, RelayMethods, Rela
 
 	methods: {
 		async settleIntents(graceMs = INTENT_GRACE_MS) {
-			const stale = await this.query<{ id: string; cpf_bidx: string }>(OUTBOX_STALE_INTENTS_SQL, [this.broker.namespace, String(graceMs)]);
+			const stale = await this.query<{ id: string; type: IntentEventType; cpf_bidx: string }>(OUTBOX_STALE_INTENTS_SQL, [this.broker.namespace, String(graceMs)]);
 			let confirmed = 0, discarded = 0;
 			for (const intent of stale) {
-				const applied: boolean = await this.broker.call("profiles.eventApplied", { cpfBidx: intent.cpf_bidx.trim(), id: intent.id }, { caller: this.fullName });
+				// Asked of the Base B service whose write it announced: does its document name the event?
+				const applied: boolean = await this.broker.call(INTENT_CHECKS[intent.type], { cpfBidx: intent.cpf_bidx.trim(), id: intent.id }, { caller: this.fullName });
 				if (applied) confirmed += (await this.query(OUTBOX_CONFIRM_SQL, [intent.id])).length;
 				else discarded += (await this.query(OUTBOX_DISCARD_SQL, [intent.id])).length;
 			}

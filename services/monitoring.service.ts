@@ -3,10 +3,10 @@ import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { BaseAMixin, type BaseAThis } from "../mixins/base-a.mixin";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import { SECRET_FIELD, defineSubscription, monitorOwner } from "../lib/webhooks/models";
-import { EVENT_TYPES } from "../lib/webhooks/events";
+import { EVENT_TYPES, EVENT_TYPE_SCOPES, type EventType } from "../lib/webhooks/events";
 import { newSecret } from "../lib/webhooks/signature";
 import { refuseTarget } from "../lib/webhooks/ssrf";
-import { ConflictError, InvalidFieldError, NotFoundError } from "../lib/errors";
+import { ConflictError, ForbiddenError, InvalidFieldError, NotFoundError } from "../lib/errors";
 import { config } from "../config";
 import * as f from "../lib/fields";
 
@@ -81,6 +81,9 @@ const MonitoringService: ServiceSchema<ServiceSettingSchema, object, BaseAThis> 
 			},
 			async handler(ctx: Ctx<{ url: string; eventTypes: string[] }>) {
 				const consumer = ctx.locals.caller!.id;
+				// An event that tells what a scope guards (a score band: score:read) is for keys holding that scope.
+				const needs = ctx.params.eventTypes.map(t => EVENT_TYPE_SCOPES[t as EventType]).find(scope => scope && !ctx.locals.caller!.scopes.includes(scope));
+				if (needs) throw new ForbiddenError(`Forbidden: subscribing to these events needs the ${needs} scope`, "ERR_MISSING_SCOPE");
 				const refused = await refuseTarget(ctx.params.url, { allowPrivate: config.webhooksAllowPrivate, httpsOnly: config.env === "production" });
 				if (refused) throw new InvalidFieldError("url", `This URL cannot receive webhooks: ${refused}.`, "forbiddenTarget");
 				if ((await this.adapter.model.count({ where: { consumer_id: consumer } })) >= SUBSCRIPTIONS_MAX) {

@@ -7,7 +7,7 @@ import { ConflictError, InvalidFieldError, NotFoundError } from "../lib/errors";
 import * as f from "../lib/fields";
 import { REENCRYPT_BATCH } from "../lib/pii";
 import { LOOKUP_SQL, payloadA } from "../lib/base-a/lookup";
-import { OUTBOX_INSERT_SQL, outboxRow } from "../lib/webhooks/events";
+import { ERASE_DELIVERIES_SQL, ERASE_EVENTS_SQL, OUTBOX_INSERT_SQL, outboxRow } from "../lib/webhooks/events";
 
 interface PersonParams { cpf: string; nome?: string; endereco?: string }
 
@@ -114,6 +114,9 @@ const PersonsService: ServiceSchema<ServiceSettingSchema, object, BaseAThis> = {
 					await this.recordErasure(bidx, transaction);
 					// Stored Idempotency answers of the person's writes (in any base) hold their data too.
 					await this.query("DELETE FROM idempotency_keys WHERE cpf_bidx = $1 RETURNING key", [bidx], transaction);
+					// Its events not yet relayed or delivered were accepted before the erasure: never sent (docs/webhooks.md).
+					await this.query(ERASE_EVENTS_SQL, [bidx], transaction);
+					await this.query(ERASE_DELIVERIES_SQL, [bidx], transaction);
 					const erased = await this.adapter.model.destroy({ where: { cpf_bidx: bidx }, transaction });
 					if (erased > 0) await this.query(OUTBOX_INSERT_SQL, outboxRow("erased", bidx, {}, this.broker.namespace), transaction);
 					return { erased };

@@ -74,7 +74,7 @@ const ProfilesService: ServiceSchema<ServiceSettingSchema, object, BaseBThis & P
 				// No transactions in Base B: the event is an intent in Base A's outbox first, the document names
 				// it, and it is confirmed after (or, if this node dies, by the relay finding it here: docs/webhooks.md).
 				const eventId = randomUUID();
-				await ctx.call("events-relay.intend", { id: eventId, type: "profile.changed", cpfBidx: bidx });
+				await ctx.call("events-relay.intend", { id: eventId, type: "profile.changed", cpfBidx: bidx, acceptedAt: now.toISOString() });
 				const upsert = () => this.adapter.collection.updateOne(
 					{ _id: bidx },
 					{ $set: { ...sealed, fonteDeRenda: p.fonteDeRenda, bens, updatedAt: now, lastEventId: eventId }, $setOnInsert: { createdAt: now } },

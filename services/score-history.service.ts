@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { Collection } from "mongodb";
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { BaseBMixin, type BaseBThis } from "../mixins/base-b.mixin";
@@ -9,7 +10,8 @@ import * as f from "../lib/fields";
 import { BATCH_CHUNK } from "../lib/credit-score/batch";
 
 interface HistoryThis extends BaseBThis, PiiThis {
-	history(): Collection<ScoreDoc>;
+	/** Kept scores; one that announced a score.changed has the event's id as its `_id` (what eventApplied reads). */
+	history(): Collection<ScoreDoc & { _id?: unknown }>;
 	latest(): Collection<ScoreDoc & { _id: string }>;
 }
 
@@ -34,16 +36,27 @@ const ScoreHistoryService: ServiceSchema<ServiceSettingSchema, object, HistoryTh
 				// writes and again after them, as profiles.put does (no transactions in Base B).
 				const erasedSince = async () => ((await this.erasedAt(doc.bidx)) ?? new Date(0)) >= doc.at;
 				if (await erasedSince()) return { recorded: false };
-				const { insertedId } = await this.history().insertOne({ ...doc });
+				// A band other than the newest kept one's is announced (score.changed) the way profiles.put announces
+				// its write, Base B having no transactions: an intent in Base A's outbox first, the write naming it
+				// (the history entry's _id is the event's), then the confirmation (docs/webhooks.md).
+				const previous = await this.latest().findOne({ _id: doc.bidx }, { projection: { band: 1, at: 1 } });
+				let eventId: string | undefined;
+				if (previous && previous.band !== doc.band && previous.at < doc.at) {
+					eventId = randomUUID();
+					await ctx.call("events-relay.intend", { id: eventId, type: "score.changed", cpfBidx: doc.bidx, data: { from: previous.band, to: doc.band, model: doc.model }, acceptedAt: doc.at.toISOString() });
+				}
+				const { insertedId } = await this.history().insertOne({ ...doc, ...(eventId && { _id: eventId }) });
 				// The newest per person, for the ML export; an older score arriving late does not replace a newer one.
 				await this.latest().updateOne({ _id: doc.bidx, at: { $lte: doc.at } }, { $set: doc }, { upsert: true }).catch((err: { code?: number }) => {
 					if (err?.code !== 11000) throw err; // a newer one is there: the filter missed it and the upsert hit its _id
 				});
 				if (await erasedSince()) {
+					// The intent, never confirmed, is discarded by the relay's sweep: nothing names it any more.
 					await this.history().deleteOne({ _id: insertedId });
 					await this.latest().deleteOne({ _id: doc.bidx, at: doc.at });
 					return { recorded: false };
 				}
+				if (eventId) await ctx.call("events-relay.confirm", { id: eventId }).catch((err: Error) => this.logger.warn("Score event left to the relay's sweep:", err?.name));
 				return { recorded: true };
 			}
 		},
@@ -60,6 +73,17 @@ const ScoreHistoryService: ServiceSchema<ServiceSettingSchema, object, HistoryTh
 				const docs = ctx.params.scores.map(s => scoreDoc(this.blindIndex(s.cpf), s.score));
 				await this.history().insertMany(docs, { ordered: false });
 				return { recorded: docs.length };
+			}
+		},
+
+		/** The relay, settling an intent its writer never confirmed: was the score it announced kept? (an `_id` read) */
+		eventApplied: {
+			callers: ["base-a"],
+			visibility: "public",
+			params: { cpfBidx: { type: "string", length: 64 }, id: "uuid" },
+			async handler(ctx: Context<{ cpfBidx: string; id: string }>) {
+				const doc = await this.history().findOne({ _id: ctx.params.id }, { projection: { bidx: 1 } });
+				return doc?.bidx === ctx.params.cpfBidx;
 			}
 		},
 
@@ -86,7 +110,7 @@ const ScoreHistoryService: ServiceSchema<ServiceSettingSchema, object, HistoryTh
 
 	methods: {
 		history() {
-			return this.adapter.db.collection<ScoreDoc>(SCORE_HISTORY);
+			return this.adapter.db.collection<ScoreDoc & { _id?: unknown }>(SCORE_HISTORY);
 		},
 		latest() {
 			return this.adapter.db.collection<ScoreDoc & { _id: string }>(SCORE_LATEST);

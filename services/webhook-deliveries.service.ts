@@ -3,7 +3,7 @@ import { BaseAMixin, type BaseAThis } from "../mixins/base-a.mixin";
 import type { Delivery } from "../middlewares/channels.middleware";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import { SECRET_FIELD, defineDelivery, monitorOwner } from "../lib/webhooks/models";
-import type { DomainEvent } from "../lib/webhooks/events";
+import { type DomainEvent, deliveryData, erasedBefore } from "../lib/webhooks/events";
 import { signedHeaders } from "../lib/webhooks/signature";
 import { RETRY_FOR_MS, backoffMs, post } from "../lib/webhooks/send";
 import { NotFoundError, type Thrown } from "../lib/errors";
@@ -17,18 +17,19 @@ const PER_SUBSCRIPTION = 4;
 const LEASE = "60 seconds";
 
 // A fresh event for every monitor of its CPF whose consumer subscribed to its type since the event (both the
-// monitor and the subscription older than it); a re-read event adds nothing.
+// monitor and the subscription older than it); a re-read event adds nothing, nor does one accepted before
+// its CPF's erasure (run under the CPF's shared lock: an erasure either came first or removes these rows).
 const FANOUT_SQL = `INSERT INTO webhook_deliveries (id, subscription_id, consumer_id, namespace, event_id, event_seq, event_type, event_at, cpf_bidx, data)
 	SELECT gen_random_uuid(), s.id, s.consumer_id, $7, $1, $2, $3, $4, $5, $6::jsonb
 	FROM webhook_subscriptions s JOIN monitors m ON m.consumer_id = s.consumer_id AND m.cpf_bidx = $5
-	WHERE $3 = ANY(s.event_types) AND s.created_at <= $4 AND m.created_at <= $4
+	WHERE $3 = ANY(s.event_types) AND s.created_at <= $4 AND m.created_at <= $4 AND NOT ${erasedBefore("$3::text", "$5", "$4::timestamptz")}
 	ON CONFLICT (subscription_id, event_id) DO NOTHING RETURNING id`;
 
 // Due deliveries, a few per subscription, each sent only once every earlier event of its subscription and
 // CPF is settled: no earlier delivery pending, and no earlier matching event of the last day still
 // without its delivery (the fan-out of an earlier event may lag: the outbox says what must come first).
-const CANDIDATES_SQL = `SELECT id FROM (
-	SELECT d.id, row_number() OVER (PARTITION BY d.subscription_id ORDER BY d.event_seq) AS n
+const CANDIDATES_SQL = `SELECT id, subscription_id FROM (
+	SELECT d.id, d.subscription_id, row_number() OVER (PARTITION BY d.subscription_id ORDER BY d.event_seq) AS n
 	FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id
 	LEFT JOIN monitors m ON m.consumer_id = d.consumer_id AND m.cpf_bidx = d.cpf_bidx
 	WHERE d.namespace = $4 AND d.status = 'pending' AND d.next_at <= now() AND NOT (d.subscription_id = ANY($1::uuid[]))
@@ -42,14 +43,19 @@ const CANDIDATES_SQL = `SELECT id FROM (
 const CLAIM_SQL = `UPDATE webhook_deliveries SET next_at = now() + interval '${LEASE}'
 	WHERE id = ANY($1::uuid[]) AND status = 'pending' AND next_at <= now() RETURNING id`;
 const LOAD_SQL = `SELECT d.id, d.subscription_id, d.consumer_id, d.event_id, d.event_type, d.event_at, d.created_at, d.cpf_bidx, d.data, d.attempts,
-	s.url, s.secret_enc, m.cpf_enc
+	s.url, s.secret_enc, m.cpf_enc, ${erasedBefore("d.event_type", "d.cpf_bidx", "d.event_at")} AS erased
 	FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id
 	LEFT JOIN monitors m ON m.consumer_id = d.consumer_id AND m.cpf_bidx = d.cpf_bidx
 	WHERE d.id = ANY($1::uuid[])`;
 
 interface Claimed {
 	id: string; subscription_id: string; consumer_id: string; event_id: string; event_type: string; event_at: Date; created_at: Date;
-	cpf_bidx: string; data: Record<string, unknown>; attempts: number; url: string; secret_enc: string; cpf_enc: string | null;
+	cpf_bidx: string; data: Record<string, unknown>; attempts: number; url: string; secret_enc: string; cpf_enc: string | null; erased: boolean;
+}
+
+interface DeliverySettings extends ServiceSettingSchema {
+	backoffBaseMs: number;
+	backoffMaxMs: number;
 }
 
 interface DeliveryMethods {
@@ -64,6 +70,8 @@ interface DeliveryVars extends BaseAThis {
 	aborter: AbortController;
 	loop?: Promise<void>;
 	inFlight: Map<string, Set<Promise<void>>>;
+	/** Wakes the idle sender when a delivery in flight is done (its subscription has a slot again). */
+	wake?: () => void;
 }
 
 type Ctx<P> = Context<P, MeshMeta, MeshLocals>;
@@ -82,9 +90,11 @@ function deliveryView(r: Record<string, any>) {
  * Standard Webhooks 1.0: at least once, in order per CPF and subscription, retried with backoff and
  * jitter for 24 h, then dead. A consumer lists and replays only its own deliveries.
  */
-const WebhookDeliveriesService: ServiceSchema<ServiceSettingSchema, DeliveryMethods, DeliveryVars> = {
+const WebhookDeliveriesService: ServiceSchema<DeliverySettings, DeliveryMethods, DeliveryVars> = {
 	name: "webhook-deliveries",
 	mixins: [BaseAMixin(defineDelivery)],
+	// The retry schedule (lib/webhooks/send.ts backoffMs); tests and benches shorten it.
+	settings: { backoffBaseMs: 1000, backoffMaxMs: 3600_000 },
 
 	actions: {
 		list: {
@@ -153,7 +163,10 @@ const WebhookDeliveriesService: ServiceSchema<ServiceSettingSchema, DeliveryMeth
 				}
 				for (let attempt = 0; !this.stopping; attempt++) {
 					try {
-						await this.query(FANOUT_SQL, [e.id, e.seq, e.type, e.at, e.cpfBidx, JSON.stringify(e.data ?? {}), this.broker.namespace]);
+						await this.inTransaction(async t => {
+							await this.holdCpf(e.cpfBidx, t);
+							await this.query(FANOUT_SQL, [e.id, e.seq, e.type, e.at, e.cpfBidx, JSON.stringify(e.data ?? {}), this.broker.namespace], t);
+						});
 						d.msg.ack();
 						break;
 					} catch (err) {
@@ -167,10 +180,17 @@ const WebhookDeliveriesService: ServiceSchema<ServiceSettingSchema, DeliveryMeth
 		},
 
 		async sendDue() {
-			const busy = [...this.inFlight.keys()];
+			// A subscription with all its slots taken is not looked at; one with some free gets at most as many.
+			const full = [...this.inFlight].filter(([, running]) => running.size >= PER_SUBSCRIPTION).map(([sub]) => sub);
 			const room = MAX_IN_FLIGHT - [...this.inFlight.values()].reduce((n, s) => n + s.size, 0);
 			if (room <= 0) return 0;
-			const candidates = await this.query<{ id: string }>(CANDIDATES_SQL, [busy, PER_SUBSCRIPTION, room, this.broker.namespace]);
+			const found = await this.query<{ id: string; subscription_id: string }>(CANDIDATES_SQL, [full, PER_SUBSCRIPTION, room, this.broker.namespace]);
+			const taken = new Map<string, number>();
+			const candidates = found.filter(c => {
+				const n = (taken.get(c.subscription_id) ?? this.inFlight.get(c.subscription_id)?.size ?? 0) + 1;
+				taken.set(c.subscription_id, n);
+				return n <= PER_SUBSCRIPTION;
+			});
 			if (candidates.length === 0) return 0;
 			const claimed = await this.query<{ id: string }>(CLAIM_SQL, [candidates.map(c => c.id)]);
 			if (claimed.length === 0) return 0;
@@ -183,6 +203,7 @@ const WebhookDeliveriesService: ServiceSchema<ServiceSettingSchema, DeliveryMeth
 					.finally(() => {
 						running.delete(p);
 						if (running.size === 0) this.inFlight.delete(d.subscription_id);
+						this.wake?.();
 					});
 				running.add(p);
 			}
@@ -191,14 +212,15 @@ const WebhookDeliveriesService: ServiceSchema<ServiceSettingSchema, DeliveryMeth
 
 		async deliver(d) {
 			const bidx = d.cpf_bidx.trim();
-			// The monitor was removed since: the consumer no longer asked to hear of this CPF.
-			if (!d.cpf_enc) {
+			// The monitor was removed since: the consumer no longer asked to hear of this CPF. Or the CPF was
+			// erased after the event (a replay of a delivered one): never sent again.
+			if (!d.cpf_enc || d.erased) {
 				await this.query("UPDATE webhook_deliveries SET status = 'dropped' WHERE id = $1", [d.id]);
 				return;
 			}
 			const { cpf } = this.openFields("monitors", monitorOwner(d.consumer_id, bidx), d, ["cpf"]);
 			const secret = this.pii.decrypt(d.secret_enc, `${SECRET_FIELD}.secret:${d.subscription_id}`);
-			const body = JSON.stringify({ id: d.event_id, type: d.event_type, timestamp: new Date(d.event_at).toISOString(), data: { cpf, ...d.data } });
+			const body = JSON.stringify({ id: d.event_id, type: d.event_type, timestamp: new Date(d.event_at).toISOString(), data: { cpf, ...deliveryData(d.event_type, d.data, d.consumer_id) } });
 			const policy = { allowPrivate: config.webhooksAllowPrivate, httpsOnly: config.env === "production" };
 			const outcome = await post(d.url, signedHeaders(secret, d.event_id, body), body, policy, this.aborter.signal);
 			if (this.aborter.signal.aborted) return;
@@ -211,7 +233,7 @@ const WebhookDeliveriesService: ServiceSchema<ServiceSettingSchema, DeliveryMeth
 			await this.query(
 				`UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = $2, last_error = $3,
 				 status = CASE WHEN $4 THEN 'dead' ELSE 'pending' END, next_at = now() + ($5 || ' milliseconds')::interval WHERE id = $1`,
-				[d.id, outcome.status ?? null, outcome.error ?? `HTTP ${outcome.status}`, dead, String(backoffMs(d.attempts))]
+				[d.id, outcome.status ?? null, outcome.error ?? `HTTP ${outcome.status}`, dead, String(backoffMs(d.attempts, this.settings.backoffBaseMs, Math.random, this.settings.backoffMaxMs))]
 			);
 		}
 	},
@@ -233,7 +255,17 @@ const WebhookDeliveriesService: ServiceSchema<ServiceSettingSchema, DeliveryMeth
 					this.logger.warn("Webhook sender paused:", (err as Thrown)?.type ?? (err as Thrown)?.name);
 					await new Promise(r => setTimeout(r, 1000));
 				}
-				if (sent === 0) await new Promise(r => setTimeout(r, 100));
+				// Nothing to claim: look again in 100 ms, or as soon as a slot is free.
+				if (sent === 0) {
+					await new Promise<void>(r => {
+						const timer = setTimeout(r, 100);
+						this.wake = () => {
+							clearTimeout(timer);
+							r();
+						};
+					});
+					this.wake = undefined;
+				}
 			}
 		})();
 	},

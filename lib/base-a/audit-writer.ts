@@ -1,5 +1,6 @@
 import type { DataKey } from "../../config/keys";
 import { type ChainRow, EPOCH_MARKER, GENESIS_HASH, rowMac } from "./audit-chain";
+import { CONSULTED_INSERT_SQL } from "../webhooks/events";
 
 /** What one audit row records; the writer adds seq, time and the chain. */
 export interface AuditEntry {
@@ -8,6 +9,8 @@ export interface AuditEntry {
 	cpfBidx: string | null;
 	requestId: string | null;
 	outcome: string;
+	/** A consultation's `consulted` event, written with the row (docs/webhooks.md); needs cpfBidx. */
+	consulted?: { id: string; data: Record<string, unknown>; namespace: string };
 }
 
 interface Pending {
@@ -89,6 +92,11 @@ export class AuditWriter {
 		}
 		const column = <K extends keyof ChainRow>(k: K) => rows.map(r => r[k]);
 		await query(INSERT_SQL, [column("seq"), column("atMicros"), column("consumer"), column("action"), column("cpfBidx"), column("requestId"), column("outcome"), column("prevHash"), hashes, column("keyId")]);
+		// A consultation audited is a consultation announced: its event commits with its row.
+		const events = entries.filter(e => e.consulted && e.cpfBidx);
+		if (events.length > 0) {
+			await query(CONSULTED_INSERT_SQL, [events.map(e => e.consulted!.id), events.map(e => e.cpfBidx), events.map(e => JSON.stringify(e.consulted!.data)), events.map(e => e.consulted!.namespace)]);
+		}
 		return Number(seq);
 	}
 }

@@ -53,9 +53,9 @@ export function post(url: string, headers: Record<string, string>, body: string,
 	});
 }
 
-/** The wait before attempt `attempts + 1`: exponential from 1 s, at most an hour, with full jitter on its upper half. */
-export function backoffMs(attempts: number, baseMs = 1000, random = Math.random): number {
-	const ceiling = Math.min(3600_000, baseMs * 2 ** Math.min(attempts, 22));
+/** The wait before attempt `attempts + 1`: exponential from `baseMs` (1 s), at most `maxMs` (an hour), with full jitter on its upper half. */
+export function backoffMs(attempts: number, baseMs = 1000, random = Math.random, maxMs = 3600_000): number {
+	const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempts, 22));
 	return Math.round(ceiling / 2 + random() * (ceiling / 2));
 }
 

@@ -1,27 +1,36 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { expect } from "vitest";
+import type { ServiceSchema } from "moleculer";
+import { Webhook, WebhookVerificationError } from "standardwebhooks";
+import { expect, vi } from "vitest";
 import { randomCpf } from "../../lib/cpf";
 import { config } from "../../config";
 import ProfilesService from "../../services/profiles.service";
+import WebhookDeliveriesService from "../../services/webhook-deliveries.service";
 import { BASE_A_MESH, WEBHOOK_SERVICES, api, startMesh, type Mesh } from "./mesh";
 
 // A mesh with monitoring and webhooks, two consumers (x, y) and a local receiver standing in for the
-// subscribers (outside the mesh, on 127.0.0.1). The npm `standardwebhooks` library is not installed,
-// so the receiver verifies with its own implementation of Standard Webhooks 1.0, not lib/webhooks'.
+// subscribers (outside the mesh, on 127.0.0.1). The receiver trusts what the specification's own npm
+// library, `standardwebhooks`, accepts: not lib/webhooks, whose signing is what is under test.
 
 export interface Received { path: string; headers: IncomingMessage["headers"]; body: string }
 
-/** Standard Webhooks 1.0 verification, written from the specification, independent of lib/webhooks. */
-export function receiverVerifies(secret: string, h: IncomingMessage["headers"], body: string, nowSeconds = Date.now() / 1000): boolean {
-	const id = String(h["webhook-id"]), ts = String(h["webhook-timestamp"]);
-	if (Math.abs(nowSeconds - Number(ts)) > 300) return false;
-	const want = createHmac("sha256", Buffer.from(secret.split("_")[1], "base64")).update(`${id}.${ts}.${body}`).digest();
-	return String(h["webhook-signature"]).split(" ").some(s => {
-		const got = Buffer.from(s.replace(/^v1,/, ""), "base64");
-		return s.startsWith("v1,") && got.length === want.length && timingSafeEqual(got, want);
-	});
+/**
+ * A receiver's check, with the npm `standardwebhooks` library: the event when it verifies, else the
+ * library's WebhookVerificationError (a forged or altered body, another secret, or a timestamp more than
+ * 5 minutes from `at`: a delivery replayed later). `at` stands for the receiver's clock.
+ */
+export function receiverVerifies(secret: string, h: IncomingMessage["headers"], body: string, at = Date.now()): unknown {
+	const headers = Object.fromEntries(Object.entries(h).map(([k, v]) => [k, String(v)]));
+	const clock = vi.spyOn(Date, "now").mockReturnValue(at);
+	try {
+		return new Webhook(secret).verify(body, headers);
+	} catch (err) {
+		if (err instanceof WebhookVerificationError) return err;
+		throw err;
+	} finally {
+		clock.mockRestore();
+	}
 }
 
 export interface WebhookRig {
@@ -40,7 +49,11 @@ export interface WebhookRig {
 	stop(): Promise<void>;
 }
 
-export async function startWebhookRig(): Promise<WebhookRig> {
+/**
+ * `extra`: services beyond Base A, the webhooks and profiles (a score, an erasure); `deliveries`: settings
+ * of webhook-deliveries (a shorter backoff).
+ */
+export async function startWebhookRig(extra: ServiceSchema[] = [], deliveries: Record<string, unknown> = {}): Promise<WebhookRig> {
 	const allowPrivate = config.webhooksAllowPrivate;
 	config.webhooksAllowPrivate = true; // the receiver is on loopback
 	const received: Received[] = [];
@@ -61,10 +74,11 @@ export async function startWebhookRig(): Promise<WebhookRig> {
 	});
 	await new Promise<void>(r => sink.listen(0, "127.0.0.1", r));
 	const url = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
-	const mesh = await startMesh([...BASE_A_MESH, ...WEBHOOK_SERVICES, ProfilesService]);
+	const webhooks = WEBHOOK_SERVICES.map(schema => (schema === WebhookDeliveriesService ? { ...schema, settings: { ...schema.settings, ...deliveries } } : schema));
+	const mesh = await startMesh([...BASE_A_MESH, ...webhooks, ProfilesService, ...extra]);
 	const consumers = { x: "", y: "" };
 	for (const who of ["x", "y"] as const) {
-		const c = await api(mesh, "POST", "/api/v1/consumers", { body: { name: `monitor-${who}`, scopes: ["persons:write", "debts:write", "profiles:write", "monitoring:read", "monitoring:write"] } });
+		const c = await api(mesh, "POST", "/api/v1/consumers", { body: { name: `monitor-${who}`, rateLimit: 100_000, scopes: ["persons:read", "persons:write", "debts:write", "profiles:write", "score:read", "monitoring:read", "monitoring:write"] } });
 		consumers[who] = c.body.key;
 	}
 	return {

@@ -1,5 +1,6 @@
 import { createHmac } from "node:crypto";
 import fc from "fast-check";
+import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import { newSecret, sign, signedHeaders, verify } from "../../../lib/webhooks/signature";
 
@@ -30,5 +31,13 @@ describe("webhook signatures", () => {
 			expect(verify(secret, headers, body, now + 301_000)).toBe(false);
 			expect(verify(newSecret(), headers, body, now)).toBe(false);
 		}), { numRuns: 200 });
+	});
+
+	it("signs what the specification's npm library (standardwebhooks) verifies", () => {
+		fc.assert(fc.property(fc.uuid(), fc.json(), (id, body) => {
+			const secret = newSecret();
+			expect(new Webhook(secret).verify(body, signedHeaders(secret, id, body))).toEqual(JSON.parse(body));
+			expect(() => new Webhook(newSecret()).verify(body, signedHeaders(secret, id, body))).toThrow();
+		}), { numRuns: 100 });
 	});
 });
