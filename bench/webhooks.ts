@@ -169,9 +169,9 @@ async function main(): Promise<void> {
 	const adminKey = need(cfg, "adminApiKey");
 	const receiverUrl = await startReceiver();
 	// The receiver is on loopback: allowed for this run only, as for local development.
-	const services = GROUPS.map(g => SERVICE_GROUPS[g].join(","));
+	const services = GROUPS.flatMap(g => SERVICE_GROUPS[g]);
 	const mesh = await launchMesh(state, ROOT, { ...env, WEBHOOKS_ALLOW_PRIVATE: "true" }, cfg, {
-		split: true, services, waitFor: GROUPS.flatMap(g => SERVICE_GROUPS[g]),
+		shape: "stack", services: [...services], waitFor: [...services],
 		// Only Base A's group runs: ready when Base A and the transporter are up.
 		acceptPartial: report => report?.bases?.A?.status === "up" && report?.transporter !== "down"
 	});
