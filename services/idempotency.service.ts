@@ -150,6 +150,21 @@ const IdempotencyService: ServiceSchema<ServiceSettingSchema, IdempotencyMethods
 			}
 		},
 
+		/**
+		 * Whether the claim is still this request's (not taken over, not answered): asked by a Base B write
+		 * right before it writes (docs/idempotency.md). A node cut off from the mesh long enough to be thought
+		 * gone cannot ask, so it does not write.
+		 */
+		held: {
+			callers: ["base-b"], scopes: [],
+			visibility: "public",
+			params: { key: "string", claim: "uuid" },
+			async handler(ctx: Context<HeldRef, MeshMeta, MeshLocals>): Promise<boolean> {
+				const rows = await this.query("SELECT key FROM idempotency_keys WHERE consumer_id = $1 AND key = $2 AND status IS NULL AND claim = $3", [ctx.locals.caller!.id, ctx.params.key, ctx.params.claim]);
+				return rows.length === 1;
+			}
+		},
+
 		/** A failed request frees its key so that the client may retry it. */
 		release: {
 			callers: ["base-a", "base-b"], scopes: [],
