@@ -114,10 +114,14 @@ describe("Idempotency-Key of a Base B write under kill -9 of the writing node", 
 			await holder.connect();
 			try {
 				await holder.query("BEGIN");
-				await holder.query("SELECT id FROM event_outbox WHERE namespace = $1 AND NOT ready FOR UPDATE", [mesh.namespace]);
-				// Killed once one of its writes is seen in Base B without its answer (after 3 s whatever the state).
-				const until = Date.now() + 3000;
-				while (Date.now() < until && (await inWindow(batch, victim.nodeID)).landed.length === 0) await sleep(5);
+				// For 300 ms at least, each new intent is locked too (so more writes pile up in the window), then the
+				// replica is killed once one of its writes is seen in Base B without its answer (after 3 s whatever the state).
+				const from = Date.now();
+				for (;;) {
+					await holder.query("SELECT id FROM event_outbox WHERE namespace = $1 AND NOT ready FOR UPDATE SKIP LOCKED", [mesh.namespace]);
+					if (Date.now() - from > 3000 || (Date.now() - from > 300 && (await inWindow(batch, victim.nodeID)).landed.length > 0)) break;
+					await sleep(25);
+				}
 				await mesh.kill("base-b", round % 2);
 				// Right after the kill (its claims are not taken over before the mesh knows it gone): which of its
 				// claims have no answer, and of those, which writes are in Base B already — the window under test.
