@@ -69,35 +69,39 @@ const IdempotencyService: ServiceSchema<ServiceSettingSchema, IdempotencyMethods
 				const instance = nodeID === this.broker.nodeID ? this.broker.instanceID : this.broker.registry.nodes.get(nodeID)?.instanceID;
 				const owner = instance ? `${nodeID}/${instance}` : nodeID;
 				const claim = randomUUID();
-				const [claimed] = await this.query<{ claimed: boolean }>(
-					`INSERT INTO idempotency_keys (consumer_id, key, action, fingerprint, node_id, cpf_bidx, claim) VALUES ($1, $2, $3, $4, $5, $6, $7)
-					 ON CONFLICT (consumer_id, key) DO UPDATE
-					   SET action = EXCLUDED.action, fingerprint = EXCLUDED.fingerprint, status = NULL, response_enc = NULL,
-					       created_at = now(), node_id = EXCLUDED.node_id, cpf_bidx = EXCLUDED.cpf_bidx, claim = EXCLUDED.claim
-					   WHERE idempotency_keys.created_at < now() - interval '${KEY_TTL_HOURS} hours'
-					 RETURNING true AS claimed`,
-					[consumer, key, action, fingerprint, owner, cpf ? this.blindIndex(cpf) : null, claim]
-				);
-				if (claimed) return { state: "new", claim };
-				const [row] = await this.query<KeyRow>("SELECT * FROM idempotency_keys WHERE consumer_id = $1 AND key = $2", [consumer, key]);
-				if (!row || row.fingerprint !== fingerprint) throw new ConflictError("This Idempotency-Key was used for a different request", "IDEMPOTENCY_KEY_REUSED");
-				if (row.status === null) {
-					const gone = row.node_id && this.ownerGone(row.node_id) ? row.node_id : null;
-					// Taken over only if it is still the same abandoned claim: of two retries racing, one wins.
-					const [taken] = gone ? await this.query<{ claimed: boolean }>(
-						`UPDATE idempotency_keys SET node_id = $3, created_at = now(), claim = $5
-						  WHERE consumer_id = $1 AND key = $2 AND status IS NULL AND node_id = $4 AND fingerprint = $6
+				// A key freed (release) between the insert that found it and the read of it is claimed again.
+				for (let attempt = 0; ; attempt++) {
+					const [claimed] = await this.query<{ claimed: boolean }>(
+						`INSERT INTO idempotency_keys (consumer_id, key, action, fingerprint, node_id, cpf_bidx, claim) VALUES ($1, $2, $3, $4, $5, $6, $7)
+						 ON CONFLICT (consumer_id, key) DO UPDATE
+						   SET action = EXCLUDED.action, fingerprint = EXCLUDED.fingerprint, status = NULL, response_enc = NULL,
+						       created_at = now(), node_id = EXCLUDED.node_id, cpf_bidx = EXCLUDED.cpf_bidx, claim = EXCLUDED.claim
+						   WHERE idempotency_keys.created_at < now() - interval '${KEY_TTL_HOURS} hours'
 						 RETURNING true AS claimed`,
-						[consumer, key, owner, gone, claim, fingerprint]
-					) : [];
-					if (taken) {
-						this.logger.warn("Took over an abandoned Idempotency-Key claim (its node left the mesh)");
-						return { state: "new", claim };
+						[consumer, key, action, fingerprint, owner, cpf ? this.blindIndex(cpf) : null, claim]
+					);
+					if (claimed) return { state: "new", claim };
+					const [row] = await this.query<KeyRow>("SELECT * FROM idempotency_keys WHERE consumer_id = $1 AND key = $2", [consumer, key]);
+					if (!row && attempt < 3) continue;
+					if (!row || row.fingerprint !== fingerprint) throw new ConflictError("This Idempotency-Key was used for a different request", "IDEMPOTENCY_KEY_REUSED");
+					if (row.status === null) {
+						const gone = row.node_id && this.ownerGone(row.node_id) ? row.node_id : null;
+						// Taken over only if it is still the same abandoned claim: of two retries racing, one wins.
+						const [taken] = gone ? await this.query<{ claimed: boolean }>(
+							`UPDATE idempotency_keys SET node_id = $3, created_at = now(), claim = $5
+							  WHERE consumer_id = $1 AND key = $2 AND status IS NULL AND node_id = $4 AND fingerprint = $6
+							 RETURNING true AS claimed`,
+							[consumer, key, owner, gone, claim, fingerprint]
+						) : [];
+						if (taken) {
+							this.logger.warn("Took over an abandoned Idempotency-Key claim (its node left the mesh)");
+							return { state: "new", claim };
+						}
+						throw new ConflictError("A request with this Idempotency-Key is still in progress", "IDEMPOTENCY_IN_PROGRESS");
 					}
-					throw new ConflictError("A request with this Idempotency-Key is still in progress", "IDEMPOTENCY_IN_PROGRESS");
+					const stored = openAnswer(this.pii, consumer, key, row.response_enc);
+					return { state: "replay", status: row.status, response: stored.body ?? null, location: stored.location };
 				}
-				const stored = openAnswer(this.pii, consumer, key, row.response_enc);
-				return { state: "replay", status: row.status, response: stored.body ?? null, location: stored.location };
 			}
 		},
 
@@ -147,6 +151,21 @@ const IdempotencyService: ServiceSchema<ServiceSettingSchema, IdempotencyMethods
 					const total = after ? undefined : Number((await this.query<{ n: string }>("SELECT count(*) AS n FROM idempotency_keys", [], transaction))[0].n);
 					return { scanned: rows.length, changed, unreadable, next: rows.length === limit ? [last.consumer_id, last.key] : null, total };
 				}, ctx as Context<AuditedParams, MeshMeta, MeshLocals>);
+			}
+		},
+
+		/**
+		 * Whether the claim is still this request's (not taken over, not answered): asked by a Base B write
+		 * right before it writes (docs/idempotency.md). A node cut off from the mesh long enough to be thought
+		 * gone cannot ask, so it does not write.
+		 */
+		held: {
+			callers: ["base-b"], scopes: [],
+			visibility: "public",
+			params: { key: "string", claim: "uuid" },
+			async handler(ctx: Context<HeldRef, MeshMeta, MeshLocals>): Promise<boolean> {
+				const rows = await this.query("SELECT key FROM idempotency_keys WHERE consumer_id = $1 AND key = $2 AND status IS NULL AND claim = $3", [ctx.locals.caller!.id, ctx.params.key, ctx.params.claim]);
+				return rows.length === 1;
 			}
 		},
 

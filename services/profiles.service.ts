@@ -6,6 +6,7 @@ import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware"
 import { ASSET_TYPES, INCOME_SOURCES } from "../lib/base-b/catalog";
 import { type Asset, type ProfileDoc, profileView } from "../lib/base-b/profile";
 import { SCORE_HISTORY, SCORE_LATEST } from "../lib/base-b/score-history";
+import { WRITE_MARKS, createdByMark, expiredMarks, markOf, markPath } from "../lib/base-b/write-marks";
 import { todayIso, yearsBetween } from "../lib/dates";
 import { ConflictError, InvalidFieldError, NotFoundError, isDuplicateKeyError } from "../lib/errors";
 import * as f from "../lib/fields";
@@ -37,6 +38,21 @@ function checkDates(p: ProfileParams, today: string): void {
 
 /** A write accepted before the erasure of its CPF: refused, whichever side of the erasure it reached Base B. */
 const erasedMeanwhile = () => new ConflictError("This CPF was erased while the request was in flight; send it again to record it as new", "ERASED_MEANWHILE");
+
+/** The Idempotency-Key this write runs under (claimed by middlewares/idempotency.middleware.ts), with its mark. */
+function writeKey(ctx: Context<ProfileParams, MeshMeta, MeshLocals>): { key: string; claim: string; mark: string } | null {
+	const key = ctx.meta.idempotency?.action === "profiles.put" ? ctx.meta.idempotency.key : undefined;
+	const claim = ctx.locals.idempotencyClaim;
+	const consumer = ctx.locals.caller?.id;
+	return key && claim && consumer ? { key, claim, mark: markOf(consumer, key) } : null;
+}
+
+/** A retried write found its key's mark: the write happened; answered as it was then (201 if it created the profile). */
+function recognised(ctx: Context<ProfileParams, MeshMeta, MeshLocals>, doc: Pick<ProfileDoc, "createdAt" | "writes">, mark: string, p: ProfileParams, bens: Asset[], today: string) {
+	ctx.locals.created = createdByMark(doc, mark);
+	ctx.service?.logger.info("A retried profile write was recognised by its Idempotency-Key's mark; not written again");
+	return profileView({ fonteDeRenda: p.fonteDeRenda, bens } as ProfileDoc, p, today);
+}
 
 /** Base B: financial profiles (payload B), one per CPF, keyed by its blind index. */
 const ProfilesService: ServiceSchema<ServiceSettingSchema, object, BaseBThis & PiiThis> = {
@@ -71,22 +87,45 @@ const ProfilesService: ServiceSchema<ServiceSettingSchema, object, BaseBThis & P
 				const now = new Date();
 				const before = await this.erasedAt(bidx);
 				if (before && before >= now) throw erasedMeanwhile();
+				// Under an Idempotency-Key, the write marks the document with it (docs/idempotency.md, "Base B"): a
+				// retry whose first attempt wrote and died before its answer was stored finds the mark, and is
+				// answered from it instead of writing a second time.
+				const keyed = writeKey(ctx);
+				const seen = keyed ? await this.adapter.collection.findOne({ _id: bidx }, { projection: { createdAt: 1, [WRITE_MARKS]: 1 } }) : null;
+				if (keyed && seen?.writes?.[keyed.mark]) return recognised(ctx, seen, keyed.mark, p, bens, today);
+				// The claim must still be this request's: a node thought gone (its claim taken over) cannot ask, and does not write.
+				if (keyed && !(await ctx.call("idempotency.held", { key: keyed.key, claim: keyed.claim }))) {
+					throw new ConflictError("A request with this Idempotency-Key is still in progress", "IDEMPOTENCY_IN_PROGRESS");
+				}
 				// No transactions in Base B: the event is an intent in Base A's outbox first, the document names
 				// it, and it is confirmed after (or, if this node dies, by the relay finding it here: docs/webhooks.md).
 				const eventId = randomUUID();
 				await ctx.call("events-relay.intend", { id: eventId, type: "profile.changed", cpfBidx: bidx, acceptedAt: now.toISOString() });
+				const unset = keyed ? expiredMarks(seen?.writes, now) : {};
 				const upsert = () => this.adapter.collection.updateOne(
-					{ _id: bidx },
-					{ $set: { ...sealed, fonteDeRenda: p.fonteDeRenda, bens, updatedAt: now, lastEventId: eventId }, $setOnInsert: { createdAt: now } },
+					// A document that already holds this key's mark is not matched: the upsert's insert then fails on the _id.
+					keyed ? { _id: bidx, [markPath(keyed.mark)]: { $exists: false } } : { _id: bidx },
+					{
+						$set: { ...sealed, fonteDeRenda: p.fonteDeRenda, bens, updatedAt: now, lastEventId: eventId, ...(keyed ? { [markPath(keyed.mark)]: now } : {}) },
+						$setOnInsert: { createdAt: now },
+						...(Object.keys(unset).length > 0 ? { $unset: unset } : {})
+					},
 					{ upsert: true }
 				);
 				// Two PUTs of a new profile at once both try to insert; the loser of the race for the _id gets a
 				// duplicate key (FerretDB always, MongoDB outside the cases it retries itself). Run again, it is
-				// the replacement it would have been a moment later (found by test/faults.test.ts).
-				const result = await upsert().catch((err: unknown) => {
-					if (isDuplicateKeyError(err)) return upsert();
+				// the replacement it would have been a moment later (found by test/faults.test.ts). Under a key, the
+				// document may hold the key's mark by now (the write of a claim taken over landed first): recognised.
+				let result = await upsert().catch((err: unknown) => {
+					if (isDuplicateKeyError(err)) return null;
 					throw err;
 				});
+				if (!result) {
+					const doc = keyed ? await this.adapter.collection.findOne({ _id: bidx }, { projection: { createdAt: 1, [WRITE_MARKS]: 1 } }) : null;
+					// This request's intent then names no document: the relay's sweep discards it.
+					if (keyed && doc?.writes?.[keyed.mark]) return recognised(ctx, doc, keyed.mark, p, bens, today);
+					result = await upsert();
+				}
 				// Base B has no transactions: checked again after the write. Either the erasure's tombstone is seen
 				// here (the write is undone), or it was written after this check, hence after the write, and the
 				// erasure's delete, which follows its tombstone, removes the write.

@@ -18,6 +18,8 @@ export interface ProfileDoc {
 	updatedAt: Date;
 	/** The event (an intent in Base A's outbox) the last write announced: docs/webhooks.md. */
 	lastEventId?: string;
+	/** Write marks: the Idempotency-Keys (digests) this profile was written under, and when (lib/base-b/write-marks.ts). */
+	writes?: Record<string, Date>;
 }
 
 /** Payload B exactly as in the seed; `idade` is computed now, never stored. */

@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomCpf } from "../../lib/cpf";
 import { ServiceBroker } from "moleculer";
 import brokerConfig from "../../moleculer.config";
-import { BASE_A_MESH, api, eventually, startMesh, type Mesh } from "../support/mesh";
+import { BASE_A_MESH, BASE_B_SERVICES, api, eventually, startMesh, type Mesh } from "../support/mesh";
+import { withMongo } from "../support/mongo";
+import { seedPayloadB } from "../support/profiles";
 import { ownerQuery } from "../support/db";
 import { piiCipher } from "../support/keys";
 import { Client } from "pg";
@@ -14,7 +16,7 @@ import { config } from "../../config";
 // without an answer means the write did not commit, and taking it over writes once.
 let mesh: Mesh;
 beforeAll(async () => {
-	mesh = await startMesh(BASE_A_MESH);
+	mesh = await startMesh([...BASE_A_MESH, ...BASE_B_SERVICES]);
 });
 afterAll(async () => {
 	await mesh?.stop();
@@ -102,5 +104,51 @@ describe("Idempotency-Key claims left behind", () => {
 		const [{ debts }] = await ownerQuery("SELECT count(*)::int AS debts FROM debts d JOIN persons p ON p.id = d.person_id WHERE p.cpf_bidx = $1", [piiCipher().blindIndex(cpf)]);
 		expect(debts).toBe(1);
 		expect((await post()).status).toBe(201);
+	});
+});
+
+// Base B has no transactions: a profile write marks its document with its key (docs/idempotency.md, "Base B").
+describe("Idempotency-Key of a Base B write whose answer was never stored", () => {
+	/** The profile as stored, and the `profile.changed` events (confirmed, and intents) of its CPF. */
+	async function observed(cpf: string) {
+		const bidx = piiCipher().blindIndex(cpf);
+		const doc = await withMongo(db => db.collection("profiles").findOne({ _id: bidx as any }));
+		const events = await ownerQuery<{ ready: boolean }>("SELECT ready FROM event_outbox WHERE cpf_bidx = $1 AND type = 'profile.changed' AND namespace = $2", [bidx, mesh.namespace]);
+		return { doc, confirmed: events.filter(e => e.ready).length, intents: events.filter(e => !e.ready).length };
+	}
+
+	it("is recognised by its mark when the claim is taken over: answered as then (201), not written again", async () => {
+		const cpf = randomCpf();
+		const key = `profile-${cpf}`;
+		const put = (body = seedPayloadB) => api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body, headers: { "idempotency-key": key } });
+		const first = await put();
+		expect(first.status).toBe(201);
+		const written = await observed(cpf);
+		expect(written.confirmed).toBe(1);
+		expect(Object.keys(written.doc?.writes ?? {})).toHaveLength(1);
+
+		// As if the node had died after its write, before storing the answer: the claim is its, unanswered, and it is gone.
+		await abandon(key, await goneNode(cpf));
+		const retried = await put();
+		expect(retried.status).toBe(201);
+		expect(retried.body).toEqual(first.body);
+		const after = await observed(cpf);
+		expect(after.doc).toEqual(written.doc);
+		expect(after.confirmed).toBe(1);
+		expect(after.intents).toBe(0);
+		// The answer is stored now: replayed, and a changed body under the same key is refused as before.
+		expect((await put()).status).toBe(201);
+		expect((await put({ ...seedPayloadB, bens: [] })).body.type).toBe("IDEMPOTENCY_KEY_REUSED");
+
+		// A write of the same profile under another key replaces it (200) and keeps the first key's mark: a late
+		// retry of the first key is still recognised, and does not bring the first write's values back.
+		const other = await api(mesh, "PUT", `/api/v1/profiles/${cpf}`, { body: { ...seedPayloadB, bens: [] }, headers: { "idempotency-key": `other-${cpf}` } });
+		expect(other.status).toBe(200);
+		await abandon(key, await goneNode(`${cpf}-late`));
+		expect((await put()).status).toBe(201);
+		const late = await observed(cpf);
+		expect(late.doc?.bens).toEqual([]);
+		expect(Object.keys(late.doc?.writes ?? {})).toHaveLength(2);
+		expect(late.confirmed).toBe(2);
 	});
 });
