@@ -7,6 +7,10 @@
 #   bash scripts/engines.sh pid    <engine>      pid of the running server (exit 1 if not running)
 #   bash scripts/engines.sh env    [dev|test] [--group NAME]   export lines: eval "$(bash scripts/engines.sh env)";
 #                                  --group: the settings of one service group's process (its mesh key only)
+#   --cluster (with up, down, status, env; `pid --cluster <part> <n>`): the engines' own clusters too, on
+#   loopback beside the single engines (issue 18; docs/deploy.md "Failure budgets"): `up --cluster` starts
+#   the single engines and every cluster part, `down --cluster` stops the cluster parts only (a plain
+#   `down` stops everything), `env --cluster` prints the settings that use the clusters.
 #
 # Engines: see ENGINES below (no argument = all). Everything lives under
 # $CREDIT_MESH_DATA (default: <repo>/.data): data, logs, pid files, dev secrets.
@@ -54,6 +58,21 @@ IS_ROOT=0
 # shellcheck source=engines/elasticsearch.sh
 . "$ROOT/scripts/engines/elasticsearch.sh"
 
+# The cluster parts (`--cluster`). A part appends its name to CLUSTER_PARTS and defines <part>_cluster_up,
+# _down, _status, _pid <n> and _env <dev|test> <group or empty> (export lines printed after the single
+# engines' ones, which they override). The shared start-up wait and stop are common.sh's.
+CLUSTER_PARTS=""
+CLUSTER=0
+# shellcheck source=engines/nats-cluster.sh
+. "$ROOT/scripts/engines/nats-cluster.sh"
+# shellcheck source=engines/elasticsearch-cluster.sh
+. "$ROOT/scripts/engines/elasticsearch-cluster.sh"
+# PostgreSQL's primary and synchronous standby plug in here (part `postgres`), in their own file.
+if [[ -f $ROOT/scripts/engines/postgres-pair.sh ]]; then
+  # shellcheck source=/dev/null
+  . "$ROOT/scripts/engines/postgres-pair.sh"
+fi
+
 # Full engine name (es = elasticsearch); dies on an unknown one.
 engine_name() {
   local e=$1
@@ -80,6 +99,7 @@ cmd_up() {
   ensure_secrets
   for e in $engines; do "${e}_up"; done
   write_derived_secrets
+  if (( CLUSTER )); then for e in $CLUSTER_PARTS; do "${e}_cluster_up"; done; fi
 }
 
 cmd_down() {
@@ -87,6 +107,9 @@ cmd_down() {
   engines=$(select_engines "$@")
   [[ -d $DATA ]] || { for e in $engines; do say "$e: not running"; done; return 0; }
   take_lock
+  # The clusters with --cluster (only them), or with a plain `down` of everything.
+  if (( CLUSTER || $# == 0 )); then for e in $CLUSTER_PARTS; do "${e}_cluster_down"; done; fi
+  (( CLUSTER )) && return 0
   # Reverse order: mongo (FerretDB) before the postgres it stores into.
   for e in $engines; do reversed="$e $reversed"; done
   for e in $reversed; do "${e}_down"; done
@@ -95,10 +118,19 @@ cmd_down() {
 cmd_status() {
   local e
   for e in $ENGINES; do "${e}_status"; done
+  if (( CLUSTER )); then for e in $CLUSTER_PARTS; do "${e}_cluster_status"; done; fi
 }
 
-# Pid of a running engine's server process (for tests that SIGSTOP/SIGCONT it).
+# Pid of a running engine's server process (for tests that SIGSTOP/SIGCONT or kill it);
+# with --cluster: `pid --cluster <part> <node>`.
 cmd_pid() {
+  if (( CLUSTER )); then
+    (( $# == 2 )) || die "usage: engines.sh pid --cluster <part> <node> (parts:$CLUSTER_PARTS)"
+    local p=$1; [[ $p == es ]] && p=elasticsearch
+    [[ " $CLUSTER_PARTS " == *" $p "* ]] || die "unknown cluster part '$1' (known:$CLUSTER_PARTS)"
+    "${p}_cluster_pid" "$2" || { warn "engines.sh: $p cluster node $2 is not running"; return 1; }
+    return 0
+  fi
   (( $# == 1 )) || die "usage: engines.sh pid <engine>"
   local e; e=$(engine_name "$1")
   "${e}_pid" || { warn "engines.sh: $e is not running"; return 1; }
@@ -111,15 +143,20 @@ usage: bash scripts/engines.sh up [engine...]
        bash scripts/engines.sh status
        bash scripts/engines.sh pid <engine>
        bash scripts/engines.sh env [dev|test] [--group NAME]
+       --cluster with up, down, status, env; bash scripts/engines.sh pid --cluster <part> <node>
 engines: $ENGINES (default: all; es = elasticsearch)
+cluster parts:$CLUSTER_PARTS
 data dir: $DATA
 USAGE
   exit 2
 }
 
 main() {
-  local cmd=${1:-}
+  local cmd=${1:-} a args=()
   (( $# )) && shift
+  # --cluster may come anywhere after the command.
+  for a in "$@"; do if [[ $a == --cluster ]]; then CLUSTER=1; else args+=("$a"); fi; done
+  set -- "${args[@]}"
   case $cmd in
     up) cmd_up "$@" ;;
     down) cmd_down "$@" ;;
