@@ -123,12 +123,8 @@ export const BaseCMixin = {
 					if ((err as EsError)?.body?.error?.type !== "resource_already_exists_exception") throw err;
 				});
 				// An index made before a field was added gets it (adding fields is the one mapping change Elasticsearch allows in place).
-				else {
-					await this.es.indices.putMapping({ index: target, properties: mappings.properties });
-					// An index made before the replica settings changed (one node grown into three) follows them.
-					const { number_of_replicas, "write.wait_for_active_shards": active } = indexSettings();
-					await this.es.indices.putSettings({ index: target, settings: { number_of_replicas, "write.wait_for_active_shards": active } });
-				}
+				// (Replicas of an index made before ES_REPLICAS changed are an operator's change, as `elastic`: docs/deploy.md.)
+				else await this.es.indices.putMapping({ index: target, properties: mappings.properties });
 			}
 		}
 	},
