@@ -125,14 +125,14 @@ elasticsearch_cluster_status() {
 }
 
 elasticsearch_cluster_pid() {
-  [[ ${1:-} =~ ^[1-9]$ ]] && (( $1 <= ES_CLUSTER_NODES )) || die "es-cluster: no node '${1:-}' (1-$ES_CLUSTER_NODES)"
+  if ! [[ ${1:-} =~ ^[1-9]$ ]] || (( $1 > ES_CLUSTER_NODES )); then die "es-cluster: no node '${1:-}' (1-$ES_CLUSTER_NODES)"; fi
   esc_pid "$1"
 }
 
 elasticsearch_cluster_urls() {
-  local i out=()
-  for (( i = 1; i <= ES_CLUSTER_NODES; i++ )); do out+=("http://127.0.0.1:$(esc_port "$i")"); done
-  (IFS=,; echo "${out[*]}")
+  local i urls=()
+  for (( i = 1; i <= ES_CLUSTER_NODES; i++ )); do urls+=("http://127.0.0.1:$(esc_port "$i")"); done
+  (IFS=,; echo "${urls[*]}")
 }
 
 # `env --cluster`: every node's URL, one replica of each Base C index, writes waiting for both copies.

@@ -188,7 +188,7 @@ elasticsearch_up() {
   fi
   need_free_ports elasticsearch ". Stop it or set ES_PORT / ES_TRANSPORT_PORT." "$ES_PORT" "$ES_TRANSPORT_PORT"
   es_find_java || die "elasticsearch: no Java 17 or 21+ found (set ES_JAVA_HOME)"
-  es_dirs
+  es_dirs "$ES_DIR"
   rm -f "$ES_PID"
   printf '%s %s %s\n' "$ES_PORT" "$ES_TRANSPORT_PORT" "$ES_HEAP" >"$ES_STATE"
   local start=$SECONDS

@@ -18,7 +18,7 @@ natsc_running() { natsc_pid "$1" >/dev/null; }
 
 # Node $1's port $2 (listen, http or the cluster's listen) from its configuration while it runs, else the requested one.
 natsc_port() {
-  local i=$1 key=$2 conf p= want
+  local i=$1 key=$2 conf p='' want
   conf=$(natsc_dir "$i")/nats.conf
   case $key in
     listen) want=$(( NATS_PORT + i )) ;;
@@ -131,15 +131,15 @@ nats_cluster_status() {
 }
 
 nats_cluster_pid() {
-  [[ ${1:-} =~ ^[1-9]$ ]] && (( $1 <= NATS_CLUSTER_NODES )) || die "nats-cluster: no node '${1:-}' (1-$NATS_CLUSTER_NODES)"
+  if ! [[ ${1:-} =~ ^[1-9]$ ]] || (( $1 > NATS_CLUSTER_NODES )); then die "nats-cluster: no node '${1:-}' (1-$NATS_CLUSTER_NODES)"; fi
   natsc_pid "$1"
 }
 
 # host:port of every node, comma-separated.
 nats_cluster_addresses() {
-  local i out=()
-  for (( i = 1; i <= NATS_CLUSTER_NODES; i++ )); do out+=("127.0.0.1:$(natsc_port "$i" listen)"); done
-  (IFS=,; echo "${out[*]}")
+  local i addrs=()
+  for (( i = 1; i <= NATS_CLUSTER_NODES; i++ )); do addrs+=("127.0.0.1:$(natsc_port "$i" listen)"); done
+  (IFS=,; echo "${addrs[*]}")
 }
 
 # The cluster's transporter URLs (every node, each with the user's credentials): transporter_cluster[_<group>].

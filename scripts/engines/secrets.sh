@@ -93,7 +93,7 @@ write_derived_secrets() {
 
 # `env [dev|test] [--group NAME]`: export lines naming the secret files (never their contents).
 cmd_env() {
-  local group= part mode=${1:-dev} pg=postgres_url pg_owner=postgres_owner_url mongo=mongo_url es_prefix=credit-dev keys=mesh_keys transporter=transporter
+  local group='' part mode=${1:-dev} pg=postgres_url pg_owner=postgres_owner_url mongo=mongo_url es_prefix=credit-dev keys=mesh_keys transporter=transporter
   case $mode in
     dev) ;;
     test) pg=postgres_test_url; pg_owner=postgres_test_owner_url; mongo=mongo_test_url; es_prefix=credit-test ;;
