@@ -49,6 +49,11 @@ esc_node_certs() {
   if (( IS_ROOT )); then chown -R "$ES_USER:" "$certs"; fi
 }
 
+# The first start bootstraps the cluster from node 1 alone (cluster.initial_master_nodes=c1): three JVMs electing
+# a first master together on two busy cores took minutes of failed elections; the others join it, and
+# Elasticsearch grows the voting configuration to all three by itself (the stack names all three: docker-stack.yml).
+ES_CLUSTER_WAIT_SECS=300
+
 # Ready: node 1 reports every node in the cluster and health yellow or green.
 esc_ready() {
   local body
@@ -58,14 +63,12 @@ esc_ready() {
 esc_any_running() { local i; for (( i = 1; i <= ES_CLUSTER_NODES; i++ )); do esc_running "$i" && return 0; done; return 1; }
 
 elasticsearch_cluster_up() {
-  local i seeds="" masters="" dir start=$SECONDS rc=0
+  local i seeds="" dir start=$SECONDS rc=0
   elasticsearch_install
   es_find_java || die "es-cluster: no Java 17 or 21+ found (set ES_JAVA_HOME)"
   ( umask 022; mkdir -p "$ES_CLUSTER_DIR" )
   esc_tls
-  for (( i = 1; i <= ES_CLUSTER_NODES; i++ )); do
-    seeds+="127.0.0.1:$(( ES_TRANSPORT_PORT + i )),"; masters+="c$i,"
-  done
+  for (( i = 1; i <= ES_CLUSTER_NODES; i++ )); do seeds+="127.0.0.1:$(( ES_TRANSPORT_PORT + i )),"; done
   for (( i = 1; i <= ES_CLUSTER_NODES; i++ )); do
     dir=$(esc_dir "$i")
     if esc_running "$i"; then
@@ -86,7 +89,7 @@ elasticsearch_cluster_up() {
       -Ehttp.port="$(( ES_PORT + i ))" \
       -Etransport.port="$(( ES_TRANSPORT_PORT + i ))" \
       -Ediscovery.seed_hosts="${seeds%,}" \
-      -Ecluster.initial_master_nodes="${masters%,}" \
+      -Ecluster.initial_master_nodes=c1 \
       -Expack.security.enabled=true \
       -Expack.security.http.ssl.enabled=false \
       -Expack.security.transport.ssl.enabled=true \
@@ -98,11 +101,11 @@ elasticsearch_cluster_up() {
       -Expack.security.authc.anonymous.roles=superuser \
       -Expack.security.authc.anonymous.authz_exception=true
   done
-  # Three JVMs starting at once on two cores: twice a single node's wait.
-  wait_ready $(( ES_WAIT_SECS * 2 )) 1 "" esc_any_running esc_ready "$(esc_port 1)" || rc=$?
+  # Three JVMs starting at once on two cores.
+  wait_ready "$ES_CLUSTER_WAIT_SECS" 1 "" esc_any_running esc_ready "$(esc_port 1)" || rc=$?
   if (( rc != 0 )); then
     for (( i = 1; i <= ES_CLUSTER_NODES; i++ )); do log_tail "$LOG/es-cluster-$i.log" 10; log_tail "$(esc_dir "$i")/logs/credit-mesh-cluster.log" 20; done
-    die "es-cluster: $ES_CLUSTER_NODES nodes not together (health yellow) within $(( ES_WAIT_SECS * 2 ))s (logs: $ES_CLUSTER_DIR/n*/logs)"
+    die "es-cluster: $ES_CLUSTER_NODES nodes not together (health yellow) within ${ES_CLUSTER_WAIT_SECS}s (logs: $ES_CLUSTER_DIR/n*/logs)"
   fi
   write_secret elasticsearch_cluster_url "$(elasticsearch_cluster_urls)"
   say "es-cluster: $ES_CLUSTER_NODES nodes on $(elasticsearch_cluster_urls) in $(( SECONDS - start )) s (transport TLS, heap $ES_CLUSTER_HEAP each)"
