@@ -59,7 +59,7 @@ async function main(): Promise<void> {
 	const { env, cfg } = prepare(ROOT);
 	if (!cfg.adminApiKey || !cfg.transporter) throw new Error("engines.sh env dev gives no ADMIN_API_KEY or TRANSPORTER");
 	const groups = Object.entries(SERVICE_GROUPS);
-	const mesh = await launchMesh(state, ROOT, env, cfg, { split: true, services: groups.map(([, s]) => s.join(",")), waitFor: ALL_SERVICES });
+	const mesh = await launchMesh(state, ROOT, env, cfg, { shape: "stack", waitFor: ALL_SERVICES });
 	const groupOfPid = new Map(mesh.procs.map(p => [p.pid, groups.find(([, s]) => s.join(",") === p.name)?.[0] ?? p.name]));
 	const consumer = await createConsumer(state, mesh.base, cfg.adminApiKey, `abuse ${mesh.namespace}`, ["persons:read", "persons:write", "transactions:write"]);
 

@@ -18,7 +18,7 @@ import { prepare } from "./lib/engines";
 import { call, createConsumer, expect } from "./lib/http";
 import { runMain, stopEverything } from "./lib/lifecycle";
 import type { BenchState } from "./lib/state";
-import { basesAandBUp, launchMesh } from "./lib/mesh";
+import { basesAandBUp, launchMesh, SHAPE_FLAGS, shapeOf } from "./lib/mesh";
 import { fmt, gitState, gitText, machineInfo, table, writeResults } from "./lib/report";
 
 /**
@@ -35,8 +35,9 @@ const SERVICES = ["api", "consumers", "audit", "idempotency", "events-relay", "p
 const opts = parseFlags(process.argv.slice(2), {
 	cpfs: { type: "number", default: BATCH_MAX_CPFS },
 	concurrency: { type: "number", default: 32 },
-	split: { type: "boolean" }
+	...SHAPE_FLAGS
 });
+const shape = shapeOf(opts);
 
 const state: BenchState & { mongo?: Awaited<ReturnType<typeof profilesCollection>>; pool?: pg.Pool; es?: EsClient; seeded: string[]; cleaning?: Promise<void> } = { children: [], seeded: [] };
 
@@ -77,7 +78,7 @@ async function main(): Promise<void> {
 	const cipher = new PiiCipher(need(cfg, "piiKeys"), need(cfg, "blindIndexKey"));
 	const subjectOf = pseudonymizer(need(cfg, "pseudonymKey"), "activity");
 	const adminKey = need(cfg, "adminApiKey");
-	const mesh = await launchMesh(state, ROOT, env, cfg, { split: !!opts.split, services: SERVICES, waitFor: SERVICES, acceptPartial: basesAandBUp });
+	const mesh = await launchMesh(state, ROOT, env, cfg, { shape, services: SERVICES, waitFor: SERVICES, acceptPartial: basesAandBUp });
 	const { base, logFile } = mesh;
 	state.mongo = await profilesCollection(need(cfg, "mongoUrl"), 8);
 	const pool = (state.pool = new pg.Pool({ connectionString: need(cfg, "postgresUrl"), max: 4 }));
@@ -137,7 +138,7 @@ async function main(): Promise<void> {
 	console.log("note: the batch also writes an audit row per CPF (one INSERT per chunk), a consultation message per chunk and the score history; the raw side only reads.");
 	const out = await writeResults(ROOT, "batch", {
 		benchmark: "batch", at: new Date().toISOString(), machine, code,
-		params: { cpfs: cpfs.length, concurrency: opts.concurrency, chunk: BATCH_CHUNK, split: !!opts.split },
+		params: { cpfs: cpfs.length, concurrency: opts.concurrency, chunk: BATCH_CHUNK, shape },
 		results: { batchSeconds, singleSeconds, rawSeconds }, ratio: { batchVsSingle: vsSingle, batchVsRaw: vsRaw }
 	});
 	console.log(gitText(code));

@@ -23,7 +23,7 @@ import { call, createConsumer, expect, revokeConsumer } from "./lib/http";
 import { runMain, stopEverything } from "./lib/lifecycle";
 import type { BenchState } from "./lib/state";
 import { type Watch, measureHttp, measureLoop, observe } from "./lib/measure";
-import { deleteStreams, launchMesh, meshWarnings, namespaceStreams, natsConnection, stopMesh } from "./lib/mesh";
+import { deleteStreams, launchMesh, meshWarnings, namespaceStreams, natsConnection, SHAPE_FLAGS, shapeOf, stopMesh } from "./lib/mesh";
 import { cpuText, fmt, gitState, gitText, machineInfo, printObservation } from "./lib/report";
 import { generateMovements } from "./ingest/dataset";
 import { type RunData, checkDocuments, countBySubjects, createRawIndex, esText, removeRunData } from "./ingest/elasticsearch";
@@ -35,10 +35,11 @@ import { CONSUMER_DURABLE, PUBLISH_CHUNK, rawActivity } from "./ingest/services"
 const ROOT = path.resolve(__dirname, "..");
 const READ_WARMUP_SECONDS = 3;
 
-/** Everything in dist/services, as `npm start` runs it; these must be seen before the run goes on. */
+/** Every service, one process per group by default (--split, --one-process); these must be seen before the run goes on. */
 const WAIT_FOR = ["api", "consumers", "transaction-ingest", "activity"];
 
 const opts = parseFlags(process.argv.slice(2), {
+	...SHAPE_FLAGS,
 	movements: { type: "number", default: 50_000 },
 	cpfs: { type: "number", default: 1000 },
 	batch: { type: "number", default: 1000 },
@@ -139,7 +140,7 @@ async function main(): Promise<void> {
 	const es = state.es;
 
 	const mesh = await launchMesh(state, ROOT, env, cfg, {
-		split: false, waitFor: WAIT_FOR,
+		shape: shapeOf(opts), waitFor: WAIT_FOR,
 		acceptPartial: (r: any) => r?.bases?.C?.status === "up" && r?.transporter !== "down"
 	});
 	const { base, namespace, logFile } = mesh;

@@ -27,7 +27,7 @@ import { runMain, stopEverything } from "./lib/lifecycle";
 import type { BenchState } from "./lib/state";
 import { type Watch, observe } from "./lib/measure";
 import type { Observation } from "./lib/report";
-import { basesAandBUp, launchMesh, meshWarnings, stopMesh } from "./lib/mesh";
+import { basesAandBUp, launchMesh, meshWarnings, SHAPE_FLAGS, shapeOf, stopMesh } from "./lib/mesh";
 import { fmt, gitState, gitText, machineInfo, noiseWarning, printMeshWarnings, printObservation, table, writeResults } from "./lib/report";
 import { percentile, sortedCopy } from "./lib/stats";
 
@@ -44,6 +44,7 @@ const BARE_LABEL = "raw cursor only (engine ceiling)";
 const SERVICES = ["api", "consumers", "audit", "idempotency", "profiles", "ml-export"];
 
 const opts = parseFlags(process.argv.slice(2), {
+	...SHAPE_FLAGS,
 	profiles: { type: "number", default: 20000 },
 	/** Measured exports per side, after one warm-up export each. */
 	runs: { type: "number", default: 5 },
@@ -250,7 +251,7 @@ async function main(): Promise<void> {
 	const pool = (state.pool = new pg.Pool({ connectionString: dbUrl, max: 1, connectionTimeoutMillis: 2000, statement_timeout: 10_000 }));
 	const before = await profiles.countDocuments({});
 
-	const mesh = await launchMesh(state, ROOT, env, cfg, { split: false, services: SERVICES, waitFor: SERVICES, acceptPartial: basesAandBUp });
+	const mesh = await launchMesh(state, ROOT, env, cfg, { shape: shapeOf(opts), services: SERVICES, waitFor: SERVICES, acceptPartial: basesAandBUp });
 	const { base, namespace, logFile } = mesh;
 	const meshPid = mesh.procs[0].pid;
 

@@ -1,4 +1,4 @@
-// `npm run bench [-- --persons N --concurrency C --duration S --raw-pool P --split --base-a --keep-data]`
+// `npm run bench [-- --persons N --concurrency C --duration S --raw-pool P --split | --one-process --base-a --keep-data]`
 //
 // GET /api/v1/persons/:cpf through the whole mesh (HTTP → gateway → cpf-lookup → audit), against
 // raw `pg` doing the same database work (the lookup query and the audit insert) at the same
@@ -19,7 +19,7 @@ import { rawAudit, capPoolSize, prepare } from "./lib/engines";
 import { runMain, stopEverything } from "./lib/lifecycle";
 import type { BenchState } from "./lib/state";
 import { measureGatewayThenRaw } from "./lib/measure";
-import { launchMesh } from "./lib/mesh";
+import { launchMesh, type MeshShape, SHAPE_FLAGS, SHAPE_LABELS, shapeOf } from "./lib/mesh";
 import { fmt, gitState, gitText, machineInfo, printComparison, writeResults } from "./lib/report";
 
 // ------------------------------------------------------------------ the database work, as the services do it
@@ -31,8 +31,12 @@ const ROOT = path.resolve(__dirname, "..");
 const WARMUP_SECONDS = 3;
 
 const RAW_LABEL = "raw pg (select + audit insert)";
-/** What our side crosses: with --split every call goes over NATS; in one process preferLocal keeps them local. */
-const gatewayLabel = (split: boolean) => (split ? "HTTP → gateway → NATS → cpf-lookup → NATS → audit" : "HTTP → gateway → cpf-lookup → audit (one process)");
+/** What our side crosses: in the stack the gateway's call crosses NATS to base-a, whose services call each other in-process; with --split every call crosses NATS; in one process none. */
+const GATEWAY_LABELS: Record<MeshShape, string> = {
+	stack: "HTTP → gateway → NATS → cpf-lookup → audit (base-a group)",
+	split: "HTTP → gateway → NATS → cpf-lookup → NATS → audit",
+	"one-process": "HTTP → gateway → cpf-lookup → audit (one process)"
+};
 /** The gateway and Base A: everything GET /persons/:cpf and the seeding touch. */
 const SERVICES = ["api", "persons", "cpf-lookup", "debt-write", "audit", "consumers", "idempotency", "events-relay"];
 
@@ -43,14 +47,14 @@ const flags = parseFlags(process.argv.slice(2), {
 	seedParallelism: { type: "number", default: 8 },
 	/** Connections of the raw side's pool; by default as many as the concurrency. */
 	rawPool: { type: "number" },
-	/** Each service in its own process, so every hop really crosses NATS. */
-	split: { type: "boolean" },
+	...SHAPE_FLAGS,
 	/** Only the gateway and Base A (when the other bases' engines are not available), not all of dist/services. */
 	baseAOnly: { type: "boolean", flag: "base-a" },
 	/** Leave the seeded persons in the dev database (they are deleted by default). */
 	keepData: { type: "boolean" }
 });
-const opts = { ...flags, rawPool: flags.rawPool ?? flags.concurrency };
+const opts = { ...flags, rawPool: flags.rawPool ?? flags.concurrency, shape: shapeOf(flags) };
+const gatewayLabel = GATEWAY_LABELS[opts.shape];
 
 // ------------------------------------------------------------------ state that cleanup() undoes
 
@@ -131,7 +135,7 @@ async function rawLookup(pool: pg.Pool, cipher: PiiCipher, cpf: string, consumer
 
 async function main(): Promise<void> {
 	const machine = machineInfo();
-	console.log(`persons-lookup benchmark: ${opts.persons} persons × 3 debts, concurrency ${opts.concurrency}, ${opts.duration} s per side (+${WARMUP_SECONDS} s warm-up), mesh: ${opts.baseAOnly ? SERVICES.join(", ") : "every service in dist/services"}, ${opts.split ? "one process per service" : "in one process"}`);
+	console.log(`persons-lookup benchmark: ${opts.persons} persons × 3 debts, concurrency ${opts.concurrency}, ${opts.duration} s per side (+${WARMUP_SECONDS} s warm-up), mesh: ${opts.baseAOnly ? SERVICES.join(", ") : "every service"}, ${SHAPE_LABELS[opts.shape]}`);
 	console.log(`machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memGiB} GiB, node ${machine.node}`);
 
 	// Engines, dev settings, build, schema.
@@ -141,9 +145,9 @@ async function main(): Promise<void> {
 	const adminKey = need(cfg, "adminApiKey");
 	const dbUrl = need(cfg, "postgresUrl");
 
-	// The mesh, as a child process (or one per service with --split).
+	// The mesh: one process per service group (or per service with --split, or one with --one-process).
 	const mesh = await launchMesh(state, ROOT, env, cfg, {
-		split: opts.split,
+		shape: opts.shape,
 		services: opts.baseAOnly ? SERVICES : undefined,
 		waitFor: SERVICES,
 		// With --base-a the other bases are reported down (their services are not started).
@@ -182,7 +186,7 @@ async function main(): Promise<void> {
 
 	const order = shuffled(cpfs);
 	const { gateway, raw, warnings } = await measureGatewayThenRaw(state, {
-		gatewayLabel: gatewayLabel(opts.split), rawLabel: `${RAW_LABEL}, pool of ${opts.rawPool}`,
+		gatewayLabel, rawLabel: `${RAW_LABEL}, pool of ${opts.rawPool}`,
 		base, key: consumer.key, paths: shuffled(cpfs).map(cpf => `/api/v1/persons/${cpf}`),
 		rawOp: i => rawLookup(pool, cipher, order[i % order.length], consumer.id),
 		concurrency: opts.concurrency, seconds: opts.duration, warmupSeconds: WARMUP_SECONDS,
@@ -194,9 +198,9 @@ async function main(): Promise<void> {
 
 	const ratio = printComparison({
 		setup: `machine: ${machine.cpus} CPUs (${machine.cpuModel}), node ${machine.node}; N = ${cpfs.length} persons × 3 debts; concurrency ${opts.concurrency}; duration ${opts.duration} s per side after ${WARMUP_SECONDS} s warm-up`,
-		gatewayLabel: gatewayLabel(opts.split), rawLabel: RAW_LABEL, gateway, raw, warnings,
+		gatewayLabel, rawLabel: RAW_LABEL, gateway, raw, warnings,
 		notes: [
-			!opts.split && "with the mesh in one process, moleculer's preferLocal routes the calls in-process, so no request crosses NATS (see the nats CPU above); --split runs one process per service.",
+			opts.shape === "one-process" && "with the mesh in one process, moleculer's preferLocal routes the calls in-process, so no request crosses NATS (see the nats CPU above); the default runs one process per group, --split one per service.",
 			opts.rawPool !== opts.concurrency && `the raw pool had ${opts.rawPool} connections (--raw-pool), not ${opts.concurrency}.`
 		]
 	});
@@ -207,7 +211,7 @@ async function main(): Promise<void> {
 		machine,
 		code,
 		params: { persons: cpfs.length, debtsPerPerson: 3, concurrency: opts.concurrency, rawPool: opts.rawPool, durationSeconds: opts.duration, warmupSeconds: WARMUP_SECONDS, meshProcesses: state.children.length, seedSeconds },
-		results: [{ path: gatewayLabel(opts.split), ...gateway }, { path: RAW_LABEL, ...raw }],
+		results: [{ path: gatewayLabel, ...gateway }, { path: RAW_LABEL, ...raw }],
 		ratio,
 		meshWarnings: warnings.slice(0, 20)
 	});

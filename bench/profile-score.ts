@@ -1,4 +1,4 @@
-// `npm run bench:score [-- --profiles N --concurrency C --duration S --raw-pool P --split --keep-data]`
+// `npm run bench:score [-- --profiles N --concurrency C --duration S --raw-pool P --split | --one-process --keep-data]`
 //
 // GET /api/v1/profiles/:cpf/score through the whole mesh (HTTP → gateway → asset-score → audit),
 // against the raw `mongodb` driver doing the same work (the projected findOne by blind index, the
@@ -23,7 +23,7 @@ import { call, createConsumer, expect } from "./lib/http";
 import { runMain, stopEverything } from "./lib/lifecycle";
 import type { BenchState } from "./lib/state";
 import { measureGatewayThenRaw } from "./lib/measure";
-import { basesAandBUp, launchMesh } from "./lib/mesh";
+import { basesAandBUp, launchMesh, type MeshShape, SHAPE_FLAGS, SHAPE_LABELS, shapeOf } from "./lib/mesh";
 import { fmt, gitState, gitText, machineInfo, printComparison, writeResults } from "./lib/report";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -33,7 +33,12 @@ const WARMUP_SECONDS = 3;
 const PROJECTION = { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 } as const;
 
 const RAW_LABEL = "raw mongodb findOne + decrypt + score + audit insert";
-const gatewayLabel = (split: boolean) => (split ? "HTTP → gateway → NATS → asset-score → NATS → audit" : "HTTP → gateway → asset-score → audit (one process)");
+/** What our side crosses in each shape (asset-score in base-b, audit in base-a). */
+const GATEWAY_LABELS: Record<MeshShape, string> = {
+	stack: "HTTP → gateway → NATS → asset-score → NATS → audit",
+	split: "HTTP → gateway → NATS → asset-score → NATS → audit (one process per service)",
+	"one-process": "HTTP → gateway → asset-score → audit (one process)"
+};
 /** Everything the seeding (PUT /profiles, which announces its event to events-relay) and the load (GET /profiles/:cpf/score) touch. */
 const SERVICES = ["api", "consumers", "audit", "idempotency", "events-relay", "profiles", "asset-score"];
 
@@ -44,12 +49,12 @@ const flags = parseFlags(process.argv.slice(2), {
 	seedParallelism: { type: "number", default: 8 },
 	/** Connections of the raw side's pools (MongoDB and PostgreSQL); by default as many as the concurrency. */
 	rawPool: { type: "number" },
-	/** Each service in its own process, so every hop really crosses NATS. */
-	split: { type: "boolean" },
+	...SHAPE_FLAGS,
 	/** Leave the seeded profiles in the dev database (they are deleted by default). */
 	keepData: { type: "boolean" }
 });
 const opts = { ...flags, rawPool: flags.rawPool ?? flags.concurrency };
+const shape = shapeOf(flags);
 
 // ------------------------------------------------------------------ state that cleanup() undoes
 
@@ -120,7 +125,7 @@ async function rawScore(profiles: Collection, pool: pg.Pool, cipher: PiiCipher, 
 
 async function main(): Promise<void> {
 	const machine = machineInfo();
-	console.log(`profile-score benchmark: ${opts.profiles} profiles, concurrency ${opts.concurrency}, ${opts.duration} s per side (+${WARMUP_SECONDS} s warm-up), mesh ${opts.split ? "one process per service" : "in one process"}`);
+	console.log(`profile-score benchmark: ${opts.profiles} profiles, concurrency ${opts.concurrency}, ${opts.duration} s per side (+${WARMUP_SECONDS} s warm-up), mesh: ${SHAPE_LABELS[shape]}`);
 	console.log(`machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memGiB} GiB, node ${machine.node}`);
 	checkInSync(ROOT, [
 		["services/asset-score.service.ts", "findOne( { _id: bidx }, { projection: { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 } } )"],
@@ -134,7 +139,7 @@ async function main(): Promise<void> {
 	const dbUrl = need(cfg, "postgresUrl");
 	const mongoUrl = need(cfg, "mongoUrl");
 
-	const mesh = await launchMesh(state, ROOT, env, cfg, { split: opts.split, services: SERVICES, waitFor: SERVICES, acceptPartial: basesAandBUp });
+	const mesh = await launchMesh(state, ROOT, env, cfg, { shape, services: SERVICES, waitFor: SERVICES, acceptPartial: basesAandBUp });
 	const { base, namespace, logFile } = mesh;
 
 	// The raw side's clients: the driver and options the services use (pool of P), the application's
@@ -163,7 +168,7 @@ async function main(): Promise<void> {
 	const sessions: Record<string, string> = { "audit (credit)": dbUrl, "ferretdb storage (credit_ferret)": ferretStorageUrl(mongoUrl, dbUrl) };
 	const order = shuffled(cpfs);
 	const { gateway, raw, warnings } = await measureGatewayThenRaw(state, {
-		gatewayLabel: gatewayLabel(opts.split), rawLabel: `${RAW_LABEL}, pools of ${opts.rawPool}`,
+		gatewayLabel: GATEWAY_LABELS[shape], rawLabel: `${RAW_LABEL}, pools of ${opts.rawPool}`,
 		base, key: consumer.key, paths: shuffled(cpfs).map(cpf => `/api/v1/profiles/${cpf}/score`),
 		rawOp: i => rawScore(profiles, pool, cipher, order[i % order.length], consumer.id),
 		concurrency: opts.concurrency, seconds: opts.duration, warmupSeconds: WARMUP_SECONDS,
@@ -175,10 +180,10 @@ async function main(): Promise<void> {
 
 	const ratio = printComparison({
 		setup: `machine: ${machine.cpus} CPUs (${machine.cpuModel}), node ${machine.node}; N = ${cpfs.length} profiles; concurrency ${opts.concurrency}; duration ${opts.duration} s per side after ${WARMUP_SECONDS} s warm-up`,
-		gatewayLabel: gatewayLabel(opts.split), rawLabel: RAW_LABEL, gateway, raw, warnings,
+		gatewayLabel: GATEWAY_LABELS[shape], rawLabel: RAW_LABEL, gateway, raw, warnings,
 		notes: [
 			"the raw side appends the same audit row per read (INSERT INTO audit_log … 'asset-score.get'), because asset-score.get audits every score read through audit.append: without it the two sides would not do the same work.",
-			!opts.split && "with the mesh in one process, moleculer's preferLocal routes the calls in-process, so no request crosses NATS; --split runs one process per service.",
+			shape === "one-process" && "with the mesh in one process, moleculer's preferLocal routes the calls in-process, so no request crosses NATS; the default runs one process per group, --split one per service.",
 			opts.rawPool !== opts.concurrency && `the raw pools had ${opts.rawPool} connections (--raw-pool), not ${opts.concurrency}.`
 		]
 	});
@@ -189,7 +194,7 @@ async function main(): Promise<void> {
 		machine,
 		code,
 		params: { profiles: cpfs.length, concurrency: opts.concurrency, rawPool: opts.rawPool, durationSeconds: opts.duration, warmupSeconds: WARMUP_SECONDS, meshProcesses: state.children.length, seedSeconds },
-		results: [{ path: gatewayLabel(opts.split), ...gateway }, { path: RAW_LABEL, ...raw }],
+		results: [{ path: GATEWAY_LABELS[shape], ...gateway }, { path: RAW_LABEL, ...raw }],
 		ratio,
 		meshWarnings: warnings.slice(0, 20)
 	});

@@ -185,8 +185,7 @@ async function main(): Promise<void> {
 	const { env, cfg } = prepare(ROOT);
 	if (!cfg.adminApiKey) throw new Error("no ADMIN_API_KEY in engines.sh env dev");
 	const adminKey = cfg.adminApiKey;
-	// split + one "service" per group: launchMesh runs each as SERVICES=<the group's names>.
-	const mesh = await launchMesh(state, ROOT, env, cfg, { split: true, services: Object.values(GROUPS).map(g => g.join(",")), waitFor: ALL_SERVICES });
+	const mesh = await launchMesh(state, ROOT, env, cfg, { shape: "stack", waitFor: ALL_SERVICES });
 	const procs = mesh.procs.map((p: MeshProc) => ({ pid: p.pid, name: Object.keys(GROUPS).find(g => GROUPS[g].join(",") === p.name) ?? p.name }));
 	const consumer = await createConsumer(state, mesh.base, adminKey, `soak ${mesh.namespace}`, WORKLOAD_SCOPES);
 

@@ -1,6 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { MetricReporters, type ServiceBroker } from "moleculer";
+import { listenAddress } from "../config/addresses";
 
 /** Something measured when Prometheus asks (a query to JetStream, the bases' health), not on a timer. */
 export type Collector = () => Promise<void>;
@@ -19,9 +20,9 @@ export function onScrape(broker: ServiceBroker, collect: Collector): () => void 
 }
 
 /**
- * Prometheus exposition. The gateway serves it at /metrics on its own port; a node of another group
- * serves it on a port of its own only when given one (METRICS_PORT: in the stack, on the `monitoring`
- * network), so every group can be scraped and a node without one opens no port at all.
+ * Prometheus exposition. A node serves it on a port of its own when given one (METRICS_PORT: in the
+ * stack, every group, on the `monitoring` network), so every group can be scraped and a node without
+ * one opens no port at all; without one, the gateway serves it at /metrics on its HTTP port (local runs).
  * Values that cost a query are measured at scrape time by the collectors registered with onScrape.
  */
 export class InProcessPrometheusReporter extends (MetricReporters.Prometheus as any) {
@@ -45,10 +46,15 @@ export class InProcessPrometheusReporter extends (MetricReporters.Prometheus as 
 			});
 		});
 		this.server = server;
-		server.listen(this.opts.ownPort, this.opts.ownHost ?? "127.0.0.1", () => {
+		server.listen(this.opts.ownPort, listenAddress(this.opts.ownHost ?? "127.0.0.1"), () => {
 			const { address, port } = server.address() as AddressInfo;
 			registry.broker.logger.info(`Prometheus metrics at http://${address}:${port}/metrics`);
 		});
+	}
+
+	/** Whether this node serves its metrics on a port of its own (then the gateway's HTTP port does not). */
+	hasOwnPort(): boolean {
+		return this.opts.ownPort !== undefined && this.opts.ownPort !== null;
 	}
 
 	/** The port of this node's own metrics server, once listening (tests ask for port 0). */

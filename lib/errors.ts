@@ -52,6 +52,7 @@ const CONNECTION_CODES: ReadonlySet<unknown> = new Set([
 	"ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH",
 	"57P01", "57P02", "57P03", // admin_shutdown, crash_shutdown, cannot_connect_now
 	"53300", // too_many_connections: the server has no connection for us now
+	"25006", // read_only_sql_transaction: a write reached a standby (a failover under way; lib/base-a/primary.ts)
 	"08000", "08001", "08003", "08004", "08006" // connection_exception family
 ]);
 

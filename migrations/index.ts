@@ -13,6 +13,7 @@ import { webhooks } from "./030-webhooks";
 import { auditKeyedChain } from "./020-audit-keyed-chain";
 import { idempotencyClaim } from "./021-idempotency-claim";
 
+import { followPrimary, parsePostgresUrl } from "../lib/base-a/primary";
 import type { Migration, RunSql } from "./migration";
 
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
@@ -23,7 +24,8 @@ export const migrations: Migration[] = [baseA, idempotencyOwner, debtOwner, idem
  * change the schema). An advisory lock lets several processes start at once.
  */
 export async function migrate(ownerUrl: string, log: (msg: string) => void = () => {}): Promise<string[]> {
-	const sequelize = new Sequelize(ownerUrl, { logging: false });
+	const target = parsePostgresUrl(ownerUrl);
+	const sequelize = new Sequelize(target.url, { ...followPrimary(target), logging: false });
 	try {
 		const run: RunSql = sql => sequelize.query(sql);
 		await sequelize.query("SELECT pg_advisory_lock(hashtext('credit-mesh-migrations'))");

@@ -10,6 +10,7 @@ import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware"
 import { appendAudit, type AuditedParams } from "../middlewares/audit.middleware";
 import { httpAnswer } from "../middlewares/http-status.middleware";
 import { ConflictError } from "../lib/errors";
+import { followPrimary, parsePostgresUrl } from "../lib/base-a/primary";
 import type { Mixin, MixinSchema } from "../types/mixin";
 
 /** moleculer-db-adapter-sequelize once connected: its types leave out the Sequelize instance and the model. */
@@ -44,7 +45,10 @@ export function BaseAMixin(defineModel: DefineModel): Mixin {
 		// Base A is the encrypted base: every service of it seals and opens fields.
 		mixins: [DatabaseMixin<SequelizeAdapter>("A", service => service.adapter.db.query("SELECT 1")), PiiMixin],
 		merged(schema: ServiceSchema & { adapter?: SqlAdapter; model?: ModelStatic<ModelRow> }) {
-			const sequelize = new Sequelize(need(config, "postgresUrl"), {
+			// A pair's URL (several hosts, target_session_attrs=read-write): each new connection goes to its primary.
+			const target = parsePostgresUrl(need(config, "postgresUrl"));
+			const sequelize = new Sequelize(target.url, {
+				...followPrimary(target),
 				logging: false,
 				pool: { max: config.postgresPoolMax, min: 0, acquire: 4000, idle: 10_000 },
 				dialectOptions: { connectionTimeoutMillis: 2000, statement_timeout: 10_000 },

@@ -5,12 +5,15 @@
 #   bash scripts/engines.sh down   [engine...]   stop
 #   bash scripts/engines.sh status               one line per engine
 #   bash scripts/engines.sh pid    <engine>      pid of the running server (exit 1 if not running)
+#   bash scripts/engines.sh pg-pair up|down|status|env|primary|stop-node N|start-node N
+#                                  the PostgreSQL primary + synchronous standby (engines/postgres-pair.sh)
 #   bash scripts/engines.sh env    [dev|test] [--group NAME]   export lines: eval "$(bash scripts/engines.sh env)";
 #                                  --group: the settings of one service group's process (its mesh key only)
 #   --cluster (with up, down, status, env; `pid --cluster <part> <n>`): the engines' own clusters too, on
-#   loopback beside the single engines (issue 18; docs/deploy.md "Failure budgets"): `up --cluster` starts
-#   the single engines and every cluster part, `down --cluster` stops the cluster parts only (a plain
-#   `down` stops everything), `env --cluster` prints the settings that use the clusters.
+#   loopback beside the single engines (issue 18; docs/deploy.md "Failure budgets"): `up --cluster [engine...]`
+#   starts the single engines and the cluster parts (nats, elasticsearch, postgres: all, or those named),
+#   `down --cluster [engine...]` stops those parts only (a plain `down` stops everything), `env --cluster`
+#   prints the settings that use the NATS and Elasticsearch clusters, and the PostgreSQL pair while it runs.
 #
 # Engines: see ENGINES below (no argument = all). Everything lives under
 # $CREDIT_MESH_DATA (default: <repo>/.data): data, logs, pid files, dev secrets.
@@ -57,6 +60,8 @@ IS_ROOT=0
 . "$ROOT/scripts/engines/nats.sh"
 # shellcheck source=engines/elasticsearch.sh
 . "$ROOT/scripts/engines/elasticsearch.sh"
+# shellcheck source=engines/postgres-pair.sh
+. "$ROOT/scripts/engines/postgres-pair.sh"
 
 # The cluster parts (`--cluster`). A part appends its name to CLUSTER_PARTS and defines <part>_cluster_up,
 # _down, _status, _pid <n> and _env <dev|test> <group or empty> (export lines printed after the single
@@ -67,11 +72,25 @@ CLUSTER=0
 . "$ROOT/scripts/engines/nats-cluster.sh"
 # shellcheck source=engines/elasticsearch-cluster.sh
 . "$ROOT/scripts/engines/elasticsearch-cluster.sh"
-# PostgreSQL's primary and synchronous standby plug in here (part `postgres`), in their own file.
-if [[ -f $ROOT/scripts/engines/postgres-pair.sh ]]; then
-  # shellcheck source=/dev/null
-  . "$ROOT/scripts/engines/postgres-pair.sh"
-fi
+# PostgreSQL's primary and synchronous standby (engines/postgres-pair.sh, sourced above; also `engines.sh
+# pg-pair …`) are the part `postgres`. pg_auto_failover supervises each node: stop one with `pg-pair stop-node N`.
+CLUSTER_PARTS+=" postgres"
+postgres_cluster_up() { pgpair_install; pgpair_up; }
+postgres_cluster_down() { [[ -d $PGPAIR_DIR ]] || return 0; pg_find_bin || true; pgpair_down; }
+postgres_cluster_status() { pg_find_bin || true; pgpair_status; }
+postgres_cluster_pid() { die "postgres-pair: no pid to kill; use: engines.sh pg-pair primary | stop-node N"; }
+# Base A on the pair only while it runs (an `up --cluster nats elasticsearch` leaves it on the single server).
+postgres_cluster_env() {
+  if pg_find_bin >/dev/null 2>&1 && { pgpair_running 1 || pgpair_running 2; }; then pgpair_env "$1"; fi
+}
+
+# The cluster parts named among "$@" (es = elasticsearch), or all of them when none is named.
+select_parts() {
+  local a out=
+  if (( $# == 0 )); then echo "$CLUSTER_PARTS"; return 0; fi
+  for a in "$@"; do [[ $a == es ]] && a=elasticsearch; [[ " $CLUSTER_PARTS " == *" $a "* ]] && out+="$a "; done
+  echo "${out% }"
+}
 
 # Full engine name (es = elasticsearch); dies on an unknown one.
 engine_name() {
@@ -99,7 +118,7 @@ cmd_up() {
   ensure_secrets
   for e in $engines; do "${e}_up"; done
   write_derived_secrets
-  if (( CLUSTER )); then for e in $CLUSTER_PARTS; do "${e}_cluster_up"; done; fi
+  if (( CLUSTER )); then for e in $(select_parts "$@"); do "${e}_cluster_up"; done; fi
 }
 
 cmd_down() {
@@ -107,9 +126,9 @@ cmd_down() {
   engines=$(select_engines "$@")
   [[ -d $DATA ]] || { for e in $engines; do say "$e: not running"; done; return 0; }
   take_lock
-  # The clusters with --cluster (only them), or with a plain `down` of everything.
-  if (( CLUSTER || $# == 0 )); then for e in $CLUSTER_PARTS; do "${e}_cluster_down"; done; fi
-  (( CLUSTER )) && return 0
+  # The clusters (those named) with --cluster, and only them; a plain `down` stops them all too.
+  if (( CLUSTER )); then for e in $(select_parts "$@"); do "${e}_cluster_down"; done; return 0; fi
+  if (( $# == 0 )); then for e in $CLUSTER_PARTS; do "${e}_cluster_down"; done; fi
   # Reverse order: mongo (FerretDB) before the postgres it stores into.
   for e in $engines; do reversed="$e $reversed"; done
   for e in $reversed; do "${e}_down"; done
@@ -118,7 +137,9 @@ cmd_down() {
 cmd_status() {
   local e
   for e in $ENGINES; do "${e}_status"; done
-  if (( CLUSTER )); then for e in $CLUSTER_PARTS; do "${e}_cluster_status"; done; fi
+  if (( CLUSTER )); then for e in $CLUSTER_PARTS; do "${e}_cluster_status"; done
+  elif [[ -d $PGPAIR_DIR ]] && pg_find_bin; then pgpair_status
+  fi
 }
 
 # Pid of a running engine's server process (for tests that SIGSTOP/SIGCONT or kill it);
@@ -163,6 +184,7 @@ main() {
     status) cmd_status ;;
     pid) cmd_pid "$@" ;;
     env) cmd_env "$@" ;;
+    pg-pair) cmd_pgpair "$@" ;;
     -h|--help|help|'') usage ;;
     *) warn "engines.sh: unknown command '$cmd'"; usage ;;
   esac

@@ -1,5 +1,5 @@
 // The engines' own clusters under load (issue 18 item 6), for NATS and Elasticsearch. The local clusters
-// (`engines.sh up --cluster`: three nats-server nodes with JetStream, three Elasticsearch nodes) carry a mesh
+// (`engines.sh up --cluster nats elasticsearch`: three nats-server nodes with JetStream, three Elasticsearch nodes) carry a mesh
 // of every service group of docker-stack.yml, run as in production (moleculer-runner processes, each group
 // with its own NATS user) with the settings of `engines.sh env test --cluster`: every node's address, three
 // copies of each stream, one replica of each Base C index. In turn, during an ingest of 20 000 movements:
@@ -20,7 +20,7 @@ import { type ReplicatedMesh, startReplicatedMesh } from "./support/replicas";
 import { untilRecovered } from "./support/probe";
 import { eventually } from "./support/mesh";
 import { activitySubject } from "./support/keys";
-import { type IngestResult, clusterConfig, clusterEngines, clusterEs, clusterPid, clustersRunning, countInCluster, ingestMovements, primaryNode, streamPlacement } from "./support/cluster";
+import { type IngestResult, PARTS, clusterConfig, clusterEngines, clusterEs, clusterPid, clustersRunning, countInCluster, ingestMovements, primaryNode, streamPlacement } from "./support/cluster";
 
 const MOVEMENTS = 20_000;
 const BATCH = 500;
@@ -52,7 +52,7 @@ async function admin(method: string, path: string, body?: unknown): Promise<{ st
 
 beforeAll(async () => {
 	wereRunning = await clustersRunning().catch(() => false);
-	await clusterEngines("up");
+	await clusterEngines("up", ...PARTS);
 	cfg = clusterConfig();
 	es = clusterEs(cfg);
 	mesh = await startReplicatedMesh({ replicas: 1, name: "cluster", profile: "test --cluster", cfg, env: { ES_INDEX_PREFIX: ES_PREFIX }, timeoutMs: 120_000 });
@@ -75,7 +75,7 @@ afterAll(async () => {
 	await es?.indices.delete({ index: `${ES_PREFIX}-*`, ignore_unavailable: true, allow_no_indices: true }).catch(err => console.error("could not remove the test's indices:", err.message));
 	await es?.indices.deleteIndexTemplate({ name: `${ES_PREFIX}-*` }).catch(() => undefined);
 	await es?.close();
-	await clusterEngines(wereRunning ? "up" : "down").catch(err => console.error("engines --cluster:", err.message));
+	await clusterEngines(wereRunning ? "up" : "down", ...PARTS).catch(err => console.error("engines --cluster:", err.message));
 }, 600_000);
 
 /**
@@ -139,7 +139,7 @@ describe("the engines' clusters under load", () => {
 		const after = await streamPlacement(cfg, mesh.namespace, "transactions");
 		expect(after.leader).not.toBe(killed);
 		expect(mesh.running()).toHaveLength(mesh.replicas.length);
-		await clusterEngines("up");
+		await clusterEngines("up", ...PARTS);
 	}, 420_000);
 
 	it("b. kill -9 of the Elasticsearch node holding the movements' primary during a 20 000-movement ingest", async () => {

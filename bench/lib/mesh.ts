@@ -3,13 +3,13 @@
 // JetStream streams, which outlive it and are deleted at the end.
 import { randomBytes } from "node:crypto";
 import type { ChildProcess } from "node:child_process";
-import { readdirSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type BrokerOptions, ServiceBroker } from "moleculer";
 import { type ConnectionOptions, type NatsConnection, connect as natsConnect } from "nats";
 import type { Config } from "../../config";
+import { SERVICE_GROUPS } from "../../config/groups";
 import { natsOptions, transporterOptions } from "../../config/nats";
 import { createZeroTrustMiddleware } from "../../middlewares/zero-trust.middleware";
 import { STREAMS, type StreamKey, channel } from "../../lib/mesh/streams";
@@ -21,21 +21,44 @@ export interface MeshProc { pid: number; name: string; child: ChildProcess }
 interface MeshGroup { name: string; args: string[]; env: NodeJS.ProcessEnv }
 
 /**
- * moleculer-runner as child processes: everything in dist/services in one process (as `npm start`
- * runs it) or one per service file (split); or only the named services, in one process or one each.
+ * How the mesh runs: `stack`, one process per service group as docker-stack.yml deploys it (calls
+ * between groups cross NATS; the default); `split`, one process per service (every call crosses NATS);
+ * `one-process`, everything in one (Moleculer's preferLocal keeps every call in-process).
  */
-function meshGroups(env: NodeJS.ProcessEnv, root: string, o: { split: boolean; services?: string[] }): MeshGroup[] {
-	if (!o.services && o.split) {
-		return readdirSync(path.join(root, "dist/services")).filter(f => f.endsWith(".service.js")).map(f => ({ name: f, args: [`dist/services/${f}`], env }));
-	}
-	if (!o.services) return [{ name: "dist/services", args: ["dist/services"], env }];
-	const sets = o.split ? o.services.map(s => [s]) : [o.services];
+export type MeshShape = "stack" | "split" | "one-process";
+
+/** The command-line flags that choose the shape (scripts/args.ts parseFlags specs), and the shape they choose. */
+export const SHAPE_FLAGS = {
+	/** One process per service: every call crosses NATS. */
+	split: { type: "boolean" },
+	/** Everything in one process: no call crosses NATS. */
+	oneProcess: { type: "boolean", flag: "one-process" }
+} as const;
+export function shapeOf(flags: { split?: boolean; oneProcess?: boolean }): MeshShape {
+	if (flags.split && flags.oneProcess) throw new Error("--split and --one-process exclude each other");
+	return flags.split ? "split" : flags.oneProcess ? "one-process" : "stack";
+}
+export const SHAPE_LABELS: Record<MeshShape, string> = {
+	stack: "one process per service group, as docker-stack.yml deploys it",
+	split: "one process per service",
+	"one-process": "one process"
+};
+
+/** moleculer-runner as child processes: the named services (default: every service of a group) in the given shape. */
+function meshGroups(env: NodeJS.ProcessEnv, o: { shape: MeshShape; services?: string[] }): MeshGroup[] {
+	const wanted = new Set(o.services ?? Object.values(SERVICE_GROUPS).flat());
+	const sets = o.shape === "one-process" ? [[...wanted]]
+		: o.shape === "split" ? [...wanted].map(s => [s])
+		: Object.values(SERVICE_GROUPS).map(group => group.filter(s => wanted.has(s))).filter(set => set.length > 0);
+	const grouped = new Set(sets.flat());
+	const stray = [...wanted].filter(s => !grouped.has(s));
+	if (stray.length) throw new Error(`not a service of any group (config/groups.ts): ${stray.join(", ")}`);
 	return sets.map(set => ({ name: set.join(","), args: [], env: { ...env, SERVICEDIR: "dist/services", SERVICES: set.join(",") } }));
 }
 
 interface MeshOptions {
-	split: boolean;
-	/** Start only these services (default: all of dist/services). */
+	shape: MeshShape;
+	/** Start only these services (default: every service of config/groups.ts). */
 	services?: string[];
 	/** Services that must be seen on the namespace before the run goes on. */
 	waitFor: string[];
@@ -60,7 +83,7 @@ interface Mesh { base: string; port: number; namespace: string; logFile: string;
  * `$TMPDIR/credit-mesh-<namespace>.log`, and waits until it is ready.
  */
 export async function launchMesh(state: BenchState, root: string, env: NodeJS.ProcessEnv, cfg: Config, o: MeshOptions): Promise<Mesh> {
-	if (o.split && !cfg.transporter) throw new Error("--split needs a transporter (TRANSPORTER or TRANSPORTER_FILE)");
+	if (o.shape !== "one-process" && !cfg.transporter) throw new Error(`a mesh of ${SHAPE_LABELS[o.shape]} needs a transporter (TRANSPORTER or TRANSPORTER_FILE)`);
 	const port = await freePort();
 	const namespace = `bench-${randomBytes(4).toString("hex")}`;
 	state.namespace = namespace;
@@ -70,7 +93,7 @@ export async function launchMesh(state: BenchState, root: string, env: NodeJS.Pr
 	const meshEnv: NodeJS.ProcessEnv = { ...env, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn", NAMESPACE: namespace, NODE_ENV: "development" };
 	console.log(`starting the mesh: namespace ${namespace}, port ${port}, log ${logFile}`);
 	const runner = [path.join(root, "node_modules/moleculer/bin/moleculer-runner.js"), "--config", "dist/moleculer.config.js"];
-	const procs = meshGroups(meshEnv, root, o).map(g => {
+	const procs = meshGroups(meshEnv, o).map(g => {
 		const child = spawnLogged(process.execPath, [...runner, ...g.args], g.env, root, logFile);
 		state.children.push(child);
 		child.once("exit", (code, signal) => {

@@ -1,6 +1,9 @@
 import { fvToJsonSchema, type JsonSchema, type RouteSpec } from "../openapi";
 import type { Scope } from "../scopes";
 import { MOVEMENT_TYPES } from "../base-c/movement";
+import { BATCH_MAX_CPFS } from "../credit-score/batch";
+import { config } from "../../config";
+import type { ItemLimit } from "./ndjson-body";
 
 // Response shapes, for the OpenAPI document.
 const str = { type: "string" };
@@ -185,6 +188,8 @@ export interface GatewayRoute extends RouteSpec {
 	accepts?: string[];
 	/** The action gets the body as sent (object, array or text) instead of merged params. */
 	rawBody?: boolean;
+	/** How many lines an NDJSON body may hold: the gateway stops reading past that (413). */
+	items?: ItemLimit;
 	/** Where a 201 answer's resource is, under the prefix; `:name` from the answer, else the params. */
 	location?: string;
 	/** Fields of the answer shown this once (a new API key): never stored for an Idempotency replay. */
@@ -211,6 +216,7 @@ export const ROUTES: GatewayRoute[] = [
 		summary: "Ingest movements: one, a JSON array, or NDJSON; 202 once durably queued, all or nothing",
 		response: { type: "object", required: ["accepted"], properties: { accepted: { type: "integer" } } },
 		rawBody: true, accepts: ["application/json", "application/x-ndjson"],
+		items: { max: config.ingestMaxMovements, type: "TOO_MANY_MOVEMENTS", what: "movements per request" },
 		requestBody: {
 			required: true,
 			content: {
@@ -230,6 +236,7 @@ export const ROUTES: GatewayRoute[] = [
 		// The stream as a whole, as NDJSON readers (and schemathesis) take it: a list of lines, each one a batchLine.
 		response: { type: "array", description: "One JSON object per line, in input order", items: batchLine }, responseContentType: "application/x-ndjson",
 		rawBody: true, accepts: ["application/json", "application/x-ndjson"],
+		items: { max: BATCH_MAX_CPFS, type: "TOO_MANY_CPFS", what: "CPFs per batch" },
 		requestBody: {
 			required: true,
 			content: {
@@ -269,8 +276,8 @@ const OPERATION_PATHS = ["/health/live", "/health/ready", "/metrics", "/openapi.
 const literalSegments = (template: string) => template.split("/").filter(s => s && !s.startsWith(":")).length;
 
 // Most literal first, so that the first match is the route a path names.
-const PATTERNS: { method: string; pattern: RegExp; template: string; literal: number }[] = [
-	...ROUTES.map(r => ({ method: r.method, pattern: new RegExp(`^${API_PREFIX}${r.path.replace(/:\w+/g, "[^/]+")}/?$`), template: `${API_PREFIX}${r.path}` })),
+const PATTERNS: { method: string; pattern: RegExp; template: string; literal: number; route?: GatewayRoute }[] = [
+	...ROUTES.map(r => ({ method: r.method, pattern: new RegExp(`^${API_PREFIX}${r.path.replace(/:\w+/g, "[^/]+")}/?$`), template: `${API_PREFIX}${r.path}`, route: r })),
 	...OPERATION_PATHS.map(p => ({ method: "GET", pattern: new RegExp(`^${p.replace(/\./g, "\\.")}$`), template: p === "/docs/" ? "/docs" : p }))
 ].map(p => ({ ...p, literal: literalSegments(p.template) })).sort((a, b) => b.literal - a.literal);
 
@@ -293,4 +300,9 @@ export function routeTemplate(pathname: string): string {
 	const hit = PATTERNS.find(p => p.pattern.test(pathname));
 	if (hit) return hit.template;
 	return pathname.startsWith("/docs/") ? "/docs/*" : "other";
+}
+
+/** The route of the table a request names (most literal first), before moleculer-web has resolved it. */
+export function routeAt(method: string | undefined, pathname: string): GatewayRoute | undefined {
+	return PATTERNS.find(p => p.method === method && p.route && p.pattern.test(pathname))?.route;
 }

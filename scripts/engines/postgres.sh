@@ -144,6 +144,11 @@ pg_run_sql() {
 
 # Roles and databases; idempotent (passwords follow the secret files).
 pg_provision() {
+  pg_run_sql "$(pg_provision_sql)" "postgres: creating roles/databases failed"
+}
+
+# The psql script of pg_provision (the PostgreSQL pair runs it too: postgres-pair.sh).
+pg_provision_sql() {
   local owner app db sql
   owner=$(password postgres_owner_password)
   app=$(password postgres_app_password)
@@ -166,7 +171,7 @@ GRANT USAGE ON SCHEMA public TO credit_app;
 \\connect postgres
 "
   done
-  pg_run_sql "$sql" "postgres: creating roles/databases failed"
+  printf '%s' "$sql"
 }
 
 postgres_down() {

@@ -101,9 +101,11 @@ describe("every metric the dashboard and the alert rules read is on a real mesh'
 				if (m) exposed.add(m[1]);
 			}
 		}
-		// The gateway's HTTP port serves the same exposition as its own metrics port.
-		const gateway = await (await fetch(`${mesh.url}/metrics`)).text();
-		expect(gateway).toMatch(/^credit_mesh_http_requests_total\{/m);
+		// The gateway's own metrics port has its HTTP metrics; its HTTP port, given one, has no /metrics (nor documents it).
+		expect([...exposed]).toContain("credit_mesh_http_requests_total");
+		expect((await fetch(`${mesh.url}/metrics`)).status).toBe(404);
+		const doc = (await (await fetch(`${mesh.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+		expect(doc.paths["/metrics"]).toBeUndefined();
 	}, 90_000);
 
 	afterAll(async () => {

@@ -48,6 +48,8 @@ describe("docker/prometheus: promtool", () => {
 	});
 
 	it("scrapes every service group of the stack, each replica on the port it serves metrics on", () => {
+		const monitoringSubnet = stack.networks.monitoring.ipam.config[0].subnet;
+		expect(monitoringSubnet).toMatch(/^\d+\.\d+\.\d+\.\d+\/\d+$/);
 		const jobs = (load(readFileSync(join(DIR, "prometheus.yml"), "utf8")) as any).scrape_configs;
 		for (const group of Object.keys(SERVICE_GROUPS)) {
 			const svc = stack.services[group];
@@ -56,10 +58,10 @@ describe("docker/prometheus: promtool", () => {
 			expect(job, `no scrape job for ${group}`).toBeDefined();
 			const sd = job.dns_sd_configs[0];
 			expect(sd.names).toEqual([`tasks.${group}`]);
-			// The gateway on its HTTP port; the other groups on METRICS_PORT, bound to all interfaces of the container.
-			const port = group === "api" ? Number(svc.environment.PORT) : Number(svc.environment.METRICS_PORT);
-			expect(sd.port, group).toBe(port);
-			if (group !== "api") expect(svc.environment.METRICS_HOST, group).toBe("0.0.0.0");
+			// Every group, the gateway too, on METRICS_PORT, bound to its address on the monitoring network alone.
+			expect(sd.port, group).toBe(Number(svc.environment.METRICS_PORT));
+			expect(sd.port, group).not.toBe(Number(svc.environment.PORT ?? 0));
+			expect(svc.environment.METRICS_HOST, group).toBe(monitoringSubnet);
 			expect(svc.networks, group).toContain("monitoring");
 		}
 	});

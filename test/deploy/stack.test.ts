@@ -25,10 +25,10 @@ const APP_IMAGE = "${CREDIT_MESH_IMAGE:?set CREDIT_MESH_IMAGE to the image pushe
 const NATS_NODES = ["nats-1", "nats-2", "nats-3"];
 const ES_NODES = ["elasticsearch-1", "elasticsearch-2", "elasticsearch-3"];
 
-/** Each base network and exactly who may join it: its engine (its nodes) and the services that use it. */
+/** Each base network and exactly who may join it: its engine (the nodes checked) and the services that use it. */
 const BASE_NETWORKS: Record<string, { engines: string[]; members: string[] }> = {
-	base_a: { engines: ["postgres"], members: ["postgres", "migrate", "base-a"] },
-	base_b: { engines: ["mongo"], members: ["mongo", "base-b"] },
+	base_a: { engines: ["pg-node-1"], members: ["pg-monitor", "pg-node-1", "pg-node-2", "migrate", "base-a"] },
+	base_b: { engines: ["mongo"], members: ["mongo", "mongo-2", "mongo-3", "mongo-rs-init", "base-b"] },
 	base_c: { engines: ES_NODES, members: [...ES_NODES, "elasticsearch-init", "base-c"] }
 };
 
@@ -39,11 +39,18 @@ const NATS_SECRETS = ["api", "base_a", "base_b", "base_c", "report", "privacy", 
 const ES_SECRETS = ["elastic_password", "es_transport_ca", "es_transport_cert", "es_transport_key"];
 const SECRETS: Record<string, string[]> = {
 	...Object.fromEntries(NATS_NODES.map(n => [n, NATS_SECRETS])),
-	postgres: ["postgres_superuser_password", "postgres_owner_password", "postgres_app_password"],
+	// pg_auto_failover's users (all three); the application's roles, set by whichever node is the primary.
+	"pg-monitor": ["pg_autoctl_password"],
+	"pg-node-1": ["pg_autoctl_password", "postgres_owner_password", "postgres_app_password"],
+	"pg-node-2": ["pg_autoctl_password", "postgres_owner_password", "postgres_app_password"],
 	migrate: ["postgres_owner_url"],
 	api: joins("api"),
 	"base-a": [...joins("base_a"), "postgres_url", "pii_keys", "blind_index_key", "pseudonym_key", "admin_api_key", "audit_chain_keys"],
-	mongo: ["mongo_root_password", "mongo_app_password"],
+	mongo: ["mongo_root_password", "mongo_app_password", "mongo_keyfile"],
+	// The other replica set members: the keyfile alone (the users come from member 1 by replication).
+	"mongo-2": ["mongo_keyfile"],
+	"mongo-3": ["mongo_keyfile"],
+	"mongo-rs-init": ["mongo_root_password"],
 	"base-b": [...joins("base_b"), "mongo_url", "pii_keys", "blind_index_key", "pseudonym_key"],
 	...Object.fromEntries(ES_NODES.map(n => [n, ES_SECRETS])),
 	// Puts in place Base C's own user (credit_mesh) as `elastic`; base-c itself never holds elastic_password.
@@ -63,14 +70,18 @@ const OBSERVABILITY = ["prometheus", "grafana", "zipkin"];
 /** Stateful engines: one task on a labelled node (the label's value names the node of a cluster) with a named volume, replaced stop-first. */
 const ENGINES: Record<string, { constraint: string; volume: string }> = {
 	...Object.fromEntries(NATS_NODES.map((n, i) => [n, { constraint: `node.labels.credit-mesh.nats == ${i + 1}`, volume: `nats_data_${i + 1}` }])),
-	postgres: { constraint: "node.labels.credit-mesh.postgres == true", volume: "postgres_data" },
+	"pg-monitor": { constraint: "node.labels.credit-mesh.pg-monitor == true", volume: "pg_monitor_data" },
+	"pg-node-1": { constraint: "node.labels.credit-mesh.postgres == true", volume: "postgres_data" },
+	"pg-node-2": { constraint: "node.labels.credit-mesh.postgres-2 == true", volume: "postgres_data_2" },
 	mongo: { constraint: "node.labels.credit-mesh.mongo == true", volume: "mongo_data" },
+	"mongo-2": { constraint: "node.labels.credit-mesh.mongo-2 == true", volume: "mongo_data_2" },
+	"mongo-3": { constraint: "node.labels.credit-mesh.mongo-3 == true", volume: "mongo_data_3" },
 	...Object.fromEntries(ES_NODES.map((n, i) => [n, { constraint: `node.labels.credit-mesh.elasticsearch == ${i + 1}`, volume: `es_data_${i + 1}` }])),
 	prometheus: { constraint: "node.labels.credit-mesh.monitoring == true", volume: "prometheus_data" }
 };
 
 /** One-shot tasks: they exit when done, so no healthcheck, and they restart only on failure. */
-const ONE_SHOTS = ["migrate", "elasticsearch-init"];
+const ONE_SHOTS = ["migrate", "elasticsearch-init", "mongo-rs-init"];
 
 /**
  * Linux capabilities added back after `cap_drop: [ALL]`, each for its reason (written beside it in the stack file):
@@ -78,8 +89,9 @@ const ONE_SHOTS = ["migrate", "elasticsearch-init"];
  * Caddy's binary carries NET_BIND_SERVICE as a file capability, which the kernel refuses to exec without.
  */
 const CAP_ADD: Record<string, string[]> = {
-	postgres: ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"],
 	mongo: ["CHOWN", "DAC_OVERRIDE", "SETGID", "SETUID"],
+	"mongo-2": ["CHOWN", "DAC_OVERRIDE", "SETGID", "SETUID"],
+	"mongo-3": ["CHOWN", "DAC_OVERRIDE", "SETGID", "SETUID"],
 	edge: ["NET_BIND_SERVICE"]
 };
 /** Services whose root filesystem stays writable, and why: Elasticsearch's entrypoint writes its keystore into config/. */
@@ -222,7 +234,7 @@ describe("docker-stack.yml: secrets and configs", () => {
 		expect(existsSync(resolve(ROOT, "docker/nats.conf"))).toBe(true);
 		expect(existsSync(resolve(ROOT, "docker/Caddyfile"))).toBe(true);
 		expect(existsSync(resolve(ROOT, "docker/elasticsearch-init.sh"))).toBe(true);
-		for (const [svc, script] of [["postgres", "postgres-init.sh"], ["mongo", "mongo-init.sh"]]) {
+		for (const [svc, script] of [["mongo", "mongo-init.sh"]]) {
 			expect(existsSync(resolve(ROOT, "docker", script)), script).toBe(true);
 			const target = services[svc].configs.map((c: any) => c.target);
 			expect(target.some((t: string) => t.startsWith("/docker-entrypoint-initdb.d/")), svc).toBe(true);
@@ -274,8 +286,10 @@ describe("docker-stack.yml: networks", () => {
 	});
 
 	it("PostgreSQL's max_connections holds Base A's pools, with a replica more during a rolling update", () => {
-		const command: string[] = services.postgres.command;
-		const max = Number(/^max_connections=(\d+)$/.exec(command[command.indexOf("-c") + 1] ?? "")?.[1]);
+		// docker/pg-autoctl.sh writes PG_MAX_CONNECTIONS into each node's configuration.
+		expect(readFileSync(resolve(ROOT, "docker/pg-autoctl.sh"), "utf8")).toContain("max_connections = %s");
+		const max = Number(env(services["pg-node-1"]).PG_MAX_CONNECTIONS);
+		expect(env(services["pg-node-2"]).PG_MAX_CONNECTIONS).toBe(env(services["pg-node-1"]).PG_MAX_CONNECTIONS);
 		const baseA = services["base-a"];
 		const pool = Number(env(baseA).POSTGRES_POOL_MAX);
 		const services_ = String(env(baseA).SERVICES).split(",").length;
@@ -284,7 +298,7 @@ describe("docker-stack.yml: networks", () => {
 		expect(pool).toBeGreaterThan(0);
 		expect(max).toBeGreaterThanOrEqual(replicas * services_ * pool + 5 + 3);
 		// Only base-a (and migrate) reach PostgreSQL.
-		expect(Object.keys(services).filter(n => networkNames(services[n]).includes("base_a")).sort()).toEqual(["base-a", "migrate", "postgres"]);
+		expect(Object.keys(services).filter(n => networkNames(services[n]).includes("base_a")).sort()).toEqual(["base-a", "migrate", "pg-monitor", "pg-node-1", "pg-node-2"]);
 	});
 
 	it("`monitoring` is an internal, encrypted overlay: the service groups (their metrics and spans) and Prometheus, Grafana, Zipkin", () => {
@@ -445,6 +459,47 @@ describe("docker-stack.yml: health, restarts, resources", () => {
 		expect(init).toMatch(/roles: \[\{ role: "readWrite", db: "credit_b" \}\]/);
 	});
 
+	it("MongoDB: a replica set of three members, one per labelled node, keyfile between them, majority writes (docs/deploy.md, section 9)", () => {
+		const members = ["mongo", "mongo-2", "mongo-3"];
+		for (const name of members) {
+			const command: string[] = services[name].command;
+			expect(command.slice(command.indexOf("--replSet"), command.indexOf("--replSet") + 2), name).toEqual(["--replSet", "credit-b"]);
+			expect(command, name).toContain("/run/secrets/mongo_keyfile");
+			// 0400 in the file: octal for Docker's YAML 1.1, decimal 400 for js-yaml (see `load` above).
+			expect(services[name].secrets, name).toContainEqual({ source: "mongo_keyfile", uid: "999", gid: "999", mode: 400 });
+		}
+		expect(new Set(members.map(n => services[n].deploy.placement.constraints[0])).size).toBe(3);
+		// Only member 1 initialises users; the others copy its data.
+		for (const name of ["mongo-2", "mongo-3"]) expect(env(services[name]).MONGO_INITDB_ROOT_PASSWORD_FILE, name).toBeUndefined();
+		const init = readFileSync(resolve(ROOT, "docker/mongo-rs-init.sh"), "utf8");
+		for (const host of members) expect(init).toContain(`host: "${host}:27017"`);
+		expect(init).toMatch(/defaultWriteConcern: \{ w: "majority", j: true \}/);
+		expect(services["mongo-rs-init"].configs).toContainEqual(expect.objectContaining({ source: "mongo_rs_init" }));
+		const docs = readFileSync(resolve(ROOT, "docs/deploy.md"), "utf8");
+		expect(docs).toMatch(/mongodb:\/\/credit_app:\$mongo_app@mongo:27017,mongo-2:27017,mongo-3:27017\/credit_b\?authSource=credit_b&replicaSet=credit-b&w=majority/);
+	});
+
+	it("PostgreSQL: a primary and a synchronous standby kept by pg_auto_failover, each node on its own labelled node (docs/deploy.md, section 9)", () => {
+		const nodes = ["pg-monitor", "pg-node-1", "pg-node-2"];
+		for (const name of nodes) {
+			expect(services[name].image, name).toMatch(/^citusdata\/pg_auto_failover:v2\.0-pg15$/);
+			expect(services[name].entrypoint, name).toEqual(["bash", "/usr/local/bin/pg-autoctl.sh"]);
+			expect(services[name].configs, name).toContainEqual(expect.objectContaining({ source: "pg_autoctl_sh", target: "/usr/local/bin/pg-autoctl.sh" }));
+			expect(services[name].cap_add, `${name}: the image runs as its own user`).toBeUndefined();
+		}
+		expect(new Set(nodes.map(n => services[n].deploy.placement.constraints[0])).size).toBe(3);
+		expect(env(services["pg-monitor"]).PGAF_ROLE).toBe("monitor");
+		expect(["pg-node-1", "pg-node-2"].map(n => env(services[n]).PGAF_NAME)).toEqual(["pg-node-1", "pg-node-2"]);
+		const script = readFileSync(resolve(ROOT, "docker/pg-autoctl.sh"), "utf8");
+		// No trust rule: scram-sha-256 over TLS for every TCP login.
+		expect(script).not.toMatch(/\btrust\b/);
+		expect(script).toMatch(/hostssl all all all scram-sha-256/);
+		expect(script).toContain("--skip-pg-hba");
+		// The services and migrate follow the primary: both nodes in the URLs, read-write.
+		const docs = readFileSync(resolve(ROOT, "docs/deploy.md"), "utf8");
+		expect(docs).toMatch(/pg-node-1:5432,pg-node-2:5432\/credit\?target_session_attrs=read-write/);
+	});
+
 	it("Elasticsearch: an exact 8.19 patch, three nodes, security on with the password from a secret, heap at most half the memory limit", () => {
 		ES_NODES.forEach(node => {
 			const es = services[node];
@@ -570,7 +625,9 @@ describe("docker-stack.yml: least privilege for every container", () => {
 		}
 		// The reason is written beside each added capability.
 		for (const name of Object.keys(CAP_ADD)) {
-			const block = stackText.slice(stackText.indexOf(`\n  ${name}:\n`), stackText.indexOf("cap_add:", stackText.indexOf(`\n  ${name}:\n`)));
+			// `\n  name:` then a newline or an anchor (`mongo: &mongo-member`).
+			const at = stackText.search(new RegExp(`\\n  ${name}:( &[a-z-]+)?\\n`));
+			const block = stackText.slice(at, stackText.indexOf("cap_add:", at));
 			for (const cap of CAP_ADD[name]) expect(block, `${name}: no comment explains ${cap}`).toContain(cap);
 		}
 	});
@@ -579,7 +636,8 @@ describe("docker-stack.yml: least privilege for every container", () => {
 		for (const [name, svc] of Object.entries(services)) expect(svc.read_only, name).toBe(!WRITABLE_ROOT.includes(name));
 		const tmpfs = (svc: any) => (svc.volumes ?? []).filter((v: any) => typeof v === "object" && v.type === "tmpfs").map((v: any) => v.target);
 		for (const name of ours) expect(tmpfs(services[name]), name).toContain("/tmp");
-		expect(tmpfs(services.postgres)).toEqual(expect.arrayContaining(["/var/run/postgresql", "/tmp", "/dev/shm"]));
+		for (const name of ["pg-node-1", "pg-node-2"]) expect(tmpfs(services[name]), name).toEqual(expect.arrayContaining(["/tmp", "/dev/shm"]));
+		expect(tmpfs(services["pg-monitor"])).toContain("/tmp");
 		expect(tmpfs(services.mongo)).toEqual(expect.arrayContaining(["/tmp", "/data/configdb"]));
 		expect(tmpfs(services.edge).sort()).toEqual(["/config", "/data"]);
 		expect(tmpfs(services["elasticsearch-init"])).toContain("/tmp");

@@ -23,19 +23,22 @@ export function movementDocId(cpf: string, id: string): string {
 	return createHash("sha256").update(`id|${activitySubject(cpf)}|${id}`).digest("base64url");
 }
 
+/** A query as Base A's schema owner (default: the test cluster's; the failover test passes the pair's). */
+export type OwnerQuery = (sql: string, params: unknown[]) => Promise<any[]>;
+
 /** Persons of these CPFs in Base A (by blind index), counted in the table itself. */
-export async function countPersons(cpfs: string[]): Promise<number> {
+export async function countPersons(cpfs: string[], query: OwnerQuery = ownerQuery): Promise<number> {
 	const bidx = unique(cpfs).map(c => piiCipher().blindIndex(c));
 	if (bidx.length === 0) return 0;
-	const [row] = await ownerQuery("SELECT count(*)::int AS n FROM persons WHERE cpf_bidx = ANY($1::text[])", [bidx]);
+	const [row] = await query("SELECT count(*)::int AS n FROM persons WHERE cpf_bidx = ANY($1::text[])", [bidx]);
 	return row.n;
 }
 
 /** Debts by id, each under the person of its CPF, in Base A. */
-export async function countDebts(debts: { cpf: string; id: string }[]): Promise<number> {
+export async function countDebts(debts: { cpf: string; id: string }[], query: OwnerQuery = ownerQuery): Promise<number> {
 	const list = unique(debts, d => d.id);
 	if (list.length === 0) return 0;
-	const [row] = await ownerQuery(
+	const [row] = await query(
 		`SELECT count(*)::int AS n FROM debts d JOIN persons p ON p.id = d.person_id
 		   JOIN unnest($1::text[], $2::uuid[]) AS w(bidx, id) ON w.bidx = p.cpf_bidx AND w.id = d.id`,
 		[list.map(d => piiCipher().blindIndex(d.cpf)), list.map(d => d.id)]);

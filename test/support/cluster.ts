@@ -12,7 +12,10 @@ import { channel } from "../../lib/mesh/streams";
 import { enginesEnv } from "../../bench/lib/engines";
 import { movementDocId } from "./acknowledged";
 
-/** scripts/engines.sh with a bound long enough for three Elasticsearch nodes starting on two cores. */
+/** The cluster parts this file's tests use (`engines.sh up --cluster nats elasticsearch`; PostgreSQL's pair has its own test). */
+export const PARTS = ["nats", "elasticsearch"];
+
+/** scripts/engines.sh … --cluster, with a bound long enough for three Elasticsearch nodes starting on two cores. */
 export async function clusterEngines(...args: string[]): Promise<string> {
 	const { stdout } = await promisify(execFile)("bash", ["scripts/engines.sh", ...args, "--cluster"], { timeout: 420_000 });
 	return stdout.trim();

@@ -30,14 +30,13 @@ export function freePort(): Promise<number> {
 	});
 }
 
-/** Each service group's scrape targets in a test mesh: the gateway's port for `api`, the nodes' own metrics ports for the rest. */
+/** Each service group's scrape targets in a test mesh started with OWN_METRICS_PORTS: the nodes' own metrics ports, the gateway's too. */
 export function meshTargets(mesh: Mesh): Record<string, string[]> {
 	const targets: Record<string, string[]> = {};
 	for (const broker of mesh.brokers as ServiceBroker[]) {
 		const service = broker.services.find(s => !s.name.startsWith("$"))!;
 		const group = groupOf(service.name)!;
-		const target = group === "api" ? new URL(mesh.url).host : `127.0.0.1:${prometheusReporter(broker)!.ownPort()}`;
-		(targets[group] ??= []).push(target);
+		(targets[group] ??= []).push(`127.0.0.1:${prometheusReporter(broker)!.ownPort()}`);
 	}
 	return targets;
 }
