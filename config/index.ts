@@ -33,6 +33,12 @@ const schema = {
 	// Each stream's cap. JetStream reserves it up front against the server's storage, so a server shared by
 	// many meshes (local engines, tests) needs a small one; engines.sh env sets 256 MiB.
 	JETSTREAM_MAX_BYTES: { type: "number", integer: true, min: 1024 ** 2, max: 1024 ** 4, convert: true, default: 2 * 1024 ** 3 },
+	// Copies of every JetStream stream (its durable consumers follow it): 3 on the stack's three-node cluster, 1 on one server (docs/deploy.md).
+	JETSTREAM_REPLICAS: { type: "number", integer: true, min: 1, max: 5, convert: true, default: 1 },
+	// Replicas of each Base C index (0 on one Elasticsearch node, 1 on the stack's three), and how many copies of a
+	// shard must be active before a write goes ahead ("all", or a number up to replicas + 1): the indices' own settings.
+	ES_REPLICAS: { type: "number", integer: true, min: 0, max: 5, convert: true, default: 0 },
+	ES_WAIT_FOR_ACTIVE_SHARDS: { type: "string", pattern: /^(all|[1-6])$/, default: "1" },
 	ADMIN_API_KEY: { type: "string", min: 32, max: 256, optional: true },
 	PII_KEYS: { type: "string", min: 10, optional: true },
 	BLIND_INDEX_KEY: { type: "string", pattern: /^[A-Za-z0-9+/]{43}=$/, optional: true },
@@ -92,6 +98,12 @@ export interface Config {
 	/** INGEST_BODY_LIMIT in bytes (kb and mb of 1024, as body-parser counts them). */
 	ingestBodyBytes: number;
 	jetstreamMaxBytes: number;
+	/** Copies of each JetStream stream (and of its durable consumers). */
+	jetstreamReplicas: number;
+	/** Replicas of each Base C index. */
+	esReplicas: number;
+	/** The active shard copies a write to Base C waits for ("all" or a count): index.write.wait_for_active_shards. */
+	esWaitForActiveShards: string;
 	adminApiKey?: string;
 	piiKeys?: DataKey[];
 	blindIndexKey?: Buffer;
@@ -136,6 +148,7 @@ const ENV_NAMES: Record<keyof Config, string> = {
 	env: "NODE_ENV", namespace: "NAMESPACE", nodeId: "NODE_ID", transporter: "TRANSPORTER", natsCa: "NATS_CA",
 	postgresUrl: "POSTGRES_URL", postgresOwnerUrl: "POSTGRES_OWNER_URL", mongoUrl: "MONGO_URL",
 	elasticsearchUrl: "ELASTICSEARCH_URL", postgresPoolMax: "POSTGRES_POOL_MAX", mongoPoolMax: "MONGO_POOL_MAX", esIndexPrefix: "ES_INDEX_PREFIX", ingestMaxMovements: "INGEST_MAX_MOVEMENTS", ingestBodyLimit: "INGEST_BODY_LIMIT", ingestBodyBytes: "INGEST_BODY_LIMIT", jetstreamMaxBytes: "JETSTREAM_MAX_BYTES",
+	jetstreamReplicas: "JETSTREAM_REPLICAS", esReplicas: "ES_REPLICAS", esWaitForActiveShards: "ES_WAIT_FOR_ACTIVE_SHARDS",
 	adminApiKey: "ADMIN_API_KEY", piiKeys: "PII_KEYS",
 	blindIndexKey: "BLIND_INDEX_KEY", pseudonymKey: "PSEUDONYM_KEY", auditChainKeys: "AUDIT_CHAIN_KEYS", auditCheckpointSeconds: "AUDIT_CHECKPOINT_SECONDS", meshKeys: "MESH_KEYS", meshPublicKeys: "MESH_PUBLIC_KEYS", callerTokenSeconds: "CALLER_TOKEN_SECONDS", port: "PORT", host: "HOST",
 	logLevel: "LOG_LEVEL", logFormat: "LOG_FORMAT", rateLimitPerMinute: "RATE_LIMIT_PER_MINUTE", authFailuresPerMinute: "AUTH_FAILURES_PER_MINUTE", trustedProxies: "TRUSTED_PROXIES",
@@ -183,7 +196,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 		env: s.NODE_ENV, namespace: s.NAMESPACE, nodeId: s.NODE_ID, transporter: s.TRANSPORTER, natsCa: s.NATS_CA,
 		postgresUrl: s.POSTGRES_URL, postgresOwnerUrl: s.POSTGRES_OWNER_URL, mongoUrl: s.MONGO_URL,
 		elasticsearchUrl: s.ELASTICSEARCH_URL, postgresPoolMax: s.POSTGRES_POOL_MAX, mongoPoolMax: s.MONGO_POOL_MAX, esIndexPrefix: s.ES_INDEX_PREFIX, ingestMaxMovements: s.INGEST_MAX_MOVEMENTS,
-		ingestBodyLimit: s.INGEST_BODY_LIMIT, ingestBodyBytes: sizeInBytes(s.INGEST_BODY_LIMIT), jetstreamMaxBytes: s.JETSTREAM_MAX_BYTES, adminApiKey: s.ADMIN_API_KEY,
+		ingestBodyLimit: s.INGEST_BODY_LIMIT, ingestBodyBytes: sizeInBytes(s.INGEST_BODY_LIMIT), jetstreamMaxBytes: s.JETSTREAM_MAX_BYTES,
+		jetstreamReplicas: s.JETSTREAM_REPLICAS, esReplicas: s.ES_REPLICAS, esWaitForActiveShards: s.ES_WAIT_FOR_ACTIVE_SHARDS, adminApiKey: s.ADMIN_API_KEY,
 		blindIndexKey: s.BLIND_INDEX_KEY && Buffer.from(s.BLIND_INDEX_KEY, "base64"),
 		pseudonymKey: s.PSEUDONYM_KEY && Buffer.from(s.PSEUDONYM_KEY, "base64"),
 		auditCheckpointSeconds: s.AUDIT_CHECKPOINT_SECONDS,

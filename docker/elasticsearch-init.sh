@@ -22,7 +22,7 @@
 set -euo pipefail
 
 prefix=${ES_INDEX_PREFIX:?set ES_INDEX_PREFIX as for base-c}
-url=${ES_URL:-http://elasticsearch:9200}
+url=${ES_URL:-http://elasticsearch-1:9200}
 app_pw=$(cat /run/secrets/elasticsearch_app_password)
 if [[ ! $app_pw =~ ^[A-Za-z0-9._~-]{20,}$ ]]; then
   echo "elasticsearch-init: elasticsearch_app_password must be 20 or more URL-safe characters (openssl rand -hex 32)" >&2

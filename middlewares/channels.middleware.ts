@@ -97,7 +97,10 @@ class JetStreamLink implements Channels {
 		const cfg = {
 			...settings, name: ch.name, subjects: ch.subjects, storage: StorageType.File, discard: DiscardPolicy.New,
 			// A full stream refuses new messages (back-pressure: the API answers 503) rather than dropping old ones.
-			max_bytes: config.jetstreamMaxBytes, duplicate_window: nanos(120_000)
+			max_bytes: config.jetstreamMaxBytes, duplicate_window: nanos(120_000),
+			// Copies on as many servers of the cluster (JETSTREAM_REPLICAS: 3 in the stack, 1 on a single server); the
+			// durable consumers inherit the stream's count (they leave num_replicas at 0), so they survive a server too.
+			num_replicas: config.jetstreamReplicas
 		};
 		try {
 			await jsm.streams.info(cfg.name);

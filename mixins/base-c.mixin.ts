@@ -1,6 +1,7 @@
 import { Client } from "@elastic/elasticsearch";
 import type { estypes } from "@elastic/elasticsearch";
 import { config, need } from "../config";
+import { esNodes } from "../config/elasticsearch";
 import { BaseUnavailableError } from "../lib/errors";
 import { MAPPINGS, index } from "../lib/base-c/indices";
 import type { Mixin, MixinSchema } from "../types/mixin";
@@ -30,15 +31,24 @@ export interface BaseCThis {
 	erasedSubjects(subjects: Iterable<string>, since: number): Promise<Map<string, number>>;
 }
 
+/** Erasures read by one search when a writer checks its batch; more since its oldest message, and it asks by id. */
+const RECENT_ERASURES = 1000;
+
+/**
+ * The settings of every Base C index: one primary shard, ES_REPLICAS replicas, and writes that wait for
+ * ES_WAIT_FOR_ACTIVE_SHARDS active copies of the shard (Elasticsearch answers a write that cannot have them
+ * in time with an error, which the writer treats as "Base C unavailable" and retries from JetStream).
+ */
+export function indexSettings(cfg: Pick<typeof config, "esReplicas" | "esWaitForActiveShards"> = config) {
+	return { number_of_shards: 1, number_of_replicas: cfg.esReplicas, refresh_interval: "1s", "write.wait_for_active_shards": cfg.esWaitForActiveShards };
+}
+
 /**
  * Transport options of the searches a client waits on: an Elasticsearch that has not answered in 4 s is
  * unavailable (503 with Retry-After at once), not retried into a hang. Frozen for 20 s under load, it
  * left GET /activity and GET /reports without any answer for more than 15 s (found by test/faults.test.ts).
  * Background work (bulk writes, consultations) keeps the client's default of 10 s and one retry.
  */
-/** Erasures read by one search when a writer checks its batch; more since its oldest message, and it asks by id. */
-const RECENT_ERASURES = 1000;
-
 export const ES_READ = { requestTimeout: 4000, maxRetries: 0 } as const;
 
 /**
@@ -102,20 +112,24 @@ export const BaseCMixin = {
 				await this.es.indices.putIndexTemplate({
 					name: target,
 					index_patterns: [target],
-					template: { settings: { number_of_shards: 1, number_of_replicas: 0, refresh_interval: "1s" }, mappings }
+					// Replicas and the copies a write waits for come from the settings (ES_REPLICAS, ES_WAIT_FOR_ACTIVE_SHARDS):
+					// one replica on the stack's three nodes, none on one local node.
+					template: { settings: indexSettings(), mappings }
 				});
 				const exists = await this.es.indices.exists({ index: target });
 				if (!exists) await this.es.indices.create({ index: target }).catch((err: unknown) => {
 					if ((err as EsError)?.body?.error?.type !== "resource_already_exists_exception") throw err;
 				});
 				// An index made before a field was added gets it (adding fields is the one mapping change Elasticsearch allows in place).
+				// (Replicas of an index made before ES_REPLICAS changed are an operator's change, as `elastic`: docs/deploy.md.)
 				else await this.es.indices.putMapping({ index: target, properties: mappings.properties });
 			}
 		}
 	},
 
 	created() {
-		this.es = new Client({ node: need(config, "elasticsearchUrl"), requestTimeout: 10_000, maxRetries: 1 });
+		// Every node of the cluster: a request to a node that does not answer is retried on another (maxRetries).
+		this.es = new Client({ nodes: esNodes(need(config, "elasticsearchUrl")), requestTimeout: 10_000, maxRetries: 1 });
 		// No pseudonym key here: base-c knows people only by the pseudonyms its callers computed (docs/base-c.md).
 	},
 

@@ -109,23 +109,23 @@ elasticsearch_install() {
   say "elasticsearch: installed $ES_HOME in $(( SECONDS - start )) s"
 }
 
-# Directories owned by the server's user; the config is copied once from the distribution.
+# Directories of a node ($1, default $ES_DIR) owned by the server's user; the config is copied once from the distribution.
 es_dirs() {
-  local d
-  mkdir -p "$ES_DIR"; chmod 755 "$ES_DIR"
-  if [[ ! -f $ES_DIR/config/elasticsearch.yml ]]; then
-    rm -rf "$ES_DIR/config.tmp"
-    cp -R "$ES_HOME/config" "$ES_DIR/config.tmp"
-    mv "$ES_DIR/config.tmp" "$ES_DIR/config"
+  local d dir=${1:-$ES_DIR}
+  mkdir -p "$dir"; chmod 755 "$dir"
+  if [[ ! -f $dir/config/elasticsearch.yml ]]; then
+    rm -rf "$dir/config.tmp"
+    cp -R "$ES_HOME/config" "$dir/config.tmp"
+    mv "$dir/config.tmp" "$dir/config"
   fi
   for d in config data logs run tmp; do
-    mkdir -p "$ES_DIR/$d"; chmod 750 "$ES_DIR/$d"
+    mkdir -p "$dir/$d"; chmod 750 "$dir/$d"
   done
   if (( IS_ROOT )); then
-    chown -R "$ES_USER:" "$ES_DIR/config" "$ES_DIR/data" "$ES_DIR/logs" "$ES_DIR/run" "$ES_DIR/tmp"
+    chown -R "$ES_USER:" "$dir/config" "$dir/data" "$dir/logs" "$dir/run" "$dir/tmp"
     ensure_traversable "$ES_USER" "$ES_HOME/bin"
-    runuser -u "$ES_USER" -- test -r "$ES_HOME/lib" -a -x "$ES_HOME/bin/elasticsearch" -a -w "$ES_DIR/data" \
-      || die "elasticsearch: user $ES_USER cannot read $ES_HOME or write $ES_DIR"
+    runuser -u "$ES_USER" -- test -r "$ES_HOME/lib" -a -x "$ES_HOME/bin/elasticsearch" -a -w "$dir/data" \
+      || die "elasticsearch: user $ES_USER cannot read $ES_HOME or write $dir"
   fi
 }
 
@@ -137,6 +137,39 @@ es_wait() {
   log_tail "$ES_LOG"; log_tail "$ES_SERVER_LOG" 40
   (( rc == 2 )) && die "elasticsearch: exited during startup (logs: $ES_LOG, $ES_SERVER_LOG)"
   die "elasticsearch: not healthy (yellow) on 127.0.0.1:$2 within ${ES_WAIT_SECS}s (logs: $ES_LOG, $ES_SERVER_LOG)"
+}
+
+# Launch one node in the background (LAUNCHER = the launcher's pid): $1 its directory (es_dirs), $2 its pid
+# file, $3 the launcher's log, $4 its heap; "$5..." its own -E settings (ports, discovery, security, names).
+es_launch() {
+  local dir=$1 pidfile=$2 log=$3 heap=$4; shift 4
+  local -a run=() argv=(
+    env -i PATH=/usr/bin:/bin HOME="$dir" LANG=C.UTF-8
+    ES_JAVA_HOME="$ES_JAVA" ES_PATH_CONF="$dir/config"
+    ES_TMPDIR="$dir/tmp" TMPDIR="$dir/tmp" CLI_JAVA_OPTS="-Djava.io.tmpdir=$dir/tmp"
+    ES_JAVA_OPTS="-Xms$heap -Xmx$heap"
+    "$ES_HOME/bin/elasticsearch" -d -p "$pidfile"
+    -Ecluster.routing.allocation.disk.threshold_enabled=false
+    -Enetwork.host=127.0.0.1
+    -Epath.data="$dir/data"
+    -Epath.logs="$dir/logs"
+    -Eaction.destructive_requires_name=false
+    -Ebootstrap.memory_lock=false
+    "$@"
+  )
+  if (( IS_ROOT )); then
+    run=(runuser -u "$ES_USER" --)
+    if ! runuser -u "$ES_USER" -- test -w /tmp -a -x /tmp; then
+      # A private /tmp (a mount namespace) would hide $DATA whenever the checkout itself lives under
+      # /tmp, so give /tmp the mode every Linux system expects instead: world-writable, sticky.
+      chmod 1777 /tmp
+      say "elasticsearch: note: /tmp was not writable for $ES_USER; set it to 1777 (the usual mode, sticky bit on)"
+    fi
+  elif [[ ! -w /tmp || ! -x /tmp ]]; then
+    die "elasticsearch: /tmp must be writable (the JVM attach socket Elasticsearch uses at boot goes there)"
+  fi
+  # -d: the launcher exits once the node has started; the server (pid in $pidfile) stays.
+  launch "$dir" "$log" "${run[@]}" "${argv[@]}"
 }
 
 elasticsearch_up() {
@@ -155,44 +188,19 @@ elasticsearch_up() {
   fi
   need_free_ports elasticsearch ". Stop it or set ES_PORT / ES_TRANSPORT_PORT." "$ES_PORT" "$ES_TRANSPORT_PORT"
   es_find_java || die "elasticsearch: no Java 17 or 21+ found (set ES_JAVA_HOME)"
-  es_dirs
+  es_dirs "$ES_DIR"
   rm -f "$ES_PID"
   printf '%s %s %s\n' "$ES_PORT" "$ES_TRANSPORT_PORT" "$ES_HEAP" >"$ES_STATE"
-  local -a run=() argv=(
-    env -i PATH=/usr/bin:/bin HOME="$ES_DIR" LANG=C.UTF-8
-    ES_JAVA_HOME="$ES_JAVA" ES_PATH_CONF="$ES_DIR/config"
-    ES_TMPDIR="$ES_DIR/tmp" TMPDIR="$ES_DIR/tmp" CLI_JAVA_OPTS="-Djava.io.tmpdir=$ES_DIR/tmp"
-    ES_JAVA_OPTS="-Xms$ES_HEAP -Xmx$ES_HEAP"
-    "$ES_HOME/bin/elasticsearch" -d -p "$ES_PID"
-    -Ediscovery.type=single-node
-    -Expack.security.enabled=false
-    -Ecluster.routing.allocation.disk.threshold_enabled=false
-    -Enetwork.host=127.0.0.1
-    -Ehttp.port="$ES_PORT"
-    -Etransport.port="$ES_TRANSPORT_PORT"
-    -Epath.data="$ES_DIR/data"
-    -Epath.logs="$ES_DIR/logs"
-    -Ecluster.name=credit-mesh
-    -Enode.name=local
-    -Eaction.destructive_requires_name=false
-    -Ebootstrap.memory_lock=false
-  )
-  if (( IS_ROOT )); then
-    run=(runuser -u "$ES_USER" --)
-    if ! runuser -u "$ES_USER" -- test -w /tmp -a -x /tmp; then
-      # A private /tmp (a mount namespace) would hide $DATA whenever the checkout itself lives under
-      # /tmp, so give /tmp the mode every Linux system expects instead: world-writable, sticky.
-      chmod 1777 /tmp
-      say "elasticsearch: note: /tmp was not writable for $ES_USER; set it to 1777 (the usual mode, sticky bit on)"
-    fi
-  elif [[ ! -w /tmp || ! -x /tmp ]]; then
-    die "elasticsearch: /tmp must be writable (the JVM attach socket Elasticsearch uses at boot goes there)"
-  fi
   local start=$SECONDS
   printf '\n==== %s: starting Elasticsearch %s (http %s, transport %s, heap %s)\n' \
     "$(date -u +%FT%TZ)" "$ES_VERSION" "$ES_PORT" "$ES_TRANSPORT_PORT" "$ES_HEAP" >>"$ES_LOG"
-  # -d: the launcher exits once the node has started; the server (pid in $ES_PID) stays.
-  launch "$ES_DIR" "$ES_LOG" "${run[@]}" "${argv[@]}"
+  es_launch "$ES_DIR" "$ES_PID" "$ES_LOG" "$ES_HEAP" \
+    -Ediscovery.type=single-node \
+    -Expack.security.enabled=false \
+    -Ehttp.port="$ES_PORT" \
+    -Etransport.port="$ES_TRANSPORT_PORT" \
+    -Ecluster.name=credit-mesh \
+    -Enode.name=local
   h=$(es_wait "$LAUNCHER" "$ES_PORT")
   say "elasticsearch: started $ES_VERSION on http://127.0.0.1:$ES_PORT in $(( SECONDS - start )) s ($h, pid $(elasticsearch_pid), logs $ES_DIR/logs)"
 }

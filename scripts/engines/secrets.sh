@@ -93,7 +93,7 @@ write_derived_secrets() {
 
 # `env [dev|test] [--group NAME]`: export lines naming the secret files (never their contents).
 cmd_env() {
-  local mode=${1:-dev} pg=postgres_url pg_owner=postgres_owner_url mongo=mongo_url es_prefix=credit-dev keys=mesh_keys transporter=transporter group=
+  local group='' part mode=${1:-dev} pg=postgres_url pg_owner=postgres_owner_url mongo=mongo_url es_prefix=credit-dev keys=mesh_keys transporter=transporter
   case $mode in
     dev) ;;
     test) pg=postgres_test_url; pg_owner=postgres_test_owner_url; mongo=mongo_test_url; es_prefix=credit-test ;;
@@ -129,4 +129,5 @@ cmd_env() {
     MESH_KEYS_FILE "$SECRETS/$keys" \
     MESH_PUBLIC_KEYS_FILE "$SECRETS/mesh_public_keys" \
     CREDIT_MESH_DATA "$DATA"
+  if (( CLUSTER )); then for part in $CLUSTER_PARTS; do "${part}_cluster_env" "$mode" "$group"; done; fi
 }

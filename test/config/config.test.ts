@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig, need } from "../../config";
+import { esNodes } from "../../config/elasticsearch";
 
 const key = Buffer.alloc(32, 7).toString("base64");
 
@@ -12,6 +13,19 @@ describe("config", () => {
 		expect(cfg.port).toBe(3000);
 		expect(cfg.host).toBe("127.0.0.1");
 		expect(cfg.env).toBe("development");
+	});
+
+	it("keeps one copy of streams and no index replica on one server by default; the clusters' counts when set", () => {
+		expect(loadConfig({})).toMatchObject({ jetstreamReplicas: 1, esReplicas: 0, esWaitForActiveShards: "1" });
+		expect(loadConfig({ JETSTREAM_REPLICAS: "3", ES_REPLICAS: "1", ES_WAIT_FOR_ACTIVE_SHARDS: "all" })).toMatchObject({ jetstreamReplicas: 3, esReplicas: 1, esWaitForActiveShards: "all" });
+		expect(() => loadConfig({ JETSTREAM_REPLICAS: "0" })).toThrow(/JETSTREAM_REPLICAS/);
+		expect(() => loadConfig({ ES_WAIT_FOR_ACTIVE_SHARDS: "most" })).toThrow(/ES_WAIT_FOR_ACTIVE_SHARDS/);
+	});
+
+	it("takes every node of a cluster, comma-separated, in ELASTICSEARCH_URL", () => {
+		const url = "http://u:p@es-1:9200,http://u:p@es-2:9200, http://u:p@es-3:9200";
+		expect(esNodes(loadConfig({ ELASTICSEARCH_URL: url }).elasticsearchUrl!)).toEqual(["http://u:p@es-1:9200", "http://u:p@es-2:9200", "http://u:p@es-3:9200"]);
+		expect(esNodes("http://127.0.0.1:9200")).toEqual(["http://127.0.0.1:9200"]);
 	});
 
 	it("reads NAME_FILE (a Swarm secret), and NAME wins over it", () => {

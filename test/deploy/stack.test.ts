@@ -21,18 +21,24 @@ const services: Record<string, any> = stack.services;
 /** The image variable every service of ours uses (docs/deploy.md sets it at deploy time). */
 const APP_IMAGE = "${CREDIT_MESH_IMAGE:?set CREDIT_MESH_IMAGE to the image pushed for this release (docs/deploy.md)}";
 
-/** Each base network and exactly who may join it: its engine and the services that use it. */
-const BASE_NETWORKS: Record<string, { engine: string; members: string[] }> = {
-	base_a: { engine: "pg-node-1", members: ["pg-monitor", "pg-node-1", "pg-node-2", "migrate", "base-a"] },
-	base_b: { engine: "mongo", members: ["mongo", "mongo-2", "mongo-3", "mongo-rs-init", "base-b"] },
-	base_c: { engine: "elasticsearch", members: ["elasticsearch", "elasticsearch-init", "base-c"] }
+/** The engines' clusters (issue 18): three NATS nodes and three Elasticsearch nodes, one per Swarm node. */
+const NATS_NODES = ["nats-1", "nats-2", "nats-3"];
+const ES_NODES = ["elasticsearch-1", "elasticsearch-2", "elasticsearch-3"];
+
+/** Each base network and exactly who may join it: its engine (the nodes checked) and the services that use it. */
+const BASE_NETWORKS: Record<string, { engines: string[]; members: string[] }> = {
+	base_a: { engines: ["pg-node-1"], members: ["pg-monitor", "pg-node-1", "pg-node-2", "migrate", "base-a"] },
+	base_b: { engines: ["mongo"], members: ["mongo", "mongo-2", "mongo-3", "mongo-rs-init", "base-b"] },
+	base_c: { engines: ES_NODES, members: [...ES_NODES, "elasticsearch-init", "base-c"] }
 };
 
 /** Least privilege: the secrets each service mounts, no more (what its code and init scripts read). */
 /** What every service group of ours mounts to join the mesh: its NATS user, its signing key, the public keys, the CA. */
 const joins = (group: string) => [`transporter_${group}`, `mesh_key_${group}`, "mesh_public_keys", "nats_ca"];
+const NATS_SECRETS = ["api", "base_a", "base_b", "base_c", "base_c_front", "report", "privacy", "operators"].map(g => `nats_password_${g}`).concat("nats_tls_cert", "nats_tls_key", "nats_ca");
+const ES_SECRETS = ["elastic_password", "es_transport_ca", "es_transport_cert", "es_transport_key"];
 const SECRETS: Record<string, string[]> = {
-	nats: ["api", "base_a", "base_b", "base_c", "base_c_front", "report", "privacy", "operators"].map(g => `nats_password_${g}`).concat("nats_tls_cert", "nats_tls_key"),
+	...Object.fromEntries(NATS_NODES.map(n => [n, NATS_SECRETS])),
 	// pg_auto_failover's users (all three); the application's roles, set by whichever node is the primary.
 	"pg-monitor": ["pg_autoctl_password"],
 	"pg-node-1": ["pg_autoctl_password", "postgres_owner_password", "postgres_app_password"],
@@ -46,7 +52,7 @@ const SECRETS: Record<string, string[]> = {
 	"mongo-3": ["mongo_keyfile"],
 	"mongo-rs-init": ["mongo_root_password"],
 	"base-b": [...joins("base_b"), "mongo_url", "pii_keys", "blind_index_key", "pseudonym_key"],
-	elasticsearch: ["elastic_password"],
+	...Object.fromEntries(ES_NODES.map(n => [n, ES_SECRETS])),
 	// Puts in place Base C's own user (credit_mesh) as `elastic`; base-c itself never holds elastic_password.
 	"elasticsearch-init": ["elastic_password", "elasticsearch_app_password"],
 	// Elasticsearch's credential and never the pseudonym key; the front the key and never the credential.
@@ -63,17 +69,17 @@ const SECRETS: Record<string, string[]> = {
 /** Prometheus, Grafana and Zipkin: official images, on `monitoring` alone (docs/deploy.md, section 8). */
 const OBSERVABILITY = ["prometheus", "grafana", "zipkin"];
 
-/** Stateful engines: one task on a labelled node with a named volume, replaced stop-first. */
-const ENGINES: Record<string, { label: string; volume: string }> = {
-	nats: { label: "credit-mesh.nats", volume: "nats_data" },
-	"pg-monitor": { label: "credit-mesh.pg-monitor", volume: "pg_monitor_data" },
-	"pg-node-1": { label: "credit-mesh.postgres", volume: "postgres_data" },
-	"pg-node-2": { label: "credit-mesh.postgres-2", volume: "postgres_data_2" },
-	mongo: { label: "credit-mesh.mongo", volume: "mongo_data" },
-	"mongo-2": { label: "credit-mesh.mongo-2", volume: "mongo_data_2" },
-	"mongo-3": { label: "credit-mesh.mongo-3", volume: "mongo_data_3" },
-	elasticsearch: { label: "credit-mesh.elasticsearch", volume: "es_data" },
-	prometheus: { label: "credit-mesh.monitoring", volume: "prometheus_data" }
+/** Stateful engines: one task on a labelled node (the label's value names the node of a cluster) with a named volume, replaced stop-first. */
+const ENGINES: Record<string, { constraint: string; volume: string }> = {
+	...Object.fromEntries(NATS_NODES.map((n, i) => [n, { constraint: `node.labels.credit-mesh.nats == ${i + 1}`, volume: `nats_data_${i + 1}` }])),
+	"pg-monitor": { constraint: "node.labels.credit-mesh.pg-monitor == true", volume: "pg_monitor_data" },
+	"pg-node-1": { constraint: "node.labels.credit-mesh.postgres == true", volume: "postgres_data" },
+	"pg-node-2": { constraint: "node.labels.credit-mesh.postgres-2 == true", volume: "postgres_data_2" },
+	mongo: { constraint: "node.labels.credit-mesh.mongo == true", volume: "mongo_data" },
+	"mongo-2": { constraint: "node.labels.credit-mesh.mongo-2 == true", volume: "mongo_data_2" },
+	"mongo-3": { constraint: "node.labels.credit-mesh.mongo-3 == true", volume: "mongo_data_3" },
+	...Object.fromEntries(ES_NODES.map((n, i) => [n, { constraint: `node.labels.credit-mesh.elasticsearch == ${i + 1}`, volume: `es_data_${i + 1}` }])),
+	prometheus: { constraint: "node.labels.credit-mesh.monitoring == true", volume: "prometheus_data" }
 };
 
 /** One-shot tasks: they exit when done, so no healthcheck, and they restart only on failure. */
@@ -91,7 +97,7 @@ const CAP_ADD: Record<string, string[]> = {
 	edge: ["NET_BIND_SERVICE"]
 };
 /** Services whose root filesystem stays writable, and why: Elasticsearch's entrypoint writes its keystore into config/. */
-const WRITABLE_ROOT = ["elasticsearch"];
+const WRITABLE_ROOT = ES_NODES;
 /**
  * Service keys that `docker stack deploy` does not carry into the Swarm service: docker/cli's
  * cli/compose/types/types.go (UnsupportedProperties: it warns "Ignoring unsupported options") and `tmpfs`, which
@@ -259,8 +265,8 @@ describe("docker-stack.yml: networks", () => {
 	});
 
 	it("each engine is on its own base network only; the gateway, report and privacy on none", () => {
-		for (const [net, { engine }] of Object.entries(BASE_NETWORKS)) expect(networkNames(services[engine]), engine).toEqual([net]);
-		expect(networkNames(services.nats)).toEqual(["mesh"]);
+		for (const [net, { engines }] of Object.entries(BASE_NETWORKS)) for (const engine of engines) expect(networkNames(services[engine]), engine).toEqual([net]);
+		for (const node of NATS_NODES) expect(networkNames(services[node]), node).toEqual(["mesh"]);
 		const baseNets = Object.keys(BASE_NETWORKS);
 		for (const name of ["api", "report", "privacy"]) {
 			expect(networkNames(services[name]).filter(n => baseNets.includes(n)), name).toEqual([]);
@@ -393,11 +399,12 @@ describe("docker-stack.yml: health, restarts, resources", () => {
 	});
 
 	it("stateful engines run one task on a labelled node with a named volume, replaced stop-first", () => {
-		for (const [name, { label, volume }] of Object.entries(ENGINES)) {
+		for (const [name, { constraint, volume }] of Object.entries(ENGINES)) {
 			const svc = services[name];
+			expect(svc, name).toBeDefined();
 			expect(svc.deploy.replicas, name).toBe(1);
 			expect(svc.deploy.update_config.order, name).toBe("stop-first");
-			expect(svc.deploy.placement.constraints, name).toContain(`node.labels.${label} == true`);
+			expect(svc.deploy.placement.constraints, name).toEqual([constraint]);
 			expect(stack.volumes, name).toHaveProperty(volume);
 			expect(svc.volumes.some((v: any) => typeof v === "string" && v.startsWith(`${volume}:`)), `${name} mounts ${volume}`).toBe(true);
 		}
@@ -414,12 +421,35 @@ describe("docker-stack.yml: health, restarts, resources", () => {
 		expect(baseA).not.toMatch(/"\$JS\.API\.STREAM\.\*\.credit-mesh_AUDIT_CHECKPOINTS"/);
 	});
 
-	it("NATS runs JetStream on its persistent volume, from docker/nats.conf", () => {
-		const script = services.nats.command.join("\n");
+	it("NATS runs JetStream on each node's persistent volume, from docker/nats.conf", () => {
 		expect(readFileSync(resolve(ROOT, "docker/nats.conf"), "utf8")).toMatch(/jetstream\s*\{[^}]*store_dir:\s*\$NATS_STORE_DIR/);
-		expect(script).toMatch(/NATS_STORE_DIR=\$\$\(quoted \/data\/jetstream\)/);
-		expect(services.nats.configs).toContainEqual(expect.objectContaining({ source: "nats_conf", target: "/etc/nats/nats.conf" }));
-		expect(services.nats.volumes).toContain("nats_data:/data");
+		NATS_NODES.forEach((node, i) => {
+			const script = services[node].command.join("\n");
+			expect(script, node).toMatch(/NATS_STORE_DIR=\$\$\(quoted \/data\/jetstream\)/);
+			expect(services[node].configs, node).toContainEqual(expect.objectContaining({ source: "nats_conf", target: "/etc/nats/nats.conf" }));
+			expect(services[node].volumes, node).toEqual([`nats_data_${i + 1}:/data`]);
+			expect(services[node].image, node).toBe(services["nats-1"].image);
+		});
+	});
+
+	it("NATS: three nodes, one per labelled Swarm node, routed to each other with mutual TLS; streams with three copies", () => {
+		const conf = readFileSync(resolve(ROOT, "docker/nats.conf"), "utf8");
+		expect(conf).toMatch(/^server_name: \$NATS_SERVER_NAME$/m);
+		const cluster = /^cluster \{([\s\S]*?)^\}/m.exec(conf)?.[1] ?? "";
+		expect(cluster).toMatch(/listen: 0\.0\.0\.0:6222/);
+		for (const node of NATS_NODES) expect(cluster).toContain(`"nats-route://${node}:6222"`);
+		expect(cluster).toMatch(/tls \{[^}]*ca_file: \$NATS_TLS_CA[^}]*verify: true/);
+		NATS_NODES.forEach(node => {
+			expect(env(services[node]).NATS_SERVER_NAME, node).toBe(node);
+			expect(services[node].command.join("\n"), node).toMatch(/NATS_TLS_CA=\$\$\(quoted \/run\/secrets\/nats_ca\)/);
+		});
+		const constraints = NATS_NODES.map(n => services[n].deploy.placement.constraints[0]);
+		expect(new Set(constraints).size).toBe(3);
+		// The owners of streams make each with three copies (every group reads the same setting).
+		for (const name of runners) expect(env(services[name]).JETSTREAM_REPLICAS, name).toBe("3");
+		// Each group's transporter secret lists every node (docs/deploy.md makes them).
+		const docs = readFileSync(resolve(ROOT, "docs/deploy.md"), "utf8");
+		expect(docs).toMatch(/nats:\/\/\$group:\$pw@nats-1:4222,nats:\/\/\$group:\$pw@nats-2:4222,nats:\/\/\$group:\$pw@nats-3:4222/);
 	});
 
 	it("MongoDB: official mongo:7, root password from a secret, init script, mongosh ping", () => {
@@ -473,18 +503,45 @@ describe("docker-stack.yml: health, restarts, resources", () => {
 		expect(docs).toMatch(/pg-node-1:5432,pg-node-2:5432\/credit\?target_session_attrs=read-write/);
 	});
 
-	it("Elasticsearch: an exact 8.19 patch, single node, security on with the password from a secret, heap at most half the memory limit", () => {
-		const es = services.elasticsearch;
-		expect(es.image).toMatch(/^docker\.elastic\.co\/elasticsearch\/elasticsearch:8\.19\.\d+$/);
-		const e = env(es);
-		expect(e["discovery.type"]).toBe("single-node");
-		expect(e["xpack.security.enabled"]).toBe("true");
-		expect(e.ELASTIC_PASSWORD_FILE).toBe("/run/secrets/elastic_password");
-		const heap = /-Xmx(\d+[kmg])/i.exec(e.ES_JAVA_OPTS);
-		expect(heap).not.toBeNull();
-		expect(e.ES_JAVA_OPTS).toMatch(new RegExp(`-Xms${heap![1]}`));
-		expect(bytes(heap![1]) * 2).toBeLessThanOrEqual(bytes(es.deploy.resources.limits.memory));
-		expect(es.healthcheck.test.join(" ")).toMatch(/_cluster\/health/);
+	it("Elasticsearch: an exact 8.19 patch, three nodes, security on with the password from a secret, heap at most half the memory limit", () => {
+		ES_NODES.forEach(node => {
+			const es = services[node];
+			expect(es.image, node).toMatch(/^docker\.elastic\.co\/elasticsearch\/elasticsearch:8\.19\.\d+$/);
+			expect(es.image, node).toBe(services["elasticsearch-1"].image);
+			const e = env(es);
+			expect(e["discovery.type"], node).toBeUndefined();
+			expect(e["node.name"], node).toBe(node);
+			expect(e["cluster.name"], node).toBe("credit-mesh");
+			expect(String(e["discovery.seed_hosts"]).split(","), node).toEqual(ES_NODES);
+			expect(String(e["cluster.initial_master_nodes"]).split(","), node).toEqual(ES_NODES);
+			expect(e["xpack.security.enabled"], node).toBe("true");
+			expect(e.ELASTIC_PASSWORD_FILE, node).toBe("/run/secrets/elastic_password");
+			const heap = /-Xmx(\d+[kmg])/i.exec(e.ES_JAVA_OPTS);
+			expect(heap, node).not.toBeNull();
+			expect(e.ES_JAVA_OPTS, node).toMatch(new RegExp(`-Xms${heap![1]}`));
+			expect(bytes(heap![1]) * 2, node).toBeLessThanOrEqual(bytes(es.deploy.resources.limits.memory));
+			expect(es.healthcheck.test.join(" "), node).toMatch(/_cluster\/health/);
+		});
+	});
+
+	it("Elasticsearch: transport TLS between the nodes, its certificates Swarm secrets under the config directory; one replica per index", () => {
+		const dir = "/usr/share/elasticsearch/config/";
+		ES_NODES.forEach(node => {
+			const e = env(services[node]);
+			expect(e["xpack.security.transport.ssl.enabled"], node).toBe("true");
+			expect(["certificate", "full"], node).toContain(e["xpack.security.transport.ssl.verification_mode"]);
+			const mounted = Object.fromEntries((services[node].secrets as any[]).filter(x => typeof x === "object").map(x => [x.target, x.source]));
+			for (const [setting, secret] of [["key", "es_transport_key"], ["certificate", "es_transport_cert"], ["certificate_authorities", "es_transport_ca"]]) {
+				const file = e[`xpack.security.transport.ssl.${setting}`];
+				expect(file, `${node}: ${setting}`).toBeTruthy();
+				expect(mounted[dir + file], `${node}: ${setting} is the secret ${secret}`).toBe(secret);
+			}
+		});
+		expect(new Set(ES_NODES.map(n => services[n].deploy.placement.constraints[0])).size).toBe(3);
+		const baseC = env(services["base-c"]);
+		expect(baseC.ES_REPLICAS).toBe("1");
+		expect(baseC.ES_WAIT_FOR_ACTIVE_SHARDS).toMatch(/^(all|2)$/);
+		expect(readFileSync(resolve(ROOT, "docs/deploy.md"), "utf8")).toMatch(/@elasticsearch-1:9200,http:\/\/credit_mesh:\$es_app@elasticsearch-2:9200,http:\/\/credit_mesh:\$es_app@elasticsearch-3:9200/);
 	});
 });
 
@@ -638,7 +695,7 @@ describe("docker-stack.yml: Base C's own Elasticsearch user", () => {
 		expect(Object.keys(env(services["base-c"])).filter(k => k.startsWith("ELASTIC_PASSWORD"))).toEqual([]);
 		expect(env(services["base-c"]).ELASTICSEARCH_URL_FILE).toBe("/run/secrets/elasticsearch_url");
 		const holders = Object.keys(services).filter(name => secretNames(services[name]).includes("elastic_password"));
-		expect(holders.sort()).toEqual(["elasticsearch", "elasticsearch-init"]);
+		expect(holders.sort()).toEqual([...ES_NODES, "elasticsearch-init"]);
 	});
 
 	it("no container holds both the pseudonym key and a credential of Elasticsearch (base-c-front pseudonymises, base-c reads and writes)", () => {
@@ -668,7 +725,7 @@ describe("docker-stack.yml: Base C's own Elasticsearch user", () => {
 	});
 
 	it("a one-shot on Elasticsearch's image and network runs docker/elasticsearch-init.sh with the same index prefix as base-c", () => {
-		expect(init.image).toBe(services.elasticsearch.image);
+		expect(init.image).toBe(services["elasticsearch-1"].image);
 		expect(networkNames(init)).toEqual(["base_c"]);
 		expect(init.configs).toContainEqual(expect.objectContaining({ source: "elasticsearch_init" }));
 		const target = init.configs.find((c: any) => c.source === "elasticsearch_init").target;

@@ -1,6 +1,6 @@
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BaseCMixin, ES_READ, isEsUnavailable } from "../../mixins/base-c.mixin";
+import { BaseCMixin, ES_READ, indexSettings, isEsUnavailable } from "../../mixins/base-c.mixin";
 import { index, MAPPINGS } from "../../lib/base-c/indices";
 import { withEs } from "../support/es";
 
@@ -49,6 +49,15 @@ describe("BaseCMixin", () => {
 			const target = index[name]();
 			const found = await withEs(es => es.indices.getMapping({ index: target }));
 			expect(found[target].mappings).toMatchObject({ dynamic: "strict", properties: mapping.properties });
+		}
+	});
+
+	it("gives each index the replicas and the active copies a write waits for that the settings name (one local node: none, 1)", async () => {
+		expect(indexSettings({ esReplicas: 1, esWaitForActiveShards: "all" })).toMatchObject({ number_of_replicas: 1, "write.wait_for_active_shards": "all" });
+		for (const name of Object.keys(MAPPINGS) as (keyof typeof MAPPINGS)[]) {
+			const target = index[name]();
+			const found = await withEs(es => es.indices.getSettings({ index: target }));
+			expect(found[target].settings?.index, target).toMatchObject({ number_of_shards: "1", number_of_replicas: "0", write: { wait_for_active_shards: "1" } });
 		}
 	});
 

@@ -1,9 +1,10 @@
 import { Client } from "@elastic/elasticsearch";
 import { config, need } from "../../config";
+import { esNodes } from "../../config/elasticsearch";
 
 /** Direct access to Base C: what a raw search of the indices shows. */
 export async function withEs<T>(work: (es: Client) => Promise<T>): Promise<T> {
-	const es = new Client({ node: need(config, "elasticsearchUrl") });
+	const es = new Client({ nodes: esNodes(need(config, "elasticsearchUrl")) });
 	try {
 		return await work(es);
 	} finally {

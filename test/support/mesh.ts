@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { type BrokerOptions, ServiceBroker, type ServiceSchema } from "moleculer";
 import brokerConfig from "../../moleculer.config";
 import { connect } from "nats";
-import { config } from "../../config";
+import { type Config, config } from "../../config";
 import { natsOptions } from "../../config/nats";
 import { STREAMS, channel, type StreamKey } from "../../lib/mesh/streams";
 import ApiService from "../../services/api.service";
@@ -138,8 +138,8 @@ export async function eventually<T>(probe: () => Promise<T>, check: (v: T) => bo
 }
 
 /** Removes a test mesh's JetStream streams, so test runs leave nothing on the NATS server. */
-export async function deleteStreams(namespace: string): Promise<void> {
-	const nc = await connect(natsOptions());
+export async function deleteStreams(namespace: string, cfg: Config = config): Promise<void> {
+	const nc = await connect(natsOptions(cfg));
 	try {
 		const jsm = await nc.jetstreamManager();
 		for (const key of Object.keys(STREAMS) as StreamKey[]) await jsm.streams.delete(channel(namespace, key).name).catch(() => false);

@@ -2,7 +2,7 @@ import { type ChildProcess, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import os from "node:os";
 import path from "node:path";
-import { config } from "../../config";
+import { type Config, config } from "../../config";
 import { enginesEnv } from "../../bench/lib/engines";
 import { observerBroker } from "../../bench/lib/mesh";
 import { alive, freePort, spawnLogged, stopChild } from "../../bench/lib/processes";
@@ -49,7 +49,14 @@ export async function startReplicatedMesh(o: {
 	replicas?: number; build?: boolean; timeoutMs?: number; env?: Record<string, string>; name?: string;
 	/** Only these groups (default: every one); `ready: false` then skips the gateways' /health/ready, which needs every base. */
 	groups?: Group[]; ready?: boolean;
+	/**
+	 * The settings of `engines.sh env <profile> --group <group>` (default "test"; "test --cluster": the local
+	 * NATS and Elasticsearch clusters), and `cfg`, the same settings as this process reads them, for the
+	 * observer that waits for the nodes and for the streams' removal (default: this process's config).
+	 */
+	profile?: string; cfg?: Config;
 } = {}): Promise<ReplicatedMesh> {
+	const cfg = o.cfg ?? config;
 	const replicas = o.replicas ?? 2;
 	const timeoutMs = o.timeoutMs ?? 90_000;
 	if (o.build !== false) execFileSync("npm", ["run", "--silent", "build"], { stdio: "inherit", timeout: 120_000 });
@@ -59,7 +66,7 @@ export async function startReplicatedMesh(o: {
 	const spawnOf = new Map<Replica, () => ChildProcess>();
 	for (const group of o.groups ?? (Object.keys(SERVICE_GROUPS) as Group[])) {
 		// Each group runs as it does in the stack: its own NATS user and mesh key only.
-		const groupEnv = enginesEnv(process.cwd(), `test --group ${group}`);
+		const groupEnv = enginesEnv(process.cwd(), `${o.profile ?? "test"} --group ${group}`);
 		for (let index = 0; index < replicas; index++) {
 			const port = group === "api" ? await freePort() : undefined;
 			const nodeID = `${group}-${index}-${namespace}`;
@@ -93,7 +100,7 @@ export async function startReplicatedMesh(o: {
 			const r = list.find(x => x.group === group && x.index === index);
 			if (!r) throw new Error(`no replica ${group}#${index}`);
 			if (!alive(r.child)) r.child = spawnOf.get(r)!();
-			await waitForNodes(namespace, [r.nodeID], timeoutMs, () => {
+			await waitForNodes(namespace, cfg, [r.nodeID], timeoutMs, () => {
 				if (!alive(r.child)) throw new Error(`replica ${r.nodeID} exited during start-up; log: ${logFile}`);
 			});
 			return r;
@@ -101,11 +108,11 @@ export async function startReplicatedMesh(o: {
 		running: () => list.filter(r => alive(r.child)),
 		async stop() {
 			await Promise.all(list.map(r => stopChild(r.child)));
-			await deleteStreams(namespace).catch(() => undefined);
+			await deleteStreams(namespace, cfg).catch(() => undefined);
 		}
 	};
 	try {
-		await waitForNodes(namespace, list.map(r => r.nodeID), timeoutMs, () => {
+		await waitForNodes(namespace, cfg, list.map(r => r.nodeID), timeoutMs, () => {
 			const dead = list.find(r => !alive(r.child));
 			if (dead) throw new Error(`replica ${dead.nodeID} exited during start-up; log: ${logFile}`);
 		});
@@ -126,8 +133,8 @@ export async function startReplicatedMesh(o: {
 }
 
 /** Waits until every node id is seen, available, on the namespace (a short-lived observer broker). */
-async function waitForNodes(namespace: string, nodeIDs: string[], timeoutMs: number, check: () => void): Promise<void> {
-	const observer = observerBroker(namespace, "observer", config);
+async function waitForNodes(namespace: string, cfg: Config, nodeIDs: string[], timeoutMs: number, check: () => void): Promise<void> {
+	const observer = observerBroker(namespace, "observer", cfg);
 	await observer.start();
 	try {
 		const until = Date.now() + timeoutMs;
