@@ -721,7 +721,7 @@ describe("docker-stack.yml: Base C's own Elasticsearch user", () => {
 		const baseC = conf.slice(conf.indexOf("{ user: base-c,"), conf.indexOf("{ user: privacy"));
 		expect(baseC).toContain("credit-mesh.transactions.dead");
 		expect(baseC).not.toContain('"credit-mesh.transactions.movement"');
-		expect(services.nats.command[0]).toContain("NATS_PASSWORD_BASE_C_FRONT=");
+		expect(services["nats-1"].command[0]).toContain("NATS_PASSWORD_BASE_C_FRONT=");
 	});
 
 	it("a one-shot on Elasticsearch's image and network runs docker/elasticsearch-init.sh with the same index prefix as base-c", () => {
