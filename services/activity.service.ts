@@ -12,6 +12,7 @@ import { formatDate, todayIso } from "../lib/dates";
 import { fromCents } from "../lib/money";
 import { InvalidFieldError, NotFoundError, type Thrown } from "../lib/errors";
 import { subjectParam } from "../lib/base-c/subject";
+import { type BySubject, type ByTipo, decodeCursor, encodeCursor, EXPORT_MAX_CONSULTATIONS, EXPORT_MAX_MOVEMENTS, type Hit, type MovementDoc, movementView, type SearchAnswer } from "../lib/base-c/activity-views";
 import { BATCH_CHUNK } from "../lib/credit-score/batch";
 import { CONSULTATION_STATS_DAYS, movementAggs, movementPeriods, movementStatsOf, scoreStatsSearches, type StatsAggs } from "../lib/base-c/score-stats";
 
@@ -30,41 +31,6 @@ const isSubjectList = (v: unknown): v is string[] => Array.isArray(v) && v.lengt
 /** The window of consultationStats: the consultations of the last 90 days (lib/base-c/score-stats.ts). */
 export { CONSULTATION_STATS_DAYS };
 
-/** A movement as Base C keeps it, in the fields read back. */
-interface MovementDoc {
-	tipo: string;
-	valor_cents: number;
-	data: string;
-}
-
-/** A search hit as read here: its id, its source (the fields asked for) and its sort values. */
-interface Hit<T> {
-	_id: string;
-	_source: T;
-	sort: unknown[];
-}
-
-/**
- * An Elasticsearch search answer as this service reads it (the client's types leave every part optional):
- * the hits, their exact total (track_total_hits), the aggregations asked for; in an _msearch, or an error.
- */
-interface SearchAnswer<T, TAggregations = unknown> {
-	hits: { total: { value: number }; hits: Hit<T>[] };
-	aggregations: TAggregations;
-	error?: { type: string };
-	status?: number;
-}
-
-/** Per-`tipo` totals of the movements search. */
-interface ByTipo {
-	byTipo: { buckets: { key: string; doc_count: number; cents: { value: number } }[] };
-}
-
-
-
-/** Per-subject buckets of scoreStatsMany's two searches. */
-type BySubject<T> = { bySubject: { buckets: ({ key: string; doc_count: number } & T)[] } };
-
 interface ActivityMethods {
 	/** Every document of a subject in one index, through a point in time, in pages. */
 	subjectDocs(indexName: string, subject: string, source: string[] | false): AsyncGenerator<Hit<MovementDoc & Consultation>[]>;
@@ -77,28 +43,6 @@ interface ActivityMethods {
 /** A stored consultation as it leaves Base C: when, who (a consumer id; names are Base A's), why. */
 const consultationView = (c: Consultation) => ({ at: new Date(c.at).toISOString(), consumer: c.consumer ?? "unknown", purpose: c.purpose ?? null });
 const CONSULTATION_FIELDS = ["at", "consumer", "purpose"];
-
-const movementView = (m: MovementDoc) => ({ tipo: m.tipo, valor: fromCents(m.valor_cents), data: formatDate(m.data) });
-
-/**
- * What one LGPD access export carries from Base C, newest first: bounded so the answer fits a NATS
- * message (max_payload 8 MB) and a node's memory whatever a person's history; the rest is paged
- * through GET /activity/:cpf/movements from `movementsNext`.
- */
-export const EXPORT_MAX_MOVEMENTS = 10_000;
-export const EXPORT_MAX_CONSULTATIONS = 1_000;
-
-/** `after` cursors are opaque to clients: the sort values of the last row, base64url JSON. */
-const encodeCursor = (sort: unknown[]) => Buffer.from(JSON.stringify(sort)).toString("base64url");
-function decodeCursor(after: string): unknown[] {
-	try {
-		const sort = JSON.parse(Buffer.from(after, "base64url").toString());
-		if (Array.isArray(sort) && sort.length === 2 && typeof sort[0] === "number" && typeof sort[1] === "string") return sort;
-	} catch {
-		// fall through
-	}
-	throw new InvalidFieldError("after", "The 'after' cursor is not one this API gave out.", "cursor");
-}
 
 /**
  * Base C's reader (group base-c, which holds Elasticsearch's credential and never PSEUDONYM_KEY): payload

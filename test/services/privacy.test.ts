@@ -6,7 +6,7 @@ import { countMovements } from "../support/es";
 import { ownerQuery } from "../support/db";
 import { piiCipher } from "../support/keys";
 import { bySubject, postNdjson } from "../support/transactions";
-import { EXPORT_MAX_MOVEMENTS } from "../../services/activity.service";
+import { EXPORT_MAX_MOVEMENTS } from "../../lib/base-c/activity-views";
 import { EXPORT_MAX_AUDIT } from "../../services/privacy.service";
 import { connect } from "nats";
 import { Client } from "pg";
