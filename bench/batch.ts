@@ -10,7 +10,7 @@ import type { ProfileDoc } from "../lib/base-b/profile";
 import { scoreProfile } from "../lib/base-b/score";
 import { DEBT_SUMMARY_SQL } from "../lib/base-a/debt-summary";
 import { scoreStatsSearches } from "../lib/base-c/score-stats";
-import { BATCH_CHUNK, BATCH_MAX_CPFS, chunks } from "../lib/credit-score/batch";
+import { BATCH_CHUNK, BATCH_MAX_CPFS, chunks } from "../lib/batch";
 import { parseFlags } from "../scripts/args";
 import { deleteSeededProfiles, profilesCollection } from "./lib/base-b";
 import { inParallel, randomProfile } from "./lib/data";

@@ -10,6 +10,7 @@ import { todayIso, yearsBetween } from "../lib/dates";
 import { ConflictError, InvalidFieldError, NotFoundError, isDuplicateKeyError } from "../lib/errors";
 import * as f from "../lib/fields";
 import { REENCRYPT_BATCH } from "../lib/pii";
+import { BATCH_CHUNK } from "../lib/batch";
 
 interface ProfileParams {
 	cpf: string;
@@ -110,6 +111,25 @@ const ProfilesService: ServiceSchema<ServiceSettingSchema, object, BaseBThis & P
 				const doc: ProfileDoc | null = await this.adapter.collection.findOne({ _id: bidx });
 				if (!doc) throw new NotFoundError("Profile");
 				return profileView(doc, this.openFields("profiles", bidx, doc, SEALED), todayIso());
+			}
+		},
+
+		/**
+		 * Payload B of a chunk of a batch (POST /reports/batch): one `$in` on the blind indexes; null where
+		 * there is no profile. One audit row for the read; the batch files one per CPF under its own name.
+		 */
+		getMany: {
+			callers: ["report"], scopes: ["profiles:read"], audit: true,
+			params: { $$strict: true, cpfs: { type: "array", items: f.cpf, min: 1, max: BATCH_CHUNK } },
+			async handler(ctx: Context<{ cpfs: string[] }, MeshMeta, MeshLocals>) {
+				const bidxs = ctx.params.cpfs.map(cpf => this.blindIndex(cpf));
+				const docs: ProfileDoc[] = await this.adapter.collection.find({ _id: { $in: bidxs } }).toArray();
+				const today = todayIso();
+				const byBidx = new Map(docs.map(doc => [doc._id, doc]));
+				return bidxs.map(b => {
+					const doc = byBidx.get(b);
+					return doc ? profileView(doc, this.openFields("profiles", b, doc, SEALED), today) : null;
+				});
 			}
 		},
 

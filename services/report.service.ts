@@ -2,13 +2,17 @@ import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import * as f from "../lib/fields";
 import { classify, type Thrown } from "../lib/errors";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
+import { type BatchAnswer, BatchMixin, type BatchRun, type BatchThis } from "../mixins/batch.mixin";
 
-/** Each part of a report: the action that answers it and the scope that allows it. */
+/**
+ * Each part of a report: the action that answers it, the scope that allows it, and the action that
+ * answers it for a chunk of a batch (one query for the whole chunk; null where the person is not known).
+ */
 const PARTS = {
-	baseA: { action: "cpf-lookup.get", scope: "persons:read" },
-	baseB: { action: "profiles.get", scope: "profiles:read" },
-	score: { action: "asset-score.get", scope: "score:read" },
-	baseC: { action: "activity.get", scope: "activity:read" }
+	baseA: { action: "cpf-lookup.get", scope: "persons:read", many: "cpf-lookup.getMany", params: {} },
+	baseB: { action: "profiles.get", scope: "profiles:read", many: "profiles.getMany", params: {} },
+	score: { action: "asset-score.get", scope: "score:read", many: "asset-score.getMany", params: { detail: true } },
+	baseC: { action: "activity.get", scope: "activity:read", many: "activity.getMany", params: {} }
 } as const;
 
 type PartName = keyof typeof PARTS;
@@ -32,8 +36,27 @@ function partOf(err: unknown): Part {
  * the parts the caller's scopes allow. A base that is down does not sink the report: its part says
  * `unavailable` and `complete` is false. One report is one consultation.
  */
-const ReportService: ServiceSchema<ServiceSettingSchema, object, object> = {
+interface ReportMethods {
+	/** The answers of one chunk of POST /reports/batch: one read per allowed base, a report per CPF. */
+	reportChunk(cpfs: string[], run: BatchRun): Promise<BatchAnswer[]>;
+}
+
+/** The line of a batch from a CPF's parts: `ok` with the report when a part was read, else why nothing was. */
+function batchAnswer(parts: Record<PartName, Part>): BatchAnswer {
+	const { allowed, unavailable } = tally(Object.entries(parts) as [PartName, Part][]);
+	if (allowed.length > 0 && !allowed.some(([, p]) => p.status === "ok")) return { status: unavailable.length > 0 ? "unavailable" : "not_found" };
+	return { status: "ok", report: { complete: unavailable.length === 0, ...parts } };
+}
+
+/** The parts the caller may see, and those of them whose base could not answer. */
+function tally(entries: [PartName, Part][]) {
+	const allowed = entries.filter(([, p]) => p.status !== "forbidden");
+	return { allowed, unavailable: allowed.filter(([, p]) => p.status === "unavailable" || p.status === "error") };
+}
+
+const ReportService: ServiceSchema<ServiceSettingSchema, ReportMethods, ReportMethods & BatchThis> = {
 	name: "report",
+	mixins: [BatchMixin],
 
 	actions: {
 		get: {
@@ -54,14 +77,44 @@ const ReportService: ServiceSchema<ServiceSettingSchema, object, object> = {
 					})
 				);
 				const parts = Object.fromEntries(entries) as Record<PartName, Part>;
-				const allowed = entries.filter(([, p]) => p.status !== "forbidden");
-				const unavailable = allowed.filter(([, p]) => p.status === "unavailable" || p.status === "error");
+				const { allowed, unavailable } = tally(entries);
 				if (allowed.length > 0 && unavailable.length === allowed.length) {
 					// Nothing could be read at all: that is an outage, not a report.
 					throw Object.assign(new Error("No base could answer; try again later"), { code: 503, type: "BASE_UNAVAILABLE", name: "BaseUnavailableError", data: { retryAfter: 5 } });
 				}
 				return { cpf, complete: unavailable.length === 0, ...parts };
 			}
+		},
+
+		/**
+		 * POST /reports/batch: the report of up to BATCH_MAX_CPFS CPFs, streamed as NDJSON in input order
+		 * (BatchMixin, the same piece as POST /scores/batch). Per chunk one query per allowed base; a base
+		 * down marks its parts as `get` does. Every CPF is audited under `report.batch`; every `ok` one is
+		 * a consultation with the stated purpose.
+		 */
+		batch: {
+			callers: ["api"], scopes: ["reports:read"], consultation: "batch", audit: { before: "started", outcome: () => null },
+			// The gateway passes the raw body (mergeParams off): an array or NDJSON text.
+			params: { body: { type: "any" } },
+			handler(ctx: Context<{ body: unknown }, MeshMeta, MeshLocals>) {
+				return this.streamBatch(ctx, { answer: (cpfs, run) => this.reportChunk(cpfs, run) });
+			}
+		}
+	},
+
+	methods: {
+		async reportChunk(cpfs: string[], run: BatchRun): Promise<BatchAnswer[]> {
+			const scopes: readonly string[] = run.ctx.locals.caller?.scopes ?? [];
+			const reads = await Promise.all((Object.entries(PARTS) as [PartName, (typeof PARTS)[PartName]][]).map(async ([name, part]) => {
+				if (!scopes.includes(part.scope)) return [name, null] as const;
+				return [name, await this.readMany(run, part.many, cpfs, part.params)] as const;
+			}));
+			return cpfs.map((_, i) => batchAnswer(Object.fromEntries(reads.map(([name, read]): [PartName, Part] => {
+				if (!read) return [name, { status: "forbidden" }];
+				if (!read.ok) return [name, partOf(read.error)];
+				const data = read.values[i];
+				return [name, data === null || data === undefined ? { status: "not_found" } : { status: "ok", data }];
+			})) as Record<PartName, Part>));
 		}
 	}
 };

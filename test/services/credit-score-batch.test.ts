@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatCpf, randomCpf } from "../../lib/cpf";
 import { activityPseudonym } from "../../lib/base-c/subject";
 import { PROFILES } from "../../mixins/base-b.mixin";
-import { BATCH_MAX_CPFS } from "../../lib/credit-score/batch";
+import { BATCH_MAX_CPFS } from "../../lib/batch";
 import { piiCipher } from "../support/keys";
 import { ownerQuery } from "../support/db";
 import { withEs } from "../support/es";
