@@ -10,8 +10,13 @@ import { publishConsultations } from "../middlewares/consultation.middleware";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import type { Mixin, MixinSchema } from "../types/mixin";
 
-/** A base that has not answered a chunk of a batch in this time is down for that chunk. */
-export const CHUNK_TIMEOUT_MS = 10_000;
+/**
+ * A base that has not answered a chunk of a batch in this time is down for that chunk. A stopped base
+ * fails at once; this bounds a frozen one. On FerretDB v1 a chunk's `$in` scans the whole profiles
+ * collection (docs/batch.md): 3–4.5 s for 10 000 profiles on the shared 2-core machine, two of them at
+ * once for a report, so 10 s left parts unavailable under load.
+ */
+export const CHUNK_TIMEOUT_MS = 20_000;
 /** A base that could not answer a chunk is not asked again for this long within the batch: its parts are unavailable meanwhile. */
 const RETRY_DOWN_BASE_MS = 2000;
 
@@ -58,6 +63,7 @@ const noCpf = () => new Errors.MoleculerClientError("Send a JSON array of CPFs, 
  * chunk by chunk as each is done. Per chunk: the route's set-based reads (readMany: one call per base,
  * one query each), then one audit row per valid CPF in one INSERT and one consultations message for the
  * `ok` ones, both before the chunk's lines leave; a chunk whose rows cannot be written is `unavailable`.
+ * The next chunk's reads run while a chunk is audited and sent (one chunk ahead, no more).
  */
 export const BatchMixin = {
 	created() {
@@ -76,12 +82,20 @@ export const BatchMixin = {
 			const run: BatchRun = { ctx, meta: { callerToken: ctx.meta.callerToken }, down: new Map() };
 			const blindIndex = (this as unknown as { batchBlindIndex(cpf: string): string }).batchBlindIndex;
 			const logger = this.logger;
-			async function chunkLines(start: number, items: (string | null)[]): Promise<BatchLine[]> {
+			/** Where a chunk's time went (ms), logged at debug level: the profile docs/batch.md reads. */
+			const took = { reads: 0, audit: 0, after: 0, serialise: 0 };
+			const since = (t: bigint) => Number(process.hrtime.bigint() - t) / 1e6;
+			/** A chunk's set-based reads: the route's answers for its valid CPFs. */
+			const read = (items: (string | null)[]): Promise<BatchAnswer[]> => {
 				const valid = items.filter((c): c is string => c !== null);
-				const answers = valid.length > 0 ? await route.answer(valid, run) : [];
+				return valid.length > 0 ? route.answer(valid, run) : Promise.resolve([]);
+			};
+			/** A chunk's lines from its answers, once its audit rows and consultations exist. */
+			async function chunkLines(start: number, items: (string | null)[], answers: BatchAnswer[]): Promise<BatchLine[]> {
 				let k = 0;
 				const lines: BatchLine[] = items.map((cpf, j) => (cpf === null ? { index: start + j, cpf: given[start + j], status: "invalid" } : { index: start + j, cpf, ...answers[k++] }));
 				const answered = lines.filter((l): l is BatchLine & BatchAnswer & { cpf: string } => l.status !== "invalid");
+				let t = process.hrtime.bigint();
 				try {
 					// No answer leaves before its audit row exists; the consultations are stored with it.
 					await Promise.all([
@@ -92,13 +106,30 @@ export const BatchMixin = {
 					logger.warn("Batch chunk not audited; its lines are unavailable:", (err as Thrown)?.name);
 					return lines.map(l => (l.status === "invalid" ? l : { index: l.index, cpf: l.cpf, status: "unavailable" }));
 				}
+				took.audit = since(t);
+				t = process.hrtime.bigint();
 				if (route.audited) await route.audited(answered, run);
+				took.after = since(t);
 				return lines;
 			}
 			async function* ndjson() {
-				for (const { start, items } of chunks(cpfs)) {
-					const lines = await chunkLines(start, items);
-					yield lines.map(l => JSON.stringify(l)).join("\n") + "\n";
+				const list = [...chunks(cpfs)];
+				// The next chunk is read while this one is audited and sent: its lines still leave after its own rows.
+				let ahead: Promise<BatchAnswer[]> | null = read(list[0].items);
+				for (let c = 0; c < list.length; c++) {
+					const { start, items } = list[c];
+					let t = process.hrtime.bigint();
+					const answers = await ahead!;
+					took.reads = since(t);
+					ahead = c + 1 < list.length ? read(list[c + 1].items) : null;
+					// A client gone mid-batch leaves the read ahead unawaited: it must not be an unhandled rejection.
+					ahead?.catch(() => undefined);
+					const lines = await chunkLines(start, items, answers);
+					t = process.hrtime.bigint();
+					const text = lines.map(l => JSON.stringify(l)).join("\n") + "\n";
+					took.serialise = since(t);
+					logger.debug(`Batch chunk at ${start} (${items.length} CPFs), ms: reads ${took.reads.toFixed(0)}, audit and consultations ${took.audit.toFixed(0)}, after ${took.after.toFixed(0)}, serialise ${took.serialise.toFixed(1)}`);
+					yield text;
 				}
 			}
 			ctx.meta.$responseType = "application/x-ndjson";

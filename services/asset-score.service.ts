@@ -33,14 +33,13 @@ const AssetScoreService: ServiceSchema<ServiceSettingSchema, object, BaseBThis &
 		},
 
 		/**
-		 * The asset scores of a chunk of a batch: one `$in` query; null where there is no profile. Score and
-		 * band only (POST /scores/batch), or with `detail` the whole answer of `get` (POST /reports/batch).
-		 * One audit row for the read (the batch files one per CPF).
+		 * The asset scores of a chunk of a batch (POST /scores/batch), score and band only: one `$in`
+		 * query; null where there is no profile. One audit row for the read (the batch files one per CPF).
 		 */
 		getMany: {
 			callers: ["report"], scopes: ["score:read"], audit: true,
-			params: { $$strict: true, cpfs: { type: "array", items: f.cpf, min: 1, max: BATCH_CHUNK }, detail: { type: "boolean", default: false } },
-			async handler(ctx: Context<{ cpfs: string[]; detail: boolean }, MeshMeta, MeshLocals>) {
+			params: { $$strict: true, cpfs: { type: "array", items: f.cpf, min: 1, max: BATCH_CHUNK } },
+			async handler(ctx: Context<{ cpfs: string[] }, MeshMeta, MeshLocals>) {
 				const bidxs = ctx.params.cpfs.map(cpf => this.blindIndex(cpf));
 				const docs: ProfileDoc[] = await this.adapter.collection.find(
 					{ _id: { $in: bidxs } },
@@ -49,13 +48,10 @@ const AssetScoreService: ServiceSchema<ServiceSettingSchema, object, BaseBThis &
 				const today = todayIso();
 				const byBidx = new Map(docs.map(doc => {
 					const { dataNascimento } = this.openFields("profiles", doc._id, doc, ["dataNascimento"]);
-					const scored = scoreProfile({ dataNascimento, fonteDeRenda: doc.fonteDeRenda, bens: doc.bens }, today);
-					return [doc._id, ctx.params.detail ? scored : { score: scored.score, band: scored.band }];
+					const { score, band } = scoreProfile({ dataNascimento, fonteDeRenda: doc.fonteDeRenda, bens: doc.bens }, today);
+					return [doc._id, { score, band }];
 				}));
-				return bidxs.map((b, i) => {
-					const scored = byBidx.get(b);
-					return !scored ? null : ctx.params.detail ? { cpf: ctx.params.cpfs[i], ...scored } : scored;
-				});
+				return bidxs.map(b => byBidx.get(b) ?? null);
 			}
 		}
 	}

@@ -4,16 +4,23 @@ import { classify, type Thrown } from "../lib/errors";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import { type BatchAnswer, BatchMixin, type BatchRun, type BatchThis } from "../mixins/batch.mixin";
 
-/**
- * Each part of a report: the action that answers it, the scope that allows it, and the action that
- * answers it for a chunk of a batch (one query for the whole chunk; null where the person is not known).
- */
+/** Each part of a report: the action that answers it and the scope that allows it. */
 const PARTS = {
-	baseA: { action: "cpf-lookup.get", scope: "persons:read", many: "cpf-lookup.getMany", params: {} },
-	baseB: { action: "profiles.get", scope: "profiles:read", many: "profiles.getMany", params: {} },
-	score: { action: "asset-score.get", scope: "score:read", many: "asset-score.getMany", params: { detail: true } },
-	baseC: { action: "activity.get", scope: "activity:read", many: "activity.getMany", params: {} }
+	baseA: { action: "cpf-lookup.get", scope: "persons:read" },
+	baseB: { action: "profiles.get", scope: "profiles:read" },
+	score: { action: "asset-score.get", scope: "score:read" },
+	baseC: { action: "activity.get", scope: "activity:read" }
 } as const;
+
+/**
+ * For a chunk of a batch, the one read per base and how each part comes out of its answer (null where
+ * the person is not known): Base B answers payload B and the asset score from one `$in` (profiles.getMany).
+ */
+const MANY = [
+	{ action: "cpf-lookup.getMany", parts: { baseA: (v: any) => v } },
+	{ action: "profiles.getMany", parts: { baseB: (v: any) => v.profile, score: (v: any) => v.score }, param: { baseB: "profile", score: "score" } },
+	{ action: "activity.getMany", parts: { baseC: (v: any) => v } }
+] as const satisfies { action: string; parts: Partial<Record<PartName, (v: any) => unknown>>; param?: Partial<Record<PartName, string>> }[];
 
 type PartName = keyof typeof PARTS;
 export type Part =
@@ -105,16 +112,23 @@ const ReportService: ServiceSchema<ServiceSettingSchema, ReportMethods, ReportMe
 	methods: {
 		async reportChunk(cpfs: string[], run: BatchRun): Promise<BatchAnswer[]> {
 			const scopes: readonly string[] = run.ctx.locals.caller?.scopes ?? [];
-			const reads = await Promise.all((Object.entries(PARTS) as [PartName, (typeof PARTS)[PartName]][]).map(async ([name, part]) => {
-				if (!scopes.includes(part.scope)) return [name, null] as const;
-				return [name, await this.readMany(run, part.many, cpfs, part.params)] as const;
+			const parts = {} as Record<PartName, (i: number) => Part>;
+			await Promise.all(MANY.map(async ({ action, parts: pick, ...rest }) => {
+				const names = (Object.keys(pick) as PartName[]).filter(name => scopes.includes(PARTS[name].scope));
+				for (const name of Object.keys(pick) as PartName[]) if (!names.includes(name)) parts[name] = () => ({ status: "forbidden" });
+				if (names.length === 0) return;
+				const param = "param" in rest ? { parts: names.map(name => (rest.param as Record<string, string>)[name]) } : {};
+				const read = await this.readMany(run, action, cpfs, param);
+				for (const name of names) {
+					parts[name] = (i: number): Part => {
+						if (!read.ok) return partOf(read.error);
+						const value = read.values[i];
+						const data = value === null || value === undefined ? undefined : (pick as Record<string, (v: unknown) => unknown>)[name](value);
+						return data === undefined ? { status: "not_found" } : { status: "ok", data };
+					};
+				}
 			}));
-			return cpfs.map((_, i) => batchAnswer(Object.fromEntries(reads.map(([name, read]): [PartName, Part] => {
-				if (!read) return [name, { status: "forbidden" }];
-				if (!read.ok) return [name, partOf(read.error)];
-				const data = read.values[i];
-				return [name, data === null || data === undefined ? { status: "not_found" } : { status: "ok", data }];
-			})) as Record<PartName, Part>));
+			return cpfs.map((_, i) => batchAnswer({ baseA: parts.baseA(i), baseB: parts.baseB(i), score: parts.score(i), baseC: parts.baseC(i) }));
 		}
 	}
 };
