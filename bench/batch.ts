@@ -210,7 +210,7 @@ async function main(): Promise<void> {
 	});
 	// With BENCH_LOG_LEVEL=debug the batches log where each chunk's time went (mixins/batch.mixin.ts): the mean per service.
 	const profile = chunkProfile(logFile);
-	if (profile.length > 0) console.log(`\nwhere a chunk's time went (mean ms per chunk of ${BATCH_CHUNK}):\n${table([["service", "chunks", "reads", "audit + consultations", "after (history)", "serialise"], ...profile])}`);
+	if (profile.length > 0) console.log(`\nwhere a chunk's time went (mean ms per chunk of ${BATCH_CHUNK}):\n${table([["service", "chunks", "reads", "audit + consultations", "history (overlapped, previous chunk)", "serialise"], ...profile])}`);
 	console.log(gitText(code));
 	console.log(`results: ${out}`);
 	rmSync(logFile, { force: true });

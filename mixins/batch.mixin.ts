@@ -43,7 +43,7 @@ export type ManyRead = { ok: true; values: unknown[] } | { ok: false; error: unk
 /** What a batch route gives streamBatch: how one chunk of valid CPFs is answered, and what follows once it is audited. */
 export interface BatchRoute {
 	answer(cpfs: string[], run: BatchRun): Promise<BatchAnswer[]>;
-	/** After the chunk's audit rows and consultations exist (e.g. keeping the scores); best effort, never fails a line. */
+	/** After the chunk's audit rows and consultations exist (e.g. keeping the scores); best effort, never fails or holds up a line. */
 	audited?(lines: (BatchAnswer & { cpf: string })[], run: BatchRun): Promise<void>;
 }
 
@@ -63,7 +63,8 @@ const noCpf = () => new Errors.MoleculerClientError("Send a JSON array of CPFs, 
  * chunk by chunk as each is done. Per chunk: the route's set-based reads (readMany: one call per base,
  * one query each), then one audit row per valid CPF in one INSERT and one consultations message for the
  * `ok` ones, both before the chunk's lines leave; a chunk whose rows cannot be written is `unavailable`.
- * The next chunk's reads run while a chunk is audited and sent (one chunk ahead, no more).
+ * The next chunk's reads run while a chunk is audited and sent (one chunk ahead, no more); the route's
+ * follow-up of a chunk (the scores' history) runs while the next one is read, one at a time.
  */
 export const BatchMixin = {
 	created() {
@@ -90,12 +91,14 @@ export const BatchMixin = {
 				const valid = items.filter((c): c is string => c !== null);
 				return valid.length > 0 ? route.answer(valid, run) : Promise.resolve([]);
 			};
+			/** The follow-up of the last audited chunk (BatchRoute.audited), if any. */
+			let after: Promise<void> = Promise.resolve();
 			/** A chunk's lines from its answers, once its audit rows and consultations exist. */
 			async function chunkLines(start: number, items: (string | null)[], answers: BatchAnswer[]): Promise<BatchLine[]> {
 				let k = 0;
 				const lines: BatchLine[] = items.map((cpf, j) => (cpf === null ? { index: start + j, cpf: given[start + j], status: "invalid" } : { index: start + j, cpf, ...answers[k++] }));
 				const answered = lines.filter((l): l is BatchLine & BatchAnswer & { cpf: string } => l.status !== "invalid");
-				let t = process.hrtime.bigint();
+				const t = process.hrtime.bigint();
 				try {
 					// No answer leaves before its audit row exists; the consultations are stored with it.
 					await Promise.all([
@@ -107,9 +110,17 @@ export const BatchMixin = {
 					return lines.map(l => (l.status === "invalid" ? l : { index: l.index, cpf: l.cpf, status: "unavailable" }));
 				}
 				took.audit = since(t);
-				t = process.hrtime.bigint();
-				if (route.audited) await route.audited(answered, run);
-				took.after = since(t);
+				// What follows the audit (the scores' history) is best effort and not in the lines: it runs while the
+				// next chunk is read, one at a time, and the stream ends only once the last one is done.
+				if (route.audited) {
+					const previous = after;
+					after = (async () => {
+						await previous;
+						const t0 = process.hrtime.bigint();
+						await route.audited!(answered, run).catch((err: Thrown) => logger.warn("Batch chunk's follow-up failed:", err?.name));
+						took.after = since(t0);
+					})();
+				}
 				return lines;
 			}
 			async function* ndjson() {
@@ -131,6 +142,7 @@ export const BatchMixin = {
 					logger.debug(`Batch chunk at ${start} (${items.length} CPFs), ms: reads ${took.reads.toFixed(0)}, audit and consultations ${took.audit.toFixed(0)}, after ${took.after.toFixed(0)}, serialise ${took.serialise.toFixed(1)}`);
 					yield text;
 				}
+				await after;
 			}
 			ctx.meta.$responseType = "application/x-ndjson";
 			return Readable.from(ndjson(), { objectMode: false, highWaterMark: 64 * 1024 });
