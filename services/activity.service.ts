@@ -13,11 +13,10 @@ import { fromCents } from "../lib/money";
 import { InvalidFieldError, NotFoundError, type Thrown } from "../lib/errors";
 import { subjectParam } from "../lib/base-c/subject";
 import { type BySubject, type ByTipo, decodeCursor, encodeCursor, EXPORT_MAX_CONSULTATIONS, EXPORT_MAX_MOVEMENTS, type Hit, type MovementDoc, movementView, type SearchAnswer } from "../lib/base-c/activity-views";
-import { BATCH_CHUNK } from "../lib/credit-score/batch";
+import { BATCH_CHUNK } from "../lib/batch";
+import { NEWEST_MOVEMENTS, payloadCSearches, RECENT_MOVEMENTS } from "../lib/base-c/payload-c";
 import { CONSULTATION_STATS_DAYS, movementAggs, movementPeriods, movementStatsOf, scoreStatsSearches, type StatsAggs } from "../lib/base-c/score-stats";
 
-/** How many movements payload C lists, newest first. */
-const RECENT_MOVEMENTS = 20;
 
 /** A consultation as the channel brings it (middlewares/consultation.middleware.ts) and Base C keeps it: one subject, or a batch's. */
 type Consultation = Omit<ConsultationMessage, "subject"> & { subject?: string; subjects?: string[] };
@@ -67,8 +66,8 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 				const { responses } = await this.es.msearch({
 					searches: [
 						{ index: index.consultations() }, { size: 1, query: bySubject, sort: [{ at: "desc" }], _source: ["at"] },
-						{ index: index.movements() }, { size: 1, query: { bool: { filter: [bySubject, { term: { tipo: "cartao" } }] } }, sort: [{ data: "desc" }, { movement_id: "desc" }], _source: ["data", "valor_cents"] },
-						{ index: index.movements() }, { size: RECENT_MOVEMENTS, query: bySubject, sort: [{ data: "desc" }, { movement_id: "desc" }], _source: ["tipo", "valor_cents", "data"] }
+						{ index: index.movements() }, { size: 1, query: { bool: { filter: [bySubject, { term: { tipo: "cartao" } }] } }, sort: NEWEST_MOVEMENTS, _source: ["data", "valor_cents"] },
+						{ index: index.movements() }, { size: RECENT_MOVEMENTS, query: bySubject, sort: NEWEST_MOVEMENTS, _source: ["tipo", "valor_cents", "data"] }
 					]
 				}, ES_READ);
 				// The three searches' sources, each with the fields it asked for.
@@ -81,6 +80,34 @@ const ActivityService: ServiceSchema<ServiceSettingSchema, ActivityMethods, Base
 					ultimaCompraCC: card[0] ? { data: formatDate(card[0].data), valor: fromCents(card[0].valor_cents) } : null,
 					movimentacaoFinanceira: recent.map(movementView)
 				};
+			}
+		},
+
+		/**
+		 * Payload C of a chunk of a batch (POST /reports/batch): one _msearch of three searches over the
+		 * whole set (lib/base-c/payload-c.ts), the answers activity.get gives, in the CPFs' order; null
+		 * where Base C knows nothing of the person.
+		 */
+		getMany: {
+			callers: ["report"], scopes: ["activity:read"],
+			params: { $$strict: true, subjects: { type: "array", items: subjectParam, min: 1, max: BATCH_CHUNK } },
+			async handler(ctx: Context<{ subjects: string[] }, MeshMeta, MeshLocals>) {
+				const { subjects } = ctx.params;
+				const { responses } = await this.es.msearch({ searches: payloadCSearches(subjects, index.movements(), index.consultations()) }, ES_READ);
+				const answers = responses as SearchAnswer<unknown, BySubject<Record<string, any>>>[];
+				for (const r of answers) if (r.error) throw Object.assign(new Error(r.error.type), { name: "ResponseError", meta: { statusCode: r.status } });
+				const [seen, card, recent] = answers.map(r => new Map(r.aggregations.bySubject.buckets.map(b => [b.key, b])));
+				return subjects.map(s => {
+					const moves: MovementDoc[] = recent.get(s)?.recent.hits.hits.map((h: Hit<MovementDoc>) => h._source) ?? [];
+					const at: number | undefined = seen.get(s)?.last.value ?? undefined;
+					if (at === undefined && moves.length === 0) return null;
+					const last: MovementDoc | undefined = card.get(s)?.last.hits.hits[0]?._source;
+					return {
+						ultimaConsulta: at === undefined ? null : formatDate(new Date(at)),
+						ultimaCompraCC: last ? { data: formatDate(last.data), valor: fromCents(last.valor_cents) } : null,
+						movimentacaoFinanceira: moves.map(movementView)
+					};
+				});
 			}
 		},
 

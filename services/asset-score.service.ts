@@ -7,7 +7,7 @@ import { scoreProfile } from "../lib/base-b/score";
 import { todayIso } from "../lib/dates";
 import { NotFoundError } from "../lib/errors";
 import * as f from "../lib/fields";
-import { BATCH_CHUNK } from "../lib/credit-score/batch";
+import { BATCH_CHUNK } from "../lib/batch";
 
 /** Base B: the explainable asset score of a profile (formula in docs/score.md). A consultation. */
 const AssetScoreService: ServiceSchema<ServiceSettingSchema, object, BaseBThis & PiiThis> = {

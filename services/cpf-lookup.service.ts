@@ -2,12 +2,12 @@ import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { BaseAMixin, type BaseAThis } from "../mixins/base-a.mixin";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import { definePerson } from "../lib/base-a/models";
-import { LOOKUP_SQL, payloadA } from "../lib/base-a/lookup";
+import { LOOKUP_MANY_SQL, LOOKUP_SQL, payloadA, rowsByBidx } from "../lib/base-a/lookup";
 import { DEBT_SUMMARY_SQL, type DebtSummaryRow, debtSummaryOf } from "../lib/base-a/debt-summary";
 import { todayIso } from "../lib/dates";
 import { NotFoundError } from "../lib/errors";
 import * as f from "../lib/fields";
-import { BATCH_CHUNK } from "../lib/credit-score/batch";
+import { BATCH_CHUNK } from "../lib/batch";
 
 const IDENTITY = ["cpf", "nome", "endereco"];
 
@@ -25,6 +25,21 @@ const CpfLookupService: ServiceSchema<ServiceSettingSchema, object, BaseAThis> =
 				const person = payloadA(await this.query(LOOKUP_SQL, [bidx]), row => this.openFields("persons", bidx, row, IDENTITY));
 				if (!person) throw new NotFoundError("Person");
 				return person;
+			}
+		},
+
+		/**
+		 * Payload A of a chunk of a batch (POST /reports/batch): the lookup's query with the whole set
+		 * (`= ANY`), one round trip; null where Base A does not know the person. One audit row for the
+		 * read; the batch files one per CPF under its own name.
+		 */
+		getMany: {
+			callers: ["report"], scopes: ["persons:read"], audit: true,
+			params: { $$strict: true, cpfs: { type: "array", items: f.cpf, min: 1, max: BATCH_CHUNK } },
+			async handler(ctx: Context<{ cpfs: string[] }, MeshMeta, MeshLocals>) {
+				const bidxs = ctx.params.cpfs.map(cpf => this.blindIndex(cpf));
+				const byBidx = rowsByBidx(await this.query(LOOKUP_MANY_SQL, [bidxs]));
+				return bidxs.map(b => payloadA(byBidx.get(b) ?? [], row => this.openFields("persons", b, row, IDENTITY)));
 			}
 		},
 

@@ -1,15 +1,12 @@
-import { Readable } from "node:stream";
-import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import { Errors } from "moleculer";
+import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
-import { appendAuditMany } from "../middlewares/audit.middleware";
-import { publishConsultations } from "../middlewares/consultation.middleware";
+import { type BatchAnswer, BatchMixin, type BatchRun, type BatchThis, CHUNK_TIMEOUT_MS, type ManyRead } from "../mixins/batch.mixin";
 import { config, need } from "../config";
 import { blindIndexer } from "../lib/pii";
 import { NotFoundError, type Thrown } from "../lib/errors";
 import type { PartName, ScoreInputs } from "../lib/credit-score/inputs";
 import { type CreditScore, scoreCredit } from "../lib/credit-score/scorecard";
-import { assembleInputs, BATCH_MAX_CPFS, type BatchStatus, chunks, missingOf, PART_NAMES, type PartRead, parseBatch } from "../lib/credit-score/batch";
+import { assembleInputs, missingOf, PART_NAMES, type PartRead } from "../lib/credit-score/batch";
 import * as f from "../lib/fields";
 import { activityPseudonym } from "../lib/base-c/subject";
 
@@ -30,50 +27,21 @@ const PARTS: Record<PartName, { action: string; bySubject?: true; read(answer: a
 const PART_TIMEOUT_MS = 3000;
 /** Keeping the score must not hold the answer up for long either. */
 const RECORD_TIMEOUT_MS = 2000;
-/** A base that has not answered a chunk of a batch in this time is down for that chunk. */
-const CHUNK_TIMEOUT_MS = 10_000;
-
-/** One line of POST /scores/batch (docs/credit-score.md, "Batch"). */
-interface BatchLine { index: number; cpf: string | null; status: BatchStatus; score?: CreditScore }
-
 const unavailableError = () => Object.assign(new Error("No base could answer; try again later"), { code: 503, type: "BASE_UNAVAILABLE", name: "BaseUnavailableError", data: { retryAfter: 5 } });
 
-interface CreditScoreThis {
+interface CreditScoreMethods {
+	/** The answers of one chunk of a batch: the set-based reads and the scores. */
+	scoreChunk(cpfs: string[], run: BatchRun): Promise<BatchAnswer[]>;
+	/** Keeps a chunk's scores, once audited, like the single score's: best effort. */
+	keepScores(lines: BatchAnswer[], run: BatchRun): Promise<void>;
+}
+
+type CreditScoreThis = CreditScoreMethods & BatchThis & {
+	logger: Service["logger"];
 	pii: { blindIndex(cpf: string): string };
 	/** A person's key in Base C (lib/base-c/subject.ts). */
 	activitySubject: (cpf: string) => string;
-	/** The lines of one chunk of a batch: the set-based reads, scores, audit rows, consultations and history. */
-	scoreChunk(ctx: Context<unknown, MeshMeta, MeshLocals>, start: number, cpfs: (string | null)[], given: (string | null)[], batch: BatchState): Promise<BatchLine[]>;
-}
-
-/** A base that could not answer a chunk is not asked again for this long within the batch: its parts are unavailable meanwhile. */
-const RETRY_DOWN_BASE_MS = 2000;
-
-/** Per batch: until when each base action is taken as down. */
-type DownUntil = Map<string, number>;
-
-/**
- * What every call of a batch carries: the caller token, kept from the start (the zero-trust middleware
- * takes it off the context's meta once the handler has returned the stream), and the down bases.
- */
-interface BatchState { meta: { callerToken?: string }; down: DownUntil }
-
-/**
- * A chunk's reads of one base: per CPF its answer, or the whole chunk's missing reason. `params` makes the
- * call's parameters from the chunk's CPFs (Base C's take their pseudonyms).
- */
-async function readMany(ctx: Context, action: string, cpfs: string[], { meta, down }: BatchState, params: (cpfs: string[]) => object = c => ({ cpfs: c })): Promise<{ ok: true; values: unknown[] } | { ok: false; reason: PartRead & { ok: false } }> {
-	if (cpfs.length === 0) return { ok: true, values: [] };
-	if ((down.get(action) ?? 0) > Date.now()) return { ok: false, reason: { ok: false, reason: "unavailable" } };
-	try {
-		const values = await ctx.call(action, params(cpfs), { timeout: CHUNK_TIMEOUT_MS, retries: 0, meta }) as unknown[];
-		return { ok: true, values };
-	} catch (err) {
-		const reason = missingOf(err);
-		if (reason === "unavailable") down.set(action, Date.now() + RETRY_DOWN_BASE_MS);
-		return { ok: false, reason: { ok: false, reason } };
-	}
-}
+};
 
 /**
  * The bureau score of a CPF, 0–1000, from all three bases (docs/credit-score.md): the parts are read
@@ -82,8 +50,9 @@ async function readMany(ctx: Context, action: string, cpfs: string[], { meta, do
  * anywhere is a 404; no base answering is a 503. One score is one consultation. `batch` does the same
  * for up to 10 000 CPFs, set-based per chunk, streamed as NDJSON.
  */
-const CreditScoreService: ServiceSchema<ServiceSettingSchema, Pick<CreditScoreThis, "scoreChunk">, CreditScoreThis> = {
+const CreditScoreService: ServiceSchema<ServiceSettingSchema, CreditScoreMethods, CreditScoreThis & { pii: { blindIndex(cpf: string): string } }> = {
 	name: "credit-score",
+	mixins: [BatchMixin],
 
 	created() {
 		// The audit row is filed under the CPF's blind index; this service opens no sealed field.
@@ -118,79 +87,51 @@ const CreditScoreService: ServiceSchema<ServiceSettingSchema, Pick<CreditScoreTh
 
 		/**
 		 * POST /scores/batch: up to BATCH_MAX_CPFS CPFs (a JSON array or NDJSON), answered as NDJSON in
-		 * input order, one line per CPF with its status, chunk by chunk as they are scored. One row for the
-		 * act; per chunk one query per base, one audit row per CPF (one INSERT), one consultation per
-		 * scored CPF (one message). A base down marks the parts it owns, never the stream.
+		 * input order, one line per CPF with its status, chunk by chunk as they are scored (BatchMixin:
+		 * the same piece as POST /reports/batch). One row for the act; per chunk one query per base, one
+		 * audit row per CPF (one INSERT), one consultation per scored CPF (one message). A base down marks
+		 * the parts it owns, never the stream.
 		 */
 		batch: {
 			callers: ["api"], scopes: ["score:read"], consultation: "batch", audit: { before: "started", outcome: () => null },
 			// The gateway passes the raw body (mergeParams off): an array or NDJSON text.
 			params: { body: { type: "any" } },
-			async handler(ctx: Context<{ body: unknown }, MeshMeta, MeshLocals>) {
-				const { cpfs, given, tooMany } = parseBatch(ctx.params.body);
-				if (tooMany) throw new Errors.MoleculerClientError(`At most ${BATCH_MAX_CPFS} CPFs per batch`, 413, "TOO_MANY_CPFS", { max: BATCH_MAX_CPFS });
-				if (cpfs.length === 0) throw new Errors.MoleculerClientError("Send a JSON array of CPFs, or NDJSON with one CPF (or {\"cpf\": …}) per line", 422, "VALIDATION_ERROR", [{ field: "body", type: "required", message: "No CPF in the body" }]);
-				// The stream outlives the request's deadline (REQUEST_TIMEOUT_MS, which its calls would inherit):
-				// each chunk's calls have their own timeouts instead, so a batch is bounded chunk by chunk.
-				ctx.options.timeout = 0;
-				const state: BatchState = { meta: { callerToken: ctx.meta.callerToken }, down: new Map() };
-				const lines = async function* (this: CreditScoreThis) {
-					for (const chunk of chunks(cpfs)) {
-						const out = await this.scoreChunk(ctx, chunk.start, chunk.items, given.slice(chunk.start, chunk.start + chunk.items.length), state);
-						yield out.map(line => `${JSON.stringify(line)}\n`).join("");
-					}
-				};
-				ctx.meta.$responseType = "application/x-ndjson";
-				return Readable.from(lines.call(this), { objectMode: false, highWaterMark: 64 * 1024 });
+			handler(ctx: Context<{ body: unknown }, MeshMeta, MeshLocals>) {
+				return this.streamBatch(ctx, { answer: (cpfs, run) => this.scoreChunk(cpfs, run), audited: (lines, run) => this.keepScores(lines, run) });
 			}
 		}
 	},
 
 	methods: {
-		async scoreChunk(ctx: Context<unknown, MeshMeta, MeshLocals>, start: number, cpfs: (string | null)[], given: (string | null)[], batch: BatchState) {
-			const valid = cpfs.filter((c): c is string => c !== null);
+		async scoreChunk(cpfs: string[], run: BatchRun): Promise<BatchAnswer[]> {
 			const [debts, assets, stats] = await Promise.all([
-				readMany(ctx, "cpf-lookup.debtSummaryMany", valid, batch),
-				readMany(ctx, "asset-score.getMany", valid, batch),
-				readMany(ctx, "activity.scoreStatsMany", valid, batch, c => ({ subjects: c.map(cpf => this.activitySubject(cpf)) }))
+				this.readMany(run, "cpf-lookup.debtSummaryMany", cpfs),
+				this.readMany(run, "asset-score.getMany", cpfs),
+				this.readMany(run, "activity.scoreStatsMany", cpfs, c => ({ subjects: c.map(cpf => this.activitySubject(cpf)) }))
 			]);
-			const part = (r: Awaited<ReturnType<typeof readMany>>, i: number, pick: (v: any) => unknown): PartRead => {
-				if (!r.ok) return r.reason;
+			const part = (r: ManyRead, i: number, pick: (v: any) => unknown): PartRead => {
+				if (!r.ok) return { ok: false, reason: missingOf(r.error) };
 				const v = r.values[i];
 				return v === null || v === undefined ? { ok: false, reason: "not_found" } : { ok: true, part: pick(v) as ScoreInputs[PartName] };
 			};
-			let k = 0;
-			const lines: BatchLine[] = cpfs.map((cpf, j) => {
-				const index = start + j;
-				if (cpf === null) return { index, cpf: given[j], status: "invalid" };
-				const i = k++;
+			return cpfs.map((_, i) => {
 				const assembled = assembleInputs({
 					debts: part(debts, i, v => v), assets: part(assets, i, v => v),
 					movements: part(stats, i, v => v.movements), consultations: part(stats, i, v => v.consultations)
 				});
-				return assembled.status === "ok" ? { index, cpf, status: "ok", score: scoreCredit(assembled.inputs) } : { index, cpf, status: assembled.status };
+				return assembled.status === "ok" ? { status: "ok", score: scoreCredit(assembled.inputs) } : { status: assembled.status };
 			});
-			const answered = lines.filter((l): l is BatchLine & { cpf: string } => l.status !== "invalid");
-			try {
-				// No answer leaves before its audit row exists; the consultations are stored with it.
-				await Promise.all([
-					appendAuditMany(ctx, answered.map(l => ({ cpfBidx: this.pii.blindIndex(l.cpf), outcome: l.status })), batch.meta),
-					publishConsultations(ctx, answered.filter(l => l.status === "ok").map(l => l.cpf))
-				]);
-			} catch (err) {
-				this.logger.warn("Batch chunk not audited; its lines are unavailable:", (err as Thrown)?.name);
-				return lines.map(l => (l.status === "invalid" ? l : { index: l.index, cpf: l.cpf, status: "unavailable" }));
-			}
-			const scored = lines.filter(l => l.status === "ok").map(l => ({ cpf: l.cpf!, score: l.score! }));
+		},
+
+		async keepScores(lines: (BatchAnswer & { cpf?: string })[], run: BatchRun): Promise<void> {
+			const scored = lines.filter(l => l.status === "ok").map(l => ({ cpf: l.cpf!, score: l.score as CreditScore }));
 			// Kept like the single score's, best effort; a Base B found down is not waited for again soon.
 			const history = "score-history.recordMany";
-			if (scored.length > 0 && (batch.down.get(history) ?? 0) <= Date.now()) {
-				await ctx.call(history, { scores: scored }, { timeout: CHUNK_TIMEOUT_MS, retries: 0, meta: batch.meta }).catch((err: Thrown) => {
-					batch.down.set(history, Date.now() + RETRY_DOWN_BASE_MS);
-					this.logger.warn("Batch scores not kept in the history:", err?.name);
-				});
-			}
-			return lines;
+			if (scored.length === 0 || (run.down.get(history) ?? 0) > Date.now()) return;
+			await run.ctx.call(history, { scores: scored }, { timeout: CHUNK_TIMEOUT_MS, retries: 0, meta: run.meta }).catch((err: Thrown) => {
+				run.down.set(history, Date.now() + 2000);
+				this.logger.warn("Batch scores not kept in the history:", err?.name);
+			});
 		}
 	}
 };

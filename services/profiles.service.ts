@@ -7,10 +7,12 @@ import { ASSET_TYPES, INCOME_SOURCES } from "../lib/base-b/catalog";
 import { type Asset, type ProfileDoc, profileView } from "../lib/base-b/profile";
 import { SCORE_HISTORY, SCORE_LATEST } from "../lib/base-b/score-history";
 import { WRITE_MARKS, createdByMark, expiredMarks, markOf, markPath } from "../lib/base-b/write-marks";
+import { scoreProfile } from "../lib/base-b/score";
 import { todayIso, yearsBetween } from "../lib/dates";
-import { ConflictError, InvalidFieldError, NotFoundError, isDuplicateKeyError } from "../lib/errors";
+import { ConflictError, ForbiddenError, InvalidFieldError, NotFoundError, isDuplicateKeyError } from "../lib/errors";
 import * as f from "../lib/fields";
 import { REENCRYPT_BATCH } from "../lib/pii";
+import { BATCH_CHUNK } from "../lib/batch";
 
 interface ProfileParams {
 	cpf: string;
@@ -149,6 +151,47 @@ const ProfilesService: ServiceSchema<ServiceSettingSchema, object, BaseBThis & P
 				const doc: ProfileDoc | null = await this.adapter.collection.findOne({ _id: bidx });
 				if (!doc) throw new NotFoundError("Profile");
 				return profileView(doc, this.openFields("profiles", bidx, doc, SEALED), todayIso());
+			}
+		},
+
+		/**
+		 * Base B's parts of a chunk of a batch (POST /reports/batch) from one `$in` on the blind indexes:
+		 * per CPF `profile` (payload B, sealed fields opened; scope profiles:read) and/or `score` (the asset
+		 * score as asset-score.get answers it, lib/base-b/score.ts; scope score:read), as `parts` asks; null
+		 * where there is no profile. One read for both: on FerretDB v1 each `$in` scans the collection
+		 * (docs/batch.md). A part whose scope the caller lacks is refused (403), never left out silently.
+		 * One audit row for the read; the batch files one per CPF under its own name.
+		 */
+		getMany: {
+			callers: ["report"], scopes: ["profiles:read", "score:read"], audit: true,
+			params: {
+				$$strict: true,
+				cpfs: { type: "array", items: f.cpf, min: 1, max: BATCH_CHUNK },
+				parts: { type: "array", items: { type: "enum", values: ["profile", "score"] }, min: 1, unique: true, default: ["profile"] }
+			},
+			async handler(ctx: Context<{ cpfs: string[]; parts: ("profile" | "score")[] }, MeshMeta, MeshLocals>) {
+				const { cpfs, parts } = ctx.params;
+				const scopes = ctx.locals.caller?.scopes ?? [];
+				for (const [part, scope] of [["profile", "profiles:read"], ["score", "score:read"]] as const) {
+					if (parts.includes(part) && !scopes.includes(scope)) throw new ForbiddenError(`The ${part} part needs the ${scope} scope`, "ERR_MISSING_SCOPE", { required: scope });
+				}
+				const profile = parts.includes("profile");
+				const score = parts.includes("score");
+				const bidxs = cpfs.map(cpf => this.blindIndex(cpf));
+				// Only what the parts need: the asset score opens the birth date alone.
+				const projection = profile ? {} : { projection: { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 } };
+				const docs: ProfileDoc[] = await this.adapter.collection.find({ _id: { $in: bidxs } }, projection).toArray();
+				const today = todayIso();
+				const byBidx = new Map(docs.map(doc => [doc._id, doc]));
+				return bidxs.map((b, i) => {
+					const doc = byBidx.get(b);
+					if (!doc) return null;
+					const opened = this.openFields("profiles", b, doc, profile ? SEALED : ["dataNascimento"]);
+					return {
+						...(profile && { profile: profileView(doc, opened as Record<(typeof SEALED)[number], string>, today) }),
+						...(score && { score: { cpf: cpfs[i], ...scoreProfile({ dataNascimento: opened.dataNascimento, fonteDeRenda: doc.fonteDeRenda, bens: doc.bens }, today) } })
+					};
+				});
 			}
 		},
 

@@ -7,7 +7,7 @@ import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware"
 import { HISTORY_MAX_PAGE, SCORE_HISTORY, SCORE_LATEST, type ScoreDoc, historyView, scoreDoc } from "../lib/base-b/score-history";
 import type { CreditScore } from "../lib/credit-score/scorecard";
 import * as f from "../lib/fields";
-import { BATCH_CHUNK } from "../lib/credit-score/batch";
+import { BATCH_CHUNK } from "../lib/batch";
 
 interface HistoryThis extends BaseBThis, PiiThis {
 	/** Kept scores; one that announced a score.changed has the event's id as its `_id` (what eventApplied reads). */

@@ -77,8 +77,13 @@ export function chartSpec(name: string, data: Json): TopLevelSpec | null {
 				measure: "CPFs per second (higher is better)",
 				bars: [
 					{ path: "POST /scores/batch (one streamed request)", side: "ours", value: rate(data.results.batchSeconds) },
-					{ path: "GET /scores/:cpf, one call per CPF", side: "ours", value: rate(data.results.singleSeconds) },
-					{ path: "raw set-based reads of the three engines", side: "raw engine", value: rate(data.results.rawSeconds) }
+					{ path: "GET /scores/:cpf, one call per CPF", side: "ours", value: (data.params?.singles ?? n) / data.results.singleSeconds },
+					...(data.results.singleRawSeconds ? [{ path: "raw reads of one score, per CPF", side: "raw engine", value: (data.params?.singles ?? n) / data.results.singleRawSeconds }] : []),
+					{ path: "raw set-based reads of the three engines", side: "raw engine", value: rate(data.results.rawSeconds) },
+					...(data.results.reportSeconds ? [
+						{ path: "POST /reports/batch (one streamed request)", side: "ours", value: rate(data.results.reportSeconds) },
+						{ path: "raw set-based report reads", side: "raw engine", value: rate(data.results.reportRawSeconds) }
+					] : [])
 				]
 			}]);
 		}

@@ -79,7 +79,7 @@ interface Mesh { base: string; port: number; namespace: string; logFile: string;
 
 /**
  * Starts the mesh as child processes on a free port of 127.0.0.1 with `NAMESPACE=bench-<random>`
- * (so it meets no other mesh on the shared NATS) and `LOG_LEVEL=warn`, logging to
+ * (so it meets no other mesh on the shared NATS) and `LOG_LEVEL=warn` (`BENCH_LOG_LEVEL` to change it), logging to
  * `$TMPDIR/credit-mesh-<namespace>.log`, and waits until it is ready.
  */
 export async function launchMesh(state: BenchState, root: string, env: NodeJS.ProcessEnv, cfg: Config, o: MeshOptions): Promise<Mesh> {
@@ -90,7 +90,7 @@ export async function launchMesh(state: BenchState, root: string, env: NodeJS.Pr
 	state.transporter = cfg.transporter;
 	state.natsCa = cfg.natsCa;
 	const logFile = path.join(os.tmpdir(), `credit-mesh-${namespace}.log`);
-	const meshEnv: NodeJS.ProcessEnv = { ...env, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn", NAMESPACE: namespace, NODE_ENV: "development" };
+	const meshEnv: NodeJS.ProcessEnv = { ...env, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "warn", NAMESPACE: namespace, NODE_ENV: "development" };
 	console.log(`starting the mesh: namespace ${namespace}, port ${port}, log ${logFile}`);
 	const runner = [path.join(root, "node_modules/moleculer/bin/moleculer-runner.js"), "--config", "dist/moleculer.config.js"];
 	const procs = meshGroups(meshEnv, o).map(g => {

@@ -1,7 +1,7 @@
 import { fvToJsonSchema, type JsonSchema, type RouteSpec } from "../openapi";
 import type { Scope } from "../scopes";
 import { MOVEMENT_TYPES } from "../base-c/movement";
-import { BATCH_MAX_CPFS } from "../credit-score/batch";
+import { BATCH_MAX_CPFS } from "../batch";
 import { config } from "../../config";
 import type { ItemLimit } from "./ndjson-body";
 
@@ -162,16 +162,31 @@ const scoreHistory: JsonSchema = {
 	}
 };
 
-/** One line of POST /scores/batch's NDJSON answer (docs/credit-score.md, "Batch"). */
-const batchLine: JsonSchema = {
+/** One line of a batch's NDJSON answer (docs/batch.md): the CPF's position, the CPF, its status, and when ok its answer under `field`. */
+const batchLine = (field: string, answer: JsonSchema): JsonSchema => ({
 	type: "object", required: ["index", "cpf", "status"],
 	properties: {
 		index: { type: "integer", minimum: 0, description: "The CPF's position in the input" },
 		cpf: { type: ["string", "null"], description: "The CPF's digits; for an invalid item, what was sent (a string, cut short) or null" },
 		status: { type: "string", enum: ["ok", "not_found", "invalid", "unavailable"] },
-		score: { ...creditScore, description: "When ok: the credit score, as GET /scores/{cpf} answers it" }
+		[field]: answer
 	}
-};
+});
+
+/** What a batch route takes and answers (POST /scores/batch, POST /reports/batch): raw body, NDJSON stream of batchLine. */
+const batchRoute = (line: JsonSchema): Pick<GatewayRoute, "response" | "responseContentType" | "rawBody" | "accepts" | "items" | "requestBody"> => ({
+	// The stream as a whole, as NDJSON readers (and schemathesis) take it: a list of lines, each one a batchLine.
+	response: { type: "array", description: "One JSON object per line, in input order", items: line }, responseContentType: "application/x-ndjson",
+	rawBody: true, accepts: ["application/json", "application/x-ndjson"],
+	items: { max: BATCH_MAX_CPFS, type: "TOO_MANY_CPFS", what: "CPFs per batch" },
+	requestBody: {
+		required: true,
+		content: {
+			"application/json": { schema: { type: "array", minItems: 1, maxItems: 10_000, items: { description: "A CPF (a string) or {\"cpf\": …}; any other entry is answered on its own line with status `invalid`, the rest of the batch goes on" } } },
+			"application/x-ndjson": { schema: { type: "string", minLength: 11, description: "One CPF (bare or quoted) or {\"cpf\": …} per line, at most 10 000 lines" } }
+		}
+	}
+});
 
 // Where a written CPF can be read back and used next (OpenAPI links).
 const byCpf = (to: Record<string, string>): RouteSpec["links"] =>
@@ -228,22 +243,17 @@ export const ROUTES: GatewayRoute[] = [
 	{ method: "GET", path: "/activity/:cpf", action: "activity-front.get", scope: "activity:read", status: 200, tag: "Base C", summary: "Payload C: last consultation, last card purchase, latest movements", response: payloadC },
 	{ method: "GET", path: "/activity/:cpf/movements", action: "activity-front.movements", scope: "activity:read", status: 200, tag: "Base C", summary: "Movements filtered by date range and tipo, with per-tipo totals, paged with `after`", response: movementsPage },
 	{ method: "GET", path: "/reports/:cpf", action: "report.get", consultation: true, scope: "reports:read", status: 200, tag: "Reports", summary: "Base A, Base B, score and Base C in one answer, limited to the caller's scopes (a consultation)", response: report },
+	{
+		method: "POST", path: "/reports/batch", action: "report.batch", consultation: true, scope: "reports:read", status: 200, tag: "Reports",
+		summary: "Reports of up to 10 000 CPFs (a JSON array, or NDJSON: one CPF or {\"cpf\": …} per line; more → 413), streamed as NDJSON in input order, one line per CPF with its own status, parts limited to the caller's scopes; each reported CPF is a consultation",
+		...batchRoute(batchLine("report", { ...report, required: ["complete", "baseA", "baseB", "score", "baseC"], description: "When ok: the report, as GET /reports/{cpf} answers it (without its cpf, which is the line's)" }))
+	},
 	{ method: "GET", path: "/scores/:cpf", action: "credit-score.get", consultation: true, scope: "score:read", status: 200, tag: "Scores", summary: "Credit score 0–1000 from Bases A, B and C, with band, reasons and model version; a base down gives a partial score (a consultation)", response: creditScore,
 		links: byCpf({ ScoreHistory: "GET /scores/:cpf/history" }) },
 	{
 		method: "POST", path: "/scores/batch", action: "credit-score.batch", consultation: true, scope: "score:read", status: 200, tag: "Scores",
 		summary: "Credit scores of up to 10 000 CPFs (a JSON array, or NDJSON: one CPF or {\"cpf\": …} per line; more → 413), streamed as NDJSON in input order, one line per CPF with its own status; each scored CPF is a consultation",
-		// The stream as a whole, as NDJSON readers (and schemathesis) take it: a list of lines, each one a batchLine.
-		response: { type: "array", description: "One JSON object per line, in input order", items: batchLine }, responseContentType: "application/x-ndjson",
-		rawBody: true, accepts: ["application/json", "application/x-ndjson"],
-		items: { max: BATCH_MAX_CPFS, type: "TOO_MANY_CPFS", what: "CPFs per batch" },
-		requestBody: {
-			required: true,
-			content: {
-				"application/json": { schema: { type: "array", minItems: 1, maxItems: 10_000, items: { description: "A CPF (a string) or {\"cpf\": …}; any other entry is answered on its own line with status `invalid`, the rest of the batch goes on" } } },
-				"application/x-ndjson": { schema: { type: "string", minLength: 11, description: "One CPF (bare or quoted) or {\"cpf\": …} per line, at most 10 000 lines" } }
-			}
-		}
+		...batchRoute(batchLine("score", { ...creditScore, description: "When ok: the credit score, as GET /scores/{cpf} answers it" }))
 	},
 	{ method: "GET", path: "/scores/:cpf/history", action: "score-history.list", scope: "score:read", status: 200, tag: "Scores", summary: "The credit scores computed for a CPF, newest first, paged with `before`", response: scoreHistory },
 	{ method: "GET", path: "/privacy/:cpf", action: "privacy.access", scope: "privacy:admin", status: 200, tag: "Privacy (LGPD)", summary: "Everything held on a CPF in all three bases, with its audit trail; at most 10 000 movements, 1 000 consultations and 5 000 audit rows (newest movements first): `baseC.movementsNext` and `auditNext` continue in GET /activity/{cpf}/movements and GET /audit", response: { type: "object", required: ["cpf", "baseA", "baseB", "baseC", "audit", "auditNext"] } },

@@ -193,7 +193,7 @@ describe("gateway behaviour", () => {
 		// Every route to an action declared a consultation requires the Finalidade header, and no other route does.
 		const consultations = new Set(mesh.broker("api").registry.getActionList({ onlyAvailable: false, skipInternal: true, withEndpoints: false })
 			.filter(a => (a.action as { consultation?: boolean } | undefined)?.consultation).map(a => a.name));
-		expect([...consultations].sort()).toEqual(["asset-score.get", "cpf-lookup.get", "credit-score.batch", "credit-score.get", "profiles.get", "report.get"]);
+		expect([...consultations].sort()).toEqual(["asset-score.get", "cpf-lookup.get", "credit-score.batch", "credit-score.get", "profiles.get", "report.batch", "report.get"]);
 		for (const r of ROUTES) {
 			const op = doc.body.paths[`/api/v1${r.path.replace(/:(\w+)/g, "{$1}")}`][r.method.toLowerCase()];
 			const header = (op.parameters ?? []).find((p: { name: string }) => p.name === "Finalidade");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { LOOKUP_SQL, payloadA } from "../../../lib/base-a/lookup";
+import { LOOKUP_MANY_SQL, LOOKUP_SQL, payloadA, rowsByBidx } from "../../../lib/base-a/lookup";
 
 const identity = { cpf: "52998224725", nome: "Fulano de Tal", endereco: "Rua XXXX, 123 - Centro" };
 const sealed = { cpf_enc: "v1.k.cpf", nome_enc: "v1.k.nome", endereco_enc: "v1.k.end" };
@@ -42,5 +42,15 @@ describe("LOOKUP_SQL", () => {
 		expect(LOOKUP_SQL).toMatch(/LEFT JOIN debts d ON d\.person_id = p\.id/);
 		expect(LOOKUP_SQL).toMatch(/ORDER BY d\.data_vencimento, d\.created_at\s*$/);
 		expect(LOOKUP_SQL).not.toMatch(/\bcpf\b(?!_)/);
+	});
+});
+
+describe("rowsByBidx", () => {
+	it("groups LOOKUP_MANY_SQL's rows per person, each group in the query's order", () => {
+		const rows = [{ cpf_bidx: "a", id: "1" }, { cpf_bidx: "a", id: "2" }, { cpf_bidx: "b", id: null }];
+		const grouped = rowsByBidx(rows);
+		expect([...grouped.keys()]).toEqual(["a", "b"]);
+		expect(grouped.get("a")!.map(r => r.id)).toEqual(["1", "2"]);
+		expect(LOOKUP_MANY_SQL).toContain("= ANY($1::char(64)[])");
 	});
 });

@@ -41,8 +41,8 @@ describe("ROUTES", () => {
 	});
 
 	it("takes NDJSON only where movements or a batch of CPFs come in", () => {
-		expect(ROUTES.filter(r => r.accepts?.includes("application/x-ndjson")).map(r => r.action)).toEqual(["transaction-ingest.ingest", "credit-score.batch"]);
-		expect(ROUTES.filter(r => r.rawBody).map(r => r.action)).toEqual(["transaction-ingest.ingest", "credit-score.batch"]);
+		expect(ROUTES.filter(r => r.accepts?.includes("application/x-ndjson")).map(r => r.action)).toEqual(["transaction-ingest.ingest", "report.batch", "credit-score.batch"]);
+		expect(ROUTES.filter(r => r.rawBody).map(r => r.action)).toEqual(["transaction-ingest.ingest", "report.batch", "credit-score.batch"]);
 	});
 });
 
@@ -60,6 +60,9 @@ describe("allowedMethods", () => {
 		expect(allowedMethods("/api/v1/scores/52998224725")).toEqual(["GET"]);
 		expect(routeTemplate("/api/v1/scores/batch")).toBe("/api/v1/scores/batch");
 		expect(routeTemplate("/api/v1/scores/52998224725")).toBe("/api/v1/scores/:cpf");
+		expect(allowedMethods("/api/v1/reports/batch")).toEqual(["POST"]);
+		expect(allowedMethods("/api/v1/reports/52998224725")).toEqual(["GET"]);
+		expect(routeTemplate("/api/v1/reports/batch")).toBe("/api/v1/reports/batch");
 	});
 
 	it("knows the gateway's own paths outside the prefix", () => {
