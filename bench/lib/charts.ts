@@ -70,6 +70,14 @@ export function chartSpec(name: string, data: Json): TopLevelSpec | null {
 				{ measure: "longest event-loop stall, ms (target < 100)", bars: data.results.flatMap((r: Json) => Object.entries(r.maxDelayMs).map(([proc, v]) => ({ path: `${r.attack} — ${proc}`, side: "ours", value: v as number }))) },
 				{ measure: "valid lookups' p99 against idle (target < 3×)", bars: data.results.map((r: Json) => ({ path: r.attack, side: "ours", value: r.lookups.p99Ratio })) }
 			]);
+		case "webhooks":
+			return barPanels(`Webhooks: write → signed delivery, against signed POSTs in a loop (${at})`, [{
+				measure: "deliveries per second (higher is better)",
+				bars: Object.entries(data.results as Record<string, Json>).flatMap(([subs, r]) => [
+					{ path: `mesh, ${subs} subscription(s)`, side: "ours", value: r.mesh.deliveriesPerSec },
+					{ path: `raw loop, ${subs} subscription(s)`, side: "raw", value: r.raw.deliveriesPerSec }
+				])
+			}]);
 		case "batch": {
 			const n = data.params?.persons ?? data.params?.cpfs ?? 10_000;
 			const rate = (seconds: number) => n / seconds;

@@ -15,8 +15,9 @@ describe("engines.sh --cluster", () => {
 		expect(cluster.TRANSPORTER_FILE).toMatch(/\/transporter_cluster$/);
 		expect(cluster.ELASTICSEARCH_URL_FILE).toMatch(/\/elasticsearch_cluster_url$/);
 		expect(cluster).toMatchObject({ JETSTREAM_REPLICAS: "3", ES_REPLICAS: "1", ES_WAIT_FOR_ACTIVE_SHARDS: "all" });
-		// Everything else stays the single engines' (the test databases, the keys).
-		for (const name of ["POSTGRES_URL_FILE", "MONGO_URL_FILE", "MESH_KEYS_FILE", "ES_INDEX_PREFIX"]) expect(cluster[name], name).toBe(single[name]);
+		// Base A on the PostgreSQL pair (scripts/engines/postgres-pair.sh); everything else stays the single engines'.
+		expect(cluster.POSTGRES_URL_FILE).toMatch(/\/postgres_pair_test_url$/);
+		for (const name of ["MONGO_URL_FILE", "MESH_KEYS_FILE", "ES_INDEX_PREFIX"]) expect(cluster[name], name).toBe(single[name]);
 		expect(single.JETSTREAM_REPLICAS).toBeUndefined();
 	});
 

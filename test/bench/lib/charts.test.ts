@@ -23,6 +23,7 @@ describe("benchmark charts", () => {
 			: name === "abuse" ? data.results.map((r: any) => r.attack.slice(0, 20))
 				: name === "ingest" ? [data.read[0].path.slice(0, 20)]
 					: name === "batch" ? ["POST /scores/batch"]
+					: name === "webhooks" ? Object.keys(data.results).map((n: string) => `mesh, ${n} subscription`)
 					: data.results.map((r: any) => r.path.slice(0, 20));
 		for (const label of labels) expect(svg, label).toContain(label.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"));
 	});
