@@ -95,8 +95,6 @@ export interface Config {
 	esIndexPrefix: string;
 	ingestMaxMovements: number;
 	ingestBodyLimit: string;
-	/** INGEST_BODY_LIMIT in bytes (kb and mb of 1024, as body-parser counts them). */
-	ingestBodyBytes: number;
 	jetstreamMaxBytes: number;
 	/** Copies of each JetStream stream (and of its durable consumers). */
 	jetstreamReplicas: number;
@@ -147,7 +145,7 @@ export interface Config {
 const ENV_NAMES: Record<keyof Config, string> = {
 	env: "NODE_ENV", namespace: "NAMESPACE", nodeId: "NODE_ID", transporter: "TRANSPORTER", natsCa: "NATS_CA",
 	postgresUrl: "POSTGRES_URL", postgresOwnerUrl: "POSTGRES_OWNER_URL", mongoUrl: "MONGO_URL",
-	elasticsearchUrl: "ELASTICSEARCH_URL", postgresPoolMax: "POSTGRES_POOL_MAX", mongoPoolMax: "MONGO_POOL_MAX", esIndexPrefix: "ES_INDEX_PREFIX", ingestMaxMovements: "INGEST_MAX_MOVEMENTS", ingestBodyLimit: "INGEST_BODY_LIMIT", ingestBodyBytes: "INGEST_BODY_LIMIT", jetstreamMaxBytes: "JETSTREAM_MAX_BYTES",
+	elasticsearchUrl: "ELASTICSEARCH_URL", postgresPoolMax: "POSTGRES_POOL_MAX", mongoPoolMax: "MONGO_POOL_MAX", esIndexPrefix: "ES_INDEX_PREFIX", ingestMaxMovements: "INGEST_MAX_MOVEMENTS", ingestBodyLimit: "INGEST_BODY_LIMIT", jetstreamMaxBytes: "JETSTREAM_MAX_BYTES",
 	jetstreamReplicas: "JETSTREAM_REPLICAS", esReplicas: "ES_REPLICAS", esWaitForActiveShards: "ES_WAIT_FOR_ACTIVE_SHARDS",
 	adminApiKey: "ADMIN_API_KEY", piiKeys: "PII_KEYS",
 	blindIndexKey: "BLIND_INDEX_KEY", pseudonymKey: "PSEUDONYM_KEY", auditChainKeys: "AUDIT_CHAIN_KEYS", auditCheckpointSeconds: "AUDIT_CHECKPOINT_SECONDS", meshKeys: "MESH_KEYS", meshPublicKeys: "MESH_PUBLIC_KEYS", callerTokenSeconds: "CALLER_TOKEN_SECONDS", port: "PORT", host: "HOST",
@@ -196,7 +194,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 		env: s.NODE_ENV, namespace: s.NAMESPACE, nodeId: s.NODE_ID, transporter: s.TRANSPORTER, natsCa: s.NATS_CA,
 		postgresUrl: s.POSTGRES_URL, postgresOwnerUrl: s.POSTGRES_OWNER_URL, mongoUrl: s.MONGO_URL,
 		elasticsearchUrl: s.ELASTICSEARCH_URL, postgresPoolMax: s.POSTGRES_POOL_MAX, mongoPoolMax: s.MONGO_POOL_MAX, esIndexPrefix: s.ES_INDEX_PREFIX, ingestMaxMovements: s.INGEST_MAX_MOVEMENTS,
-		ingestBodyLimit: s.INGEST_BODY_LIMIT, ingestBodyBytes: sizeInBytes(s.INGEST_BODY_LIMIT), jetstreamMaxBytes: s.JETSTREAM_MAX_BYTES,
+		ingestBodyLimit: s.INGEST_BODY_LIMIT, jetstreamMaxBytes: s.JETSTREAM_MAX_BYTES,
 		jetstreamReplicas: s.JETSTREAM_REPLICAS, esReplicas: s.ES_REPLICAS, esWaitForActiveShards: s.ES_WAIT_FOR_ACTIVE_SHARDS, adminApiKey: s.ADMIN_API_KEY,
 		blindIndexKey: s.BLIND_INDEX_KEY && Buffer.from(s.BLIND_INDEX_KEY, "base64"),
 		pseudonymKey: s.PSEUDONYM_KEY && Buffer.from(s.PSEUDONYM_KEY, "base64"),

@@ -1,4 +1,5 @@
 import { normalizeCpf } from "./cpf";
+import type { ItemLimit } from "./errors";
 
 /**
  * What every batch route shares (POST /scores/batch, POST /reports/batch): the body's CPFs, in input order,
@@ -7,6 +8,8 @@ import { normalizeCpf } from "./cpf";
 
 /** At most this many CPFs in one batch (POST /scores/batch, POST /reports/batch): more is a 413, found while the body is read. */
 export const BATCH_MAX_CPFS = 10_000;
+/** The 413 past BATCH_MAX_CPFS, from the gateway (while reading) or the batch itself. */
+export const BATCH_LIMIT: ItemLimit = { max: BATCH_MAX_CPFS, type: "TOO_MANY_CPFS", what: "CPFs per batch" };
 /** CPFs read per round: one query per base per chunk; the first lines leave after the first chunk. */
 export const BATCH_CHUNK = 500;
 

@@ -132,3 +132,16 @@ export function classify(err: unknown): { outcome: Outcome; status: number } {
 	if (code >= 400 && code < 500) return { outcome: "invalid", status: code };
 	return { outcome: "error", status: 500 };
 }
+
+/** How many items a request may carry (movements, a batch's CPFs), and how it says so past that: one 413 for the gateway and the action. */
+export interface ItemLimit {
+	max: number;
+	/** The error's type, e.g. TOO_MANY_MOVEMENTS. */
+	type: string;
+	/** What is counted, for the message: `At most 10000 movements per request`. */
+	what: string;
+}
+
+export function tooManyItems(limit: ItemLimit): Errors.MoleculerClientError {
+	return new Errors.MoleculerClientError(`At most ${limit.max} ${limit.what}`, 413, limit.type, { max: limit.max });
+}

@@ -2,8 +2,8 @@ import { Readable } from "node:stream";
 import type { Context } from "moleculer";
 import { Errors } from "moleculer";
 import { config, need } from "../config";
-import { BATCH_MAX_CPFS, type BatchStatus, chunks, parseBatch } from "../lib/batch";
-import { BaseUnavailableError, type Thrown } from "../lib/errors";
+import { BATCH_LIMIT, type BatchStatus, chunks, parseBatch } from "../lib/batch";
+import { BaseUnavailableError, type Thrown, tooManyItems } from "../lib/errors";
 import { blindIndexer } from "../lib/pii";
 import { appendAuditMany } from "../middlewares/audit.middleware";
 import { publishConsultations } from "../middlewares/consultation.middleware";
@@ -76,7 +76,7 @@ export const BatchMixin = {
 	methods: {
 		streamBatch(ctx: Context<{ body: unknown }, MeshMeta, MeshLocals>, route: BatchRoute): Readable {
 			const { cpfs, given, tooMany } = parseBatch(ctx.params.body);
-			if (tooMany) throw new Errors.MoleculerClientError(`At most ${BATCH_MAX_CPFS} CPFs per batch`, 413, "TOO_MANY_CPFS", { max: BATCH_MAX_CPFS });
+			if (tooMany) throw tooManyItems(BATCH_LIMIT);
 			if (cpfs.length === 0) throw noCpf();
 			// The stream outlives the request's deadline (REQUEST_TIMEOUT_MS, which its calls would inherit):
 			// each chunk's calls have their own timeouts instead, so a batch is bounded chunk by chunk.

@@ -3,7 +3,7 @@ import type { ServerResponse } from "node:http";
 import type { Context, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { getAbsoluteFSPath } from "swagger-ui-dist";
-import { config } from "../config";
+import { config, sizeInBytes } from "../config";
 import { allowedMethods, API_PREFIX, routeAt, ROUTES, type GatewayRoute } from "../lib/gateway/routes";
 import { readNdjson } from "../lib/gateway/ndjson-body";
 import { toHttpError } from "../lib/gateway/errors";
@@ -71,6 +71,8 @@ function authenticateFirst(this: any, req: Req, res: ServerResponse, next: Next)
 }
 
 const bodyParser = (ApiGateway as any).bodyParser;
+/** INGEST_BODY_LIMIT in bytes, as body-parser counts it for the JSON bodies of the same routes. */
+const INGEST_BODY_BYTES = sizeInBytes(config.ingestBodyLimit);
 
 /**
  * An NDJSON body, read as it arrives and given up past its route's line count or the byte limit
@@ -79,8 +81,7 @@ const bodyParser = (ApiGateway as any).bodyParser;
 function ndjsonBody(req: Req, res: ServerResponse, next: Next): void {
 	if ((req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase() !== "application/x-ndjson") return next();
 	const route = routeAt(req.method, new URL(req.originalUrl ?? req.url ?? "/", "http://gateway").pathname);
-	const limit = route?.items ?? { max: Number.MAX_SAFE_INTEGER, type: "TOO_MANY_ITEMS", what: "lines" };
-	readNdjson(req, config.ingestBodyBytes, limit).then(text => {
+	readNdjson(req, INGEST_BODY_BYTES, route?.items).then(text => {
 		req.body = text;
 		next();
 	}, err => refuse(req, res, next, err));

@@ -4,7 +4,8 @@ import { Errors } from "moleculer";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import { config } from "../config";
 import { activityPseudonym } from "../lib/base-c/subject";
-import { type MovementBatch, type MovementRecord, MAX_REPORTED_ERRORS, splitBody, toRecords, validateMovements } from "../lib/base-c/movement";
+import { type MovementBatch, type MovementRecord, MAX_REPORTED_ERRORS, MOVEMENT_LIMIT, splitBody, toRecords, validateMovements } from "../lib/base-c/movement";
+import { tooManyItems } from "../lib/errors";
 
 /** Movements per JetStream message: one message per slice of a request keeps the channel cheap. */
 const RECORDS_PER_MESSAGE = 1000;
@@ -31,7 +32,7 @@ const TransactionIngestService: ServiceSchema<ServiceSettingSchema, object, Tran
 			async handler(ctx: Context<{ body: unknown }, MeshMeta, MeshLocals>) {
 				const { items, errors: parseErrors, tooMany } = splitBody(ctx.params.body, config.ingestMaxMovements);
 				if (tooMany) {
-					throw new Errors.MoleculerClientError(`At most ${config.ingestMaxMovements} movements per request`, 413, "TOO_MANY_MOVEMENTS", { max: config.ingestMaxMovements });
+					throw tooManyItems(MOVEMENT_LIMIT);
 				}
 				const { movements, errors } = validateMovements(items);
 				const all = [...parseErrors, ...errors].sort((a, b) => a.index - b.index);

@@ -4,6 +4,11 @@ import { Validators } from "moleculer";
 import { type MoleculerFastestValidator, VALIDATOR_OPTIONS } from "../validator";
 import { toCents } from "../money";
 import { SUBJECT_PATTERN } from "./subject";
+import { config } from "../../config";
+import type { ItemLimit } from "../errors";
+
+/** The 413 past INGEST_MAX_MOVEMENTS, from the gateway (while reading NDJSON) or the ingest action. */
+export const MOVEMENT_LIMIT: ItemLimit = { max: config.ingestMaxMovements, type: "TOO_MANY_MOVEMENTS", what: "movements per request" };
 
 /** `tipo` of a movement (documented in docs/base-c.md). */
 export const MOVEMENT_TYPES = ["cartao", "pix", "boleto", "ted", "doc", "saque", "deposito", "debito_automatico", "transferencia"] as const;

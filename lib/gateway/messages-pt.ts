@@ -38,7 +38,6 @@ export const ERRORS_PT: Record<string, string | ((english: string) => string)> =
 	INVALID_IDEMPOTENCY_KEY: "A Idempotency-Key deve ter de 1 a 255 caracteres ASCII visíveis",
 	TOO_MANY_MOVEMENTS: "Movimentações demais numa só requisição",
 	TOO_MANY_CPFS: "CPFs demais num só lote (no máximo 10 000)",
-	TOO_MANY_ITEMS: "Linhas demais no corpo da requisição",
 	ENTITY_TOO_LARGE: "O corpo da requisição é grande demais",
 	PAYLOAD_TOO_LARGE: "O corpo da requisição é grande demais",
 	ENTITY_PARSE_FAILED: "O corpo da requisição não é um JSON válido",

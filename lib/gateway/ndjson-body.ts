@@ -1,18 +1,5 @@
 import { StringDecoder } from "node:string_decoder";
-import { Errors } from "moleculer";
-
-/** How many lines a route's NDJSON body may hold, and how it says so past that (as its action would). */
-export interface ItemLimit {
-	max: number;
-	/** The error's type, e.g. TOO_MANY_MOVEMENTS. */
-	type: string;
-	/** What is counted, for the message: `At most 10000 movements per request`. */
-	what: string;
-}
-
-export function tooManyItems(limit: ItemLimit): Errors.MoleculerClientError {
-	return new Errors.MoleculerClientError(`At most ${limit.max} ${limit.what}`, 413, limit.type, { max: limit.max });
-}
+import { type ItemLimit, tooManyItems } from "../errors";
 
 /** As body-parser reports a body past its limit, so the gateway answers it the same way (413). */
 function tooLarge(): Error {
@@ -23,11 +10,11 @@ const NOT_BLANK = /\S/;
 
 /**
  * Reads an NDJSON body as it arrives, counting its non-blank lines, and gives up as soon as it holds
- * more than `limit.max` of them or more than `maxBytes`: the rest is never read, so a body of millions
+ * more than `limit.max` of them (when the route has a limit) or more than `maxBytes`: the rest is never read, so a body of millions
  * of junk lines costs the gateway a few kilobytes, not the whole upload and its copies. The text is
  * passed on whole; the action checks each line itself.
  */
-export async function readNdjson(body: AsyncIterable<Buffer | string>, maxBytes: number, limit: ItemLimit): Promise<string> {
+export async function readNdjson(body: AsyncIterable<Buffer | string>, maxBytes: number, limit?: ItemLimit): Promise<string> {
 	const decoder = new StringDecoder("utf8");
 	const parts: string[] = [];
 	let bytes = 0;
@@ -52,7 +39,7 @@ export async function readNdjson(body: AsyncIterable<Buffer | string>, maxBytes:
 		if (bytes > maxBytes) throw tooLarge();
 		const text = typeof chunk === "string" ? chunk : decoder.write(chunk);
 		count(text);
-		if (lines + (open ? 1 : 0) > limit.max) throw tooManyItems(limit);
+		if (limit && lines + (open ? 1 : 0) > limit.max) throw tooManyItems(limit);
 		parts.push(text);
 	}
 	const rest = decoder.end();

@@ -1,9 +1,8 @@
 import { fvToJsonSchema, type JsonSchema, type RouteSpec } from "../openapi";
 import type { Scope } from "../scopes";
-import { MOVEMENT_TYPES } from "../base-c/movement";
-import { BATCH_MAX_CPFS } from "../batch";
-import { config } from "../../config";
-import type { ItemLimit } from "./ndjson-body";
+import { MOVEMENT_LIMIT, MOVEMENT_TYPES } from "../base-c/movement";
+import { BATCH_LIMIT } from "../batch";
+import type { ItemLimit } from "../errors";
 
 // Response shapes, for the OpenAPI document.
 const str = { type: "string" };
@@ -178,7 +177,7 @@ const batchRoute = (line: JsonSchema): Pick<GatewayRoute, "response" | "response
 	// The stream as a whole, as NDJSON readers (and schemathesis) take it: a list of lines, each one a batchLine.
 	response: { type: "array", description: "One JSON object per line, in input order", items: line }, responseContentType: "application/x-ndjson",
 	rawBody: true, accepts: ["application/json", "application/x-ndjson"],
-	items: { max: BATCH_MAX_CPFS, type: "TOO_MANY_CPFS", what: "CPFs per batch" },
+	items: BATCH_LIMIT,
 	requestBody: {
 		required: true,
 		content: {
@@ -231,7 +230,7 @@ export const ROUTES: GatewayRoute[] = [
 		summary: "Ingest movements: one, a JSON array, or NDJSON; 202 once durably queued, all or nothing",
 		response: { type: "object", required: ["accepted"], properties: { accepted: { type: "integer" } } },
 		rawBody: true, accepts: ["application/json", "application/x-ndjson"],
-		items: { max: config.ingestMaxMovements, type: "TOO_MANY_MOVEMENTS", what: "movements per request" },
+		items: MOVEMENT_LIMIT,
 		requestBody: {
 			required: true,
 			content: {

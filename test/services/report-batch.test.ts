@@ -1,35 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { config } from "../../config";
 import { formatCpf, randomCpf } from "../../lib/cpf";
-import { PROFILES } from "../../mixins/base-b.mixin";
 import { BATCH_MAX_CPFS } from "../../lib/batch";
 import { index } from "../../lib/base-c/indices";
 import { activitySubject, piiCipher } from "../support/keys";
 import { ownerQuery } from "../support/db";
 import { withEs } from "../support/es";
-import { withMongo } from "../support/mongo";
+import { postBatch, removeProfiles, seedProfiles } from "../support/batch";
 import { api, engines, eventually, startMesh, TEST_PURPOSE, type Mesh } from "../support/mesh";
 
 let mesh: Mesh;
 const COUNT = BATCH_MAX_CPFS;
 
-/** A profile sealed as the profiles service seals it, inserted with the raw driver for speed (as test/services/credit-score-batch.test.ts). */
-function profileDoc(cpf: string, i: number) {
-	const pii = piiCipher();
-	const _id = pii.blindIndex(cpf);
-	const seal = (field: string, value: string) => pii.encrypt(value, `profiles.${field}:${_id}`);
-	return {
-		_id, cpf_enc: seal("cpf", cpf), endereco_enc: seal("endereco", `Rua ${i}`), dataNascimento_enc: seal("dataNascimento", `19${50 + (i % 50)}-0${1 + (i % 9)}-1${i % 10}`),
-		fonteDeRenda: "Assalariado", bens: [{ tipo: "Casa", inicioPosse: "2015-06-01", quitado: i % 2 === 0 }], createdAt: new Date(), updatedAt: new Date()
-	};
-}
-
 /** POST /reports/batch, answered lines parsed. */
-async function batch(body: string, { contentType = "application/json", headers = { finalidade: TEST_PURPOSE } as Record<string, string>, key = mesh.adminKey } = {}) {
-	const res = await fetch(`${mesh.url}/api/v1/reports/batch`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": contentType, ...headers }, body });
-	const text = await res.text();
-	return { status: res.status, type: res.headers.get("content-type") ?? "", text, lines: res.status === 200 ? text.trim().split("\n").map(l => JSON.parse(l)) : [], body: res.status === 200 ? null : JSON.parse(text) };
-}
+const batch = (body: string, options: Parameters<typeof postBatch>[3] = {}) => postBatch(mesh, "/reports/batch", body, options);
 
 const seeded: string[] = [];
 let known: string;
@@ -48,19 +32,11 @@ beforeAll(async () => {
 	// Consulted once, and that consultation stored, before any report is compared (ultimaConsulta is a day).
 	expect((await api(mesh, "GET", `/api/v1/reports/${known}`)).status).toBe(200);
 	await eventually(() => api(mesh, "GET", `/api/v1/activity/${known}`), r => r.body.ultimaConsulta !== null);
-	const unique = new Set<string>();
-	while (unique.size < COUNT) unique.add(randomCpf());
-	seeded.push(...unique);
-	await withMongo(async db => {
-		for (let start = 0; start < COUNT; start += 2000) await db.collection(PROFILES).insertMany(seeded.slice(start, start + 2000).map((cpf, k) => profileDoc(cpf, start + k)) as any[], { ordered: false });
-	});
+	seeded.push(...(await seedProfiles(COUNT)));
 }, 300_000);
 afterAll(async () => {
 	await engines("up", "mongo");
-	await withMongo(async db => {
-		const ids = seeded.map(cpf => piiCipher().blindIndex(cpf));
-		for (let start = 0; start < ids.length; start += 1000) await db.collection(PROFILES).deleteMany({ _id: { $in: ids.slice(start, start + 1000) } as any });
-	});
+	await removeProfiles(seeded);
 	await mesh?.stop();
 }, 120_000);
 
