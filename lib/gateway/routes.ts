@@ -252,7 +252,7 @@ export const ROUTES: GatewayRoute[] = [
 	{
 		method: "POST", path: "/scores/batch", action: "credit-score.batch", consultation: true, scope: "score:read", status: 200, tag: "Scores",
 		summary: "Credit scores of up to 10 000 CPFs (a JSON array, or NDJSON: one CPF or {\"cpf\": …} per line; more → 413), streamed as NDJSON in input order, one line per CPF with its own status; each scored CPF is a consultation",
-		...batchRoute(batchLine("score", { ...creditScore, required: (creditScore.required as string[]).filter(r => r !== "cpf"), description: "When ok: the credit score, as GET /scores/{cpf} answers it (its cpf may be left out: it is the line's)" }))
+		...batchRoute(batchLine("score", { ...creditScore, required: (creditScore.required as string[]).filter(r => r !== "cpf" && r !== "recorded"), description: "When ok: the credit score, as GET /scores/{cpf} answers it, without its cpf (the line's) and `recorded` (a batch keeps its scores after the lines leave)" }))
 	},
 	{ method: "GET", path: "/scores/:cpf/history", action: "score-history.list", scope: "score:read", status: 200, tag: "Scores", summary: "The credit scores computed for a CPF, newest first, paged with `before`", response: scoreHistory },
 	{ method: "GET", path: "/privacy/:cpf", action: "privacy.access", scope: "privacy:admin", status: 200, tag: "Privacy (LGPD)", summary: "Everything held on a CPF in all three bases, with its audit trail; at most 10 000 movements, 1 000 consultations and 5 000 audit rows (newest movements first): `baseC.movementsNext` and `auditNext` continue in GET /activity/{cpf}/movements and GET /audit", response: { type: "object", required: ["cpf", "baseA", "baseB", "baseC", "audit", "auditNext"] } },
