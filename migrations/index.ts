@@ -10,6 +10,7 @@ import { consultationsScope } from "./011-consultations-scope";
 import { erasures } from "./025-erasures";
 import { rateBuckets } from "./026-rate-buckets";
 import { webhooks } from "./030-webhooks";
+import { rateBucketLeases } from "./031-rate-bucket-leases";
 import { auditKeyedChain } from "./020-audit-keyed-chain";
 import { idempotencyClaim } from "./021-idempotency-claim";
 
@@ -17,7 +18,7 @@ import { followPrimary, parsePostgresUrl } from "../lib/base-a/primary";
 import type { Migration, RunSql } from "./migration";
 
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
-export const migrations: Migration[] = [baseA, idempotencyOwner, debtOwner, idempotencyCpf, auditActionNames, consumerPurposes, consultationsScope, auditKeyedChain, idempotencyClaim, erasures, rateBuckets, webhooks];
+export const migrations: Migration[] = [baseA, idempotencyOwner, debtOwner, idempotencyCpf, auditActionNames, consumerPurposes, consultationsScope, auditKeyedChain, idempotencyClaim, erasures, rateBuckets, webhooks, rateBucketLeases];
 
 /**
  * Brings Base A's schema up to date with the owner role's URL (the application's role may not

@@ -6,6 +6,7 @@ import { config } from "../config";
 import { parseAddressList } from "../config/addresses";
 import { ROUTES, type GatewayRoute } from "../lib/gateway/routes";
 import { RateLimiter } from "../lib/gateway/rate-limit";
+import { type Grant, TokenLeases } from "../lib/gateway/token-leases";
 import { checkBody, checkIdempotencyKey, checkPathParamsInBody, clientAddress } from "../lib/gateway/request-checks";
 import type { Mixin, MixinSchema } from "../types/mixin";
 
@@ -39,6 +40,7 @@ const routeByKey = new Map(ROUTES.map(r => [`${r.method} ${r.action}`, r]));
 interface GatewayAuthThis {
 	consumerCache: Map<string, { consumer: KnownConsumer | null; until: number }>;
 	rateLimiter: RateLimiter;
+	tokenLeases: TokenLeases;
 	addressLimiter: RateLimiter;
 	sharedLimitWarned: number;
 	trustedProxies: BlockList;
@@ -62,6 +64,7 @@ export const GatewayAuthMixin = {
 		this.consumerCache = new Map();
 		// The consumers' limit when the shared one is out of reach; the addresses' limit always (docs/rate-limits.md).
 		this.rateLimiter = new RateLimiter();
+		this.tokenLeases = new TokenLeases();
 		this.sharedLimitWarned = 0;
 		this.addressLimiter = new RateLimiter();
 		// Settings travel to other nodes as JSON: the list is kept there as text and parsed here.
@@ -72,10 +75,12 @@ export const GatewayAuthMixin = {
 		// A revoked key stops working at once on every gateway, not when the cache expires.
 		"consumers.revoked"() {
 			this.consumerCache.clear();
+			this.tokenLeases.clear();
 		},
 		// Changed purposes too: the cached caller token carries the old ones.
 		"consumers.changed"() {
 			this.consumerCache.clear();
+			this.tokenLeases.clear();
 		}
 	},
 
@@ -104,14 +109,15 @@ export const GatewayAuthMixin = {
 		},
 
 		/**
-		 * One request from the consumer's token bucket, shared by every gateway (consumers.take in Base A:
-		 * docs/rate-limits.md); 0, or the seconds to wait. Base A out of reach: this gateway's own bucket,
-		 * so the API keeps serving the other bases with a limit per replica meanwhile.
+		 * One request from the consumer's token bucket, shared by every gateway (consumers.take in Base A,
+		 * a lease of a few tokens at a time: docs/rate-limits.md); 0, or the seconds to wait. Base A out of
+		 * reach: this gateway's own bucket, so the API keeps serving the other bases with a limit per
+		 * replica meanwhile.
 		 */
 		async takeRequest(ctx: GatewayContext, consumer: KnownConsumer): Promise<number> {
 			try {
-				const { wait }: { wait: number } = await this.broker.call("consumers.take", {}, { parentCtx: ctx, caller: this.fullName, timeout: SHARED_LIMIT_TIMEOUT_MS, retries: 0 });
-				return wait;
+				return await this.tokenLeases.take(consumer.id, consumer.rateLimit, count =>
+					this.broker.call<Grant, { count: number }>("consumers.take", { count }, { parentCtx: ctx, caller: this.fullName, timeout: SHARED_LIMIT_TIMEOUT_MS, retries: 0 }));
 			} catch (err: any) {
 				if (Date.now() > this.sharedLimitWarned + 60_000) {
 					this.sharedLimitWarned = Date.now();

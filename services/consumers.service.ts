@@ -33,17 +33,20 @@ const ConsumersService: ServiceSchema<ServiceSettingSchema, object, BaseAThis> =
 		 * this group (the gateway cannot make one), or null.
 		 */
 		/**
-		 * Takes one request from the calling consumer's token bucket, shared by every gateway replica
-		 * (docs/rate-limits.md). The consumer and its rate come from the verified caller token, never params.
+		 * Takes up to `count` requests (a gateway's lease, lib/gateway/token-leases.ts) from the calling
+		 * consumer's token bucket, shared by every gateway replica (docs/rate-limits.md): how many it
+		 * granted, and when none, the seconds to wait. The consumer and its rate come from the verified
+		 * caller token, never params.
 		 */
 		take: {
 			callers: ["api"], scopes: [],
 			visibility: "public",
-			async handler(ctx: Context<unknown, MeshMeta, MeshLocals>) {
+			params: { $$strict: true, count: { type: "number", integer: true, min: 1, max: 100, default: 1 } },
+			async handler(ctx: Context<{ count: number }, MeshMeta, MeshLocals>) {
 				const { id, rateLimit } = ctx.locals.caller!;
 				const perMinute = rateLimit ?? config.rateLimitPerMinute;
-				const [row] = await this.query<{ allowed: boolean; tokens: number }>(TAKE_TOKEN_SQL, [id, perMinute]);
-				return { wait: row.allowed ? 0 : secondsUntilToken(row.tokens, perMinute) };
+				const [row] = await this.query<{ granted: number; tokens: number }>(TAKE_TOKEN_SQL, [id, perMinute, ctx.params.count]);
+				return { granted: row.granted, wait: row.granted > 0 ? 0 : secondsUntilToken(row.tokens, perMinute) };
 			}
 		},
 

@@ -90,11 +90,21 @@ export async function launchMesh(state: BenchState, root: string, env: NodeJS.Pr
 	state.transporter = cfg.transporter;
 	state.natsCa = cfg.natsCa;
 	const logFile = path.join(os.tmpdir(), `credit-mesh-${namespace}.log`);
-	const meshEnv: NodeJS.ProcessEnv = { ...env, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "warn", NAMESPACE: namespace, NODE_ENV: "development" };
+	// The audit chain's maintenance must not run inside the measurement over rows that earlier runs left in
+	// the shared database: no full verification (hourly, and once at start: AUDIT_VERIFY_SECONDS=0), and the
+	// first checkpoint of the new namespace (which verifies every row since the chain began, as a new deployment
+	// must) is waited for before any measurement (waitReady). Checkpoints every 5 s afterwards verify each new
+	// row once, as every 60 s would.
+	const meshEnv: NodeJS.ProcessEnv = {
+		...env, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "warn", NAMESPACE: namespace, NODE_ENV: "development",
+		AUDIT_VERIFY_SECONDS: "0", AUDIT_CHECKPOINT_SECONDS: "5"
+	};
 	console.log(`starting the mesh: namespace ${namespace}, port ${port}, log ${logFile}`);
 	const runner = [path.join(root, "node_modules/moleculer/bin/moleculer-runner.js"), "--config", "dist/moleculer.config.js"];
 	const procs = meshGroups(meshEnv, o).map(g => {
-		const child = spawnLogged(process.execPath, [...runner, ...g.args], g.env, root, logFile);
+		// BENCH_NODE_ARGS: Node options for the mesh's processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile them.
+		const nodeArgs = process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+		const child = spawnLogged(process.execPath, [...nodeArgs, ...runner, ...g.args], g.env, root, logFile);
 		state.children.push(child);
 		child.once("exit", (code, signal) => {
 			if (!state.meshStopping) console.error(`mesh process (${g.name}) exited early (${code ?? signal}); log: ${logFile}`);
@@ -135,8 +145,27 @@ async function waitReady(state: BenchState, o: MeshOptions & { base: string; nat
 		await state.observer.waitForServices(o.waitFor, Math.max(1000, until - Date.now()), 200);
 		await state.observer.stop();
 		state.observer = undefined;
+		if (o.waitFor.includes("audit")) await firstCheckpoint(o.cfg, o.namespace);
 	}
 	return last;
+}
+
+/** Waits (10 minutes at most) for the audit service's first checkpoint on the namespace: its catch-up verification done. */
+async function firstCheckpoint(cfg: Config, namespace: string): Promise<void> {
+	const started = Date.now();
+	const nc = await natsConnection(cfg, `credit-mesh-bench-${process.pid}`);
+	try {
+		const jsm = await nc.jetstreamManager({ timeout: 5000 });
+		const name = channel(namespace, "auditCheckpoints").name;
+		while (((await jsm.streams.info(name).catch(() => null))?.state.messages ?? 0) === 0) {
+			if (Date.now() - started > 600_000) throw new Error("no audit checkpoint within 10 minutes of start");
+			await sleep(500);
+		}
+	} finally {
+		await nc.close();
+	}
+	const seconds = (Date.now() - started) / 1000;
+	if (seconds > 1) console.log(`  waited ${seconds.toFixed(1)} s for the audit chain's first checkpoint (its verification of the rows earlier runs left)`);
 }
 
 /** A node that only watches a mesh's namespace. It beats like the mesh's nodes (HEARTBEAT_*), or they drop it. */

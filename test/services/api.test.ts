@@ -334,4 +334,14 @@ describe("rate limits shared by every gateway (docs/rate-limits.md)", () => {
 		// Another key has a bucket of its own.
 		expect((await api(gateways[1], "GET", `/api/v1/persons/${cpf}`)).status).toBe(200);
 	});
+
+	it("takes a busy key's tokens in leases (one round trip per lease), never more than the bucket holds", async () => {
+		// 60 000 a minute: leases of 100 (0.1 s of the rate; lib/gateway/token-leases.ts).
+		const created = await api(gateways[0], "POST", "/api/v1/consumers", { body: { name: "leased", scopes: ["persons:read"], rateLimit: 60_000 } });
+		const key = created.body.key;
+		for (let i = 0; i < 30; i++) expect((await api(gateways[i % 2], "GET", `/api/v1/persons/${cpf}`, { key })).status).toBe(200);
+		// The last take granted a whole lease, not one token (the refill hides how many takes there were).
+		const [bucket] = await ownerQuery<{ granted: number }>("SELECT granted FROM rate_buckets WHERE consumer_id = $1", [created.body.id]);
+		expect(bucket.granted).toBe(100);
+	});
 });
