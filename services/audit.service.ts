@@ -44,6 +44,8 @@ interface AuditVars extends BaseAThis {
 	/** The newest checkpoint a verification of this process found good: where the next incremental one starts. */
 	lastGood: GoodCheckpoint | null;
 	checkpointTimer?: ReturnType<typeof setInterval>;
+	/** The checkpoint being made, if one is: a tick never starts a second one beside it. */
+	checkpointing?: Promise<unknown>;
 	/** The periodic full verification (AUDIT_VERIFY_SECONDS) that keeps the chain's gauges fresh. */
 	verifyTimer?: ReturnType<typeof setInterval>;
 }
@@ -221,10 +223,15 @@ const AuditService: ServiceSchema<ServiceSettingSchema, AuditMethods, AuditVars>
 		this.writer = new AuditWriter(work => this.adapter.db.transaction(t => work((sql, bind) => this.query(sql, bind, t))), need(config, "auditChainKeys"));
 		// The keyed chain begins (its marker row) now, or else with the first append (Base A may still be starting).
 		await this.writer.begin().catch((err: Error) => this.logger.warn("Audit chain not begun yet (done by the first append):", err?.name));
-		this.checkpointTimer = setInterval(
-			() => this.checkpoint().catch((err: Error) => this.logger.warn("Audit checkpoint failed:", err?.name, err?.message)),
-			config.auditCheckpointSeconds * 1000
-		);
+		// One at a time: the first checkpoint of a new deployment verifies the whole chain, which can take longer
+		// than the interval; overlapping ones each verified it again and took every connection of the pool
+		// (the appends then answered 503: found by the benchmarks, where each run's namespace starts anew).
+		this.checkpointTimer = setInterval(() => {
+			if (this.checkpointing) return;
+			this.checkpointing = this.checkpoint()
+				.catch((err: Error) => this.logger.warn("Audit checkpoint failed:", err?.name, err?.message))
+				.finally(() => (this.checkpointing = undefined));
+		}, config.auditCheckpointSeconds * 1000);
 		this.checkpointTimer.unref();
 		if (config.auditVerifySeconds) {
 			// A failed run (Base A down) leaves the last result; the alert on its age notices if it keeps failing.
@@ -239,8 +246,9 @@ const AuditService: ServiceSchema<ServiceSettingSchema, AuditMethods, AuditVars>
 	async stopped() {
 		clearInterval(this.checkpointTimer);
 		clearInterval(this.verifyTimer);
-		// The head at shutdown, so that no row of this run is left beyond the last checkpoint for long.
-		await this.checkpoint().catch((err: Error) => this.logger.warn("Audit checkpoint at shutdown failed:", err?.name, err?.message));
+		// The head at shutdown, so that no row of this run is left beyond the last checkpoint for long; not when
+		// a checkpoint is being made (a first one may verify for minutes: shutdown does not wait for it).
+		if (!this.checkpointing) await this.checkpoint().catch((err: Error) => this.logger.warn("Audit checkpoint at shutdown failed:", err?.name, err?.message));
 	}
 };
 

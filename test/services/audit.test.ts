@@ -8,6 +8,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { ServiceBroker } from "moleculer";
 import brokerConfig from "../../moleculer.config";
 import AuditService from "../../services/audit.service";
+import { config } from "../../config";
 import { connect } from "nats";
 import { natsOptions } from "../../config/nats";
 import { channel } from "../../lib/mesh/streams";
@@ -255,6 +256,33 @@ describe("keyed chain and signed checkpoints (issue 17)", () => {
 			await nc.close();
 		}
 		expect(await verify()).toMatchObject({ ok: true, checkpoint: { seq: head } });
+	});
+
+	it("makes one checkpoint at a time, however long one takes (overlapping ones took every connection of the pool)", async () => {
+		const logger: any = brokerConfig.logger;
+		const every = config.auditCheckpointSeconds;
+		config.auditCheckpointSeconds = 1;
+		const extra = new ServiceBroker({ ...brokerConfig, namespace: mesh.namespace, nodeID: `audit-slow-${Date.now()}`, logger: { ...logger, options: { ...logger.options, level: "warn" } } });
+		extra.createService(AuditService);
+		try {
+			await extra.start();
+		} finally {
+			config.auditCheckpointSeconds = every;
+		}
+		// A checkpoint that takes 2.5 s, as a first one verifying a long chain does.
+		const service = extra.getLocalService("audit") as unknown as { checkpoint(): Promise<null> };
+		let running = 0, most = 0, made = 0;
+		service.checkpoint = async () => {
+			made++;
+			most = Math.max(most, ++running);
+			await new Promise(r => setTimeout(r, 2500));
+			running--;
+			return null;
+		};
+		await new Promise(r => setTimeout(r, 4600));
+		await extra.stop();
+		expect(most).toBe(1);
+		expect(made).toBeGreaterThanOrEqual(2);
 	});
 
 	it("reports a forged checkpoint and a replayed one, and keeps checking from the last good one", async () => {
