@@ -27,7 +27,7 @@ import { runMain, stopEverything } from "./lib/lifecycle";
 import type { BenchState } from "./lib/state";
 import { type Watch, observe } from "./lib/measure";
 import type { Observation } from "./lib/report";
-import { basesAandBUp, launchMesh, meshWarnings, SHAPE_FLAGS, shapeOf, stopMesh } from "./lib/mesh";
+import { basesAandBUp, launchMesh, meshWarnings, SHAPE_FLAGS, SHAPE_LABELS, shapeOf, stopMesh } from "./lib/mesh";
 import { fmt, gitState, gitText, machineInfo, noiseWarning, printMeshWarnings, printObservation, table, writeResults } from "./lib/report";
 import { percentile, sortedCopy } from "./lib/stats";
 
@@ -228,10 +228,11 @@ async function measure(label: string, watch: Watch, once: () => Promise<ExportRu
 
 async function main(): Promise<void> {
 	const machine = machineInfo();
-	console.log(`ml-export benchmark: ${opts.profiles} profiles seeded, ${opts.runs} measured export(s) per side after one warm-up, mesh in one process`);
+	console.log(`ml-export benchmark: ${opts.profiles} profiles seeded, ${opts.runs} measured export(s) per side after one warm-up, mesh: ${SHAPE_LABELS[shapeOf(opts)]}`);
 	console.log(`machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memGiB} GiB, node ${machine.node}`);
 	checkInSync(ROOT, [
-		["services/ml-export.service.ts", "find({}, { projection: { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 }, batchSize: 500 })"],
+		["services/ml-export.service.ts", "find({}, { projection: { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 }, batchSize: CHUNK })"],
+		["services/ml-export.service.ts", "const CHUNK = 500;"],
 		["services/ml-export.service.ts", `pseudonymizer(need(config, "pseudonymKey"), "ml")`],
 		["services/ml-export.service.ts", `audit: { before: "started", outcome: () => null }`]
 	]);

@@ -7,11 +7,13 @@ import { type EsDelta, esText } from "./elasticsearch";
 import type { OursIngest } from "./ours";
 import { PUBLISH_VARIANTS, type PublishVariant, type publishRaw } from "./raw";
 import { CONSUMER_BATCH, PUBLISH_CHUNK } from "./services";
+import { SHAPE_LABELS, shapeOf } from "../lib/mesh";
 
 /** The run's parameters, as the command line gave them. */
 interface IngestParams {
 	movements: number; cpfs: number; batch: number; parallel: number; warmupMovements: number;
 	concurrency: number; duration: number; rawConcurrency: number; rawFlushBytes: number;
+	split?: boolean; oneProcess?: boolean;
 }
 
 /** What each path is called in the output and the JSON. */
@@ -106,7 +108,8 @@ export async function reportIngest(root: string, run: IngestRun): Promise<string
 	console.log(`ours ${cpuPerText(per.readOurs, "request")}\nraw  ${cpuPerText(per.readRaw, "request")}`);
 	if (Number.isNaN(ratio.read.reqPerSec)) console.log("\nno read ratio: a side had failed reads (see the errors column and the warnings)");
 	else console.log(`\n${ratioText(ratio.read)}`);
-	console.log("note: the mesh runs in one process (all of dist/services): moleculer's preferLocal keeps gateway → service calls in-process; NATS carries JetStream only.");
+	const shape = shapeOf(opts);
+	console.log(`note: the mesh ran as ${SHAPE_LABELS[shape]}${shape === "one-process" ? ": moleculer's preferLocal keeps gateway → service calls in-process; NATS carries JetStream only" : ""}.`);
 	const noise = noiseWarning([["ingest ours", run.ours], ["ingest raw", run.raw], ["read ours", readOurs], ["read raw", readRaw]]);
 	if (noise) console.log(noise);
 	printMeshWarnings(run.warnings);
