@@ -16,6 +16,7 @@ import { randomCpf } from "../lib/cpf";
 import { parseDate, todayIso } from "../lib/dates";
 import { PiiCipher, pseudonymizer } from "../lib/pii";
 import { featureRow } from "../lib/base-b/features";
+import { creditScoreColumns, SCORE_LATEST, type ScoreDoc } from "../lib/base-b/score-history";
 import type { ProfileDoc } from "../lib/base-b/profile";
 import { parseFlags } from "../scripts/args";
 import { deleteSeededProfiles, ferretStorageUrl, profilesCollection } from "./lib/base-b";
@@ -175,7 +176,7 @@ function oursExport(base: string, key: string): Promise<ExportRun> {
  * birth date opened with the same AAD, featureRow under the same ML pseudonym, JSON.stringify + "\n".
  * The lines are counted, measured (UTF-8 bytes) and hashed, not kept.
  */
-async function rawExport(profiles: Collection, pool: pg.Pool, cipher: PiiCipher, subjectOf: (bidx: string) => string, consumer: string): Promise<ExportRun> {
+async function rawExport(profiles: Collection, latest: Collection<ScoreDoc & { _id: string }>, pool: pg.Pool, cipher: PiiCipher, subjectOf: (bidx: string) => string, consumer: string): Promise<ExportRun> {
 	const t0 = process.hrtime.bigint();
 	await rawAudit(pool, consumer, "ml-export.features", null, randomUUID(), "started");
 	const cursor = profiles.find({}, { projection: PROJECTION, batchSize: BATCH_SIZE });
@@ -184,14 +185,27 @@ async function rawExport(profiles: Collection, pool: pg.Pool, cipher: PiiCipher,
 	let rows = 0;
 	let bytes = 0;
 	let firstByteMs: number | null = null;
+	// Per chunk of the cursor's batch size, the chunk's latest credit scores by one `$in`, as the service does.
+	const write = async (chunk: ProfileDoc[]) => {
+		const scores = new Map((await latest.find({ _id: { $in: chunk.map(d => d._id) } }).toArray()).map(d => [d._id, d]));
+		for (const doc of chunk) {
+			const dataNascimento = cipher.decrypt(doc.dataNascimento_enc, `profiles.dataNascimento:${doc._id}`);
+			const line = `${JSON.stringify({ ...featureRow(subjectOf(doc._id), dataNascimento, doc.fonteDeRenda, doc.bens, today), ...creditScoreColumns(scores.get(doc._id)) })}\n`;
+			firstByteMs ??= Number(process.hrtime.bigint() - t0) / 1e6;
+			hash.update(line);
+			bytes += Buffer.byteLength(line);
+			rows++;
+		}
+	};
+	let chunk: ProfileDoc[] = [];
 	for await (const doc of cursor as AsyncIterable<ProfileDoc>) {
-		const dataNascimento = cipher.decrypt(doc.dataNascimento_enc, `profiles.dataNascimento:${doc._id}`);
-		const line = `${JSON.stringify(featureRow(subjectOf(doc._id), dataNascimento, doc.fonteDeRenda, doc.bens, today))}\n`;
-		firstByteMs ??= Number(process.hrtime.bigint() - t0) / 1e6;
-		hash.update(line);
-		bytes += Buffer.byteLength(line);
-		rows++;
+		chunk.push(doc);
+		if (chunk.length === BATCH_SIZE) {
+			await write(chunk);
+			chunk = [];
+		}
 	}
+	if (chunk.length > 0) await write(chunk);
 	return { rows, bytes, seconds: Number(process.hrtime.bigint() - t0) / 1e9, firstByteMs, digest: hash.digest("hex") };
 }
 
@@ -233,6 +247,7 @@ async function main(): Promise<void> {
 	checkInSync(ROOT, [
 		["services/ml-export.service.ts", "find({}, { projection: { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 }, batchSize: CHUNK })"],
 		["services/ml-export.service.ts", "const CHUNK = 500;"],
+		["services/ml-export.service.ts", "...creditScoreColumns(scores.get(doc._id))"],
 		["services/ml-export.service.ts", `pseudonymizer(need(config, "pseudonymKey"), "ml")`],
 		["services/ml-export.service.ts", `audit: { before: "started", outcome: () => null }`]
 	]);
@@ -249,6 +264,7 @@ async function main(): Promise<void> {
 	// the application's PostgreSQL role for the raw side's audit row.
 	state.mongo = await profilesCollection(mongoUrl, 10);
 	const { profiles } = state.mongo;
+	const latest = state.mongo.client.db().collection<ScoreDoc & { _id: string }>(SCORE_LATEST);
 	const pool = (state.pool = new pg.Pool({ connectionString: dbUrl, max: 1, connectionTimeoutMillis: 2000, statement_timeout: 10_000 }));
 	const before = await profiles.countDocuments({});
 
@@ -297,7 +313,7 @@ async function main(): Promise<void> {
 	const warnings = meshWarnings(logFile);
 
 	console.log(`\n[2/3] ${RAW_LABEL}: 1 warm-up + ${opts.runs} run(s)…`);
-	const raw = await measure("raw", { meshProcs: [], dataDir: env.CREDIT_MESH_DATA, sessions }, () => rawExport(profiles, pool, cipher, subjectOf, consumer.id));
+	const raw = await measure("raw", { meshProcs: [], dataDir: env.CREDIT_MESH_DATA, sessions }, () => rawExport(profiles, latest, pool, cipher, subjectOf, consumer.id));
 	console.log(`\n[3/3] ${BARE_LABEL}: 1 warm-up + ${opts.runs} run(s)…`);
 	const bare = await measure("bare", { meshProcs: [], dataDir: env.CREDIT_MESH_DATA, sessions }, () => bareCursor(profiles));
 

@@ -9,6 +9,7 @@ import { closedLoop, httpLoad } from "./load";
 import { meshWarnings, stopMesh } from "./mesh";
 import { type Observation, type SideResult, printObservation } from "./report";
 import { percentiles } from "./stats";
+import { natsCounters, trafficBetween } from "./nats-traffic";
 
 /** What is watched while a side runs: the mesh's processes, the engines, the databases' sessions. */
 export interface Watch {
@@ -39,12 +40,14 @@ export async function observe<T>(watch: Watch, work: () => Promise<T>): Promise<
 		}
 	}
 	const meter = cpuMeter(watch.meshProcs, engines);
+	const natsBefore = await natsCounters();
 	const result = await work();
 	const cpu = meter();
+	const nats = trafficBetween(natsBefore, await natsCounters());
 	const db: Record<string, WaitProfile> = {};
 	for (const [name, stop] of samplers) db[name] = await stop();
 	const enginesRestarted = restartedEngines(engines, enginePids(watch.dataDir));
-	return { result, cpu, db, idleBefore, enginesRestarted };
+	return { result, cpu, db, idleBefore, enginesRestarted, nats };
 }
 
 
@@ -56,7 +59,7 @@ function latencyStats(latencies: number[]) {
 export async function measureHttp(state: BenchState, o: { base: string; key: string; paths: string[]; connections: number; seconds: number; warmupSeconds: number }, watch: Watch): Promise<SideResult> {
 	await httpLoad(state, { ...o, seconds: o.warmupSeconds });
 	const latencies: number[] = [];
-	const { result: r, cpu, db, idleBefore, enginesRestarted } = await observe(watch, async () => await httpLoad(state, { ...o, latencies }));
+	const { result: r, cpu, db, idleBefore, enginesRestarted, nats } = await observe(watch, async () => await httpLoad(state, { ...o, latencies }));
 	state.cannon = undefined;
 	return {
 		reqPerSec: r.requests.average,
@@ -67,6 +70,7 @@ export async function measureHttp(state: BenchState, o: { base: string; key: str
 		db,
 		idleBefore,
 		enginesRestarted,
+		nats,
 		detail: {
 			autocannon: {
 				requestsPerSecMean: r.requests.average, requestsTotal: r.requests.total,

@@ -7,6 +7,7 @@ import path from "node:path";
 import type { CpuReport } from "./cpu";
 import type { WaitProfile } from "./db-waits";
 import { writeChart } from "./charts";
+import { type NatsTraffic, trafficText } from "./nats-traffic";
 
 /**
  * The commit the measured code was built from, and the files outside bench/ that differed from it
@@ -20,6 +21,8 @@ export interface Observation<T> {
 	idleBefore: CpuReport;
 	/** Engines whose pid changed during the measurement: someone stopped or restarted them. */
 	enginesRestarted: string[];
+	/** Messages and bytes through the NATS server during the measurement (null: its monitoring port did not answer). */
+	nats?: NatsTraffic | null;
 }
 
 export interface SideResult {
@@ -37,6 +40,8 @@ export interface SideResult {
 	idleBefore: CpuReport;
 	/** Engines whose pid changed during the measurement (see observe). */
 	enginesRestarted: string[];
+	/** Messages and bytes through the NATS server during the measurement. */
+	nats?: NatsTraffic | null;
 	detail: Record<string, unknown>;
 }
 
@@ -133,6 +138,7 @@ export function printObservation(s: Omit<Observation<unknown>, "result">): void 
 	const busy = s.idleBefore && busyBefore(s.idleBefore);
 	if (busy) console.log(`  busy before the run, with none of our load: ${busy} (100% = one core)`);
 	if (Object.keys(s.db).length > 0) console.log(`  db sessions (average): ${dbText(s.db)}`);
+	if (s.nats) console.log(`  nats ${trafficText(s.nats, "ok" in s && typeof s.ok === "number" ? s.ok : undefined)}`);
 }
 
 /**
