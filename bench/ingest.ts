@@ -106,12 +106,15 @@ async function main(): Promise<void> {
 	checkInSync(ROOT, [
 		["services/transaction-writer.service.ts", `transactions: { durable: "${CONSUMER_DURABLE}", batchSize: 5, parallel: 2, handler(batch: Delivery<MovementBatch>[]) { return this.writeBatch(batch); } }`],
 		["services/transaction-ingest.service.ts", `const RECORDS_PER_MESSAGE = ${PUBLISH_CHUNK};`],
-		["services/transaction-writer.service.ts", "operations: work.flatMap(w => w.records.flatMap(r => [{ create: { _index: index.movements(), _id: r.movement_id } }, { ...r, received_at: receivedAt }]))"],
+		// The writer's creates (it also deletes what an erasure dropped: none here) and, before them, one search of
+		// the recent erasures per batch, which the raw sides do not do (a guarantee of ours, not a client's write).
+		["services/transaction-writer.service.ts", "...w.records.flatMap(r => [{ create: { _index: index.movements(), _id: r.movement_id } }, { ...r, received_at: receivedAt }]),"],
 		["services/activity.service.ts", `{ index: index.consultations() }, { size: 1, query: bySubject, sort: [{ at: "desc" }], _source: ["at"] },`],
-		["services/activity.service.ts", `{ index: index.movements() }, { size: 1, query: { bool: { filter: [bySubject, { term: { tipo: "cartao" } }] } }, sort: [{ data: "desc" }, { movement_id: "desc" }], _source: ["data", "valor_cents"] },`],
-		["services/activity.service.ts", `{ index: index.movements() }, { size: RECENT_MOVEMENTS, query: bySubject, sort: [{ data: "desc" }, { movement_id: "desc" }], _source: ["tipo", "valor_cents", "data"] }`],
-		["services/activity.service.ts", "const RECENT_MOVEMENTS = 20;"],
-		["middlewares/channels.middleware.ts", "return await js.publish(subject, JSON.stringify(payload), msgID ? { msgID } : undefined);"]
+		["services/activity.service.ts", `{ index: index.movements() }, { size: 1, query: { bool: { filter: [bySubject, { term: { tipo: "cartao" } }] } }, sort: NEWEST_MOVEMENTS, _source: ["data", "valor_cents"] },`],
+		["services/activity.service.ts", `{ index: index.movements() }, { size: RECENT_MOVEMENTS, query: bySubject, sort: NEWEST_MOVEMENTS, _source: ["tipo", "valor_cents", "data"] }`],
+		["lib/base-c/payload-c.ts", "export const RECENT_MOVEMENTS = 20;"],
+		["lib/base-c/payload-c.ts", `NEWEST_MOVEMENTS: Record<string, "desc">[] = [{ data: "desc" }, { movement_id: "desc" }];`],
+		["middlewares/channels.middleware.ts", "return await js.publish(token === undefined ? subject : `${subject}.${token}`, JSON.stringify(payload), msgID ? { msgID } : undefined);"]
 	]);
 
 	const code = gitState(ROOT);

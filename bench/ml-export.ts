@@ -270,7 +270,8 @@ async function main(): Promise<void> {
 
 	const mesh = await launchMesh(state, ROOT, env, cfg, { shape: shapeOf(opts), services: SERVICES, waitFor: SERVICES, acceptPartial: basesAandBUp });
 	const { base, namespace, logFile } = mesh;
-	const meshPid = mesh.procs[0].pid;
+	// The process that runs ml-export (its group's, or the only one), whose memory must stay flat.
+	const meshPid = (mesh.procs.find(p => p.name.split(",").includes("ml-export")) ?? mesh.procs[0]).pid;
 
 	console.log(`seeding ${opts.profiles} profiles straight into the collection (insertMany of ${opts.batch}; ${before} profile(s) there already)…`);
 	const seedStart = Date.now();
@@ -306,7 +307,7 @@ async function main(): Promise<void> {
 	const memAfter = memoryOf(meshPid);
 	const memory = { before: memBefore, after: memAfter, rssMaxSampledMiB: rssMaxMiB, rssAfterEachExportMiB: rssAfterEach };
 	const mem = (m: typeof memBefore) => (m ? `VmRSS ${fmt(m.rssMiB, 1)} MiB, VmHWM ${fmt(m.hwmMiB, 1)} MiB` : "n/a");
-	console.log(`  mesh process (pid ${meshPid}) memory: before the exports ${mem(memBefore)}; at the end ${mem(memAfter)}; highest VmRSS sampled during ${fmt(rssMaxMiB, 1)} MiB; VmRSS after each export ${rssAfterEach.map(v => fmt(v, 1)).join(", ")} MiB`);
+	console.log(`  ml-export's process (pid ${meshPid}) memory: before the exports ${mem(memBefore)}; at the end ${mem(memAfter)}; highest VmRSS sampled during ${fmt(rssMaxMiB, 1)} MiB; VmRSS after each export ${rssAfterEach.map(v => fmt(v, 1)).join(", ")} MiB`);
 
 	await revokeConsumer(state);
 	await stopMesh(state);
