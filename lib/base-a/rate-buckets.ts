@@ -11,11 +11,10 @@ const GRANTED = `LEAST($3::float8, FLOOR(${REFILLED}))`;
  * for (a gateway's lease). `granted` says how many it got (0 when not one is there), `tokens` what is left.
  */
 export const TAKE_TOKEN_SQL = `
-	INSERT INTO rate_buckets AS b (consumer_id, tokens, at, allowed, granted)
-	VALUES ($1, $2::float8 - LEAST($3::float8, FLOOR($2::float8)), clock_timestamp(), true, LEAST($3::float8, FLOOR($2::float8))::int)
+	INSERT INTO rate_buckets AS b (consumer_id, tokens, at, granted)
+	VALUES ($1, $2::float8 - LEAST($3::float8, FLOOR($2::float8)), clock_timestamp(), LEAST($3::float8, FLOOR($2::float8))::int)
 	ON CONFLICT (consumer_id) DO UPDATE SET
 		tokens = ${REFILLED} - ${GRANTED},
 		granted = ${GRANTED}::int,
-		allowed = ${GRANTED} >= 1,
 		at = EXCLUDED.at
 	RETURNING granted, tokens`;
