@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { Context, Middleware } from "moleculer";
 import { type Claim, fingerprint } from "../lib/base-a/idempotency-answer";
 import type { Thrown } from "../lib/errors";
@@ -26,6 +27,12 @@ const SETTLE_DELAYS_MS = [250, 500, 1000, 2000, 2000];
  * one small call every 3 s per stuck claim costs nothing next to that.
  */
 const LATER_DELAYS_MS = Array.from({ length: 100 }, () => 3000);
+/**
+ * A begin that failed (its reply lost with NATS, or timed out) may still be running on Base A: waiting up to
+ * 4 s for a connection, then up to 10 s per statement (mixins/base-a.mixin.ts). Its claim is freed once more
+ * after that, so an insert landing after the first release does not hold the key for 24 hours.
+ */
+const LATE_BEGIN_MS = 30_000;
 
 /**
  * Stores the outcome of a claimed key, retrying through a short outage of Base A or the transporter.
@@ -72,7 +79,22 @@ export const IdempotencyMiddleware = {
 			const ref = { key: idempotency.key };
 			// The CPF (if the write has one) files the answer under its blind index, for erasure.
 			const cpf = typeof ctx.params?.cpf === "string" ? ctx.params.cpf : undefined;
-			const claim: Claim = await ctx.call("idempotency.begin", { ...ref, action: action.name, fingerprint: fingerprint(action.name, ctx.params), cpf });
+			// The claim's token is chosen here, so that a begin whose reply was lost can be retried as the same claim,
+			// or freed: its key would otherwise stay "in progress", held by this live node, for 24 hours.
+			const token = randomUUID();
+			const held = { ...ref, claim: token };
+			let claim: Claim;
+			try {
+				claim = await ctx.call("idempotency.begin", { ...held, action: action.name, fingerprint: fingerprint(action.name, ctx.params), cpf });
+			} catch (err) {
+				// A 4xx (key reused, in progress, invalid) claimed nothing; anything else may have claimed it.
+				const code = Number((err as Thrown)?.code);
+				if (!(code >= 400 && code < 500)) {
+					await settle(ctx, "idempotency.release", held);
+					setTimeout(() => void settle(ctx, "idempotency.release", held), LATE_BEGIN_MS).unref();
+				}
+				throw err;
+			}
 			if (claim.state === "replay") {
 				ctx.meta.$statusCode = claim.status;
 				if (claim.location) ctx.meta.$location = claim.location;
@@ -80,8 +102,7 @@ export const IdempotencyMiddleware = {
 			}
 			// A Base A write stores its answer in its own transaction, under this claim's token (BaseAMixin.inTransaction).
 			ctx.locals ??= {};
-			ctx.locals.idempotencyClaim = claim.claim;
-			const held = { ...ref, claim: claim.claim };
+			ctx.locals.idempotencyClaim = token;
 			let response: unknown;
 			try {
 				response = await handler(ctx);

@@ -2,7 +2,6 @@ import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { BaseAMixin, type BaseAThis } from "../mixins/base-a.mixin";
 import { defineIdempotencyKey } from "../lib/base-a/models";
 import { ConflictError } from "../lib/errors";
-import { randomUUID } from "node:crypto";
 import { config } from "../config";
 import { type Claim, openAnswer, sealAnswer, STORE_ANSWER_SQL } from "../lib/base-a/idempotency-answer";
 import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
@@ -24,6 +23,7 @@ interface KeyRow {
 	status: number | null;
 	node_id: string | null;
 	response_enc: string | null;
+	claim: string | null;
 }
 
 interface IdempotencyMethods {
@@ -53,22 +53,23 @@ const IdempotencyService: ServiceSchema<ServiceSettingSchema, IdempotencyMethods
 		 * is a key whose first request is still running. A claim without an answer is taken over only when
 		 * its node is known to be gone (docs/idempotency.md): seen and then lost by this replica, or never
 		 * seen although this replica has been up longer than a heartbeat timeout. Never on a timer: a live
-		 * node's write may still commit. Each claim gets a token; a Base A write stores its answer only under
-		 * its own (in its transaction), so a write whose claim was taken over rolls back.
+		 * node's write may still commit. Each claim has a token, chosen by the caller so that a begin whose
+		 * reply was lost can be retried (the key found under the same token is the caller's own) or freed
+		 * (release); a Base A write stores its answer only under its own (in its transaction), so a write whose
+		 * claim was taken over rolls back.
 		 */
 		begin: {
 			callers: ["base-a", "base-b"], scopes: [],
 			visibility: "public",
-			params: { key: "string", action: "string", fingerprint: "string", cpf: { type: "cpf", optional: true } },
-			async handler(ctx: Context<KeyRef & { action: string; fingerprint: string; cpf?: string }, MeshMeta, MeshLocals>): Promise<Claim> {
-				const { key, action, fingerprint, cpf } = ctx.params;
+			params: { key: "string", claim: "uuid", action: "string", fingerprint: "string", cpf: { type: "cpf", optional: true } },
+			async handler(ctx: Context<HeldRef & { action: string; fingerprint: string; cpf?: string }, MeshMeta, MeshLocals>): Promise<Claim> {
+				const { key, claim, action, fingerprint, cpf } = ctx.params;
 				const consumer = ctx.locals.caller!.id;
 				// The node whose middleware claims the key (the caller), which holds it while the write runs, and
 				// its process (a node restarted under the same id is another process: its old claims are gone).
 				const nodeID = ctx.nodeID ?? this.broker.nodeID;
 				const instance = nodeID === this.broker.nodeID ? this.broker.instanceID : this.broker.registry.nodes.get(nodeID)?.instanceID;
 				const owner = instance ? `${nodeID}/${instance}` : nodeID;
-				const claim = randomUUID();
 				// A key freed (release) between the insert that found it and the read of it is claimed again.
 				for (let attempt = 0; ; attempt++) {
 					const [claimed] = await this.query<{ claimed: boolean }>(
@@ -85,6 +86,8 @@ const IdempotencyService: ServiceSchema<ServiceSettingSchema, IdempotencyMethods
 					if (!row && attempt < 3) continue;
 					if (!row || row.fingerprint !== fingerprint) throw new ConflictError("This Idempotency-Key was used for a different request", "IDEMPOTENCY_KEY_REUSED");
 					if (row.status === null) {
+						// This very claim: a retry of a begin that claimed the key but whose reply was lost (NATS restarted).
+						if (row.claim === claim) return { state: "new", claim };
 						const gone = row.node_id && this.ownerGone(row.node_id) ? row.node_id : null;
 						// Taken over only if it is still the same abandoned claim: of two retries racing, one wins.
 						const [taken] = gone ? await this.query<{ claimed: boolean }>(

@@ -54,7 +54,7 @@ describe("a compromised gateway node", () => {
 			{ action: "privacy.erase", params: { cpf }, meta: forgedMeta },
 			{ action: "privacy.erase", params: { cpf }, meta: { callerToken: readerToken } },
 			{ action: "persons.erase", params: { cpfBidx: "0".repeat(64) }, meta: { callerToken: readerToken } },
-			{ action: "idempotency.begin", params: { key: "k1", action: "persons.create", fingerprint: "f" }, meta: { callerToken: readerToken } },
+			{ action: "idempotency.begin", params: { key: "k1", claim: "11111111-1111-4111-8111-111111111112", action: "persons.create", fingerprint: "f" }, meta: { callerToken: readerToken } },
 			{ action: "api.addRoute", params: { route: { path: "/open", aliases: { "GET /": "cpf-lookup.get" } } }, waitFor: "api" },
 			{ action: "$node.options", params: {}, waitFor: "audit", nodeID: mesh.broker("audit").nodeID }
 		]);

@@ -107,6 +107,63 @@ describe("Idempotency-Key claims left behind", () => {
 	});
 });
 
+// Found by test/faults.test.ts (nats-server restarted): a begin that claimed the key but whose reply never
+// reached its caller left the key "in progress" under a live node, for 24 hours. The network is what is
+// faked here: the caller's transit loses the reply and rejects the pending call, as Moleculer does when
+// the node it waits on drops out of reach.
+describe("Idempotency-Key whose begin reply was lost", () => {
+	/** The next `n` replies of idempotency.begin that reach the persons node are lost. */
+	function loseBeginReplies(n: number): { lost: () => number } {
+		const transit = (mesh.broker("persons") as any).transit;
+		const original = transit.responseHandler;
+		let lost = 0;
+		transit.responseHandler = function (packet: any) {
+			const pending = this.pendingRequests.get(packet.id);
+			if (pending?.action?.name !== "idempotency.begin" || lost >= n) return original.call(this, packet);
+			lost++;
+			if (lost >= n) transit.responseHandler = original;
+			this.removePendingRequestByNodeID(packet.sender);
+		};
+		return { lost: () => lost };
+	}
+
+	const person = async (cpf: string) => {
+		expect((await api(mesh, "POST", "/api/v1/persons", { body: { cpf, nome: "Resposta Perdida", endereco: "Rua P, 1" } })).status).toBe(201);
+		return (body: object, key: string) => api(mesh, "PUT", `/api/v1/persons/${cpf}`, { body, headers: { "idempotency-key": key } });
+	};
+
+	it("a begin retried by Moleculer finds its own claim: the write runs, once", async () => {
+		const cpf = randomCpf();
+		const put = await person(cpf);
+		const key = `lost-once-${cpf}`;
+		const lost = loseBeginReplies(1);
+		const first = await put({ endereco: "Rua P, 2" }, key);
+		expect(lost.lost()).toBe(1);
+		expect(first.status).toBe(200);
+		const [row] = await ownerQuery("SELECT status FROM idempotency_keys WHERE key = $1", [key]);
+		expect(row.status).toBe(200);
+		expect((await put({ endereco: "Rua P, 2" }, key)).status).toBe(200);
+	});
+
+	it("a begin that failed for good frees its claim: the client's retry runs the write", async () => {
+		const cpf = randomCpf();
+		const put = await person(cpf);
+		const key = `lost-always-${cpf}`;
+		// The first attempt and Moleculer's three retries (moleculer.config.ts retryPolicy) all lose their reply:
+		// the write fails with its claim freed, and the gateway's own retry of the action (a new claim) may run it.
+		const lost = loseBeginReplies(4);
+		const first = await put({ endereco: "Rua P, 3" }, key);
+		expect(lost.lost()).toBe(4);
+		expect(first.status === 200 || first.status === 503, `answered ${first.status} ${JSON.stringify(first.body)}`).toBe(true);
+		if (first.status === 503) expect(JSON.stringify(first.body)).not.toContain(cpf);
+		// No claim is left behind without an answer: the client's retry runs the write, or gets its answer.
+		expect(await ownerQuery("SELECT status FROM idempotency_keys WHERE key = $1 AND status IS NULL", [key])).toEqual([]);
+		const retried = await put({ endereco: "Rua P, 3" }, key);
+		expect(retried.status).toBe(200);
+		expect(retried.body.endereco).toBe("Rua P, 3");
+	});
+});
+
 // Base B has no transactions: a profile write marks its document with its key (docs/idempotency.md, "Base B").
 describe("Idempotency-Key of a Base B write whose answer was never stored", () => {
 	/** The profile as stored, and the `profile.changed` events (confirmed, and intents) of its CPF. */
