@@ -34,11 +34,11 @@ import { percentile, sortedCopy } from "./lib/stats";
 
 const ROOT = path.resolve(__dirname, "..");
 
-/** The cursor ml-export.features opens (services/ml-export.service.ts); checkInSync() warns if it changes. */
+/** The cursor ml-export.features opens (read a page at a time by the gateway: mixins/ml-export-pull.mixin.ts) (services/ml-export.service.ts); checkInSync() warns if it changes. */
 const PROJECTION = { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 } as const;
 const BATCH_SIZE = 500;
 
-const OURS_LABEL = "HTTP → gateway → ml-export (NDJSON stream)";
+const OURS_LABEL = "HTTP → gateway ⇄ ml-export pages (NDJSON stream)";
 const RAW_LABEL = "raw cursor + decrypt + featureRow + JSON";
 const BARE_LABEL = "raw cursor only (engine ceiling)";
 /** Everything the export touches. */
@@ -245,8 +245,8 @@ async function main(): Promise<void> {
 	console.log(`ml-export benchmark: ${opts.profiles} profiles seeded, ${opts.runs} measured export(s) per side after one warm-up, mesh: ${SHAPE_LABELS[shapeOf(opts)]}`);
 	console.log(`machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memGiB} GiB, node ${machine.node}`);
 	checkInSync(ROOT, [
-		["services/ml-export.service.ts", "find({}, { projection: { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 }, batchSize: CHUNK })"],
-		["services/ml-export.service.ts", "const CHUNK = 500;"],
+		["services/ml-export.service.ts", "find({}, { projection: { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 }, batchSize: PAGE })"],
+		["services/ml-export.service.ts", "const PAGE = 500;"],
 		["services/ml-export.service.ts", "...creditScoreColumns(scores.get(doc._id))"],
 		["services/ml-export.service.ts", `pseudonymizer(need(config, "pseudonymKey"), "ml")`],
 		["services/ml-export.service.ts", `audit: { before: "started", outcome: () => null }`]

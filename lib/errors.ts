@@ -29,6 +29,14 @@ export class BaseUnavailableError extends MoleculerError {
 	}
 }
 
+/** A node has as many ML exports open as it keeps (services/ml-export.service.ts): 503, come back shortly. */
+export class ExportsBusyError extends MoleculerError {
+	constructor() {
+		super("Too many ML exports are under way; try again later", 503, "EXPORTS_BUSY", { retryAfter: RETRY_AFTER_SECONDS });
+		this.retryable = false;
+	}
+}
+
 export class NotFoundError extends MoleculerClientError {
 	constructor(what: string) {
 		super(`${what} not found`, 404, "NOT_FOUND");

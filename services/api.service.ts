@@ -13,6 +13,7 @@ import { swaggerUiHtml } from "../lib/swagger-ui";
 import { scrubText } from "../lib/scrub";
 import { prometheusReporter } from "../broker/prometheus.reporter";
 import { GatewayMetricsMixin } from "../mixins/gateway-metrics.mixin";
+import { MlExportPullMixin } from "../mixins/ml-export-pull.mixin";
 import { GatewayAuthMixin, RATE_LIMIT_EXCEEDED, type GatewayRequest as Req } from "../mixins/gateway-auth.mixin";
 
 const { RateLimitExceeded, NotFoundError } = ApiGateway.Errors;
@@ -110,7 +111,7 @@ function restRoute(name: string, routes: GatewayRoute[], parsers: Middleware[], 
 /** The only HTTP edge: REST for API clients, health and metrics for operators, docs for everyone. */
 const ApiService: ServiceSchema<any> = {
 	name: "api",
-	mixins: [ApiGateway as any, GatewayAuthMixin, GatewayMetricsMixin],
+	mixins: [ApiGateway as any, GatewayAuthMixin, GatewayMetricsMixin, MlExportPullMixin],
 
 	// moleculer-web's actions that change or list routes are not callable by anyone: the routes are fixed.
 	// Its `rest` span would be named and tagged with the URL (a CPF is in it): only the method here;

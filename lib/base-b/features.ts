@@ -3,6 +3,19 @@ import { ASSET_CLASSES, assetClassOf } from "./catalog";
 import type { Asset } from "./profile";
 import { scoreProfile } from "./score";
 
+/** A page of an ML export (services/ml-export.service.ts), as the gateway's ml-export-front pulls it. */
+export interface ExportPage {
+	/** The export's id, for its next page. */
+	export: string;
+	/** The node whose cursor it is: every page comes from it. */
+	node: string;
+	/** NDJSON, one row per profile. */
+	lines: string;
+	rows: number;
+	/** The last page: the export is closed. */
+	done: boolean;
+}
+
 /** One training row (columns documented in docs/ml-export.md): no CPF, name, address or birth date. */
 export interface FeatureRow {
 	subject: string;

@@ -50,6 +50,7 @@ export const ERRORS_PT: Record<string, string | ((english: string) => string)> =
 	METHOD_NOT_ALLOWED: "Método não permitido nesta rota",
 	RATE_LIMIT_EXCEEDED: "Limite de requisições excedido; tente de novo mais tarde",
 	BASE_UNAVAILABLE: "A base está indisponível; tente de novo mais tarde",
+	EXPORTS_BUSY: "Há exportações de ML demais em andamento; tente de novo mais tarde",
 	SERVICE_UNAVAILABLE: "O serviço está temporariamente indisponível; tente de novo mais tarde",
 	INTERNAL_ERROR: "Erro inesperado; informe o X-Request-Id ao relatá-lo"
 };

@@ -224,7 +224,7 @@ export const ROUTES: GatewayRoute[] = [
 		statusOf: (_result, locals) => (locals.created ? 201 : 200), tag: "Base B", summary: "Create (201) or replace (200) a financial profile; idade is derived", response: payloadB, idempotent: true, links: profileLinks },
 	{ method: "GET", path: "/profiles/:cpf", action: "profiles.get", consultation: true, scope: "profiles:read", status: 200, tag: "Base B", summary: "Payload B (counts as a consultation)", response: payloadB },
 	{ method: "GET", path: "/profiles/:cpf/score", action: "asset-score.get", consultation: true, scope: "score:read", status: 200, tag: "Base B", summary: "Explainable asset score 0–1000 (counts as a consultation)", response: score },
-	{ method: "GET", path: "/ml/features", action: "ml-export.features", scope: "ml:export", status: 200, tag: "Base B", summary: "NDJSON stream of pseudonymised feature rows, one per profile", responseContentType: "application/x-ndjson" },
+	{ method: "GET", path: "/ml/features", action: "api.mlFeatures", scope: "ml:export", status: 200, tag: "Base B", summary: "NDJSON stream of pseudonymised feature rows, one per profile", responseContentType: "application/x-ndjson" },
 	{
 		method: "POST", path: "/transactions", action: "transaction-ingest.ingest", scope: "transactions:write", status: 202, tag: "Base C",
 		summary: "Ingest movements: one, a JSON array, or NDJSON; 202 once durably queued, all or nothing",

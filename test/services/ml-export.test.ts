@@ -1,4 +1,5 @@
 import { setFlagsFromString } from "node:v8";
+import { setTimeout as sleep } from "node:timers/promises";
 import { runInNewContext } from "node:vm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatCpf, randomCpf } from "../../lib/cpf";
@@ -8,6 +9,7 @@ import { ASSET_TYPES, INCOME_SOURCES } from "../../lib/base-b/catalog";
 import { api, startMesh, type Mesh } from "../support/mesh";
 import { withMongo } from "../support/mongo";
 import { seedPayloadB } from "../support/profiles";
+import { natsCounters, trafficBetween } from "../../bench/lib/nats-traffic";
 
 const COUNT = 100_000;
 let mesh: Mesh;
@@ -52,6 +54,8 @@ function retainedHeap(): number {
 	(runInNewContext("gc") as () => void)();
 	return process.memoryUsage().heapUsed;
 }
+
+
 
 describe("the ML export", () => {
 	it("streams one pseudonymised row per profile, with no identifier", async () => {
@@ -119,5 +123,32 @@ describe("ML export at scale", () => {
 		console.log(`ml export: ${rows} rows, ${(bytes / 2 ** 20).toFixed(1)} MiB streamed; live heap from 25 % to 90 % of the rows: ${grewMb >= 0 ? "+" : ""}${grewMb.toFixed(1)} MiB`);
 		// Holding the rows between those two points would keep about 0.65 × the bytes streamed (16 MiB) alive.
 		expect(grewMb).toBeLessThan(8);
+	}, 600_000);
+
+	// Found in issue 15: a stream pushed over NATS has no back-pressure between nodes: Base B went on sending
+	// the export at full speed while its client read nothing. The export is now pulled a page at a time.
+	it("sends nothing over NATS while its client does not read, once the sockets' buffers are full", async () => {
+		const res = await fetch(`${mesh.url}/api/v1/ml/features`, { headers: { authorization: `Bearer ${mesh.adminKey}` } });
+		expect(res.status).toBe(200);
+		const reader = res.body!.getReader();
+		const decoder = new TextDecoder();
+		const firstChunk = (await reader.read()).value!;
+		let newlines = decoder.decode(firstChunk, { stream: true }).replace(/[^\n]/g, "");
+		// The client reads nothing for 10 s. The first seconds fill the sockets' buffers (a few MiB on loopback);
+		// the last five are measured on the NATS server: only heartbeats should cross it then.
+		await sleep(5000);
+		const before = await natsCounters();
+		await sleep(5000);
+		const paused = trafficBetween(before, await natsCounters());
+		for (;;) {
+			const { value, done } = await reader.read();
+			if (done) break;
+			newlines += decoder.decode(value, { stream: true }).replace(/[^\n]/g, "");
+		}
+		expect(paused, "the NATS server's monitoring port (8222) answers").not.toBeNull();
+		console.log(`ml export, client paused: ${((paused!.inBytes) / 2 ** 20).toFixed(2)} MiB through NATS from its 5th to its 10th second; then all ${newlines.length} rows read`);
+		expect(newlines.length).toBeGreaterThanOrEqual(COUNT);
+		// Pushed, about 1 MiB a second crossed NATS (35 MiB in all), whatever the client did.
+		expect(paused!.inBytes).toBeLessThan(2 ** 20);
 	}, 600_000);
 });
