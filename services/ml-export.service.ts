@@ -2,7 +2,6 @@ import { randomUUID } from "node:crypto";
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { BaseBMixin, type BaseBThis } from "../mixins/base-b.mixin";
 import { PiiMixin, type PiiThis } from "../mixins/pii.mixin";
-import type { MeshLocals, MeshMeta } from "../middlewares/zero-trust.middleware";
 import { config, need } from "../config";
 import { pseudonymizer } from "../lib/pii";
 import type { ProfileDoc } from "../lib/base-b/profile";
@@ -73,7 +72,7 @@ const MlExportService: ServiceSchema<ServiceSettingSchema, MlExportMethods, MlEx
 			// One audit row for the act of exporting: it reads every profile, never one person's data.
 			callers: ["api"], scopes: ["ml:export"], audit: { before: "started", outcome: () => null },
 			params: { $$strict: true },
-			async handler(ctx: Context<Record<string, never>, MeshMeta, MeshLocals>): Promise<ExportPage> {
+			async handler(): Promise<ExportPage> {
 				if (this.open.size >= MAX_OPEN) throw new ExportsBusyError();
 				const found = this.adapter.collection.find({}, { projection: { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 }, batchSize: PAGE });
 				const id = randomUUID();
