@@ -13,10 +13,12 @@ import { fmt } from "../lib/report";
 /** What a run writes to Elasticsearch, removed at the end. */
 export interface RunData {
 	es?: Client;
-	/** `${prefix}-movements`, where ours writes (the service's index, shared with the dev mesh). */
+	/** `${prefix}-movements`, when ours writes to an index shared with others (the dev mesh's). */
 	movementsIndex?: string;
 	/** Ids this run writes to movementsIndex, deleted by id at the end (no _delete_by_query here). */
 	ids: string[];
+	/** The prefix of the indices this run's mesh writes (ES_INDEX_PREFIX), dropped at the end (dropRunIndices). */
+	runPrefix?: string;
 	/** Indices this run created (the raw sides'), dropped at the end. */
 	rawIndices: string[];
 }
@@ -83,6 +85,14 @@ async function esAnswering(es: Client): Promise<boolean> {
 		if (await es.cluster.health({ timeout: "2s" }).then(() => true, () => false)) return true;
 	}
 	return false;
+}
+
+/** Drops every index under the run's prefix, by name (Elasticsearch refuses wildcard deletes by default). */
+export async function dropRunIndices(es: Client, prefix: string): Promise<void> {
+	if (!(await esAnswering(es))) throw new Error("Elasticsearch did not answer for 90 s");
+	const indices = (await es.cat.indices({ index: `${prefix}-*`, format: "json", h: "index" })).map(row => row.index!).filter(Boolean);
+	for (const index of indices) await es.indices.delete({ index }, { ignore: [404] });
+	if (indices.length) console.log(`dropped the run's indices: ${indices.join(", ")}`);
 }
 
 /**
