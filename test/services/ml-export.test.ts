@@ -6,7 +6,7 @@ import { formatCpf, randomCpf } from "../../lib/cpf";
 import { piiCipher } from "../support/keys";
 import { PROFILES } from "../../mixins/base-b.mixin";
 import { ASSET_TYPES, INCOME_SOURCES } from "../../lib/base-b/catalog";
-import { api, startMesh, type Mesh } from "../support/mesh";
+import { api, eventually, startMesh, type Mesh } from "../support/mesh";
 import { withMongo } from "../support/mongo";
 import { seedPayloadB } from "../support/profiles";
 import { natsCounters, trafficBetween } from "../../bench/lib/nats-traffic";
@@ -124,6 +124,21 @@ describe("ML export at scale", () => {
 		// Holding the rows between those two points would keep about 0.65 × the bytes streamed (16 MiB) alive.
 		expect(grewMb).toBeLessThan(8);
 	}, 600_000);
+
+	it("closes the export's cursor on Base B when the client hangs up, and after the last page", async () => {
+		const exportsOpen = () => (mesh.broker("ml-export").getLocalService("ml-export") as unknown as { open: Map<string, unknown> }).open.size;
+		const hangUp = new AbortController();
+		const res = await fetch(`${mesh.url}/api/v1/ml/features`, { headers: { authorization: `Bearer ${mesh.adminKey}` }, signal: hangUp.signal });
+		const reader = res.body!.getReader();
+		await reader.read();
+		expect(exportsOpen()).toBe(1);
+		hangUp.abort();
+		// Closed by the gateway's ml-export.close, long before the 60 s idle timeout would.
+		expect(await eventually(async () => exportsOpen(), n => n === 0, 10_000, 100)).toBe(0);
+		// A whole export closes its cursor with its last page.
+		await (await fetch(`${mesh.url}/api/v1/ml/features`, { headers: { authorization: `Bearer ${mesh.adminKey}` } })).text();
+		expect(exportsOpen()).toBe(0);
+	}, 120_000);
 
 	// Found in issue 15: a stream pushed over NATS has no back-pressure between nodes: Base B went on sending
 	// the export at full speed while its client read nothing. The export is now pulled a page at a time.
