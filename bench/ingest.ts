@@ -26,7 +26,7 @@ import { type Watch, measureHttp, measureLoop, observe } from "./lib/measure";
 import { deleteStreams, launchMesh, meshWarnings, namespaceStreams, natsConnection, SHAPE_FLAGS, shapeOf, stopMesh } from "./lib/mesh";
 import { cpuText, fmt, gitState, gitText, machineInfo, printObservation } from "./lib/report";
 import { generateMovements } from "./ingest/dataset";
-import { type RunData, checkDocuments, countBySubjects, createRawIndex, dropRunIndices, esText, removeRunData } from "./ingest/elasticsearch";
+import { type RunData, checkDocuments, countBySubjects, createRawIndex, dropRunIndices, esText } from "./ingest/elasticsearch";
 import { ingestOurs, printIngestOurs } from "./ingest/ours";
 import { PUBLISH_VARIANTS, ingestRaw, ingestShaped, publishRaw } from "./ingest/raw";
 import { cpuPer, cpuPerText, ingestLabels, publishRows, reportIngest } from "./ingest/report";
@@ -64,7 +64,7 @@ const state: BenchState & RunData & {
 	/** Streams of this run outside the mesh's (the raw publish). */
 	extraStreams: string[];
 	cleaning?: Promise<void>;
-} = { children: [], ids: [], rawIndices: [], extraStreams: [] };
+} = { children: [], extraStreams: [] };
 
 async function nats(cfg: Config): Promise<NatsConnection> {
 	if (!state.nc || state.nc.isClosed()) state.nc = await natsConnection(cfg, `credit-mesh-bench-ingest-${process.pid}`);
@@ -87,8 +87,6 @@ async function cleanup(cfg: Config | undefined): Promise<void> {
 			const gone = await removeStreams(cfg).catch(err => (console.error(`could not delete the run's JetStream streams: ${err.message}`), []));
 			if (gone.length) console.log(`deleted the JetStream streams ${gone.join(", ")}`);
 		}
-		await removeRunData(state).catch(err => console.error(`could not remove the run's Elasticsearch data: ${err.message}`));
-		// Once the mesh is stopped: its writer would create them again.
 		if (state.es && state.runPrefix) await dropRunIndices(state.es, state.runPrefix).catch(err => console.error(`could not drop the run's indices (${state.runPrefix}-*): ${err.message}`));
 		await state.es?.close().catch(() => undefined);
 		await state.nc?.close().catch(() => undefined);
@@ -127,7 +125,8 @@ async function main(): Promise<void> {
 	loopbackOnly(esUrl, "ELASTICSEARCH_URL");
 	// Ours writes into indices of this run's own, new as the raw side's are: the dev mesh's movements index holds
 	// what earlier runs left and deleted, and each `create` looks its id up in every segment of it, which cost
-	// Elasticsearch ≈ 1.9× the CPU per movement of the raw side's fresh index (issue 15). Dropped at the end.
+	// Elasticsearch ≈ 1.9× the CPU per movement of the raw side's fresh index (issue 15). The raw sides' indices go
+	// under it too, and all are dropped at the end.
 	const tag = randomBytes(4).toString("hex");
 	const prefix = (state.runPrefix = `${cfg.esIndexPrefix}-bench-${tag}`);
 	const subjectOf = pseudonymizer(need(cfg, "pseudonymKey"), "activity");
@@ -167,7 +166,6 @@ async function main(): Promise<void> {
 	const baseline = await countBySubjects(es, movementsIndex, subjects);
 	const indexDocsBefore = (await es.count({ index: movementsIndex })).count;
 	console.log(`${movementsIndex}: ${indexDocsBefore} documents before the run (${baseline} of them for this run's CPFs)`);
-	state.ids.push(...warm.records.map(r => r.movement_id), ...data.records.map(r => r.movement_id));
 	const watch = (meshProcs: Watch["meshProcs"]): Watch => ({ meshProcs, dataDir: env.CREDIT_MESH_DATA, sessions: {} });
 	const ingestArgs = {
 		base, key: consumer.key, es, index: movementsIndex, subjects, jsm, stream, dlq, meshProcs: mesh.procs, dataDir: env.CREDIT_MESH_DATA,
@@ -212,7 +210,7 @@ async function main(): Promise<void> {
 	console.log(`\nmesh stopped; deleted the JetStream streams ${goneStreams.join(", ")}`);
 
 	console.log(`\n[3/5] ingest, raw: helpers.bulk into a new index, ${opts.rawConcurrency} requests of ${(opts.rawFlushBytes / 1e6).toFixed(1)} MB in flight, until searchable…`);
-	const rawIndex = await createRawIndex(es, prefix, "bulk", state);
+	const rawIndex = await createRawIndex(es, prefix, "bulk");
 	const bulk = { concurrency: opts.rawConcurrency, flushBytes: opts.rawFlushBytes };
 	if (warm.records.length > 0) await ingestRaw(es, rawIndex, warm.records, subjects, warm.records.length, bulk);
 	const rawObs = await observe(watch([]), () => ingestRaw(es, rawIndex, data.records, subjects, warm.records.length + data.records.length, bulk));
@@ -232,7 +230,7 @@ async function main(): Promise<void> {
 		console.log(`    cpu: ${cpuText(p.cpu)}`);
 		console.log(`    ${cpuPerText(p.cpuMicrosecondsPerMovement)}`);
 	}
-	const shapedIndex = await createRawIndex(es, prefix, "shaped", state);
+	const shapedIndex = await createRawIndex(es, prefix, "shaped");
 	if (warm.records.length > 0) await ingestShaped(es, shapedIndex, warm.records, subjects, warm.records.length);
 	const shapedObs = await observe(watch([]), () => ingestShaped(es, shapedIndex, data.records, subjects, warm.records.length + data.records.length));
 	const shaped = shapedObs.result;
@@ -251,7 +249,6 @@ async function main(): Promise<void> {
 	console.log(`  ${cpuPerText(perReadRaw, "request")}`);
 
 	console.log("");
-	await removeRunData(state);
 
 	const out = await reportIngest(ROOT, {
 		opts, labels: LABELS, machine, code, readWarmupSeconds: READ_WARMUP_SECONDS, ndjsonBytes, indexDocsBefore,

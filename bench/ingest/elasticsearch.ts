@@ -1,26 +1,17 @@
 // Elasticsearch for the ingest benchmark: counts and shard statistics of an ingest, the raw sides'
 // indices, a check of documents against their records, and the removal of what a run wrote.
 import { randomBytes, randomInt } from "node:crypto";
-import { writeFileSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Client } from "@elastic/elasticsearch";
 import { MAPPINGS } from "../../lib/base-c/indices";
 import type { MovementRecord } from "../../lib/base-c/movement";
 import { fmt } from "../lib/report";
 
-/** What a run writes to Elasticsearch, removed at the end. */
+/** What a run writes to Elasticsearch: every index under its own prefix, dropped at the end (dropRunIndices). */
 export interface RunData {
 	es?: Client;
-	/** `${prefix}-movements`, when ours writes to an index shared with others (the dev mesh's). */
-	movementsIndex?: string;
-	/** Ids this run writes to movementsIndex, deleted by id at the end (no _delete_by_query here). */
-	ids: string[];
-	/** The prefix of the indices this run's mesh writes (ES_INDEX_PREFIX), dropped at the end (dropRunIndices). */
+	/** The prefix of every index this run writes: the mesh's (ES_INDEX_PREFIX) and the raw sides'. */
 	runPrefix?: string;
-	/** Indices this run created (the raw sides'), dropped at the end. */
-	rawIndices: string[];
 }
 
 /** Documents of the given subjects in an index, after a refresh. */
@@ -59,9 +50,8 @@ export const esText = (d: EsDelta) => `ES: ${d.bulkRequests} bulk requests of ${
 	`${fmt(d.bulkMs / 1000)} s in bulk = ${fmt(d.bulkBusyPct, 0)} % of the wall time; indexing ${fmt(d.indexingMs / 1000)} s; ${d.refreshes} refreshes`;
 
 /** An index like `${prefix}-movements`: the same mappings (lib/base-c/indices.ts) and the template's settings. */
-export async function createRawIndex(es: Client, prefix: string, what: string, state: Pick<RunData, "rawIndices">): Promise<string> {
-	const index = `${prefix}-bench-raw-${what}-${randomBytes(4).toString("hex")}`;
-	state.rawIndices.push(index);
+export async function createRawIndex(es: Client, prefix: string, what: string): Promise<string> {
+	const index = `${prefix}-raw-${what}-${randomBytes(4).toString("hex")}`;
 	await es.indices.create({ index, settings: { number_of_shards: 1, number_of_replicas: 0, refresh_interval: "1s" }, mappings: MAPPINGS.movements as any });
 	return index;
 }
@@ -87,36 +77,13 @@ async function esAnswering(es: Client): Promise<boolean> {
 	return false;
 }
 
-/** Drops every index under the run's prefix, by name (Elasticsearch refuses wildcard deletes by default). */
+/**
+ * Drops every index under the run's prefix, by name (Elasticsearch refuses wildcard deletes by default);
+ * called once the mesh is stopped, since its writer would create them again.
+ */
 export async function dropRunIndices(es: Client, prefix: string): Promise<void> {
 	if (!(await esAnswering(es))) throw new Error("Elasticsearch did not answer for 90 s");
 	const indices = (await es.cat.indices({ index: `${prefix}-*`, format: "json", h: "index" })).map(row => row.index!).filter(Boolean);
 	for (const index of indices) await es.indices.delete({ index }, { ignore: [404] });
 	if (indices.length) console.log(`dropped the run's indices: ${indices.join(", ")}`);
-}
-
-/**
- * Deletes this run's documents from the movements index by id (bulk delete: this Elasticsearch has
- * no _delete_by_query), then drops the raw indices. When Elasticsearch cannot be reached, the ids go
- * to a file, so that they can be deleted later.
- */
-export async function removeRunData(state: RunData): Promise<void> {
-	const es = state.es;
-	if (!es || (state.ids.length === 0 && state.rawIndices.length === 0)) return;
-	if (!(await esAnswering(es))) {
-		const file = path.join(os.tmpdir(), `credit-mesh-bench-ingest-${process.pid}.ids`);
-		writeFileSync(file, state.ids.join("\n") + "\n");
-		throw new Error(`Elasticsearch did not answer for 90 s: the run's ${state.ids.length} movement ids (index ${state.movementsIndex}) are in ${file}; raw indices left: ${state.rawIndices.join(", ") || "none"}`);
-	}
-	if (state.movementsIndex && state.ids.length > 0) {
-		const ids = state.ids.splice(0);
-		const index = state.movementsIndex;
-		const started = Date.now();
-		const stats = await es.helpers.bulk({ datasource: ids, onDocument: (id: string) => ({ delete: { _index: index, _id: id } }), refreshOnCompletion: index, concurrency: 2 });
-		console.log(`deleted this run's movements from ${index} by id: ${stats.successful} of ${ids.length} ids found and deleted (${((Date.now() - started) / 1000).toFixed(1)} s)`);
-	}
-	for (const index of state.rawIndices.splice(0)) {
-		await es.indices.delete({ index }, { ignore: [404] });
-		console.log(`dropped ${index}`);
-	}
 }
