@@ -34,7 +34,7 @@ import { percentile, sortedCopy } from "./lib/stats";
 
 const ROOT = path.resolve(__dirname, "..");
 
-/** The cursor ml-export.features opens (read a page at a time by the gateway: mixins/ml-export-pull.mixin.ts) (services/ml-export.service.ts); checkInSync() warns if it changes. */
+/** The cursor ml-export.features opens (services/ml-export.service.ts; the gateway reads it a page at a time); checkInSync() warns if it changes. */
 const PROJECTION = { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 } as const;
 const BATCH_SIZE = 500;
 

@@ -17,12 +17,11 @@ const IDLE_MS = 60_000;
 /** Exports open at once on one node: each holds a cursor and a page; past this, 503 with Retry-After. */
 const MAX_OPEN = 8;
 
-/** One export under way on this node: its cursor, whose it is, and the day its ages are computed on. */
+/** One export under way on this node: its cursor, the day its ages are computed on, and its idle timer. */
 interface OpenExport {
-	cursor: AsyncIterator<ProfileDoc>;
-	close: () => Promise<void>;
+	cursor: { next(): Promise<ProfileDoc | null>; close(): Promise<unknown> };
 	today: string;
-	idle: ReturnType<typeof setTimeout>;
+	idle?: ReturnType<typeof setTimeout>;
 }
 
 interface MlExportMethods {
@@ -51,7 +50,7 @@ function openOf(this: MlExportVars, ctx: Context<ExportRef>): OpenExport {
 /**
  * Base B: one NDJSON feature row per profile for model training, keyed by the ML pseudonym, with the
  * person's latest credit score and its components. The export is pulled a page at a time by the
- * gateway's `ml-export-front`, which asks for the next page only when the client has taken the last:
+ * gateway (mixins/ml-export-pull.mixin.ts), which asks for the next page only when the client has taken the last:
  * memory is bounded on every node whatever the export's size and the client's speed (docs/ml-export.md).
  * The cursor stays open on this node between pages (FerretDB scans the whole collection for a keyset
  * page: one cursor keeps the export one pass).
@@ -74,13 +73,10 @@ const MlExportService: ServiceSchema<ServiceSettingSchema, MlExportMethods, MlEx
 			params: { $$strict: true },
 			async handler(): Promise<ExportPage> {
 				if (this.open.size >= MAX_OPEN) throw new ExportsBusyError();
-				const found = this.adapter.collection.find({}, { projection: { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 }, batchSize: PAGE });
 				const id = randomUUID();
 				const open: OpenExport = {
-					cursor: (found as unknown as AsyncIterable<ProfileDoc>)[Symbol.asyncIterator](),
-					close: async () => void (await found.close()),
-					today: todayIso(),
-					idle: setTimeout(() => void this.closeExport(id), IDLE_MS).unref()
+					cursor: this.adapter.collection.find({}, { projection: { dataNascimento_enc: 1, fonteDeRenda: 1, bens: 1 }, batchSize: PAGE }),
+					today: todayIso()
 				};
 				this.open.set(id, open);
 				return this.nextPage(id, open);
@@ -88,7 +84,7 @@ const MlExportService: ServiceSchema<ServiceSettingSchema, MlExportMethods, MlEx
 		},
 
 		/**
-		 * The next page of an export this node opened (the front calls the node that answered `features`).
+		 * The next page of an export this node opened (the gateway calls the node that answered `features`).
 		 * The export's random id is the capability, known only to the gateway that opened it: no caller
 		 * token, which would expire (CALLER_TOKEN_SECONDS) before a long export ends.
 		 */
@@ -119,12 +115,12 @@ const MlExportService: ServiceSchema<ServiceSettingSchema, MlExportMethods, MlEx
 			let done = false;
 			try {
 				while (chunk.length < PAGE) {
-					const next = await open.cursor.next();
-					if (next.done) {
+					const doc = await open.cursor.next();
+					if (!doc) {
 						done = true;
 						break;
 					}
-					chunk.push(next.value);
+					chunk.push(doc);
 				}
 				const latest = this.adapter.db.collection<ScoreDoc & { _id: string }>(SCORE_LATEST);
 				const scores = new Map((await latest.find({ _id: { $in: chunk.map(d => d._id) } }).toArray()).map(d => [d._id, d]));
@@ -134,7 +130,7 @@ const MlExportService: ServiceSchema<ServiceSettingSchema, MlExportMethods, MlEx
 					return `${JSON.stringify(row)}\n`;
 				}).join("");
 				if (!done) open.idle = setTimeout(() => void this.closeExport(id), IDLE_MS).unref();
-				return { export: id, node: this.broker.nodeID, lines, rows: chunk.length, done };
+				return { export: id, node: this.broker.nodeID, lines, done };
 			} catch (err) {
 				done = true;
 				throw err;
@@ -148,7 +144,7 @@ const MlExportService: ServiceSchema<ServiceSettingSchema, MlExportMethods, MlEx
 			if (!open) return;
 			this.open.delete(id);
 			clearTimeout(open.idle);
-			await open.close().catch(() => undefined);
+			await open.cursor.close().catch(() => undefined);
 		}
 	},
 

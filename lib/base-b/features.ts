@@ -3,7 +3,7 @@ import { ASSET_CLASSES, assetClassOf } from "./catalog";
 import type { Asset } from "./profile";
 import { scoreProfile } from "./score";
 
-/** A page of an ML export (services/ml-export.service.ts), as the gateway's ml-export-front pulls it. */
+/** A page of an ML export (services/ml-export.service.ts), as the gateway pulls it (mixins/ml-export-pull.mixin.ts). */
 export interface ExportPage {
 	/** The export's id, for its next page. */
 	export: string;
@@ -11,7 +11,6 @@ export interface ExportPage {
 	node: string;
 	/** NDJSON, one row per profile. */
 	lines: string;
-	rows: number;
 	/** The last page: the export is closed. */
 	done: boolean;
 }
