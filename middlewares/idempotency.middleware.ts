@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Context, Middleware } from "moleculer";
 import { type Claim, fingerprint } from "../lib/base-a/idempotency-answer";
-import type { Thrown } from "../lib/errors";
+import { classify, type Thrown } from "../lib/errors";
 import { ROUTES } from "../lib/gateway/routes";
 import type { MeshLocals, MeshMeta } from "./zero-trust.middleware";
 
@@ -87,9 +87,8 @@ export const IdempotencyMiddleware = {
 			try {
 				claim = await ctx.call("idempotency.begin", { ...held, action: action.name, fingerprint: fingerprint(action.name, ctx.params), cpf });
 			} catch (err) {
-				// A 4xx (key reused, in progress, invalid) claimed nothing; anything else may have claimed it.
-				const code = Number((err as Thrown)?.code);
-				if (!(code >= 400 && code < 500)) {
+				// A client's error (key reused, in progress, invalid) claimed nothing; anything else may have claimed it.
+				if (classify(err).status >= 500) {
 					await settle(ctx, "idempotency.release", held);
 					setTimeout(() => void settle(ctx, "idempotency.release", held), LATE_BEGIN_MS).unref();
 				}
